@@ -1,0 +1,1 @@
+//! Criterion microbenchmarks of mock-idp token signing, validation and whole token requests.

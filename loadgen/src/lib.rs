@@ -1,0 +1,1 @@
+//! Seed generation and the open-model, arrival-rate load generator (not built yet).

@@ -1,0 +1,1 @@
+//! mock-idp: a spec-faithful OpenID Connect provider to load-test against.

@@ -1,0 +1,2 @@
+//! The mock-idp binary.
+fn main() {}
