@@ -1,2 +1,198 @@
-//! The mock-idp binary.
-fn main() {}
+//! The mock-idp binary: parses flags (with `MOCK_IDP_*` environment fallbacks), serves until
+//! SIGINT or SIGTERM, then shuts down gracefully.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use mock_idp::{Config, Fault, RefreshTokenFormat, SigningAlg};
+
+/// A spec-faithful OpenID Connect provider to load-test against. Prints
+/// `listening on http://ADDR` on stdout once it accepts connections.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Address to listen on; port 0 picks a free one. Stays on loopback unless told otherwise.
+    #[arg(long, env = "MOCK_IDP_ADDR", default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Issuer (`iss`); defaults to the base URL it listens on.
+    #[arg(long, env = "MOCK_IDP_ISSUER")]
+    issuer: Option<String>,
+    /// Audience (`aud`) of access tokens; defaults to the issuer.
+    #[arg(long, env = "MOCK_IDP_AUDIENCE")]
+    audience: Option<String>,
+    /// Signature algorithm of every token.
+    #[arg(
+        long,
+        env = "MOCK_IDP_SIGNING_ALG",
+        value_enum,
+        default_value = "RS256"
+    )]
+    signing_alg: SigningAlg,
+    /// PEM private key to sign with; a fresh key is made at start when absent.
+    #[arg(long, env = "MOCK_IDP_KEY_FILE")]
+    key_file: Option<PathBuf>,
+    /// Lifetime of access tokens.
+    #[arg(long, env = "MOCK_IDP_ACCESS_TOKEN_TTL", value_parser = humantime::parse_duration, default_value = "1h")]
+    access_token_ttl: Duration,
+    /// Lifetime of ID tokens.
+    #[arg(long, env = "MOCK_IDP_ID_TOKEN_TTL", value_parser = humantime::parse_duration, default_value = "1h")]
+    id_token_ttl: Duration,
+    /// Lifetime of refresh tokens.
+    #[arg(long, env = "MOCK_IDP_REFRESH_TOKEN_TTL", value_parser = humantime::parse_duration, default_value = "30days")]
+    refresh_token_ttl: Duration,
+    /// Lifetime of authorization codes.
+    #[arg(long, env = "MOCK_IDP_CODE_TTL", value_parser = humantime::parse_duration, default_value = "10m")]
+    code_ttl: Duration,
+    /// Lifetime of login sessions.
+    #[arg(long, env = "MOCK_IDP_SESSION_TTL", value_parser = humantime::parse_duration, default_value = "12h")]
+    session_ttl: Duration,
+    /// Refresh tokens as opaque random strings or as signed JWTs.
+    #[arg(
+        long,
+        env = "MOCK_IDP_REFRESH_TOKEN_FORMAT",
+        value_enum,
+        default_value = "opaque"
+    )]
+    refresh_token_format: RefreshTokenFormat,
+    /// Turn refresh-token rotation off (the same refresh token is answered back).
+    #[arg(long, env = "MOCK_IDP_NO_ROTATION")]
+    no_rotation: bool,
+    /// How long a rotated refresh token may still be used (concurrent refresh); 0 = never.
+    #[arg(long, env = "MOCK_IDP_REFRESH_GRACE", value_parser = humantime::parse_duration, default_value = "0s")]
+    refresh_grace: Duration,
+    /// Number of test users (`user-loadtest-00001` ...), all with password `loadtest`.
+    #[arg(long, env = "MOCK_IDP_USERS", default_value_t = 10_000)]
+    users: u32,
+    /// Serve the token-minting helpers under /_test/.
+    #[arg(long, env = "MOCK_IDP_ENABLE_TEST_ENDPOINTS")]
+    enable_test_endpoints: bool,
+    /// Fault injected into a fraction of token requests: `401:0.01`, `500:0.005` or
+    /// `delay:0.1:250ms`. Repeat the flag for several.
+    #[arg(
+        long = "inject-fault",
+        env = "MOCK_IDP_INJECT_FAULT",
+        value_delimiter = ','
+    )]
+    faults: Vec<Fault>,
+    /// Request bodies larger than this many bytes answer 413.
+    #[arg(long, env = "MOCK_IDP_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    max_body_bytes: usize,
+    /// Close connections whose request headers take longer than this to arrive.
+    #[arg(long, env = "MOCK_IDP_HEADER_READ_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
+    header_read_timeout: Duration,
+    /// How often expired codes, tokens and sessions are removed from memory.
+    #[arg(long, env = "MOCK_IDP_SWEEP_INTERVAL", value_parser = humantime::parse_duration, default_value = "30s")]
+    sweep_interval: Duration,
+}
+
+impl Cli {
+    fn into_config(self) -> Config {
+        Config {
+            addr: self.addr,
+            issuer: self.issuer,
+            audience: self.audience,
+            signing_alg: self.signing_alg,
+            key_file: self.key_file,
+            access_token_ttl: self.access_token_ttl,
+            id_token_ttl: self.id_token_ttl,
+            refresh_token_ttl: self.refresh_token_ttl,
+            code_ttl: self.code_ttl,
+            session_ttl: self.session_ttl,
+            refresh_token_format: self.refresh_token_format,
+            rotate_refresh_tokens: !self.no_rotation,
+            refresh_grace: self.refresh_grace,
+            users: self.users,
+            enable_test_endpoints: self.enable_test_endpoints,
+            faults: self.faults,
+            max_body_bytes: self.max_body_bytes,
+            header_read_timeout: self.header_read_timeout,
+            sweep_interval: self.sweep_interval,
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let config = Cli::parse().into_config();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MOCK_IDP_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if !config.addr.ip().is_loopback() {
+        tracing::warn!(addr = %config.addr, "listening beyond loopback, as asked");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("could not start the Tokio runtime")?;
+    runtime.block_on(async {
+        let server = mock_idp::spawn(config).await?;
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "listening on {}", server.base_url())?;
+        stdout.flush()?;
+        drop(stdout);
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        server.shutdown().await;
+        anyhow::Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The flags' defaults and `Config::default()` are one contract; they must not drift.
+    #[test]
+    fn flag_defaults_are_the_config_defaults() {
+        let from_flags = Cli::try_parse_from(["mock-idp"]).unwrap().into_config();
+        assert_eq!(
+            format!("{from_flags:?}"),
+            format!("{:?}", Config::default())
+        );
+    }
+
+    #[test]
+    fn faults_parse_from_flags() {
+        let cli = Cli::try_parse_from([
+            "mock-idp",
+            "--inject-fault",
+            "401:0.01",
+            "--inject-fault",
+            "delay:0.5:20ms",
+        ])
+        .unwrap();
+        assert_eq!(cli.faults.len(), 2);
+        let error = Cli::try_parse_from(["mock-idp", "--inject-fault", "418:0.1"]).unwrap_err();
+        assert!(error.to_string().contains("KIND one of 401, 500, delay"));
+    }
+}

@@ -1,0 +1,307 @@
+//! The front channel: the login form, the session cookie and `/authorize` (RFC 6749 4.1.1,
+//! OpenID Connect Core 3.1.2, PKCE of RFC 7636).
+
+use cookie::{Cookie, SameSite};
+use http::StatusCode;
+use http::header::{self, HeaderValue};
+
+use crate::app::{HttpResponse, Idp, Incoming, redirect, text_response};
+use crate::clients::{self, Client};
+use crate::discovery::SUPPORTED_SCOPES;
+use crate::error::OAuthError;
+use crate::form::Params;
+use crate::random;
+use crate::store::{PendingCode, Session, now_ms};
+
+pub const SESSION_COOKIE: &str = "mock_idp_session";
+
+/// `GET /login`: the form. The pending authorization request rides along in `return_to`.
+pub fn login_form(request: &Incoming) -> HttpResponse {
+    let return_to = match request.query.as_deref() {
+        Some(query) if !query.is_empty() => format!("/authorize?{query}"),
+        _ => String::new(),
+    };
+    form_page(StatusCode::OK, &return_to, None)
+}
+
+/// `POST /login`: checks the password, opens a session and sends the browser back to the
+/// pending `/authorize` request.
+pub fn login(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthError> {
+    request.require_form()?;
+    let params = Params::parse(&request.body)?;
+    let return_to = params
+        .get("return_to")
+        .filter(|path| is_local_authorize_path(path))
+        .unwrap_or_default();
+    let username = params.get("username").unwrap_or_default();
+    let password = params.get("password").unwrap_or_default();
+    if !clients::check_password(username, password, idp.config.users) {
+        return Ok(form_page(
+            StatusCode::BAD_REQUEST,
+            return_to,
+            Some("Unknown user or wrong password."),
+        ));
+    }
+    let session_id = random::token();
+    let now = now_ms();
+    let ttl = idp.config.session_ttl;
+    idp.store.sessions.insert(
+        session_id.clone(),
+        Session {
+            subject: username.to_owned(),
+            auth_time: now / 1000,
+            expires_at_ms: now + ttl.as_millis() as u64,
+        },
+    );
+    idp.metrics.logins.inc();
+    let cookie = Cookie::build((SESSION_COOKIE, session_id))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .max_age(cookie::time::Duration::seconds(ttl.as_secs() as i64))
+        .build();
+    let mut response = if return_to.is_empty() {
+        text_response(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            "<!doctype html><title>mock-idp</title><p>Logged in.</p>".into(),
+        )
+    } else {
+        redirect(return_to)
+    };
+    if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+/// Only a path on this server, to `/authorize`, may be returned to: anything else would make
+/// the login form an open redirector.
+fn is_local_authorize_path(path: &str) -> bool {
+    path == "/authorize" || path.starts_with("/authorize?")
+}
+
+fn form_page(status: StatusCode, return_to: &str, error: Option<&str>) -> HttpResponse {
+    let error = error
+        .map(|text| format!("<p role=\"alert\">{}</p>", escape_html(text)))
+        .unwrap_or_default();
+    let body = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in - mock-idp</title></head>\n\
+         <body><h1>Sign in</h1>{error}\n\
+         <form method=\"post\" action=\"/login\">\n\
+         <label>Username <input name=\"username\" autocomplete=\"username\" required></label>\n\
+         <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\n\
+         <input type=\"hidden\" name=\"return_to\" value=\"{}\">\n\
+         <button type=\"submit\">Sign in</button>\n</form></body></html>\n",
+        escape_html(return_to)
+    );
+    let mut response = text_response(status, "text/html; charset=utf-8", body);
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn escape_html(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        match character {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            _ => escaped.push(character),
+        }
+    }
+    escaped
+}
+
+/// `GET` or `POST /authorize`.
+pub fn authorize(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthError> {
+    let params = if request.method == http::Method::POST {
+        request.require_form()?;
+        Params::parse(&request.body)?
+    } else {
+        Params::parse(request.query.as_deref().unwrap_or_default().as_bytes())?
+    };
+
+    // Until the client and its redirect URI are known good, errors go to the user agent, never
+    // to a redirect (RFC 6749 4.1.2.1).
+    let client_id = params.required("client_id")?;
+    let client = clients::find_client(client_id)
+        .ok_or_else(|| OAuthError::InvalidRequest("unknown client_id".into()))?;
+    let redirect_uri = params.required("redirect_uri")?;
+    if !client.redirect_uris.contains(&redirect_uri) {
+        return Err(OAuthError::InvalidRequest(
+            "redirect_uri is not registered for this client".into(),
+        ));
+    }
+    let state = params.get("state");
+    let error_redirect = |error: OAuthError| -> HttpResponse {
+        redirect(&redirect_uri_with(
+            redirect_uri,
+            &[
+                ("error", error.code()),
+                ("error_description", &error.description()),
+                ("state", state.unwrap_or_default()),
+                ("iss", &idp.urls.issuer),
+            ],
+        ))
+    };
+
+    let validated = match validate(client, &params) {
+        Ok(validated) => validated,
+        Err(error) => return Ok(error_redirect(error)),
+    };
+
+    let prompt = params.get("prompt").unwrap_or_default();
+    let session = if prompt.split(' ').any(|value| value == "login") {
+        None
+    } else {
+        current_session(idp, request)
+    };
+    let Some(session) = session else {
+        if prompt.split(' ').any(|value| value == "none") {
+            return Ok(error_redirect(OAuthError::LoginRequired(
+                "no session and prompt=none".into(),
+            )));
+        }
+        // The login form returns here with the same request, minus `prompt=login`, so a
+        // successful login is not asked for again.
+        let pending: Vec<(&str, &str)> = params
+            .iter()
+            .filter(|(name, _)| *name != "prompt")
+            .collect();
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pending)
+            .finish();
+        return Ok(redirect(&format!("/login?{query}")));
+    };
+
+    let code = random::token();
+    let now = now_ms();
+    idp.store.codes.insert(
+        code.clone(),
+        PendingCode {
+            client_id: client.id.to_owned(),
+            redirect_uri: redirect_uri.to_owned(),
+            code_challenge: validated.code_challenge,
+            nonce: params.get("nonce").map(str::to_owned),
+            subject: session.subject,
+            scope: validated.scope,
+            auth_time: session.auth_time,
+            expires_at_ms: now + idp.config.code_ttl.as_millis() as u64,
+        },
+    );
+    idp.metrics.codes_issued.inc();
+    Ok(redirect(&redirect_uri_with(
+        redirect_uri,
+        &[
+            ("code", &code),
+            ("state", state.unwrap_or_default()),
+            ("iss", &idp.urls.issuer),
+        ],
+    )))
+}
+
+struct Validated {
+    scope: String,
+    code_challenge: Option<String>,
+}
+
+/// The checks whose failures are reported to the client through its redirect URI.
+fn validate(client: &Client, params: &Params) -> Result<Validated, OAuthError> {
+    match params.get("response_type") {
+        Some("code") => {}
+        Some(other) => {
+            return Err(OAuthError::UnsupportedResponseType(format!(
+                "response_type {other:?} is not supported; use code"
+            )));
+        }
+        None => return Err(OAuthError::InvalidRequest("missing response_type".into())),
+    }
+    let scope = params.required("scope")?;
+    let mut n_scopes = 0;
+    for value in scope.split(' ').filter(|value| !value.is_empty()) {
+        if !SUPPORTED_SCOPES.contains(&value) {
+            return Err(OAuthError::InvalidScope(format!("unknown scope {value:?}")));
+        }
+        n_scopes += 1;
+    }
+    if n_scopes == 0 || !scope.split(' ').any(|value| value == "openid") {
+        return Err(OAuthError::InvalidScope(
+            "an OpenID Connect request must include the openid scope".into(),
+        ));
+    }
+    let code_challenge = match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
+        (Some(challenge), Some("S256")) => {
+            if !is_s256_challenge(challenge) {
+                return Err(OAuthError::InvalidRequest(
+                    "code_challenge must be 43 base64url characters (S256)".into(),
+                ));
+            }
+            Some(challenge.to_owned())
+        }
+        (Some(_), method) => {
+            return Err(OAuthError::InvalidRequest(format!(
+                "code_challenge_method {:?} is not supported; use S256",
+                method.unwrap_or("plain")
+            )));
+        }
+        (None, Some(_)) => {
+            return Err(OAuthError::InvalidRequest(
+                "code_challenge_method without code_challenge".into(),
+            ));
+        }
+        (None, None) if client.is_public() => {
+            return Err(OAuthError::InvalidRequest(
+                "a public client must use PKCE (code_challenge with S256)".into(),
+            ));
+        }
+        (None, None) => None,
+    };
+    Ok(Validated {
+        scope: scope.to_owned(),
+        code_challenge,
+    })
+}
+
+/// An S256 challenge is the base64url of a SHA-256 digest: exactly 43 characters.
+fn is_s256_challenge(challenge: &str) -> bool {
+    challenge.len() == 43
+        && challenge
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+}
+
+/// The session named by the request's cookie, if it is live.
+fn current_session(idp: &Idp, request: &Incoming) -> Option<Session> {
+    let header = request.header(header::COOKIE)?;
+    let header = std::str::from_utf8(header).ok()?;
+    let session_id = Cookie::split_parse(header)
+        .filter_map(Result::ok)
+        .find(|cookie| cookie.name() == SESSION_COOKIE)?;
+    let session = idp.store.sessions.get(session_id.value())?;
+    (session.expires_at_ms > now_ms()).then(|| session.clone())
+}
+
+/// `redirect_uri` with `pairs` added to its query; empty values are left out.
+fn redirect_uri_with(redirect_uri: &str, pairs: &[(&str, &str)]) -> String {
+    match url::Url::parse(redirect_uri) {
+        Ok(mut url) => {
+            {
+                let mut query = url.query_pairs_mut();
+                for (name, value) in pairs.iter().filter(|(_, value)| !value.is_empty()) {
+                    query.append_pair(name, value);
+                }
+            }
+            url.into()
+        }
+        // Registered redirect URIs are absolute; this cannot happen for a registered one.
+        Err(_) => redirect_uri.to_owned(),
+    }
+}

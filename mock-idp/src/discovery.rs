@@ -1,0 +1,58 @@
+//! The OpenID Provider metadata (OpenID Connect Discovery 1.0): what this server really implements.
+
+use serde_json::json;
+
+use crate::app::Urls;
+use crate::config::Config;
+use crate::keys::SigningAlg;
+
+/// Scopes this provider knows; a request for any other is `invalid_scope`.
+pub const SUPPORTED_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+
+/// The discovery document, rendered once at start.
+pub fn document(urls: &Urls, config: &Config, alg: SigningAlg) -> String {
+    let mut document = json!({
+        "issuer": urls.issuer,
+        "authorization_endpoint": urls.authorization,
+        "token_endpoint": urls.token,
+        "userinfo_endpoint": urls.userinfo,
+        "jwks_uri": urls.jwks,
+        "introspection_endpoint": urls.introspection,
+        "revocation_endpoint": urls.revocation,
+        "scopes_supported": SUPPORTED_SCOPES,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": [
+            "authorization_code",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:token-exchange",
+            "client_credentials",
+        ],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [alg.as_str()],
+        "userinfo_signing_alg_values_supported": ["none"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["none", "login"],
+        "claims_supported": [
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
+            "name", "preferred_username", "email", "email_verified",
+        ],
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": true,
+    });
+    if config.enable_test_endpoints {
+        // Not a registered metadata name: a client that does not know it ignores it, and a load
+        // tester can see from discovery alone that the minting helpers are there.
+        document["x_test_endpoints"] = json!({
+            "mint_token": format!("{}/_test/mint-token", urls.issuer),
+            "mint_tokens_batch": format!("{}/_test/mint-tokens-batch", urls.issuer),
+            "debug_token": format!("{}/_test/debug-token", urls.issuer),
+        });
+    }
+    document.to_string()
+}

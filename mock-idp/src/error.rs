@@ -1,0 +1,152 @@
+//! OAuth 2.0 errors and how each maps to an HTTP answer (RFC 6749 5.2, RFC 6750 3.1).
+
+use http::StatusCode;
+
+/// Every way a request to mock-idp can fail. Each variant is one `error` code of the RFCs, so a
+/// handler picks the code and this type picks the status, the JSON body and the headers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OAuthError {
+    #[error("invalid_request: {0}")]
+    InvalidRequest(String),
+    /// Client authentication failed: 401 with `WWW-Authenticate` (RFC 6749 5.2).
+    #[error("invalid_client: {0}")]
+    InvalidClient(String),
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(String),
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(String),
+    #[error("unsupported_grant_type: {0}")]
+    UnsupportedGrantType(String),
+    #[error("invalid_scope: {0}")]
+    InvalidScope(String),
+    #[error("unsupported_token_type: {0}")]
+    UnsupportedTokenType(String),
+    /// A bearer token that is missing, malformed, expired, revoked or wrongly signed (RFC 6750).
+    #[error("unsupported_response_type: {0}")]
+    UnsupportedResponseType(String),
+    /// `prompt=none` without a session (OpenID Connect Core 3.1.2.6).
+    #[error("login_required: {0}")]
+    LoginRequired(String),
+    /// The access token lacks the scope the resource needs (RFC 6750 3.1): 403.
+    #[error("insufficient_scope: {0}")]
+    InsufficientScope(String),
+    #[error("invalid_token: {0}")]
+    InvalidToken(String),
+    #[error("request body larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("no such endpoint: {0}")]
+    NotFound(String),
+    #[error("method {0} not allowed here")]
+    MethodNotAllowed(String),
+    #[error("server_error: {0}")]
+    ServerError(String),
+}
+
+impl OAuthError {
+    /// The `error` member of the JSON body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            OAuthError::InvalidRequest(_) => "invalid_request",
+            OAuthError::InvalidClient(_) => "invalid_client",
+            OAuthError::InvalidGrant(_) => "invalid_grant",
+            OAuthError::UnauthorizedClient(_) => "unauthorized_client",
+            OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
+            OAuthError::InvalidScope(_) => "invalid_scope",
+            OAuthError::UnsupportedTokenType(_) => "unsupported_token_type",
+            OAuthError::InvalidToken(_) => "invalid_token",
+            OAuthError::UnsupportedResponseType(_) => "unsupported_response_type",
+            OAuthError::LoginRequired(_) => "login_required",
+            OAuthError::InsufficientScope(_) => "insufficient_scope",
+            OAuthError::PayloadTooLarge { .. } => "invalid_request",
+            OAuthError::NotFound(_) => "not_found",
+            OAuthError::MethodNotAllowed(_) => "invalid_request",
+            OAuthError::ServerError(_) => "server_error",
+        }
+    }
+
+    /// The `error_description` member: human-readable, ASCII as RFC 6749 asks.
+    pub fn description(&self) -> String {
+        match self {
+            OAuthError::InvalidRequest(text)
+            | OAuthError::InvalidClient(text)
+            | OAuthError::InvalidGrant(text)
+            | OAuthError::UnauthorizedClient(text)
+            | OAuthError::UnsupportedGrantType(text)
+            | OAuthError::InvalidScope(text)
+            | OAuthError::UnsupportedTokenType(text)
+            | OAuthError::InvalidToken(text)
+            | OAuthError::UnsupportedResponseType(text)
+            | OAuthError::LoginRequired(text)
+            | OAuthError::InsufficientScope(text)
+            | OAuthError::NotFound(text)
+            | OAuthError::ServerError(text) => text.clone(),
+            OAuthError::PayloadTooLarge { limit } => {
+                format!("request body larger than {limit} bytes")
+            }
+            OAuthError::MethodNotAllowed(method) => format!("method {method} not allowed here"),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            OAuthError::InvalidClient(_) | OAuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            OAuthError::InsufficientScope(_) => StatusCode::FORBIDDEN,
+            OAuthError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            OAuthError::NotFound(_) => StatusCode::NOT_FOUND,
+            OAuthError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            OAuthError::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The JSON body of RFC 6749 5.2.
+    pub fn body(&self) -> String {
+        serde_json::json!({
+            "error": self.code(),
+            "error_description": self.description(),
+        })
+        .to_string()
+    }
+
+    /// The `WWW-Authenticate` challenge this error carries, if any.
+    pub fn www_authenticate(&self) -> Option<String> {
+        match self {
+            OAuthError::InvalidClient(_) => Some(r#"Basic realm="mock-idp""#.to_owned()),
+            OAuthError::InvalidToken(description) => Some(format!(
+                r#"Bearer realm="mock-idp", error="invalid_token", error_description="{}""#,
+                description.replace(['"', '\\'], "'")
+            )),
+            OAuthError::InsufficientScope(description) => Some(format!(
+                r#"Bearer realm="mock-idp", error="insufficient_scope", error_description="{}""#,
+                description.replace(['"', '\\'], "'")
+            )),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_client_is_401_with_a_basic_challenge() {
+        let error = OAuthError::InvalidClient("bad secret".into());
+        assert_eq!(error.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            error.www_authenticate().as_deref(),
+            Some(r#"Basic realm="mock-idp""#)
+        );
+        let body: serde_json::Value = serde_json::from_str(&error.body()).unwrap();
+        assert_eq!(body["error"], "invalid_client");
+        assert_eq!(body["error_description"], "bad secret");
+    }
+
+    #[test]
+    fn invalid_token_challenge_quotes_safely() {
+        let error = OAuthError::InvalidToken(r#"bad "kid""#.into());
+        let challenge = error.www_authenticate().unwrap();
+        assert!(challenge.starts_with(r#"Bearer realm="mock-idp", error="invalid_token""#));
+        assert!(!challenge.contains(r#""kid""#));
+    }
+}

@@ -1,0 +1,186 @@
+//! Endpoints that take tokens back: `/userinfo` (OIDC Core 5.3, RFC 6750), `/introspect`
+//! (RFC 7662) and `/revoke` (RFC 7009).
+
+use http::header;
+use http::{Method, StatusCode};
+use serde_json::{Map, Value, json};
+
+use crate::app::{HttpResponse, Idp, Incoming, json_response, text_response};
+use crate::clients;
+use crate::error::OAuthError;
+use crate::form::Params;
+use crate::store::now_ms;
+use crate::token::live_access_token;
+
+/// `GET` or `POST /userinfo` with a Bearer access token.
+pub fn userinfo(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthError> {
+    let token = bearer_token(request)?;
+    let (claims, _) = live_access_token(idp, &token)?;
+    let scopes: Vec<&str> = claims.scope.split(' ').collect();
+    if !scopes.contains(&"openid") {
+        return Err(OAuthError::InsufficientScope(
+            "userinfo needs an access token with the openid scope".into(),
+        ));
+    }
+    let mut body = Map::new();
+    body.insert("sub".into(), Value::from(claims.sub.clone()));
+    if scopes.contains(&"profile") {
+        let number = claims.sub.rsplit('-').next().unwrap_or_default();
+        body.insert(
+            "name".into(),
+            Value::from(format!("Load Test User {number}")),
+        );
+        body.insert("preferred_username".into(), Value::from(claims.sub.clone()));
+    }
+    if scopes.contains(&"email") {
+        body.insert(
+            "email".into(),
+            Value::from(format!("{}@example.com", claims.sub)),
+        );
+        body.insert("email_verified".into(), Value::from(true));
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        Value::Object(body).to_string(),
+    ))
+}
+
+/// The bearer token of a resource request: in the `Authorization` header, or as the
+/// `access_token` form parameter of a POST (RFC 6750 2.1, 2.2), never both.
+fn bearer_token(request: &Incoming) -> Result<String, OAuthError> {
+    let from_header = match request.header(header::AUTHORIZATION) {
+        Some(value) => {
+            let value = std::str::from_utf8(value)
+                .map_err(|_| OAuthError::InvalidToken("malformed Authorization header".into()))?;
+            match value.split_once(' ') {
+                Some((scheme, token))
+                    if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+                {
+                    Some(token.trim().to_owned())
+                }
+                _ => {
+                    return Err(OAuthError::InvalidToken(
+                        "the Authorization header is not a Bearer token".into(),
+                    ));
+                }
+            }
+        }
+        None => None,
+    };
+    let from_body = if request.method == Method::POST && !request.body.is_empty() {
+        request.require_form()?;
+        Params::parse(&request.body)?
+            .get("access_token")
+            .map(str::to_owned)
+    } else {
+        None
+    };
+    match (from_header, from_body) {
+        (Some(_), Some(_)) => Err(OAuthError::InvalidRequest(
+            "send the access token once, in the header or in the body".into(),
+        )),
+        (Some(token), None) | (None, Some(token)) => Ok(token),
+        (None, None) => Err(OAuthError::InvalidToken("no access token was sent".into())),
+    }
+}
+
+/// `POST /introspect`: whether a token is active, and its claims when it is.
+pub fn introspect(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthError> {
+    request.require_form()?;
+    let params = Params::parse(&request.body)?;
+    clients::authenticate(request.header(header::AUTHORIZATION), &params)?;
+    let token = params.required("token")?;
+    let hint = params.get("token_type_hint");
+    let answer = if hint == Some("refresh_token") {
+        introspect_refresh(idp, token).or_else(|| introspect_access(idp, token))
+    } else {
+        introspect_access(idp, token).or_else(|| introspect_refresh(idp, token))
+    };
+    let body = answer.unwrap_or_else(|| json!({ "active": false }));
+    Ok(json_response(StatusCode::OK, body.to_string()))
+}
+
+fn introspect_access(idp: &Idp, token: &str) -> Option<Value> {
+    let (claims, _) = live_access_token(idp, token).ok()?;
+    let mut body = json!({
+        "active": true,
+        "token_type": "Bearer",
+        "scope": claims.scope,
+        "client_id": claims.client_id,
+        "username": claims.sub,
+        "sub": claims.sub,
+        "aud": claims.aud,
+        "iss": claims.iss,
+        "iat": claims.iat,
+        "exp": claims.exp,
+        "jti": claims.jti,
+    });
+    if let Some(actor) = claims.act {
+        body["act"] = json!({ "sub": actor.sub });
+    }
+    Some(body)
+}
+
+fn introspect_refresh(idp: &Idp, token: &str) -> Option<Value> {
+    let record = idp.store.refresh_tokens.get(token).map(|record| *record)?;
+    if record.expires_at_ms <= now_ms() || record.state != crate::store::RefreshState::Active {
+        return None;
+    }
+    let grant = idp.store.grants.get(&record.grant_id)?.clone();
+    if grant.revoked {
+        return None;
+    }
+    Some(json!({
+        "active": true,
+        "token_type": "refresh_token",
+        "scope": grant.scope,
+        "client_id": grant.client_id,
+        "username": grant.subject,
+        "sub": grant.subject,
+        "iss": idp.minter.issuer(),
+        "exp": record.expires_at_ms / 1000,
+    }))
+}
+
+/// `POST /revoke`: revoking a refresh token revokes its family and the access tokens of the
+/// same grant; revoking an access token revokes that token. Unknown tokens answer 200 too
+/// (RFC 7009 2.2), so a client cannot probe which tokens exist.
+pub fn revoke(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthError> {
+    request.require_form()?;
+    let params = Params::parse(&request.body)?;
+    let client = clients::authenticate(request.header(header::AUTHORIZATION), &params)?;
+    let token = params.required("token")?;
+    let not_yours =
+        || OAuthError::UnauthorizedClient("the token was issued to another client".into());
+
+    let refresh_grant = idp
+        .store
+        .refresh_tokens
+        .get(token)
+        .map(|record| record.grant_id);
+    if let Some(grant_id) = refresh_grant {
+        let owner = idp
+            .store
+            .grants
+            .get(&grant_id)
+            .map(|grant| grant.client_id.clone());
+        if owner.is_some_and(|owner| owner != client.id) {
+            return Err(not_yours());
+        }
+        if idp.store.revoke_grant(grant_id) {
+            idp.metrics.families_revoked.inc();
+        }
+    } else if let Ok(claims) = idp.minter.verify_access(token) {
+        if claims.client_id != client.id {
+            return Err(not_yours());
+        }
+        if let Some(mut record) = idp.store.access_tokens.get_mut(&claims.jti) {
+            record.revoked = true;
+        }
+    }
+    Ok(text_response(
+        StatusCode::OK,
+        "application/json",
+        String::new(),
+    ))
+}

@@ -1,0 +1,155 @@
+//! The socket side: accepts HTTP/1.1 connections on a Tokio listener and feeds their requests to
+//! `App`, with a header-read timeout, keep-alive, a periodic sweep and graceful shutdown. This is
+//! the only module that knows hyper's server types.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::keys::KeyError;
+
+/// Connections still open this long after shutdown was asked for are dropped.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+/// A server running on the current Tokio runtime.
+#[derive(Debug)]
+pub struct RunningIdp {
+    addr: SocketAddr,
+    base_url: String,
+    app: App,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl RunningIdp {
+    /// The address it listens on (with the real port when `:0` was asked for).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, the default issuer.
+    pub fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    /// The provider itself, for tests that look at its state or counters.
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// Stops accepting, lets open requests finish (up to a bound), and returns when done.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Binds `config.addr`, builds the provider and serves it in the background.
+pub async fn spawn(config: Config) -> Result<RunningIdp, StartError> {
+    let addr = config.addr;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { addr, source })?;
+    let base_url = format!("http://{addr}");
+    let app = App::new(config, &base_url)?;
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(serve(listener, app.clone(), wait_for_stop(stopped)));
+    Ok(RunningIdp {
+        addr,
+        base_url,
+        app,
+        stop,
+        task,
+    })
+}
+
+async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {
+    // An error means the sender is gone, which is a stop too.
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then drains open connections.
+pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output = ()>) {
+    let config = &app.idp.config;
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        .keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    let sweeper = tokio::spawn(sweep_periodically(app.clone()));
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _peer)) => stream,
+                    Err(error) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let app = app.clone();
+                let service = service_fn(move |request| {
+                    let app = app.clone();
+                    async move { Ok::<_, Infallible>(app.handle(request).await) }
+                });
+                let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%error, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    sweeper.abort();
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(DRAIN_TIMEOUT) => {
+            tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
+        }
+    }
+}
+
+async fn sweep_periodically(app: App) {
+    let mut interval = tokio::time::interval(app.idp.config.sweep_interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval.tick().await;
+    loop {
+        interval.tick().await;
+        let swept = app.sweep();
+        tracing::debug!(?swept, "swept expired state");
+    }
+}

@@ -1,0 +1,557 @@
+//! `POST /token`: the authorization_code, refresh_token (rotation with reuse detection),
+//! token-exchange and client_credentials grants, and the issuing of the tokens they answer.
+
+use http::StatusCode;
+use http::header;
+use serde::Serialize;
+
+use crate::app::{HttpResponse, Idp, Incoming, json_response};
+use crate::clients::{
+    self, Client, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN,
+    GRANT_TOKEN_EXCHANGE,
+};
+use crate::discovery::SUPPORTED_SCOPES;
+use crate::error::OAuthError;
+use crate::form::Params;
+use crate::metrics::TokenKind;
+use crate::random;
+use crate::store::{AccessRecord, Grant, RedeemedCode, RefreshRecord, RefreshState, now_ms};
+use crate::tokens::{AccessClaims, Actor, IdClaims, at_hash, pkce_s256};
+
+pub const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+/// The successful answer of RFC 6749 5.1 (and RFC 8693 2.2.1 for token exchange).
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    pub access_token: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
+    pub token_type: &'static str,
+    pub expires_in: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub scope: String,
+}
+
+/// Handles one token request and counts it by grant type and outcome.
+pub fn token(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthError> {
+    let mut grant_label = "unknown";
+    let result = grant(idp, request, &mut grant_label);
+    idp.metrics
+        .record_token_request(grant_label, result.is_ok());
+    let response = result?;
+    let body = serde_json::to_string(&response)
+        .map_err(|error| OAuthError::ServerError(error.to_string()))?;
+    Ok(json_response(StatusCode::OK, body))
+}
+
+fn grant(
+    idp: &Idp,
+    request: &Incoming,
+    grant_label: &mut &'static str,
+) -> Result<TokenResponse, OAuthError> {
+    request.require_form()?;
+    let params = Params::parse(&request.body)?;
+    let client = clients::authenticate(request.header(header::AUTHORIZATION), &params)?;
+    let grant_type = params.required("grant_type")?;
+    *grant_label = match grant_type {
+        GRANT_AUTHORIZATION_CODE => "authorization_code",
+        GRANT_REFRESH_TOKEN => "refresh_token",
+        GRANT_TOKEN_EXCHANGE => "token_exchange",
+        GRANT_CLIENT_CREDENTIALS => "client_credentials",
+        _ => {
+            return Err(OAuthError::UnsupportedGrantType(format!(
+                "grant_type {grant_type:?} is not supported"
+            )));
+        }
+    };
+    if !client.allows_grant(grant_type) {
+        return Err(OAuthError::UnauthorizedClient(format!(
+            "client {} may not use {grant_type}",
+            client.id
+        )));
+    }
+    match grant_type {
+        GRANT_AUTHORIZATION_CODE => authorization_code(idp, client, &params),
+        GRANT_REFRESH_TOKEN => refresh_token(idp, client, &params),
+        GRANT_TOKEN_EXCHANGE => token_exchange(idp, client, &params),
+        _ => client_credentials(idp, client, &params),
+    }
+}
+
+/// RFC 6749 4.1.3 with PKCE (RFC 7636 4.6). A code is removed from the store by the request that
+/// redeems it, so two concurrent uses cannot both succeed; a use after redemption revokes every
+/// token the first use produced (RFC 6749 4.1.2).
+fn authorization_code(
+    idp: &Idp,
+    client: &Client,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let code = params.required("code")?;
+    let now = now_ms();
+    let Some((_, pending)) = idp.store.codes.remove(code) else {
+        let redeemed = idp.store.redeemed_codes.get(code).map(|entry| *entry);
+        if let Some(redeemed) = redeemed {
+            idp.metrics.code_reuse_detected.inc();
+            if idp.store.revoke_grant(redeemed.grant_id) {
+                idp.metrics.families_revoked.inc();
+            }
+            return Err(OAuthError::InvalidGrant(
+                "the authorization code was already used; the tokens issued from it are revoked"
+                    .into(),
+            ));
+        }
+        return Err(OAuthError::InvalidGrant(
+            "unknown or expired authorization code".into(),
+        ));
+    };
+    if pending.expires_at_ms <= now {
+        return Err(OAuthError::InvalidGrant(
+            "the authorization code has expired".into(),
+        ));
+    }
+    if pending.client_id != client.id {
+        return Err(OAuthError::InvalidGrant(
+            "the authorization code was issued to another client".into(),
+        ));
+    }
+    if params.get("redirect_uri") != Some(pending.redirect_uri.as_str()) {
+        return Err(OAuthError::InvalidGrant(
+            "redirect_uri does not match the authorization request".into(),
+        ));
+    }
+    match (&pending.code_challenge, params.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) => {
+            if !is_code_verifier(verifier) || pkce_s256(verifier) != *challenge {
+                return Err(OAuthError::InvalidGrant(
+                    "PKCE verification failed: code_verifier does not match code_challenge".into(),
+                ));
+            }
+        }
+        (Some(_), None) => {
+            return Err(OAuthError::InvalidGrant(
+                "the authorization request used PKCE: code_verifier is required".into(),
+            ));
+        }
+        // RFC 9700 2.1.1: a verifier without a challenge is refused, or PKCE downgrade attacks
+        // would go unnoticed.
+        (None, Some(_)) => {
+            return Err(OAuthError::InvalidGrant(
+                "code_verifier sent, but the authorization request had no code_challenge".into(),
+            ));
+        }
+        (None, None) => {}
+    }
+
+    let grant_id = new_grant(
+        idp,
+        Grant {
+            client_id: pending.client_id.clone(),
+            subject: pending.subject.clone(),
+            scope: pending.scope.clone(),
+            nonce: pending.nonce.clone(),
+            auth_time: Some(pending.auth_time),
+            revoked: false,
+            expires_at_ms: pending.expires_at_ms,
+        },
+    );
+    let code_ttl_ms = idp.config.code_ttl.as_millis() as u64;
+    idp.store.redeemed_codes.insert(
+        code.to_owned(),
+        RedeemedCode {
+            grant_id,
+            forget_at_ms: now + code_ttl_ms,
+        },
+    );
+    idp.metrics.codes_redeemed.inc();
+    let issued = Issue {
+        grant_id,
+        client_id: client.id,
+        subject: &pending.subject,
+        scope: &pending.scope,
+        auth_time: Some(pending.auth_time),
+        nonce: pending.nonce.as_deref(),
+        actor: None,
+        audience: None,
+    };
+    let mut response = issue(idp, &issued)?;
+    response.refresh_token = Some(new_refresh_token(
+        idp,
+        grant_id,
+        &pending.subject,
+        client.id,
+    )?);
+    Ok(response)
+}
+
+/// RFC 7636 4.1: 43 to 128 unreserved characters.
+fn is_code_verifier(verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"-._~".contains(&byte))
+}
+
+/// What the refresh-token state machine decided for one presented token.
+enum RefreshDecision {
+    /// The newest token of its family: rotate it (or, with rotation off, keep it).
+    Use,
+    /// An already rotated token, inside the grace window.
+    UseInGrace,
+    /// An already rotated token past the grace window: theft is assumed.
+    Replay,
+}
+
+/// RFC 6749 6 with rotation and reuse detection (RFC 9700 4.14.2): each use of the newest token
+/// rotates it; a replay of an older one revokes the whole family, newest token included.
+fn refresh_token(idp: &Idp, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+    let presented = params.required("refresh_token")?;
+    let unknown = || OAuthError::InvalidGrant("unknown or expired refresh token".into());
+    let now = now_ms();
+
+    // Look first, without changing anything, so that a wrong client cannot burn a token.
+    let grant_id = {
+        let record = idp
+            .store
+            .refresh_tokens
+            .get(presented)
+            .ok_or_else(unknown)?;
+        if record.expires_at_ms <= now {
+            return Err(unknown());
+        }
+        record.grant_id
+    };
+    let grant = idp
+        .store
+        .grants
+        .get(&grant_id)
+        .map(|grant| grant.clone())
+        .ok_or_else(unknown)?;
+    if grant.client_id != client.id {
+        return Err(OAuthError::InvalidGrant(
+            "the refresh token was issued to another client".into(),
+        ));
+    }
+    if grant.revoked {
+        return Err(OAuthError::InvalidGrant(
+            "the refresh token has been revoked".into(),
+        ));
+    }
+    let scope = narrowed_scope(&grant.scope, params.get("scope"))?;
+
+    // Decide and mark in one step under the token's shard lock: of two concurrent uses of the
+    // same token, exactly one sees it Active.
+    let rotate = idp.config.rotate_refresh_tokens;
+    let grace_ms = idp.config.refresh_grace.as_millis() as u64;
+    let decision = {
+        let mut record = idp
+            .store
+            .refresh_tokens
+            .get_mut(presented)
+            .ok_or_else(unknown)?;
+        match record.state {
+            RefreshState::Active => {
+                if rotate {
+                    record.state = RefreshState::Rotated { at_ms: now };
+                }
+                RefreshDecision::Use
+            }
+            RefreshState::Rotated { at_ms } if now.saturating_sub(at_ms) < grace_ms => {
+                RefreshDecision::UseInGrace
+            }
+            RefreshState::Rotated { .. } => RefreshDecision::Replay,
+        }
+    };
+    if let RefreshDecision::Replay = decision {
+        idp.metrics.refresh_reuse_detected.inc();
+        if idp.store.revoke_grant(grant_id) {
+            idp.metrics.families_revoked.inc();
+        }
+        return Err(OAuthError::InvalidGrant(
+            "the refresh token was already used; its whole family is revoked".into(),
+        ));
+    }
+
+    let issued = Issue {
+        grant_id,
+        client_id: client.id,
+        subject: &grant.subject,
+        scope: &scope,
+        auth_time: grant.auth_time,
+        nonce: grant.nonce.as_deref(),
+        actor: None,
+        audience: None,
+    };
+    let mut response = issue(idp, &issued)?;
+    response.refresh_token = Some(if rotate {
+        idp.metrics.refresh_rotations.inc();
+        new_refresh_token(idp, grant_id, &grant.subject, client.id)?
+    } else {
+        presented.to_owned()
+    });
+    Ok(response)
+}
+
+/// RFC 8693: an access token this server issued is exchanged for a new one, optionally for
+/// another audience, with a narrower scope, or on behalf of an actor (`act`).
+fn token_exchange(
+    idp: &Idp,
+    client: &Client,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let subject_token = params.required("subject_token")?;
+    let subject_token_type = params.required("subject_token_type")?;
+    if subject_token_type != TOKEN_TYPE_ACCESS_TOKEN {
+        return Err(OAuthError::InvalidRequest(format!(
+            "subject_token_type must be {TOKEN_TYPE_ACCESS_TOKEN}"
+        )));
+    }
+    if let Some(requested) = params.get("requested_token_type")
+        && requested != TOKEN_TYPE_ACCESS_TOKEN
+    {
+        return Err(OAuthError::InvalidRequest(format!(
+            "only {TOKEN_TYPE_ACCESS_TOKEN} can be issued"
+        )));
+    }
+    let (subject, grant_id) = live_access_token(idp, subject_token).map_err(|error| {
+        OAuthError::InvalidRequest(format!("subject_token: {}", error.description()))
+    })?;
+    let actor = match (params.get("actor_token"), params.get("actor_token_type")) {
+        (Some(actor_token), Some(TOKEN_TYPE_ACCESS_TOKEN)) => {
+            let (actor, _) = live_access_token(idp, actor_token).map_err(|error| {
+                OAuthError::InvalidRequest(format!("actor_token: {}", error.description()))
+            })?;
+            Some(Actor { sub: actor.sub })
+        }
+        (None, None) => None,
+        _ => {
+            return Err(OAuthError::InvalidRequest(format!(
+                "actor_token needs actor_token_type {TOKEN_TYPE_ACCESS_TOKEN}"
+            )));
+        }
+    };
+    let scope = narrowed_scope(&subject.scope, params.get("scope"))?;
+    // The new token belongs to the subject token's grant: revoking that grant revokes it too.
+    let issued = Issue {
+        grant_id,
+        client_id: client.id,
+        subject: &subject.sub,
+        scope: &scope,
+        auth_time: subject.auth_time,
+        nonce: None,
+        actor,
+        audience: params.get("audience"),
+    };
+    let mut response = issue(idp, &issued)?;
+    response.id_token = None;
+    response.issued_token_type = Some(TOKEN_TYPE_ACCESS_TOKEN);
+    Ok(response)
+}
+
+/// RFC 6749 4.4: a token for the client itself; no refresh token, no ID token.
+fn client_credentials(
+    idp: &Idp,
+    client: &Client,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let scope = params.get("scope").unwrap_or_default();
+    for value in scope.split(' ').filter(|value| !value.is_empty()) {
+        if !SUPPORTED_SCOPES.contains(&value) || value == "openid" || value == "offline_access" {
+            return Err(OAuthError::InvalidScope(format!(
+                "scope {value:?} cannot be granted to a client acting for itself"
+            )));
+        }
+    }
+    let grant_id = new_grant(
+        idp,
+        Grant {
+            client_id: client.id.to_owned(),
+            subject: client.id.to_owned(),
+            scope: scope.to_owned(),
+            nonce: None,
+            auth_time: None,
+            revoked: false,
+            expires_at_ms: 0,
+        },
+    );
+    let issued = Issue {
+        grant_id,
+        client_id: client.id,
+        subject: client.id,
+        scope,
+        auth_time: None,
+        nonce: None,
+        actor: None,
+        audience: None,
+    };
+    issue(idp, &issued)
+}
+
+/// The scope of a refresh or exchange: the requested one, which may only narrow `granted`.
+fn narrowed_scope(granted: &str, requested: Option<&str>) -> Result<String, OAuthError> {
+    let Some(requested) = requested else {
+        return Ok(granted.to_owned());
+    };
+    for value in requested.split(' ').filter(|value| !value.is_empty()) {
+        if !granted.split(' ').any(|held| held == value) {
+            return Err(OAuthError::InvalidScope(format!(
+                "scope {value:?} was not granted; a scope may only narrow"
+            )));
+        }
+    }
+    Ok(requested.to_owned())
+}
+
+/// The claims and grant of an access token that verifies and is neither revoked nor from a
+/// revoked grant.
+pub(crate) fn live_access_token(idp: &Idp, token: &str) -> Result<(AccessClaims, u64), OAuthError> {
+    let claims = idp.minter.verify_access(token)?;
+    let record = idp
+        .store
+        .access_tokens
+        .get(&claims.jti)
+        .map(|record| *record)
+        .ok_or_else(|| OAuthError::InvalidToken("the access token is not known".into()))?;
+    if record.revoked || !idp.store.grant_is_live(record.grant_id) {
+        return Err(OAuthError::InvalidToken(
+            "the access token has been revoked".into(),
+        ));
+    }
+    Ok((claims, record.grant_id))
+}
+
+fn new_grant(idp: &Idp, grant: Grant) -> u64 {
+    let grant_id = random::id();
+    idp.store.grants.insert(grant_id, grant);
+    grant_id
+}
+
+/// What to put in the tokens of one successful request.
+pub(crate) struct Issue<'a> {
+    pub(crate) grant_id: u64,
+    pub(crate) client_id: &'a str,
+    pub(crate) subject: &'a str,
+    pub(crate) scope: &'a str,
+    pub(crate) auth_time: Option<u64>,
+    pub(crate) nonce: Option<&'a str>,
+    pub(crate) actor: Option<Actor>,
+    pub(crate) audience: Option<&'a str>,
+}
+
+/// Signs the access token (and the ID token when `openid` was granted for a user) and records
+/// the access token so that it can be revoked.
+pub(crate) fn issue(idp: &Idp, issued: &Issue<'_>) -> Result<TokenResponse, OAuthError> {
+    let now_s = now_ms() / 1000;
+    let access_ttl = idp.config.access_token_ttl.as_secs();
+    let jti = random::token();
+    let claims = AccessClaims {
+        iss: idp.minter.issuer().to_owned(),
+        sub: issued.subject.to_owned(),
+        aud: issued.audience.unwrap_or(idp.minter.audience()).to_owned(),
+        client_id: issued.client_id.to_owned(),
+        scope: issued.scope.to_owned(),
+        iat: now_s,
+        exp: now_s + access_ttl,
+        jti,
+        auth_time: issued.auth_time,
+        act: issued.actor.clone(),
+    };
+    let access_token = idp.minter.sign_access(&claims)?;
+    let access_expires_ms = claims.exp * 1000;
+    idp.store.access_tokens.insert(
+        claims.jti,
+        AccessRecord {
+            grant_id: issued.grant_id,
+            revoked: false,
+            expires_at_ms: access_expires_ms,
+        },
+    );
+    idp.store.extend_grant(issued.grant_id, access_expires_ms);
+    idp.metrics.record_token(TokenKind::Access);
+
+    let wants_id_token = issued.scope.split(' ').any(|value| value == "openid");
+    let id_token = match issued.auth_time {
+        Some(auth_time) if wants_id_token => {
+            let id_claims = IdClaims {
+                iss: idp.minter.issuer().to_owned(),
+                sub: issued.subject.to_owned(),
+                aud: issued.client_id.to_owned(),
+                azp: issued.client_id.to_owned(),
+                exp: now_s + idp.config.id_token_ttl.as_secs(),
+                iat: now_s,
+                auth_time,
+                nonce: issued.nonce.map(str::to_owned),
+                at_hash: at_hash(&access_token),
+            };
+            idp.metrics.record_token(TokenKind::Id);
+            Some(idp.minter.sign_id(&id_claims)?)
+        }
+        _ => None,
+    };
+    Ok(TokenResponse {
+        access_token,
+        issued_token_type: None,
+        token_type: "Bearer",
+        expires_in: access_ttl,
+        refresh_token: None,
+        id_token,
+        scope: issued.scope.to_owned(),
+    })
+}
+
+/// A new, active refresh token of the grant's family.
+pub(crate) fn new_refresh_token(
+    idp: &Idp,
+    grant_id: u64,
+    subject: &str,
+    client_id: &str,
+) -> Result<String, OAuthError> {
+    let now = now_ms();
+    let expires_at_ms = now + idp.config.refresh_token_ttl.as_millis() as u64;
+    let token = idp
+        .minter
+        .refresh_token(subject, client_id, now / 1000, expires_at_ms / 1000)?;
+    idp.store.refresh_tokens.insert(
+        token.clone(),
+        RefreshRecord {
+            grant_id,
+            state: RefreshState::Active,
+            expires_at_ms,
+        },
+    );
+    idp.store.extend_grant(grant_id, expires_at_ms);
+    idp.metrics.record_token(TokenKind::Refresh);
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_may_only_narrow() {
+        assert_eq!(
+            narrowed_scope("openid profile email", Some("openid email")).unwrap(),
+            "openid email"
+        );
+        assert_eq!(narrowed_scope("openid", None).unwrap(), "openid");
+        assert_eq!(
+            narrowed_scope("openid", Some("openid email"))
+                .unwrap_err()
+                .code(),
+            "invalid_scope"
+        );
+    }
+
+    #[test]
+    fn code_verifiers_follow_rfc7636() {
+        assert!(is_code_verifier(&"a".repeat(43)));
+        assert!(is_code_verifier(&"a-._~".repeat(20)));
+        assert!(!is_code_verifier(&"a".repeat(42)));
+        assert!(!is_code_verifier(&"a".repeat(129)));
+        assert!(!is_code_verifier(&format!("{}+", "a".repeat(43))));
+    }
+}
