@@ -132,38 +132,41 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("could not start the Tokio runtime")?;
     runtime.block_on(async {
+        // Handlers go in before the address is announced: whoever reads that line may signal
+        // at once, and a signal without a handler would kill the process ungracefully.
+        let shutdown = shutdown_signal()?;
         let server = mock_idp::spawn(config).await?;
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "listening on {}", server.base_url())?;
         stdout.flush()?;
         drop(stdout);
-        shutdown_signal().await;
+        shutdown.await;
         tracing::info!("shutting down");
         server.shutdown().await;
         anyhow::Ok(())
     })
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// A future that completes on SIGINT or SIGTERM, with both handlers installed by the time this
+/// returns.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = interrupt => {}
-                    _ = terminate.recv() => {}
-                }
+        let mut interrupt = signal(SignalKind::interrupt()).context("could not handle SIGINT")?;
+        let mut terminate = signal(SignalKind::terminate()).context("could not handle SIGTERM")?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
-            Err(_) => {
-                let _ = interrupt.await;
-            }
-        }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = interrupt.await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
 

@@ -1,0 +1,359 @@
+//! `POST /token`: each grant, code single use and reuse revocation, refresh rotation and replay
+//! detection, PKCE and redirect binding, client authentication.
+
+mod support;
+
+use std::time::Duration;
+
+use anyhow::Result;
+use http::{StatusCode, header};
+use mock_idp::clients::REDIRECT_URI;
+use support::{TestIdp, VERIFIER, text};
+
+const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+fn redeem<'a>(code: &'a str, verifier: &'a str) -> [(&'a str, &'a str); 4] {
+    [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", REDIRECT_URI),
+        ("code_verifier", verifier),
+    ]
+}
+
+#[tokio::test]
+async fn a_code_answers_tokens_once_without_caching() -> Result<()> {
+    let idp = TestIdp::start().await?;
+    let code = idp.code("user-loadtest-00001").await?;
+    let reply = idp.token(&redeem(&code, VERIFIER)).await?;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.header(header::CACHE_CONTROL), Some("no-store"));
+    let body = reply.json()?;
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 3600);
+    assert_eq!(body["scope"], "openid profile email");
+    for field in ["access_token", "refresh_token", "id_token"] {
+        assert!(!text(&body, field)?.is_empty(), "{field}");
+    }
+    assert_eq!(idp.metric("mock_idp_codes_redeemed_total").await?, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn reusing_a_code_revokes_every_token_issued_from_it() -> Result<()> {
+    let idp = TestIdp::start().await?;
+    let code = idp.code("user-loadtest-00001").await?;
+    let first = idp.token(&redeem(&code, VERIFIER)).await?.json()?;
+    let access_token = text(&first, "access_token")?;
+    let refresh_token = text(&first, "refresh_token")?;
+    assert_eq!(idp.userinfo(&access_token).await?.status, StatusCode::OK);
+
+    let second = idp.token(&redeem(&code, VERIFIER)).await?;
+    assert_eq!(second.status, StatusCode::BAD_REQUEST);
+    assert_eq!(second.error_code()?, "invalid_grant");
+
+    let userinfo = idp.userinfo(&access_token).await?;
+    assert_eq!(userinfo.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(idp.introspect(&access_token).await?["active"], false);
+    assert_eq!(idp.introspect(&refresh_token).await?["active"], false);
+    let refresh = idp
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh_token),
+        ])
+        .await?;
+    assert_eq!(refresh.error_code()?, "invalid_grant");
+    assert_eq!(idp.metric("mock_idp_code_reuse_detected_total").await?, 1);
+    assert_eq!(idp.metric("mock_idp_families_revoked_total").await?, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn pkce_and_redirect_uri_bind_the_code() -> Result<()> {
+    let idp = TestIdp::start().await?;
+    let wrong_verifier = "x".repeat(43);
+    let cases: [(&str, Vec<(&str, String)>); 4] = [
+        ("wrong verifier", vec![("code_verifier", wrong_verifier)]),
+        ("missing verifier", vec![("code_verifier", String::new())]),
+        (
+            "other redirect",
+            vec![("redirect_uri", "http://127.0.0.1:3000/other".into())],
+        ),
+        ("missing redirect", vec![("redirect_uri", String::new())]),
+    ];
+    for (name, overrides) in cases {
+        let code = idp.code("user-loadtest-00001").await?;
+        let mut pairs: Vec<(&str, &str)> = redeem(&code, VERIFIER).to_vec();
+        for (key, value) in &overrides {
+            pairs.retain(|(known, _)| known != key);
+            if !value.is_empty() {
+                pairs.push((key, value));
+            }
+        }
+        let reply = idp.token(&pairs).await?;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{name}");
+        assert_eq!(reply.error_code()?, "invalid_grant", "{name}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_verifier_without_a_challenge_is_refused() -> Result<()> {
+    let idp = TestIdp::start().await?;
+    let cookie = idp.login("user-loadtest-00001").await?;
+    let query = idp.authorize_query(&[("code_challenge", ""), ("code_challenge_method", "")]);
+    let reply = idp
+        .get(&format!("/authorize?{query}"), &[("cookie", &cookie)])
+        .await?;
+    let code = reply.location_param("code")?.unwrap_or_default();
+    let reply = idp.token(&redeem(&code, VERIFIER)).await?;
+    assert_eq!(reply.error_code()?, "invalid_grant");
+    Ok(())
+}
+
+#[tokio::test]
+async fn codes_expire() -> Result<()> {
+    let idp = TestIdp::with(|config| config.code_ttl = Duration::from_millis(200)).await?;
+    let code = idp.code("user-loadtest-00001").await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reply = idp.token(&redeem(&code, VERIFIER)).await?;
+    assert_eq!(reply.error_code()?, "invalid_grant");
+    assert!(
+        reply.json()?["error_description"]
+            .to_string()
+            .contains("expired")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn client_authentication_failures_are_401_with_a_challenge() -> Result<()> {
+    let idp = TestIdp::start().await?;
+    let code = idp.code("user-loadtest-00001").await?;
+    let wrong = mock_idp::clients::basic_authorization("loadtest-client", "wrong-secret");
+    for headers in [
+        vec![("authorization", wrong.as_str())],
+        vec![("authorization", "Basic bm90LWJhc2U2NA===")],
+        vec![],
+    ] {
+        let reply = idp
+            .post_form("/token", &redeem(&code, VERIFIER), &headers)
+            .await?;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{headers:?}");
+        assert_eq!(reply.error_code()?, "invalid_client");
+        assert!(
+            reply
+                .header(header::WWW_AUTHENTICATE)
+                .is_some_and(|value| value.starts_with("Basic"))
+        );
+    }
+    // The failed attempts did not consume the code; client_secret_post redeems it.
+    let mut pairs = redeem(&code, VERIFIER).to_vec();
+    pairs.push(("client_id", "loadtest-client"));
+    pairs.push(("client_secret", "loadtest-secret"));
+    let reply = idp.post_form("/token", &pairs, &[]).await?;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    Ok(())
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_a_replay_revokes_the_whole_family() -> Result<()> {
+    let idp = TestIdp::start().await?;
+    let tokens = idp.tokens("user-loadtest-00001").await?;
+    let first = text(&tokens, "refresh_token")?;
+
+    let rotated = idp
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", &first)])
+        .await?;
+    assert_eq!(rotated.status, StatusCode::OK);
+    let rotated = rotated.json()?;
+    let second = text(&rotated, "refresh_token")?;
+    assert_ne!(first, second, "rotation must answer a new refresh token");
+    let access_token = text(&rotated, "access_token")?;
+    assert_eq!(idp.userinfo(&access_token).await?.status, StatusCode::OK);
+    assert!(rotated.get("id_token").is_some());
+
+    let replay = idp
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", &first)])
+        .await?;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST);
+    assert_eq!(replay.error_code()?, "invalid_grant");
+
+    // The newest token of the family is revoked too, and so are its access tokens.
+    let newest = idp
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", &second)])
+        .await?;
+    assert_eq!(newest.error_code()?, "invalid_grant");
+    assert_eq!(
+        idp.userinfo(&access_token).await?.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(idp.metric("mock_idp_refresh_rotations_total").await?, 1);
+    assert_eq!(
+        idp.metric("mock_idp_refresh_reuse_detected_total").await?,
+        1
+    );
+    assert_eq!(idp.metric("mock_idp_families_revoked_total").await?, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn families_are_independent() -> Result<()> {
+    let idp = TestIdp::start().await?;
+    let a = text(&idp.tokens("user-loadtest-00001").await?, "refresh_token")?;
+    let b = text(&idp.tokens("user-loadtest-00002").await?, "refresh_token")?;
+    idp.token(&[("grant_type", "refresh_token"), ("refresh_token", &a)])
+        .await?;
+    idp.token(&[("grant_type", "refresh_token"), ("refresh_token", &a)])
+        .await?;
+    let reply = idp
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", &b)])
+        .await?;
+    assert_eq!(reply.status, StatusCode::OK);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_grace_window_allows_a_concurrent_refresh() -> Result<()> {
+    let idp = TestIdp::with(|config| config.refresh_grace = Duration::from_secs(30)).await?;
+    let first = text(&idp.tokens("user-loadtest-00001").await?, "refresh_token")?;
+    let a = idp
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", &first)])
+        .await?;
+    let b = idp
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", &first)])
+        .await?;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(b.status, StatusCode::OK);
+    assert_eq!(idp.metric("mock_idp_families_revoked_total").await?, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn with_rotation_off_the_same_refresh_token_comes_back() -> Result<()> {
+    let idp = TestIdp::with(|config| config.rotate_refresh_tokens = false).await?;
+    let first = text(&idp.tokens("user-loadtest-00001").await?, "refresh_token")?;
+    for _ in 0..3 {
+        let reply = idp
+            .token(&[("grant_type", "refresh_token"), ("refresh_token", &first)])
+            .await?;
+        assert_eq!(text(&reply.json()?, "refresh_token")?, first);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn refresh_scope_may_only_narrow() -> Result<()> {
+    let idp = TestIdp::start().await?;
+    let first = text(&idp.tokens("user-loadtest-00001").await?, "refresh_token")?;
+    let wider = idp
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &first),
+            ("scope", "openid offline_access"),
+        ])
+        .await?;
+    assert_eq!(wider.error_code()?, "invalid_scope");
+    // The refused request did not rotate the token.
+    let narrower = idp
+        .token(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &first),
+            ("scope", "openid"),
+        ])
+        .await?
+        .json()?;
+    assert_eq!(narrower["scope"], "openid");
+    Ok(())
+}
+
+#[tokio::test]
+async fn refresh_tokens_can_be_jwts() -> Result<()> {
+    let idp = TestIdp::with(|config| {
+        config.refresh_token_format = mock_idp::RefreshTokenFormat::Jwt;
+    })
+    .await?;
+    let first = text(&idp.tokens("user-loadtest-00001").await?, "refresh_token")?;
+    assert_eq!(
+        jsonwebtoken::decode_header(&first)?.typ.as_deref(),
+        Some("rt+jwt")
+    );
+    let reply = idp
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", &first)])
+        .await?;
+    assert_eq!(reply.status, StatusCode::OK);
+    Ok(())
+}
+
+#[tokio::test]
+async fn token_exchange_answers_an_access_token() -> Result<()> {
+    let idp = TestIdp::start().await?;
+    let subject = text(&idp.tokens("user-loadtest-00001").await?, "access_token")?;
+    let actor = text(&idp.tokens("user-loadtest-00002").await?, "access_token")?;
+    let reply = idp
+        .token(&[
+            ("grant_type", TOKEN_EXCHANGE),
+            ("subject_token", &subject),
+            ("subject_token_type", ACCESS_TOKEN_TYPE),
+            ("requested_token_type", ACCESS_TOKEN_TYPE),
+            ("actor_token", &actor),
+            ("actor_token_type", ACCESS_TOKEN_TYPE),
+            ("audience", "https://api.example"),
+            ("scope", "openid email"),
+        ])
+        .await?;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
+    let body = reply.json()?;
+    assert_eq!(body["issued_token_type"], ACCESS_TOKEN_TYPE);
+    assert_eq!(body["token_type"], "Bearer");
+    assert!(body.get("refresh_token").is_none());
+    let exchanged = text(&body, "access_token")?;
+    let claims = idp.introspect(&exchanged).await?;
+    assert_eq!(claims["active"], true);
+    assert_eq!(claims["sub"], "user-loadtest-00001");
+    assert_eq!(claims["aud"], "https://api.example");
+    assert_eq!(claims["scope"], "openid email");
+    assert_eq!(claims["act"]["sub"], "user-loadtest-00002");
+
+    let bad = idp
+        .token(&[
+            ("grant_type", TOKEN_EXCHANGE),
+            ("subject_token", "not-a-token"),
+            ("subject_token_type", ACCESS_TOKEN_TYPE),
+        ])
+        .await?;
+    assert_eq!(bad.error_code()?, "invalid_request");
+    Ok(())
+}
+
+#[tokio::test]
+async fn client_credentials_answers_a_token_for_the_client() -> Result<()> {
+    let idp = TestIdp::start().await?;
+    let reply = idp
+        .token(&[("grant_type", "client_credentials"), ("scope", "profile")])
+        .await?;
+    assert_eq!(reply.status, StatusCode::OK);
+    let body = reply.json()?;
+    assert!(body.get("refresh_token").is_none());
+    assert!(body.get("id_token").is_none());
+    let claims = idp.introspect(&text(&body, "access_token")?).await?;
+    assert_eq!(claims["sub"], "loadtest-client");
+
+    let openid = idp
+        .token(&[("grant_type", "client_credentials"), ("scope", "openid")])
+        .await?;
+    assert_eq!(openid.error_code()?, "invalid_scope");
+    let public = idp
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "loadtest-public"),
+            ],
+            &[],
+        )
+        .await?;
+    assert_eq!(public.error_code()?, "unauthorized_client");
+    Ok(())
+}
