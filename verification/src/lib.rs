@@ -1,1 +1,9 @@
-//! The gate over load-test results and the snapshot tests of their schema (not built yet).
+//! The pipeline's judge: the gate over load-test result files ([`gate`]), the reconciliation
+//! of the IdP's counters with what the load generator saw ([`metrics`]), the run summary
+//! ([`summary`]) and performance tracking ([`perf`]). The `gate` binary exposes them to
+//! `cargo xtask`.
+
+pub mod gate;
+pub mod metrics;
+pub mod perf;
+pub mod summary;

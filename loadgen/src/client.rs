@@ -1,0 +1,327 @@
+//! The HTTP client of one virtual user: one keep-alive HTTP/1.1 connection (hyper), re-opened
+//! when it breaks, with every failure classified as connect, timeout, reset or protocol.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, CONNECTION, HOST};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
+use http_body_util::{BodyExt as _, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::stats::TransportErrorKind;
+
+/// Where requests go: an `http://host:port` base URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    host: String,
+    port: u16,
+    authority: HeaderValue,
+    base_url: String,
+}
+
+/// Why a target URL is not usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// Not a URL.
+    #[error("target {0:?} is not a URL")]
+    NotAUrl(String),
+    /// Only plain HTTP is spoken (the targets are on loopback or behind a TLS terminator).
+    #[error("target {0:?}: only http:// targets are supported")]
+    UnsupportedScheme(String),
+}
+
+impl Target {
+    /// Parses `http://host[:port][/]`.
+    pub fn parse(url: &str) -> Result<Self, TargetError> {
+        let parsed = url::Url::parse(url).map_err(|_| TargetError::NotAUrl(url.to_owned()))?;
+        if parsed.scheme() != "http" {
+            return Err(TargetError::UnsupportedScheme(url.to_owned()));
+        }
+        let host = parsed
+            .host_str()
+            .ok_or_else(|| TargetError::NotAUrl(url.to_owned()))?
+            .to_owned();
+        let port = parsed.port_or_known_default().unwrap_or(80);
+        let authority = match parsed.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.clone(),
+        };
+        let authority =
+            HeaderValue::from_str(&authority).map_err(|_| TargetError::NotAUrl(url.to_owned()))?;
+        let base_url = url.trim_end_matches('/').to_owned();
+        // IPv6 literals come back bracketed from the URL parser; sockets want them bare.
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        Ok(Self {
+            host,
+            port,
+            authority,
+            base_url,
+        })
+    }
+
+    /// The base URL without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The path and query of `url` when it is on this target, or `url` itself when it is
+    /// already a path. Endpoints from discovery may name another host (a configured issuer),
+    /// but requests always go to the target.
+    pub fn path_of(&self, url: &str) -> String {
+        if url.starts_with('/') {
+            return url.to_owned();
+        }
+        match url::Url::parse(url) {
+            Ok(parsed) => match parsed.query() {
+                Some(query) => format!("{}?{query}", parsed.path()),
+                None => parsed.path().to_owned(),
+            },
+            Err(_) => format!("/{url}"),
+        }
+    }
+}
+
+/// A complete response.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
+}
+
+/// A request that got no complete response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} error: {detail}", kind.as_str())]
+pub struct TransportError {
+    /// Which kind of failure.
+    pub kind: TransportErrorKind,
+    /// What the transport said.
+    pub detail: String,
+}
+
+impl TransportError {
+    fn new(kind: TransportErrorKind, detail: impl std::fmt::Display) -> Self {
+        Self {
+            kind,
+            detail: detail.to_string(),
+        }
+    }
+}
+
+fn classify(error: &hyper::Error) -> TransportErrorKind {
+    if error.is_timeout() {
+        TransportErrorKind::Timeout
+    } else if error.is_parse()
+        || error.is_parse_status()
+        || error.is_parse_too_large()
+        || error.is_user()
+    {
+        TransportErrorKind::Protocol
+    } else {
+        // Canceled, closed, incomplete message and I/O errors all mean the connection went away.
+        TransportErrorKind::Reset
+    }
+}
+
+/// One virtual user's connection.
+#[derive(Debug)]
+pub struct VuClient {
+    target: Arc<Target>,
+    sender: Option<SendRequest<Full<Bytes>>>,
+    connections_opened: u64,
+}
+
+impl VuClient {
+    /// A client that connects on first use.
+    pub fn new(target: Arc<Target>) -> Self {
+        Self {
+            target,
+            sender: None,
+            connections_opened: 0,
+        }
+    }
+
+    /// How many TCP connections this client has opened (1 while keep-alive holds).
+    pub fn connections_opened(&self) -> u64 {
+        self.connections_opened
+    }
+
+    async fn connect(&mut self) -> Result<SendRequest<Full<Bytes>>, TransportError> {
+        let stream = TcpStream::connect((self.target.host.as_str(), self.target.port))
+            .await
+            .map_err(|error| TransportError::new(TransportErrorKind::Connect, error))?;
+        // Small request/response pairs: Nagle would add delay to every one.
+        let _ = stream.set_nodelay(true);
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|error| TransportError::new(classify(&error), error))?;
+        tokio::spawn(async move {
+            // The connection task ends when the peer closes or the sender is dropped; errors
+            // surface on the request that was in flight.
+            let _ = connection.await;
+        });
+        self.connections_opened += 1;
+        Ok(sender)
+    }
+
+    /// Sends one request and reads the whole response, all within `timeout`. `path` is the path
+    /// and query on the target. A stale keep-alive connection (closed by the server while idle)
+    /// is re-opened once without counting as an error, as browsers and k6 do.
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<HttpResponse, TransportError> {
+        match tokio::time::timeout(
+            timeout,
+            self.send_without_timeout(method, path, headers, body),
+        )
+        .await
+        {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(error)) => {
+                self.sender = None;
+                Err(error)
+            }
+            Err(_) => {
+                // The connection may still deliver the late response; never reuse it.
+                self.sender = None;
+                Err(TransportError::new(
+                    TransportErrorKind::Timeout,
+                    format!("no complete response within {timeout:?}"),
+                ))
+            }
+        }
+    }
+
+    async fn send_without_timeout(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+    ) -> Result<HttpResponse, TransportError> {
+        let mut may_retry = true;
+        loop {
+            let reused = match self.sender.take() {
+                Some(sender) if !sender.is_closed() => {
+                    self.sender = Some(sender);
+                    true
+                }
+                _ => {
+                    self.sender = Some(self.connect().await?);
+                    false
+                }
+            };
+            let Some(sender) = self.sender.as_mut() else {
+                continue;
+            };
+            if let Err(error) = sender.ready().await {
+                self.sender = None;
+                if reused && may_retry {
+                    may_retry = false;
+                    continue;
+                }
+                return Err(TransportError::new(classify(&error), error));
+            }
+            let request =
+                build_request(&self.target.authority, &method, path, headers, body.clone())?;
+            let response = match sender.send_request(request).await {
+                Ok(response) => response,
+                Err(error) => {
+                    self.sender = None;
+                    // Canceled means hyper never wrote the request: safe to send it again.
+                    if reused && may_retry && error.is_canceled() {
+                        may_retry = false;
+                        continue;
+                    }
+                    return Err(TransportError::new(classify(&error), error));
+                }
+            };
+            let (parts, incoming) = response.into_parts();
+            let body = incoming
+                .collect()
+                .await
+                .map_err(|error| TransportError::new(classify(&error), error))?
+                .to_bytes();
+            return Ok(HttpResponse {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            });
+        }
+    }
+}
+
+fn build_request(
+    authority: &HeaderValue,
+    method: &Method,
+    path: &str,
+    headers: &[(HeaderName, HeaderValue)],
+    body: Bytes,
+) -> Result<Request<Full<Bytes>>, TransportError> {
+    let mut builder = Request::builder()
+        .method(method.clone())
+        .uri(path)
+        .header(HOST, authority.clone())
+        .header(ACCEPT, HeaderValue::from_static("application/json"))
+        .header(CONNECTION, HeaderValue::from_static("keep-alive"));
+    for (name, value) in headers {
+        builder = builder.header(name, value);
+    }
+    builder
+        .body(Full::new(body))
+        .map_err(|error| TransportError::new(TransportErrorKind::Protocol, error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_parsing() {
+        let target = Target::parse("http://127.0.0.1:8080/").unwrap();
+        assert_eq!(target.base_url(), "http://127.0.0.1:8080");
+        assert_eq!(target.port, 8080);
+        assert_eq!(target.authority, "127.0.0.1:8080");
+        assert_eq!(
+            target.path_of("http://issuer.example/token?x=1"),
+            "/token?x=1"
+        );
+        assert_eq!(target.path_of("/userinfo"), "/userinfo");
+        assert_eq!(Target::parse("http://localhost").unwrap().port, 80);
+        assert!(matches!(
+            Target::parse("https://idp.example"),
+            Err(TargetError::UnsupportedScheme(_))
+        ));
+        assert!(Target::parse("not a url").is_err());
+    }
+
+    #[tokio::test]
+    async fn connect_refused_is_a_connect_error() {
+        // Bind then drop to get a port nobody listens on.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let target = Arc::new(Target::parse(&format!("http://127.0.0.1:{port}")).unwrap());
+        let mut client = VuClient::new(target);
+        let error = client
+            .send(Method::GET, "/", &[], Bytes::new(), Duration::from_secs(2))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind, TransportErrorKind::Connect);
+    }
+}

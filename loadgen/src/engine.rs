@@ -1,0 +1,420 @@
+//! The open-model engine: the scheduler hands each due iteration to a free virtual user, waits
+//! (within the timeout) when none is free, drops the iteration when it cannot start in time, and
+//! ends the run on schedule whatever the target does.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::Method;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::client::{Target, TargetError, VuClient};
+use crate::flows::describe_error_body;
+use crate::oidc::{ClientCredentials, Discovery, JwksError, TokenVerifier};
+use crate::progress::{ProgressMode, spawn_progress};
+use crate::result::{RunMeta, RunResult};
+use crate::scenario::{
+    EndpointPaths, Iteration, RunContext, ScenarioKind, VirtualUser, VuSetupError,
+};
+use crate::schedule::{LoadProfile, Schedule, ScheduleError};
+use crate::seeds::{NotEnoughSeeds, Seeds};
+use crate::stats::HistogramCodecError;
+use crate::thresholds::Thresholds;
+
+/// Path of the discovery document (OpenID Connect Discovery 1.0 section 4).
+pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+
+/// Everything `loadgen run` needs besides the seeds.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Scenario to run.
+    pub scenario: ScenarioKind,
+    /// Base URL of the IdP, `http://host:port`.
+    pub target: String,
+    /// Arrival-rate profile.
+    pub profile: LoadProfile,
+    /// Virtual users (most iterations in flight at once).
+    pub max_vus: usize,
+    /// Per-request timeout, also the longest an iteration may wait for a free VU.
+    pub timeout: Duration,
+    /// The OAuth client.
+    pub client: ClientCredentials,
+    /// Audience access tokens must carry; the issuer when `None` (the mock IdP's default).
+    pub access_token_audience: Option<String>,
+    /// The gate.
+    pub thresholds: Thresholds,
+    /// Test id for the result; the scenario's when `None`.
+    pub test_id: Option<String>,
+    /// How to show progress.
+    pub progress: ProgressMode,
+}
+
+impl RunConfig {
+    /// A configuration with the mock IdP's client, the gate's thresholds and no progress output.
+    pub fn new(scenario: ScenarioKind, target: impl Into<String>, profile: LoadProfile) -> Self {
+        Self {
+            scenario,
+            target: target.into(),
+            profile,
+            max_vus: 300,
+            timeout: Duration::from_secs(5),
+            client: ClientCredentials::default(),
+            access_token_audience: None,
+            thresholds: Thresholds::default(),
+            test_id: None,
+            progress: ProgressMode::Hidden,
+        }
+    }
+}
+
+/// Why a run could not be carried out (as opposed to a run that failed its thresholds).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The target URL is not usable.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// The profile is not schedulable.
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    /// Not enough seeds for this run.
+    #[error(transparent)]
+    Seeds(#[from] NotEnoughSeeds),
+    /// Discovery or the JWKS could not be fetched.
+    #[error("provider metadata: {0}")]
+    Discovery(String),
+    /// The JWKS is not usable.
+    #[error(transparent)]
+    Jwks(#[from] JwksError),
+    /// A virtual user could not be set up.
+    #[error(transparent)]
+    VuSetup(#[from] VuSetupError),
+    /// `max_vus` is 0.
+    #[error("max VUs must be at least 1")]
+    NoVus,
+    /// The result could not be built.
+    #[error(transparent)]
+    Result(#[from] HistogramCodecError),
+}
+
+/// Tells a run to stop early; the run then ends its in-flight iterations and reports.
+#[derive(Debug, Clone)]
+pub struct StopHandle(Arc<watch::Sender<bool>>);
+
+impl StopHandle {
+    /// Asks the run to stop.
+    pub fn stop(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+/// The run's side of a [`StopHandle`].
+#[derive(Debug, Clone)]
+pub struct StopSignal(watch::Receiver<bool>);
+
+impl StopSignal {
+    /// Resolves once a stop was asked for; never if the handle is gone without asking.
+    async fn requested(&mut self) {
+        if self.0.wait_for(|stop| *stop).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    fn is_requested(&self) -> bool {
+        *self.0.borrow()
+    }
+}
+
+/// A linked stop handle and signal.
+pub fn stop_signal() -> (StopHandle, StopSignal) {
+    let (sender, receiver) = watch::channel(false);
+    (StopHandle(Arc::new(sender)), StopSignal(receiver))
+}
+
+async fn get_json(
+    client: &mut VuClient,
+    target: &Target,
+    url: &str,
+    timeout: Duration,
+) -> Result<Bytes, RunError> {
+    let path = target.path_of(url);
+    let response = client
+        .send(Method::GET, &path, &[], Bytes::new(), timeout)
+        .await
+        .map_err(|error| RunError::Discovery(format!("GET {path}: {error}")))?;
+    if response.status != http::StatusCode::OK {
+        return Err(RunError::Discovery(format!(
+            "GET {path} answered {}: {}",
+            response.status,
+            describe_error_body(&response.body)
+        )));
+    }
+    Ok(response.body)
+}
+
+/// Fetches discovery and the JWKS once, before the run.
+pub async fn fetch_provider_metadata(
+    target: &Arc<Target>,
+    timeout: Duration,
+) -> Result<(Discovery, Bytes), RunError> {
+    let mut client = VuClient::new(Arc::clone(target));
+    let body = get_json(&mut client, target, DISCOVERY_PATH, timeout).await?;
+    let discovery: Discovery = serde_json::from_slice(&body)
+        .map_err(|error| RunError::Discovery(format!("discovery document: {error}")))?;
+    let jwks = get_json(&mut client, target, &discovery.jwks_uri, timeout).await?;
+    Ok((discovery, jwks))
+}
+
+async fn prepare_vus(vus: Vec<VirtualUser>) -> Result<Vec<VirtualUser>, VuSetupError> {
+    // Bounded so that setting up hundreds of VUs does not open hundreds of connections at once.
+    const PARALLEL_SETUPS: usize = 32;
+    let mut ready = Vec::with_capacity(vus.len());
+    let mut pending = vus.into_iter();
+    let mut setups = JoinSet::new();
+    loop {
+        while setups.len() < PARALLEL_SETUPS {
+            let Some(mut vu) = pending.next() else { break };
+            setups.spawn(async move { vu.prepare().await.map(|()| vu) });
+        }
+        let Some(joined) = setups.join_next().await else {
+            break;
+        };
+        match joined {
+            Ok(Ok(vu)) => ready.push(vu),
+            Ok(Err(error)) => return Err(error),
+            Err(panic) => {
+                return Err(VuSetupError {
+                    vu: usize::MAX,
+                    reason: format!("setup task failed: {panic}"),
+                });
+            }
+        }
+    }
+    ready.sort_by_key(VirtualUser::id);
+    Ok(ready)
+}
+
+async fn vu_loop(
+    mut vu: VirtualUser,
+    mut iterations: mpsc::Receiver<Iteration>,
+    free: mpsc::UnboundedSender<usize>,
+    context: Arc<RunContext>,
+) {
+    let id = vu.id();
+    while let Some(iteration) = iterations.recv().await {
+        context.live.in_flight.fetch_add(1, Ordering::Relaxed);
+        vu.run_iteration(iteration).await;
+        context.live.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if free.send(id).is_err() {
+            break;
+        }
+    }
+}
+
+fn rfc3339_now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// Runs one scenario against the target and returns its judged result. Fails only when the run
+/// cannot be carried out (bad target, too few seeds, no discovery); a run whose requests fail
+/// returns a result that says so.
+pub async fn run(
+    config: &RunConfig,
+    seeds: Seeds,
+    mut stop: StopSignal,
+) -> Result<RunResult, RunError> {
+    if config.max_vus == 0 {
+        return Err(RunError::NoVus);
+    }
+    let target = Arc::new(Target::parse(&config.target)?);
+    let schedule = Arc::new(Schedule::new(&config.profile.stages())?);
+    config
+        .scenario
+        .check_seeds(&seeds, &config.profile, config.max_vus)?;
+
+    let (discovery, jwks) = fetch_provider_metadata(&target, config.timeout).await?;
+    let audience = config
+        .access_token_audience
+        .clone()
+        .unwrap_or_else(|| discovery.issuer.clone());
+    let verifier = TokenVerifier::from_jwks(
+        &jwks,
+        &discovery.issuer,
+        &audience,
+        &config.client.client_id,
+    )?;
+    let paths = EndpointPaths {
+        authorize: target.path_of(&discovery.authorization_endpoint),
+        token: target.path_of(&discovery.token_endpoint),
+        userinfo: discovery
+            .userinfo_endpoint
+            .as_deref()
+            .map_or_else(|| "/userinfo".to_owned(), |url| target.path_of(url)),
+        discovery: DISCOVERY_PATH.to_owned(),
+    };
+    let shards = std::thread::available_parallelism().map_or(2, |cores| cores.get() * 2);
+    let context = Arc::new(RunContext::new(
+        config.scenario,
+        Arc::clone(&target),
+        config.client.clone(),
+        paths,
+        discovery.issuer.clone(),
+        verifier,
+        config.timeout,
+        seeds,
+        shards,
+    ));
+
+    let vus = (0..config.max_vus)
+        .map(|id| VirtualUser::new(id, Arc::clone(&context)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let vus = prepare_vus(vus).await?;
+
+    let (free_sender, mut free_vus) = mpsc::unbounded_channel::<usize>();
+    let mut vu_inboxes = Vec::with_capacity(vus.len());
+    let mut vu_tasks = JoinSet::new();
+    for vu in vus {
+        let (inbox, iterations) = mpsc::channel::<Iteration>(1);
+        vu_inboxes.push(inbox);
+        // Every VU starts free; FIFO hand-out spreads iterations over all VUs (all families).
+        let _ = free_sender.send(vu.id());
+        vu_tasks.spawn(vu_loop(
+            vu,
+            iterations,
+            free_sender.clone(),
+            Arc::clone(&context),
+        ));
+    }
+    drop(free_sender);
+
+    let started_at = rfc3339_now();
+    // A short lead so the first due iteration is not already late when the loop starts.
+    let start = Instant::now() + Duration::from_millis(20);
+    let progress = spawn_progress(
+        config.progress,
+        Arc::clone(&context),
+        Arc::clone(&schedule),
+        start,
+    );
+    let steady_from = Duration::from_secs_f64(config.profile.ramp_up_s);
+    let steady_until = steady_from + Duration::from_secs_f64(config.profile.steady_s);
+
+    let mut scheduled = 0_u64;
+    let mut dropped = 0_u64;
+    let mut steady_state_started = 0_u64;
+    let mut incomplete_reason = None;
+    'schedule: for due in schedule.iter() {
+        let intended_start = start + due.offset;
+        tokio::select! {
+            biased;
+            () = stop.requested() => break 'schedule,
+            () = tokio::time::sleep_until(intended_start) => {}
+        }
+        let give_up_at = intended_start + config.timeout;
+        let free = tokio::select! {
+            biased;
+            () = stop.requested() => break 'schedule,
+            free = tokio::time::timeout_at(give_up_at, free_vus.recv()) => free,
+        };
+        scheduled += 1;
+        match free {
+            Ok(Some(vu)) => {
+                let iteration = Iteration {
+                    index: due.index,
+                    intended_start,
+                };
+                let since_start = Instant::now().saturating_duration_since(start);
+                if since_start >= steady_from && since_start < steady_until {
+                    steady_state_started += 1;
+                }
+                context.live.started.fetch_add(1, Ordering::Relaxed);
+                // The VU announced itself free, so its inbox of one is empty.
+                if vu_inboxes[vu].try_send(iteration).is_err() {
+                    context.live.started.fetch_sub(1, Ordering::Relaxed);
+                    dropped += 1;
+                    context.live.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Ok(None) => {
+                incomplete_reason = Some("every virtual user ended unexpectedly".to_owned());
+                dropped += 1;
+                break 'schedule;
+            }
+            Err(_) => {
+                dropped += 1;
+                context.live.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    if stop.is_requested() {
+        incomplete_reason = Some(format!(
+            "stopped early after {:.1} s of {:.1} s",
+            start.elapsed().as_secs_f64(),
+            schedule.total_duration().as_secs_f64()
+        ));
+    }
+
+    // No more work: VUs finish what they hold, each step bounded by the request timeout.
+    drop(vu_inboxes);
+    let grace = config.timeout * config.scenario.requests_per_iteration() + Duration::from_secs(1);
+    let all_ended = tokio::time::timeout(grace, async {
+        while vu_tasks.join_next().await.is_some() {}
+    })
+    .await
+    .is_ok();
+    let abandoned = if all_ended {
+        0
+    } else {
+        let cut_off = context.live.in_flight.load(Ordering::Relaxed);
+        vu_tasks.abort_all();
+        while vu_tasks.join_next().await.is_some() {}
+        cut_off
+    };
+    let duration = start.elapsed();
+    if let Some(progress) = progress {
+        progress.finish().await;
+    }
+
+    let mut notes = context.failure_notes();
+    if dropped > 0 {
+        notes.push(format!(
+            "{dropped} iterations dropped: no VU free within {:?} (more --max-vus, or the target is too slow)",
+            config.timeout
+        ));
+    }
+    if abandoned > 0 {
+        notes.push(format!(
+            "{abandoned} iterations still running at the end were cut off (counted as failed)"
+        ));
+    }
+    let meta = RunMeta {
+        test_id: config
+            .test_id
+            .clone()
+            .unwrap_or_else(|| config.scenario.test_id().to_owned()),
+        scenario: config.scenario.name().to_owned(),
+        target: target.base_url().to_owned(),
+        profile: config.profile,
+        max_vus: config.max_vus as u64,
+        timeout_ms: u64::try_from(config.timeout.as_millis()).unwrap_or(u64::MAX),
+        started_at,
+        duration_s: duration.as_secs_f64(),
+        complete: incomplete_reason.is_none(),
+        incomplete_reason,
+        shards: 1,
+        scheduled,
+        dropped,
+        abandoned,
+        steady_state_started,
+        notes,
+    };
+    let recorder = context.recorder.merged();
+    Ok(RunResult::from_recorder(
+        meta,
+        &recorder,
+        &config.thresholds,
+    )?)
+}

@@ -1,0 +1,307 @@
+//! The `loadgen` command line: `seed`, `run` and `report`. Exit codes: 0 pass, 99 a threshold
+//! failed (k6's convention), 1 an error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use loadgen::oidc::{
+    ClientCredentials, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URI,
+    DEFAULT_SCOPE,
+};
+use loadgen::printer::summary;
+use loadgen::progress::ProgressMode;
+use loadgen::seeding::SeedConfig;
+use loadgen::{LoadProfile, RunConfig, RunResult, ScenarioKind, Seeds, Thresholds, Verdict};
+
+const EXIT_THRESHOLDS_FAILED: u8 = 99;
+
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "Seeds and an open-model load generator for OIDC token endpoints"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Make seed files through the IdP's login form, /authorize and /token.
+    Seed(Box<SeedArgs>),
+    /// Run one scenario at an arrival rate and write its result.
+    Run(Box<RunArgs>),
+    /// Print the summary of result files; several shards of one run are merged first.
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ClientArgs {
+    /// OAuth client id.
+    #[arg(long, env = "LOADGEN_CLIENT_ID", default_value = DEFAULT_CLIENT_ID)]
+    client_id: String,
+    /// Client secret for client_secret_basic.
+    #[arg(long, env = "LOADGEN_CLIENT_SECRET", default_value = DEFAULT_CLIENT_SECRET, hide_env_values = true)]
+    client_secret: String,
+    /// Act as a public client (no secret; client_id in the body, PKCE only).
+    #[arg(long, env = "LOADGEN_PUBLIC_CLIENT")]
+    public_client: bool,
+    /// Registered redirect URI.
+    #[arg(long, env = "LOADGEN_REDIRECT_URI", default_value = DEFAULT_REDIRECT_URI)]
+    redirect_uri: String,
+    /// Scope of authorization requests.
+    #[arg(long, env = "LOADGEN_SCOPE", default_value = DEFAULT_SCOPE)]
+    scope: String,
+}
+
+impl ClientArgs {
+    fn credentials(&self) -> ClientCredentials {
+        ClientCredentials {
+            client_id: self.client_id.clone(),
+            client_secret: (!self.public_client).then(|| self.client_secret.clone()),
+            redirect_uri: self.redirect_uri.clone(),
+            scope: self.scope.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct SeedArgs {
+    /// Base URL of the IdP.
+    #[arg(long, env = "LOADGEN_TARGET")]
+    target: String,
+    /// Authorization codes to mint (TEST 1).
+    #[arg(long, env = "LOADGEN_CODES", default_value_t = 40_000)]
+    codes: usize,
+    /// Refresh-token families to open, one per user (TEST 2).
+    #[arg(long, env = "LOADGEN_REFRESH_FAMILIES", default_value_t = 300)]
+    refresh_families: usize,
+    /// Login sessions to record, one per user (TEST 3).
+    #[arg(long, env = "LOADGEN_SESSIONS", default_value_t = 300)]
+    sessions: usize,
+    /// Directory for authorization_codes.json, refresh_tokens.json and sessions.json.
+    #[arg(long, env = "LOADGEN_SEEDS")]
+    out: PathBuf,
+    /// Password of the test users.
+    #[arg(
+        long,
+        env = "LOADGEN_PASSWORD",
+        default_value = "loadtest",
+        hide_env_values = true
+    )]
+    password: String,
+    /// Users are PREFIX00001, PREFIX00002 ...
+    #[arg(long, env = "LOADGEN_USER_PREFIX", default_value = "user-loadtest-")]
+    user_prefix: String,
+    /// Seed requests in flight at once.
+    #[arg(long, env = "LOADGEN_CONCURRENCY", default_value_t = 64)]
+    concurrency: usize,
+    /// Attempts per seed before the command fails.
+    #[arg(long, env = "LOADGEN_ATTEMPTS", default_value_t = 3)]
+    attempts: u32,
+    /// Per-request timeout.
+    #[arg(long, env = "LOADGEN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// No progress bar.
+    #[arg(long, env = "LOADGEN_NO_PROGRESS")]
+    no_progress: bool,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Scenario: token-code (TEST 1), refresh-storm (TEST 2), full-oidc (TEST 3), userinfo,
+    /// token-exchange, discovery, refresh-reuse.
+    #[arg(long, env = "LOADGEN_SCENARIO", value_enum)]
+    scenario: ScenarioKind,
+    /// Base URL of the IdP.
+    #[arg(long, env = "LOADGEN_TARGET")]
+    target: String,
+    /// Directory holding the seed files.
+    #[arg(long, env = "LOADGEN_SEEDS")]
+    seeds: Option<PathBuf>,
+    /// Steady arrival rate, iterations per second.
+    #[arg(long, env = "LOADGEN_RATE", default_value_t = 300.0)]
+    rate: f64,
+    /// Linear ramp from 0 to the rate.
+    #[arg(long, env = "LOADGEN_RAMP_UP", default_value = "10s", value_parser = humantime::parse_duration)]
+    ramp_up: Duration,
+    /// Time at the steady rate.
+    #[arg(long, env = "LOADGEN_DURATION", default_value = "120s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Linear ramp from the rate to 0.
+    #[arg(long, env = "LOADGEN_RAMP_DOWN", default_value = "10s", value_parser = humantime::parse_duration)]
+    ramp_down: Duration,
+    /// Virtual users: most iterations in flight at once, each with its own connection.
+    #[arg(long, env = "LOADGEN_MAX_VUS", default_value_t = 300)]
+    max_vus: usize,
+    /// Per-request timeout; also the longest an iteration may wait for a free VU.
+    #[arg(long, env = "LOADGEN_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// Result file (JSON).
+    #[arg(long, env = "LOADGEN_OUT")]
+    out: Option<PathBuf>,
+    /// Test id recorded in the result (defaults to TEST 1/2/3 or the scenario name).
+    #[arg(long, env = "LOADGEN_TEST_ID")]
+    test_id: Option<String>,
+    /// Audience access tokens must carry (defaults to the issuer).
+    #[arg(long, env = "LOADGEN_ACCESS_TOKEN_AUDIENCE")]
+    access_token_audience: Option<String>,
+    /// Lowest acceptable success rate, in percent.
+    #[arg(long, env = "LOADGEN_MIN_SUCCESS_RATE", default_value_t = 99.9)]
+    min_success_rate: f64,
+    /// Most 401 responses allowed.
+    #[arg(long, env = "LOADGEN_MAX_UNAUTHORIZED", default_value_t = 0)]
+    max_unauthorized: u64,
+    /// p95 latency must be below this.
+    #[arg(long, env = "LOADGEN_P95", default_value = "300ms", value_parser = humantime::parse_duration)]
+    p95: Duration,
+    /// p99 latency must be below this.
+    #[arg(long, env = "LOADGEN_P99", default_value = "500ms", value_parser = humantime::parse_duration)]
+    p99: Duration,
+    /// Do not fail the run on failed checks.
+    #[arg(long, env = "LOADGEN_ALLOW_FAILED_CHECKS")]
+    allow_failed_checks: bool,
+    /// No live progress output.
+    #[arg(long, env = "LOADGEN_NO_PROGRESS")]
+    no_progress: bool,
+    #[command(flatten)]
+    client: ClientArgs,
+}
+
+#[derive(Debug, Args)]
+struct ReportArgs {
+    /// Result files; several are merged as shards of one run.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Also write the (merged) result here.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+fn progress_mode(no_progress: bool) -> ProgressMode {
+    if no_progress {
+        ProgressMode::Hidden
+    } else {
+        ProgressMode::Auto
+    }
+}
+
+fn exit_for(verdict: Verdict) -> ExitCode {
+    match verdict {
+        Verdict::Pass => ExitCode::SUCCESS,
+        Verdict::Fail => ExitCode::from(EXIT_THRESHOLDS_FAILED),
+    }
+}
+
+async fn seed(args: SeedArgs) -> anyhow::Result<ExitCode> {
+    let config = SeedConfig {
+        codes: args.codes,
+        refresh_families: args.refresh_families,
+        sessions: args.sessions,
+        client: args.client.credentials(),
+        password: args.password,
+        user_prefix: args.user_prefix,
+        concurrency: args.concurrency,
+        attempts: args.attempts,
+        timeout: args.timeout,
+        progress: progress_mode(args.no_progress),
+        ..SeedConfig::new(args.target)
+    };
+    let began = Instant::now();
+    let seeds = loadgen::seeding::seed(&config, &args.out).await?;
+    eprintln!(
+        "wrote {} authorization codes, {} refresh-token families, {} sessions to {} in {:.1} s",
+        seeds.authorization_codes.len(),
+        seeds.refresh_tokens.len(),
+        seeds.sessions.len(),
+        args.out.display(),
+        began.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let seeds = match &args.seeds {
+        Some(directory) => Seeds::load(directory)?,
+        None => Seeds::default(),
+    };
+    let profile = LoadProfile::new(args.rate, args.ramp_up, args.duration, args.ramp_down);
+    let config = RunConfig {
+        max_vus: args.max_vus,
+        timeout: args.timeout,
+        client: args.client.credentials(),
+        access_token_audience: args.access_token_audience,
+        thresholds: Thresholds {
+            min_success_rate: args.min_success_rate / 100.0,
+            max_unauthorized: args.max_unauthorized,
+            p95_latency_below_ms: args.p95.as_secs_f64() * 1000.0,
+            p99_latency_below_ms: args.p99.as_secs_f64() * 1000.0,
+            require_all_checks: !args.allow_failed_checks,
+        },
+        test_id: args.test_id,
+        progress: progress_mode(args.no_progress),
+        ..RunConfig::new(args.scenario, args.target, profile)
+    };
+    let (stop_handle, stop) = loadgen::stop_signal();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("interrupted: finishing in-flight requests, then writing the result");
+            stop_handle.stop();
+        }
+    });
+    let result = loadgen::run(&config, seeds, stop).await?;
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from(format!("loadgen-{}.json", args.scenario.name())));
+    result.write(&out)?;
+    print!("{}", summary(&result));
+    println!("  result: {}", out.display());
+    Ok(exit_for(result.verdict))
+}
+
+fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let results = args
+        .files
+        .iter()
+        .map(|path| RunResult::read(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let merged = loadgen::merge_results(&results)?;
+    if let Some(out) = &args.out {
+        merged.write(out).context("writing the merged result")?;
+    }
+    print!("{}", summary(&merged));
+    Ok(exit_for(merged.verdict))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Seed(args) => seed(*args).await,
+            Command::Run(args) => run(*args).await,
+            Command::Report(args) => report(&args),
+        }
+    });
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! OpenID Connect pieces the client side needs: client credentials, PKCE S256, discovery, and
+//! verifying access and ID tokens against the provider's JWKS.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE_NO_PAD as BASE64_URL};
+use http::HeaderValue;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use rand::Rng as _;
+use rand::distr::Alphanumeric;
+use serde::Deserialize;
+
+/// Default client of the mock IdP.
+pub const DEFAULT_CLIENT_ID: &str = "loadtest-client";
+/// Default secret of the mock IdP's confidential client.
+pub const DEFAULT_CLIENT_SECRET: &str = "loadtest-secret";
+/// Default redirect URI registered for the mock IdP's clients.
+pub const DEFAULT_REDIRECT_URI: &str = "http://127.0.0.1:3000/callback";
+/// Scope the specification's authorization requests ask for.
+pub const DEFAULT_SCOPE: &str = "openid profile email";
+
+/// The OAuth client the load test acts as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCredentials {
+    /// `client_id`.
+    pub client_id: String,
+    /// Secret for `client_secret_basic`; `None` for a public client (PKCE only).
+    pub client_secret: Option<String>,
+    /// Registered redirect URI.
+    pub redirect_uri: String,
+    /// Scope to request.
+    pub scope: String,
+}
+
+impl Default for ClientCredentials {
+    fn default() -> Self {
+        Self {
+            client_id: DEFAULT_CLIENT_ID.into(),
+            client_secret: Some(DEFAULT_CLIENT_SECRET.into()),
+            redirect_uri: DEFAULT_REDIRECT_URI.into(),
+            scope: DEFAULT_SCOPE.into(),
+        }
+    }
+}
+
+impl ClientCredentials {
+    /// The `Authorization: Basic` value (RFC 6749 section 2.3.1: both parts form-encoded first),
+    /// or `None` for a public client.
+    pub fn basic_authorization(&self) -> Option<HeaderValue> {
+        let secret = self.client_secret.as_ref()?;
+        let encode =
+            |part: &str| form_urlencoded::byte_serialize(part.as_bytes()).collect::<String>();
+        let pair = format!("{}:{}", encode(&self.client_id), encode(secret));
+        HeaderValue::from_str(&format!("Basic {}", BASE64.encode(pair))).ok()
+    }
+}
+
+/// A random string of URL-safe characters, for `state`, `nonce` and PKCE verifiers.
+pub fn random_token(length: usize) -> String {
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(length)
+        .map(char::from)
+        .collect()
+}
+
+/// A fresh PKCE verifier (64 characters, within RFC 7636's 43-128).
+pub fn new_code_verifier() -> String {
+    random_token(64)
+}
+
+/// The S256 challenge of a verifier: base64url(SHA-256(verifier)) without padding.
+pub fn pkce_challenge(verifier: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
+    BASE64_URL.encode(digest.as_ref())
+}
+
+/// The parts of the discovery document the load generator uses.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Discovery {
+    /// `issuer`.
+    pub issuer: String,
+    /// `authorization_endpoint`.
+    pub authorization_endpoint: String,
+    /// `token_endpoint`.
+    pub token_endpoint: String,
+    /// `userinfo_endpoint`, if offered.
+    #[serde(default)]
+    pub userinfo_endpoint: Option<String>,
+    /// `jwks_uri`.
+    pub jwks_uri: String,
+}
+
+/// Why a token did not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// The header has no `kid`, or the JWKS has no key with that `kid`.
+    #[error("no JWKS key for kid {0:?}")]
+    UnknownKey(Option<String>),
+    /// Access token header `typ` is not `at+jwt` (RFC 9068 section 4).
+    #[error("access token typ is {0:?}, expected at+jwt")]
+    WrongType(Option<String>),
+    /// Signature, algorithm or a claim (`iss`, `aud`, `exp`) failed.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Why the JWKS could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JwksError {
+    /// Not a JWK set.
+    #[error("JWKS is not a JWK set: {0}")]
+    Parse(String),
+    /// No key in it can verify signatures.
+    #[error("JWKS holds no usable signing key")]
+    NoKeys,
+}
+
+/// Claims of an ID token that the checks look at.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct IdTokenClaims {
+    /// Subject.
+    pub sub: String,
+    /// Nonce of the authorization request, if any.
+    #[serde(default)]
+    pub nonce: Option<String>,
+}
+
+/// Claims of an access token that the checks look at.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AccessTokenClaims {
+    /// Subject.
+    pub sub: String,
+}
+
+#[derive(Debug)]
+struct VerificationKey {
+    key: DecodingKey,
+    access_token: Validation,
+    id_token: Validation,
+}
+
+/// Verifies tokens against a JWKS fetched once; keys are parsed once, not per token.
+#[derive(Debug)]
+pub struct TokenVerifier {
+    keys: HashMap<String, VerificationKey>,
+    /// Key used for tokens whose header has no `kid`, when the JWKS holds exactly one key.
+    only_key: Option<String>,
+}
+
+fn algorithms_for(jwk: &Jwk) -> Vec<Algorithm> {
+    if let Some(algorithm) = jwk
+        .common
+        .key_algorithm
+        .and_then(|key_algorithm| key_algorithm.to_string().parse::<Algorithm>().ok())
+    {
+        return vec![algorithm];
+    }
+    match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => vec![
+            Algorithm::RS256,
+            Algorithm::RS384,
+            Algorithm::RS512,
+            Algorithm::PS256,
+            Algorithm::PS384,
+            Algorithm::PS512,
+        ],
+        AlgorithmParameters::EllipticCurve(parameters) => match parameters.curve {
+            EllipticCurve::P384 => vec![Algorithm::ES384],
+            _ => vec![Algorithm::ES256],
+        },
+        AlgorithmParameters::OctetKeyPair(_) => vec![Algorithm::EdDSA],
+        _ => Vec::new(),
+    }
+}
+
+fn validation(algorithms: &[Algorithm], issuer: &str, audience: &str) -> Validation {
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.algorithms = algorithms.to_vec();
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    validation
+}
+
+impl TokenVerifier {
+    /// Builds a verifier from a JWKS document. Access tokens must carry `issuer` and
+    /// `access_token_audience`; ID tokens `issuer` and `client_id`.
+    pub fn from_jwks(
+        jwks: &[u8],
+        issuer: &str,
+        access_token_audience: &str,
+        client_id: &str,
+    ) -> Result<Self, JwksError> {
+        let set: JwkSet =
+            serde_json::from_slice(jwks).map_err(|error| JwksError::Parse(error.to_string()))?;
+        let mut keys = HashMap::new();
+        for (position, jwk) in set.keys.iter().enumerate() {
+            let algorithms = algorithms_for(jwk);
+            let Ok(key) = DecodingKey::from_jwk(jwk) else {
+                continue;
+            };
+            if algorithms.is_empty() {
+                continue;
+            }
+            let kid = jwk
+                .common
+                .key_id
+                .clone()
+                .unwrap_or_else(|| format!("#{position}"));
+            keys.insert(
+                kid,
+                VerificationKey {
+                    key,
+                    access_token: validation(&algorithms, issuer, access_token_audience),
+                    id_token: validation(&algorithms, issuer, client_id),
+                },
+            );
+        }
+        if keys.is_empty() {
+            return Err(JwksError::NoKeys);
+        }
+        let only_key = (keys.len() == 1)
+            .then(|| keys.keys().next().cloned())
+            .flatten();
+        Ok(Self { keys, only_key })
+    }
+
+    fn key_for(&self, kid: Option<&str>) -> Result<&VerificationKey, TokenError> {
+        let found = match kid {
+            Some(kid) => self.keys.get(kid),
+            None => self.only_key.as_ref().and_then(|kid| self.keys.get(kid)),
+        };
+        found.ok_or_else(|| TokenError::UnknownKey(kid.map(str::to_owned)))
+    }
+
+    /// Verifies an access token: signature, `typ: at+jwt`, `iss`, `aud`, `exp`.
+    pub fn verify_access_token(&self, token: &str) -> Result<AccessTokenClaims, TokenError> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|error| TokenError::Invalid(error.to_string()))?;
+        let typ_ok = header.typ.as_deref().is_some_and(|typ| {
+            typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
+        });
+        if !typ_ok {
+            return Err(TokenError::WrongType(header.typ));
+        }
+        let key = self.key_for(header.kid.as_deref())?;
+        jsonwebtoken::decode::<AccessTokenClaims>(token, &key.key, &key.access_token)
+            .map(|data| data.claims)
+            .map_err(|error| TokenError::Invalid(error.to_string()))
+    }
+
+    /// Verifies an ID token: signature, `iss`, `aud` = client, `exp`.
+    pub fn verify_id_token(&self, token: &str) -> Result<IdTokenClaims, TokenError> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|error| TokenError::Invalid(error.to_string()))?;
+        let key = self.key_for(header.kid.as_deref())?;
+        jsonwebtoken::decode::<IdTokenClaims>(token, &key.key, &key.id_token)
+            .map(|data| data.claims)
+            .map_err(|error| TokenError::Invalid(error.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_s256_matches_rfc7636_appendix_b() {
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+        let verifier = new_code_verifier();
+        assert_eq!(verifier.len(), 64);
+        assert_ne!(verifier, new_code_verifier());
+    }
+
+    #[test]
+    fn basic_authorization_form_encodes_both_parts() {
+        let credentials = ClientCredentials {
+            client_id: "a b".into(),
+            client_secret: Some("p:w".into()),
+            ..ClientCredentials::default()
+        };
+        let header = credentials.basic_authorization().unwrap();
+        let encoded = header.to_str().unwrap().strip_prefix("Basic ").unwrap();
+        let decoded = String::from_utf8(BASE64.decode(encoded).unwrap()).unwrap();
+        assert_eq!(decoded, "a+b:p%3Aw");
+        let public = ClientCredentials {
+            client_secret: None,
+            ..ClientCredentials::default()
+        };
+        assert!(public.basic_authorization().is_none());
+    }
+
+    #[test]
+    fn jwks_without_usable_keys_is_refused() {
+        assert!(matches!(
+            TokenVerifier::from_jwks(br#"{"keys": []}"#, "iss", "aud", "client"),
+            Err(JwksError::NoKeys)
+        ));
+        assert!(matches!(
+            TokenVerifier::from_jwks(b"nope", "iss", "aud", "client"),
+            Err(JwksError::Parse(_))
+        ));
+    }
+}

@@ -1,0 +1,499 @@
+//! `loadgen seed`: makes sessions, authorization codes and refresh-token families through the
+//! IdP's public endpoints (login form, `/authorize`, `/token`), concurrently, with bounded retries.
+
+use std::io::IsTerminal as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use http::{HeaderValue, Method};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::task::JoinSet;
+
+use crate::client::{HttpResponse, Target, TargetError, VuClient};
+use crate::engine::{RunError, fetch_provider_metadata};
+use crate::flows::{
+    AuthorizationRedirect, AuthorizationRequest, TokenResponse, code_grant_body,
+    describe_error_body, read_authorization_redirect,
+};
+use crate::oidc::ClientCredentials;
+use crate::progress::ProgressMode;
+use crate::seeds::{CodeSeed, RefreshTokenSeed, SeedFileError, Seeds, SessionSeed};
+
+/// What to make, and how.
+#[derive(Debug, Clone)]
+pub struct SeedConfig {
+    /// Base URL of the IdP.
+    pub target: String,
+    /// Authorization codes to mint.
+    pub codes: usize,
+    /// Refresh-token families to open, one per user.
+    pub refresh_families: usize,
+    /// Sessions to record, one per user.
+    pub sessions: usize,
+    /// The OAuth client.
+    pub client: ClientCredentials,
+    /// Password of every test user.
+    pub password: String,
+    /// Users are `{user_prefix}{n:05}` from 1.
+    pub user_prefix: String,
+    /// Path of the login form.
+    pub login_path: String,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Attempts per seed before giving up.
+    pub attempts: u32,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Progress bar on a terminal, or nothing.
+    pub progress: ProgressMode,
+}
+
+impl SeedConfig {
+    /// The mock IdP's defaults: its client, users and password; 64 requests in flight.
+    pub fn new(target: impl Into<String>) -> Self {
+        Self {
+            target: target.into(),
+            codes: 0,
+            refresh_families: 0,
+            sessions: 0,
+            client: ClientCredentials::default(),
+            password: "loadtest".into(),
+            user_prefix: "user-loadtest-".into(),
+            login_path: "/login".into(),
+            concurrency: 64,
+            attempts: 3,
+            timeout: Duration::from_secs(10),
+            progress: ProgressMode::Hidden,
+        }
+    }
+
+    fn user(&self, number: usize) -> String {
+        format!("{}{:05}", self.user_prefix, number + 1)
+    }
+}
+
+/// Why seeding failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    /// The target URL is not usable.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// Discovery failed.
+    #[error(transparent)]
+    Discovery(#[from] RunError),
+    /// A seed could not be made within the allowed attempts; `detail` is what the IdP said.
+    #[error("{what} failed after {attempts} attempts: {detail}")]
+    Request {
+        /// Which seed.
+        what: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The IdP's error text or the transport error.
+        detail: String,
+    },
+    /// Writing the files failed.
+    #[error(transparent)]
+    Files(#[from] SeedFileError),
+    /// A worker task panicked.
+    #[error("seeding worker failed: {0}")]
+    Worker(String),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Job {
+    Login(usize),
+    Code(usize),
+    Family(usize),
+}
+
+#[derive(Debug)]
+enum Made {
+    Session(SessionSeed),
+    Code(CodeSeed),
+    Family(RefreshTokenSeed),
+}
+
+#[derive(Debug, Clone)]
+struct SeedContext {
+    config: SeedConfig,
+    authorize_path: String,
+    token_path: String,
+    basic_authorization: Option<HeaderValue>,
+    sessions: Vec<(String, HeaderValue)>,
+}
+
+/// A failed attempt; `retry` is false when trying again cannot help (wrong password).
+struct Attempt {
+    detail: String,
+    retry: bool,
+}
+
+impl Attempt {
+    fn retry(detail: impl Into<String>) -> Self {
+        Self {
+            detail: detail.into(),
+            retry: true,
+        }
+    }
+}
+
+fn answered(what: &str, response: &HttpResponse) -> Attempt {
+    Attempt {
+        detail: format!(
+            "{what} answered {}: {}",
+            response.status,
+            describe_error_body(&response.body)
+        ),
+        // A client error will not change on retry; a server error or overload might.
+        retry: !response.status.is_client_error(),
+    }
+}
+
+struct Worker {
+    client: VuClient,
+    context: Arc<SeedContext>,
+}
+
+impl Worker {
+    async fn make(&mut self, job: Job) -> Result<Made, Attempt> {
+        match job {
+            Job::Login(user) => self.login(user).await.map(Made::Session),
+            Job::Code(number) => {
+                let user = number % self.context.sessions.len().max(1);
+                let (code, request) = self.mint_code(user).await?;
+                Ok(Made::Code(CodeSeed {
+                    code,
+                    code_verifier: request.code_verifier,
+                    redirect_uri: self.context.config.client.redirect_uri.clone(),
+                    client_id: self.context.config.client.client_id.clone(),
+                    user_id: self.context.config.user(user),
+                    nonce: request.nonce,
+                }))
+            }
+            Job::Family(user) => self.open_family(user).await.map(Made::Family),
+        }
+    }
+
+    async fn login(&mut self, user: usize) -> Result<SessionSeed, Attempt> {
+        let context = Arc::clone(&self.context);
+        let config = &context.config;
+        let user_id = config.user(user);
+        // The pending authorization request rides along, as a browser's login would carry it.
+        let return_to =
+            AuthorizationRequest::fresh().path_and_query(&context.authorize_path, &config.client);
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("username", &user_id)
+            .append_pair("password", &config.password)
+            .append_pair("return_to", &return_to)
+            .finish();
+        let response = self
+            .client
+            .send(
+                Method::POST,
+                &config.login_path,
+                &[(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-www-form-urlencoded"),
+                )],
+                Bytes::from(body),
+                config.timeout,
+            )
+            .await
+            .map_err(|error| Attempt::retry(format!("POST {}: {error}", config.login_path)))?;
+        if !response.status.is_redirection() {
+            return Err(answered(&format!("POST {}", config.login_path), &response));
+        }
+        let cookies: Vec<String> = response
+            .headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .filter_map(|value| cookie::Cookie::parse(value.to_owned()).ok())
+            .map(|cookie| format!("{}={}", cookie.name(), cookie.value()))
+            .collect();
+        if cookies.is_empty() {
+            return Err(Attempt {
+                detail: format!("POST {} set no session cookie", config.login_path),
+                retry: false,
+            });
+        }
+        Ok(SessionSeed {
+            user_id,
+            cookie: cookies.join("; "),
+        })
+    }
+
+    async fn mint_code(&mut self, user: usize) -> Result<(String, AuthorizationRequest), Attempt> {
+        let context = Arc::clone(&self.context);
+        let Some((_, cookie)) = context.sessions.get(user) else {
+            return Err(Attempt {
+                detail: format!("no session for user {}", context.config.user(user)),
+                retry: false,
+            });
+        };
+        let request = AuthorizationRequest::fresh();
+        let path = request.path_and_query(&context.authorize_path, &context.config.client);
+        let response = self
+            .client
+            .send(
+                Method::GET,
+                &path,
+                &[(COOKIE, cookie.clone())],
+                Bytes::new(),
+                context.config.timeout,
+            )
+            .await
+            .map_err(|error| Attempt::retry(format!("GET /authorize: {error}")))?;
+        if !response.status.is_redirection() {
+            return Err(answered("GET /authorize", &response));
+        }
+        let location = response
+            .headers
+            .get(LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        match read_authorization_redirect(location, &context.config.client.redirect_uri) {
+            AuthorizationRedirect::Code { code, state }
+                if state.as_deref() == Some(&request.state) =>
+            {
+                Ok((code, request))
+            }
+            AuthorizationRedirect::Code { state, .. } => Err(Attempt {
+                detail: format!(
+                    "/authorize returned state {state:?}, sent {:?}",
+                    request.state
+                ),
+                retry: false,
+            }),
+            AuthorizationRedirect::Error { error, description } => Err(Attempt {
+                detail: format!(
+                    "/authorize redirected with error {error}: {}",
+                    description.unwrap_or_default()
+                ),
+                retry: false,
+            }),
+            AuthorizationRedirect::Elsewhere(location) => Err(Attempt {
+                detail: format!("/authorize redirected to {location:?}: is the session valid?"),
+                retry: false,
+            }),
+        }
+    }
+
+    async fn open_family(&mut self, user: usize) -> Result<RefreshTokenSeed, Attempt> {
+        let context = Arc::clone(&self.context);
+        let config = &context.config;
+        let (code, request) = self.mint_code(user).await?;
+        let mut headers = vec![(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        )];
+        if let Some(basic) = &context.basic_authorization {
+            headers.push((http::header::AUTHORIZATION, basic.clone()));
+        }
+        let body = code_grant_body(
+            &config.client,
+            &code,
+            &config.client.redirect_uri,
+            &request.code_verifier,
+        );
+        let response = self
+            .client
+            .send(
+                Method::POST,
+                &context.token_path,
+                &headers,
+                body,
+                config.timeout,
+            )
+            .await
+            .map_err(|error| Attempt::retry(format!("POST /token: {error}")))?;
+        if response.status != http::StatusCode::OK {
+            return Err(answered("POST /token", &response));
+        }
+        let tokens: TokenResponse =
+            serde_json::from_slice(&response.body).map_err(|error| Attempt {
+                detail: format!("/token response: {error}"),
+                retry: false,
+            })?;
+        let refresh_token = tokens.refresh_token.ok_or_else(|| Attempt {
+            detail: "/token issued no refresh_token (is offline access / rotation enabled?)".into(),
+            retry: false,
+        })?;
+        Ok(RefreshTokenSeed {
+            user_id: config.user(user),
+            refresh_token,
+            client_id: config.client.client_id.clone(),
+        })
+    }
+}
+
+fn describe(job: Job, config: &SeedConfig) -> String {
+    match job {
+        Job::Login(user) => format!("login of {}", config.user(user)),
+        Job::Code(number) => format!("authorization code #{number}"),
+        Job::Family(user) => format!("refresh-token family of {}", config.user(user)),
+    }
+}
+
+/// Runs `jobs` on `concurrency` workers; results come back in job order. Stops at the first seed
+/// that fails all its attempts.
+async fn run_jobs(
+    context: &Arc<SeedContext>,
+    target: &Arc<Target>,
+    jobs: Vec<Job>,
+    bar: &ProgressBar,
+) -> Result<Vec<Made>, SeedError> {
+    let jobs = Arc::new(jobs);
+    let next = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicBool::new(false));
+    let mut workers = JoinSet::new();
+    let worker_count = context.config.concurrency.clamp(1, jobs.len().max(1));
+    for _ in 0..worker_count {
+        let mut worker = Worker {
+            client: VuClient::new(Arc::clone(target)),
+            context: Arc::clone(context),
+        };
+        let (jobs, next, failed, bar) = (
+            Arc::clone(&jobs),
+            Arc::clone(&next),
+            Arc::clone(&failed),
+            bar.clone(),
+        );
+        workers.spawn(async move {
+            let mut made = Vec::new();
+            let attempts = worker.context.config.attempts.max(1);
+            while !failed.load(Ordering::Relaxed) {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&job) = jobs.get(index) else { break };
+                let mut attempt = 0;
+                let outcome = loop {
+                    attempt += 1;
+                    match worker.make(job).await {
+                        Ok(seed) => break Ok(seed),
+                        Err(error) if error.retry && attempt < attempts => {
+                            tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt)))
+                                .await;
+                        }
+                        Err(error) => break Err((error.detail, attempt)),
+                    }
+                };
+                match outcome {
+                    Ok(seed) => {
+                        made.push((index, seed));
+                        bar.inc(1);
+                    }
+                    Err((detail, attempts)) => {
+                        failed.store(true, Ordering::Relaxed);
+                        return Err(SeedError::Request {
+                            what: describe(job, &worker.context.config),
+                            attempts,
+                            detail,
+                        });
+                    }
+                }
+            }
+            Ok(made)
+        });
+    }
+    let mut all = Vec::with_capacity(jobs.len());
+    let mut first_error = None;
+    while let Some(joined) = workers.join_next().await {
+        match joined {
+            Ok(Ok(made)) => all.extend(made),
+            Ok(Err(error)) => {
+                first_error.get_or_insert(error);
+            }
+            Err(panic) => {
+                first_error.get_or_insert(SeedError::Worker(panic.to_string()));
+            }
+        }
+    }
+    if let Some(error) = first_error {
+        return Err(error);
+    }
+    all.sort_by_key(|(index, _)| *index);
+    Ok(all.into_iter().map(|(_, seed)| seed).collect())
+}
+
+/// Makes the seeds in memory.
+pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
+    let target = Arc::new(Target::parse(&config.target)?);
+    let (discovery, _) = fetch_provider_metadata(&target, config.timeout).await?;
+    let users = config
+        .sessions
+        .max(config.refresh_families)
+        .max(usize::from(config.codes > 0));
+    let total = (users + config.codes + config.refresh_families) as u64;
+    let bar = if config.progress == ProgressMode::Auto && std::io::stderr().is_terminal() {
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template(
+            "seeding [{elapsed_precise}] {bar:30} {pos}/{len} ({per_sec}, eta {eta})",
+        ) {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let mut context = SeedContext {
+        config: config.clone(),
+        authorize_path: target.path_of(&discovery.authorization_endpoint),
+        token_path: target.path_of(&discovery.token_endpoint),
+        basic_authorization: config.client.basic_authorization(),
+        sessions: Vec::new(),
+    };
+    let logins = run_jobs(
+        &Arc::new(context.clone()),
+        &target,
+        (0..users).map(Job::Login).collect(),
+        &bar,
+    )
+    .await?;
+    let mut sessions = Vec::with_capacity(users);
+    for made in logins {
+        if let Made::Session(session) = made {
+            let header =
+                HeaderValue::from_str(&session.cookie).map_err(|_| SeedError::Request {
+                    what: format!("login of {}", session.user_id),
+                    attempts: 1,
+                    detail: "session cookie is not a valid header value".into(),
+                })?;
+            context.sessions.push((session.user_id.clone(), header));
+            sessions.push(session);
+        }
+    }
+
+    let jobs = (0..config.codes)
+        .map(Job::Code)
+        .chain((0..config.refresh_families).map(Job::Family))
+        .collect();
+    let made = run_jobs(&Arc::new(context), &target, jobs, &bar).await?;
+    bar.finish_and_clear();
+
+    let mut seeds = Seeds {
+        sessions,
+        ..Seeds::default()
+    };
+    seeds.sessions.truncate(config.sessions);
+    for seed in made {
+        match seed {
+            Made::Code(code) => seeds.authorization_codes.push(code),
+            Made::Family(family) => seeds.refresh_tokens.push(family),
+            Made::Session(_) => {}
+        }
+    }
+    Ok(seeds)
+}
+
+/// Makes the seeds and writes the three files into `out` (each atomically; nothing is written
+/// if any seed fails).
+pub async fn seed(config: &SeedConfig, out: &Path) -> Result<Seeds, SeedError> {
+    let seeds = make_seeds(config).await?;
+    seeds.save(out)?;
+    Ok(seeds)
+}

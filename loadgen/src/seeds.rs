@@ -1,0 +1,216 @@
+//! Seed files (formats compatible with the specification's k6 scripts) and how many a run needs.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::atomic_file::write_atomically;
+use crate::schedule::LoadProfile;
+
+/// File name of the authorization-code seeds.
+pub const AUTHORIZATION_CODES_FILE: &str = "authorization_codes.json";
+/// File name of the refresh-token families.
+pub const REFRESH_TOKENS_FILE: &str = "refresh_tokens.json";
+/// File name of the login sessions.
+pub const SESSIONS_FILE: &str = "sessions.json";
+
+/// One pre-minted authorization code with what redeeming it needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeSeed {
+    /// The one-time authorization code.
+    pub code: String,
+    /// The PKCE verifier whose S256 challenge was sent to `/authorize`.
+    pub code_verifier: String,
+    /// The redirect URI of the authorization request (must match exactly at `/token`).
+    pub redirect_uri: String,
+    /// The client the code was issued to.
+    pub client_id: String,
+    /// The user who authorized it.
+    pub user_id: String,
+    /// The nonce sent to `/authorize`, expected back in the ID token.
+    pub nonce: String,
+}
+
+/// The first refresh token of one independent family.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshTokenSeed {
+    /// The family's user; one family per user.
+    pub user_id: String,
+    /// The newest refresh token of the family.
+    pub refresh_token: String,
+    /// The client the family belongs to.
+    pub client_id: String,
+}
+
+/// A logged-in browser session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionSeed {
+    /// The session's user.
+    pub user_id: String,
+    /// The `Cookie` header pair, `name=value`, to send with `/authorize`.
+    pub cookie: String,
+}
+
+/// All seeds of a directory; files that are absent load as empty lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Seeds {
+    /// `authorization_codes.json`.
+    pub authorization_codes: Vec<CodeSeed>,
+    /// `refresh_tokens.json`.
+    pub refresh_tokens: Vec<RefreshTokenSeed>,
+    /// `sessions.json`.
+    pub sessions: Vec<SessionSeed>,
+}
+
+/// Why seeds could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedFileError {
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not in the seed format.
+    #[error("{path}: not a seed file: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: serde_json::Error,
+    },
+}
+
+fn read_list<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, SeedFileError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(SeedFileError::Io {
+                path: path.to_owned(),
+                source,
+            });
+        }
+    };
+    serde_json::from_str(&text).map_err(|source| SeedFileError::Parse {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn write_list<T: Serialize>(path: &Path, items: &[T]) -> Result<(), SeedFileError> {
+    let mut text = serde_json::to_vec_pretty(items).map_err(|source| SeedFileError::Parse {
+        path: path.to_owned(),
+        source,
+    })?;
+    text.push(b'\n');
+    write_atomically(path, &text).map_err(|source| SeedFileError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+impl Seeds {
+    /// Loads the three files of `directory`; a missing file is an empty list.
+    pub fn load(directory: &Path) -> Result<Self, SeedFileError> {
+        Ok(Self {
+            authorization_codes: read_list(&directory.join(AUTHORIZATION_CODES_FILE))?,
+            refresh_tokens: read_list(&directory.join(REFRESH_TOKENS_FILE))?,
+            sessions: read_list(&directory.join(SESSIONS_FILE))?,
+        })
+    }
+
+    /// Writes the three files into `directory` (created if needed), each atomically.
+    pub fn save(&self, directory: &Path) -> Result<(), SeedFileError> {
+        std::fs::create_dir_all(directory).map_err(|source| SeedFileError::Io {
+            path: directory.to_owned(),
+            source,
+        })?;
+        write_list(
+            &directory.join(AUTHORIZATION_CODES_FILE),
+            &self.authorization_codes,
+        )?;
+        write_list(&directory.join(REFRESH_TOKENS_FILE), &self.refresh_tokens)?;
+        write_list(&directory.join(SESSIONS_FILE), &self.sessions)
+    }
+}
+
+/// Authorization codes a profile consumes (one per scheduled iteration) plus a 1 % margin
+/// (at least 10), so that a slightly longer schedule never runs dry mid-test.
+pub fn required_codes(profile: &LoadProfile) -> u64 {
+    let scheduled = profile.scheduled_iterations();
+    let margin = (scheduled / 100).max(10);
+    scheduled + margin
+}
+
+/// Seeds missing for a run, with what is needed and what there is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "too few {kind}: the run needs {needed} ({why}), the seeds hold {available}; \
+     make more with `loadgen seed`"
+)]
+pub struct NotEnoughSeeds {
+    /// `authorization codes`, `refresh-token families` or `sessions`.
+    pub kind: &'static str,
+    /// How many the run needs.
+    pub needed: u64,
+    /// How many there are.
+    pub available: u64,
+    /// How `needed` was computed.
+    pub why: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_standard_profile_needs_fewer_than_40000_codes() {
+        let profile = LoadProfile {
+            rate_per_s: 300.0,
+            ramp_up_s: 10.0,
+            steady_s: 120.0,
+            ramp_down_s: 10.0,
+        };
+        assert_eq!(required_codes(&profile), 39_390);
+    }
+
+    #[test]
+    fn seeds_round_trip_and_missing_files_are_empty() {
+        let directory = std::env::temp_dir().join(format!("loadgen-seeds-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&directory);
+        assert_eq!(Seeds::load(&directory).unwrap(), Seeds::default());
+        let seeds = Seeds {
+            authorization_codes: vec![CodeSeed {
+                code: "c".into(),
+                code_verifier: "v".into(),
+                redirect_uri: "http://127.0.0.1:3000/callback".into(),
+                client_id: "loadtest-client".into(),
+                user_id: "user-loadtest-00001".into(),
+                nonce: "n".into(),
+            }],
+            refresh_tokens: vec![RefreshTokenSeed {
+                user_id: "user-loadtest-00001".into(),
+                refresh_token: "rt".into(),
+                client_id: "loadtest-client".into(),
+            }],
+            sessions: vec![SessionSeed {
+                user_id: "user-loadtest-00001".into(),
+                cookie: "mock_idp_session=abc".into(),
+            }],
+        };
+        seeds.save(&directory).unwrap();
+        assert_eq!(Seeds::load(&directory).unwrap(), seeds);
+        let text = std::fs::read_to_string(directory.join(REFRESH_TOKENS_FILE)).unwrap();
+        let raw: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(raw[0]["refresh_token"], "rt");
+        std::fs::write(directory.join(SESSIONS_FILE), "{").unwrap();
+        assert!(matches!(
+            Seeds::load(&directory),
+            Err(SeedFileError::Parse { .. })
+        ));
+        std::fs::remove_dir_all(&directory).unwrap();
+    }
+}

@@ -1,0 +1,191 @@
+//! The `loadgen` binary end to end against an in-process mock IdP: help, seed, run, report,
+//! and the exit codes (0 pass, 99 thresholds failed, 1 error).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn loadgen(arguments: Vec<String>) -> impl FnOnce() -> anyhow::Result<Output> {
+    move || {
+        Ok(Command::new(env!("CARGO_BIN_EXE_loadgen"))
+            .args(arguments)
+            .env_remove("LOADGEN_TARGET")
+            .output()?)
+    }
+}
+
+async fn run_loadgen(arguments: &[&str]) -> anyhow::Result<Output> {
+    let arguments = arguments
+        .iter()
+        .map(|argument| (*argument).to_owned())
+        .collect();
+    tokio::task::spawn_blocking(loadgen(arguments)).await?
+}
+
+fn scratch_directory(name: &str) -> anyhow::Result<PathBuf> {
+    let directory = std::env::temp_dir().join(format!("loadgen-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&directory);
+    std::fs::create_dir_all(&directory)?;
+    Ok(directory)
+}
+
+fn text(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_command_has_help_with_env_fallbacks() {
+    for command in [
+        vec!["--help"],
+        vec!["seed", "--help"],
+        vec!["run", "--help"],
+        vec!["report", "--help"],
+    ] {
+        let output = run_loadgen(&command).await.unwrap();
+        assert!(output.status.success(), "{command:?}");
+        let help = String::from_utf8_lossy(&output.stdout).into_owned();
+        if command.len() == 2 && command[0] != "report" {
+            assert!(help.contains("LOADGEN_TARGET"), "{command:?}: {help}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_run_and_report_with_exit_codes() {
+    let idp = common::spawn_idp().await.unwrap();
+    let target = idp.base_url();
+    let directory = scratch_directory("flow").unwrap();
+    let seeds = directory.join("seeds");
+
+    let output = run_loadgen(&[
+        "seed",
+        "--target",
+        &target,
+        "--codes",
+        "200",
+        "--refresh-families",
+        "3",
+        "--sessions",
+        "3",
+        "--out",
+        &text(&seeds),
+        "--no-progress",
+    ])
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for file in [
+        "authorization_codes.json",
+        "refresh_tokens.json",
+        "sessions.json",
+    ] {
+        assert!(seeds.join(file).exists(), "{file}");
+    }
+
+    let first = directory.join("first.json");
+    let profile = [
+        "--rate",
+        "20",
+        "--ramp-up",
+        "0s",
+        "--duration",
+        "2s",
+        "--ramp-down",
+        "0s",
+    ];
+    let mut arguments = vec![
+        "run",
+        "--scenario",
+        "refresh-storm",
+        "--target",
+        &target,
+        "--seeds",
+        "",
+        "--max-vus",
+        "3",
+        "--out",
+        "",
+        "--no-progress",
+    ];
+    let seeds_text = text(&seeds);
+    let first_text = text(&first);
+    arguments[6] = &seeds_text;
+    arguments[10] = &first_text;
+    arguments.extend(profile);
+    let output = run_loadgen(&arguments).await.unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("verdict: PASS"), "{stdout}");
+    assert!(stdout.contains("refresh_token_rotated"), "{stdout}");
+
+    // The same run with an impossible latency threshold: exit 99.
+    let second = directory.join("second.json");
+    let second_text = text(&second);
+    arguments[10] = &second_text;
+    arguments.extend(["--p95", "1us"]);
+    let output = run_loadgen(&arguments).await.unwrap();
+    assert_eq!(output.status.code(), Some(99));
+
+    // Two files of one test merge; the merged verdict is judged again.
+    let merged = directory.join("merged.json");
+    let output = run_loadgen(&[
+        "report",
+        &text(&first),
+        &text(&second),
+        "--out",
+        &text(&merged),
+    ])
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(stdout.contains("2 shards merged"), "{stdout}");
+    let merged_result = loadgen::RunResult::read(&merged).unwrap();
+    assert_eq!(merged_result.iterations.scheduled, 80);
+
+    // Too few seeds, and an unreachable target: exit 1 with a reason.
+    let output = run_loadgen(&[
+        "run",
+        "--scenario",
+        "token-code",
+        "--target",
+        &target,
+        "--seeds",
+        &text(&seeds),
+        "--rate",
+        "300",
+        "--duration",
+        "120s",
+        "--no-progress",
+    ])
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(stderr.contains("needs 39390"), "{stderr}");
+    let output = run_loadgen(&[
+        "run",
+        "--scenario",
+        "discovery",
+        "--target",
+        "http://127.0.0.1:1",
+        "--duration",
+        "1s",
+        "--no-progress",
+    ])
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+
+    std::fs::remove_dir_all(&directory).unwrap();
+    idp.shutdown().await;
+}

@@ -1,0 +1,373 @@
+//! The scenarios against the in-process mock IdP: seeding, TEST 1-3, theft detection, the other
+//! endpoints, refusal of too few seeds, and merging shards.
+
+mod common;
+
+use common::{make_seeds, run_config, spawn_idp, steady};
+use loadgen::engine::RunError;
+use loadgen::result::RunResult;
+use loadgen::{ScenarioKind, Verdict, merge_results, stop_signal};
+
+fn check(result: &RunResult, name: &str) -> (u64, u64) {
+    result
+        .checks
+        .get(name)
+        .map_or((0, 0), |counts| (counts.passed, counts.failed))
+}
+
+fn assert_clean(result: &RunResult) {
+    assert_eq!(result.iterations.failed, 0, "{:#?}", result.notes);
+    assert_eq!(result.iterations.dropped, 0, "{:#?}", result.notes);
+    assert_eq!(result.success_rate, 1.0, "{:#?}", result.notes);
+    for (name, counts) in &result.checks {
+        assert_eq!(counts.failed, 0, "check {name} failed: {:#?}", result.notes);
+    }
+    assert!(result.complete);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeding_makes_the_files_in_the_documented_format() {
+    let idp = spawn_idp().await.unwrap();
+    let seeds = make_seeds(&idp.base_url(), 50, 4, 3).await.unwrap();
+    assert_eq!(seeds.authorization_codes.len(), 50);
+    assert_eq!(seeds.refresh_tokens.len(), 4);
+    assert_eq!(seeds.sessions.len(), 3);
+    let codes: std::collections::HashSet<_> = seeds
+        .authorization_codes
+        .iter()
+        .map(|seed| &seed.code)
+        .collect();
+    assert_eq!(codes.len(), 50, "codes are unique");
+    let users: Vec<_> = seeds
+        .refresh_tokens
+        .iter()
+        .map(|seed| seed.user_id.as_str())
+        .collect();
+    assert_eq!(
+        users,
+        [
+            "user-loadtest-00001",
+            "user-loadtest-00002",
+            "user-loadtest-00003",
+            "user-loadtest-00004"
+        ]
+    );
+    assert!(seeds.sessions[0].cookie.starts_with("mock_idp_session="));
+    let first = &seeds.authorization_codes[0];
+    assert_eq!(first.redirect_uri, "http://127.0.0.1:3000/callback");
+    assert_eq!(first.client_id, "loadtest-client");
+    assert_eq!(first.code_verifier.len(), 64);
+
+    let directory = std::env::temp_dir().join(format!("loadgen-seed-{}", std::process::id()));
+    seeds.save(&directory).unwrap();
+    let raw: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(directory.join("authorization_codes.json")).unwrap(),
+    )
+    .unwrap();
+    let keys: Vec<_> = raw[0].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(
+        keys,
+        [
+            "client_id",
+            "code",
+            "code_verifier",
+            "nonce",
+            "redirect_uri",
+            "user_id"
+        ]
+    );
+    std::fs::remove_dir_all(&directory).unwrap();
+    idp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeding_fails_with_the_idps_error_text() {
+    let idp = spawn_idp().await.unwrap();
+    let config = loadgen::seeding::SeedConfig {
+        sessions: 1,
+        password: "wrong".into(),
+        ..loadgen::seeding::SeedConfig::new(idp.base_url())
+    };
+    let directory = std::env::temp_dir().join(format!("loadgen-seed-fail-{}", std::process::id()));
+    let error = loadgen::seeding::seed(&config, &directory)
+        .await
+        .unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("login of user-loadtest-00001"), "{text}");
+    assert!(text.contains("400"), "{text}");
+    assert!(
+        !directory.exists(),
+        "no files are written when seeding fails"
+    );
+    idp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_code_uses_each_code_exactly_once() {
+    let idp = spawn_idp().await.unwrap();
+    let profile = steady(50.0, 2.0);
+    let needed = loadgen::seeds::required_codes(&profile) as usize;
+    let seeds = make_seeds(&idp.base_url(), needed, 0, 0).await.unwrap();
+    let config = run_config(ScenarioKind::TokenCode, &idp.base_url(), profile, 8);
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, seeds.clone(), stop).await.unwrap();
+    assert_clean(&result);
+    assert_eq!(result.iterations.scheduled, 100);
+    assert_eq!(result.requests.by_status.get("200"), Some(&100));
+    assert_eq!(check(&result, "id_token_nonce"), (100, 0));
+    assert_eq!(check(&result, "access_token_verifies"), (100, 0));
+    assert_eq!(check(&result, "id_token_verifies"), (100, 0));
+    assert_eq!(result.test_id, "TEST 1");
+
+    // Every code was redeemed once: the same seeds again are all refused.
+    let (_handle, stop) = stop_signal();
+    let replay = loadgen::run(&config, seeds, stop).await.unwrap();
+    assert_eq!(replay.iterations.completed, 0);
+    assert_eq!(replay.requests.by_status.get("400"), Some(&100));
+    assert_eq!(replay.verdict, Verdict::Fail);
+    assert!(
+        replay
+            .notes
+            .iter()
+            .any(|note| note.contains("invalid_grant")),
+        "{:?}",
+        replay.notes
+    );
+    idp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_storm_rotates_each_vus_own_family() {
+    let idp = spawn_idp().await.unwrap();
+    let vus = 6;
+    let seeds = make_seeds(&idp.base_url(), 0, vus, 0).await.unwrap();
+    let config = run_config(
+        ScenarioKind::RefreshStorm,
+        &idp.base_url(),
+        steady(60.0, 2.0),
+        vus,
+    );
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, seeds.clone(), stop).await.unwrap();
+    // Rotation is on and replays revoke a family: any family used by two requests at once, or
+    // any stale token sent, would show up as invalid_grant here.
+    assert_clean(&result);
+    assert_eq!(result.iterations.completed, 120);
+    assert_eq!(check(&result, "refresh_token_rotated"), (120, 0));
+    assert_eq!(result.test_id, "TEST 2");
+
+    // Each VU kept its family moving: the seeded tokens are all stale now, so a second run
+    // from the same seeds is refused on every family.
+    let (_handle, stop) = stop_signal();
+    let stale = loadgen::run(&config, seeds, stop).await.unwrap();
+    assert_eq!(stale.iterations.completed, 0, "{:?}", stale.requests);
+    idp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_storm_needs_a_family_per_vu() {
+    let idp = spawn_idp().await.unwrap();
+    let seeds = make_seeds(&idp.base_url(), 0, 2, 0).await.unwrap();
+    let config = run_config(
+        ScenarioKind::RefreshStorm,
+        &idp.base_url(),
+        steady(10.0, 1.0),
+        3,
+    );
+    let (_handle, stop) = stop_signal();
+    let error = loadgen::run(&config, seeds, stop).await.unwrap_err();
+    assert!(
+        matches!(&error, RunError::Seeds(missing) if missing.needed == 3 && missing.available == 2)
+    );
+    idp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_few_codes_are_refused_before_any_request() {
+    let idp = spawn_idp().await.unwrap();
+    let seeds = make_seeds(&idp.base_url(), 5, 0, 0).await.unwrap();
+    let config = run_config(
+        ScenarioKind::TokenCode,
+        &idp.base_url(),
+        steady(300.0, 120.0),
+        4,
+    );
+    let (_handle, stop) = stop_signal();
+    let error = loadgen::run(&config, seeds, stop).await.unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("needs 36360"), "{text}");
+    assert!(text.contains("hold 5"), "{text}");
+    idp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_oidc_keeps_sessions_and_checks_state_and_nonce() {
+    let idp = spawn_idp().await.unwrap();
+    let seeds = make_seeds(&idp.base_url(), 0, 0, 4).await.unwrap();
+    let config = run_config(
+        ScenarioKind::FullOidc,
+        &idp.base_url(),
+        steady(20.0, 2.0),
+        4,
+    );
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, seeds, stop).await.unwrap();
+    assert_clean(&result);
+    assert_eq!(result.iterations.completed, 40);
+    for name in [
+        "state_unchanged",
+        "authorization_code_issued",
+        "id_token_nonce",
+        "userinfo_subject",
+    ] {
+        assert_eq!(check(&result, name), (40, 0), "{name}");
+    }
+    let endpoints: Vec<_> = result.endpoints.keys().map(String::as_str).collect();
+    assert_eq!(endpoints, ["authorize", "token", "userinfo"]);
+    assert_eq!(
+        result.endpoints["authorize"].requests.by_status.get("302"),
+        Some(&40)
+    );
+    assert_eq!(result.test_id, "TEST 3");
+    idp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_reuse_detects_theft_and_revokes_the_family() {
+    let idp = spawn_idp().await.unwrap();
+    let seeds = make_seeds(&idp.base_url(), 0, 10, 0).await.unwrap();
+    let config = run_config(
+        ScenarioKind::RefreshReuse,
+        &idp.base_url(),
+        steady(10.0, 1.0),
+        2,
+    );
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, seeds, stop).await.unwrap();
+    assert_clean(&result);
+    assert_eq!(check(&result, "replay_rejected"), (10, 0));
+    assert_eq!(check(&result, "family_revoked"), (10, 0));
+    assert_eq!(
+        result.endpoints["token"].requests.by_status.get("400"),
+        Some(&20)
+    );
+    idp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_reuse_fails_when_the_idp_does_not_revoke() {
+    // Without rotation the "old" token stays valid: the theft-detection checks must fail.
+    let idp = common::spawn_idp_with(|config| config.rotate_refresh_tokens = false)
+        .await
+        .unwrap();
+    let seeds = make_seeds(&idp.base_url(), 0, 3, 0).await.unwrap();
+    let config = run_config(
+        ScenarioKind::RefreshReuse,
+        &idp.base_url(),
+        steady(3.0, 1.0),
+        1,
+    );
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, seeds, stop).await.unwrap();
+    assert_eq!(result.verdict, Verdict::Fail);
+    assert!(
+        check(&result, "refresh_token_rotated").1 > 0 || check(&result, "replay_rejected").1 > 0
+    );
+    idp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn userinfo_token_exchange_and_discovery_run_clean() {
+    let idp = spawn_idp().await.unwrap();
+    let seeds = make_seeds(&idp.base_url(), 0, 0, 3).await.unwrap();
+    for scenario in [
+        ScenarioKind::Userinfo,
+        ScenarioKind::TokenExchange,
+        ScenarioKind::Discovery,
+    ] {
+        let config = run_config(scenario, &idp.base_url(), steady(20.0, 1.0), 3);
+        let (_handle, stop) = stop_signal();
+        let result = loadgen::run(&config, seeds.clone(), stop).await.unwrap();
+        assert_clean(&result);
+        assert_eq!(result.iterations.completed, 20, "{}", scenario.name());
+    }
+    idp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthorized_responses_are_counted_apart_and_fail_the_gate() {
+    let idp = common::spawn_idp_with(|config| {
+        config.faults = vec![mock_idp::Fault {
+            kind: mock_idp::FaultKind::Unauthorized,
+            fraction: 0.1,
+        }];
+    })
+    .await
+    .unwrap();
+    let seeds = make_seeds(&idp.base_url(), 0, 4, 0).await.unwrap();
+    let config = run_config(
+        ScenarioKind::RefreshStorm,
+        &idp.base_url(),
+        steady(40.0, 1.0),
+        4,
+    );
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, seeds, stop).await.unwrap();
+    assert!(result.requests.unauthorized > 0, "{:?}", result.requests);
+    assert_eq!(
+        result.requests.by_status.get("401").copied(),
+        Some(result.requests.unauthorized)
+    );
+    let unauthorized = result
+        .thresholds
+        .iter()
+        .find(|outcome| outcome.name == "unauthorized");
+    assert_eq!(
+        unauthorized.map(|outcome| outcome.verdict),
+        Some(Verdict::Fail)
+    );
+    // A refused rotation leaves the VU on its token, so later rotations still succeed.
+    assert!(result.iterations.completed > 30, "{:?}", result.iterations);
+    idp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_shards_merge_into_one_result() {
+    let idp = spawn_idp().await.unwrap();
+    let config = run_config(
+        ScenarioKind::Discovery,
+        &idp.base_url(),
+        steady(25.0, 2.0),
+        2,
+    );
+    let (_first_handle, first_stop) = stop_signal();
+    let (_second_handle, second_stop) = stop_signal();
+    let seeds = loadgen::Seeds::default();
+    let (first, second) = tokio::join!(
+        loadgen::run(&config, seeds.clone(), first_stop),
+        loadgen::run(&config, seeds, second_stop)
+    );
+    let (first, second) = (first.unwrap(), second.unwrap());
+    let merged = merge_results(&[first.clone(), second.clone()]).unwrap();
+    assert_eq!(merged.shards, 2);
+    assert_eq!(
+        merged.iterations.scheduled,
+        first.iterations.scheduled + second.iterations.scheduled
+    );
+    assert_eq!(merged.iterations.completed, 100);
+    assert_eq!(
+        merged.requests.total,
+        first.requests.total + second.requests.total
+    );
+    assert_eq!(
+        merged.latency.count,
+        first.latency.count + second.latency.count
+    );
+    assert_eq!(
+        check(&merged, "discovery_issuer").0,
+        check(&first, "discovery_issuer").0 + check(&second, "discovery_issuer").0
+    );
+    assert!((merged.load_profile.profile.rate_per_s - 50.0).abs() < 1e-9);
+    assert!(merged.latency.max_ms >= first.latency.max_ms.max(second.latency.max_ms) * 0.999);
+    idp.shutdown().await;
+}

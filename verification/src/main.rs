@@ -1,0 +1,254 @@
+//! `gate`: the pipeline's judge, run by `cargo xtask` as a process. Exit codes follow k6 and
+//! loadgen: 0 pass, 99 a threshold (or reconciliation, or perf tolerance) failed, 1 an error.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use clap::{Parser, Subcommand};
+use loadgen::Thresholds;
+use verification::gate;
+use verification::metrics::{self, MetricsSnapshot, Reconciliation};
+use verification::perf::{self, Figure};
+use verification::summary::{BenchRow, Summary, TestRow};
+
+const EXIT_FAILED: u8 = 99;
+
+#[derive(Debug, Parser)]
+#[command(about = "Judges load-test results: gate, metrics reconciliation, summary, perf")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Judges result files against the gate (success >= 99.9 %, no 401, p95 < 300 ms,
+    /// p99 < 500 ms, every check passed, run complete).
+    Check {
+        #[arg(required = true)]
+        results: Vec<PathBuf>,
+    },
+    /// Saves a snapshot of an IdP's `/metrics`.
+    Metrics {
+        #[arg(long)]
+        target: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Compares the IdP's counters (snapshots before and after a test) with the result.
+    Reconcile {
+        #[arg(long)]
+        result: PathBuf,
+        #[arg(long)]
+        before: PathBuf,
+        #[arg(long)]
+        after: PathBuf,
+        /// Where to write the comparisons as JSON.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Writes summary.md and summary.json for the results in a run directory
+    /// (`*.result.json`, with `*.reconcile.json` beside them when reconciled).
+    Summary {
+        #[arg(long)]
+        run_dir: PathBuf,
+        #[arg(long)]
+        run_id: String,
+        /// `bench-ratios --json` output.
+        #[arg(long)]
+        benches: Option<PathBuf>,
+        /// A problem outside the tests (repeatable), which fails the summary.
+        #[arg(long = "problem")]
+        problems: Vec<String>,
+    },
+    /// Turns a summary into customSmallerIsBetter figures, appends them to a history and
+    /// compares them with a baseline.
+    Perf {
+        #[arg(long)]
+        summary: PathBuf,
+        #[arg(long)]
+        baseline: PathBuf,
+        #[arg(long)]
+        history: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Exit 99 when a figure regressed past its tolerance.
+        #[arg(long)]
+        strict: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(EXIT_FAILED),
+        Err(error) => {
+            eprintln!("gate: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a command: `Ok(false)` when it judged a failure.
+fn run(cli: Cli) -> Result<bool> {
+    match cli.command {
+        Command::Check { results } => {
+            let mut all_passed = true;
+            for path in &results {
+                let result = gate::load(path)?;
+                let report = gate::judge(&result, &Thresholds::default());
+                println!(
+                    "{} {} ({}): {}",
+                    if report.passed() { "PASS" } else { "FAIL" },
+                    report.test_id,
+                    report.scenario,
+                    path.display()
+                );
+                for failure in report.failures() {
+                    println!("  - {failure}");
+                }
+                all_passed &= report.passed();
+            }
+            Ok(all_passed)
+        }
+        Command::Metrics { target, out } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let snapshot = runtime.block_on(metrics::fetch(&target))?;
+            write_json(&out, &snapshot)?;
+            Ok(true)
+        }
+        Command::Reconcile {
+            result,
+            before,
+            after,
+            out,
+        } => {
+            let result = gate::load(&result)?;
+            let before: MetricsSnapshot = read_json(&before)?;
+            let after: MetricsSnapshot = read_json(&after)?;
+            let checks = metrics::reconcile(&result, &before, &after);
+            for check in &checks {
+                println!(
+                    "  {} {}",
+                    if check.agrees() {
+                        "ok      "
+                    } else {
+                        "MISMATCH"
+                    },
+                    check.describe()
+                );
+            }
+            write_json(&out, &checks)?;
+            Ok(checks.iter().all(Reconciliation::agrees))
+        }
+        Command::Summary {
+            run_dir,
+            run_id,
+            benches,
+            problems,
+        } => {
+            let summary = summarize(&run_dir, run_id, benches.as_deref(), problems)?;
+            let markdown = summary.markdown();
+            print!("{markdown}");
+            std::fs::write(run_dir.join("summary.md"), &markdown)?;
+            write_json(&run_dir.join("summary.json"), &summary)?;
+            Ok(summary.passed)
+        }
+        Command::Perf {
+            summary,
+            baseline,
+            history,
+            out,
+            strict,
+        } => {
+            let summary: Summary = read_json(&summary)?;
+            let current = perf::figures(&summary);
+            write_json(&out, &current)?;
+            append_history(&history, &summary.run_id, &current)?;
+            let baseline: Vec<Figure> = if baseline.exists() {
+                read_json(&baseline)?
+            } else {
+                println!("no baseline at {}; nothing to compare", baseline.display());
+                Vec::new()
+            };
+            let comparisons = perf::compare(&current, &baseline);
+            for comparison in &comparisons {
+                println!("{}", comparison.describe());
+            }
+            let regressions = comparisons.iter().filter(|c| c.regression).count();
+            println!("{regressions} regression(s) past tolerance");
+            Ok(!(strict && regressions > 0))
+        }
+    }
+}
+
+/// Builds the summary from the run directory's files.
+fn summarize(
+    run_dir: &Path,
+    run_id: String,
+    benches: Option<&Path>,
+    problems: Vec<String>,
+) -> Result<Summary> {
+    let mut result_files: Vec<PathBuf> = std::fs::read_dir(run_dir)
+        .with_context(|| format!("could not list {}", run_dir.display()))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| {
+            path.file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.ends_with(".result.json"))
+        })
+        .collect();
+    result_files.sort();
+    let mut tests = Vec::new();
+    for path in &result_files {
+        let result = gate::load(path)?;
+        let report = gate::judge(&result, &Thresholds::default());
+        let reconcile_path = path.with_file_name(
+            path.file_name()
+                .and_then(|name| name.to_str())
+                .unwrap_or_default()
+                .replace(".result.json", ".reconcile.json"),
+        );
+        let reconciliations: Option<Vec<Reconciliation>> = if reconcile_path.exists() {
+            Some(read_json(&reconcile_path)?)
+        } else {
+            None
+        };
+        tests.push(TestRow::new(&result, &report, reconciliations.as_deref()));
+    }
+    let benches: Vec<BenchRow> = match benches {
+        Some(path) => read_json(path)?,
+        None => Vec::new(),
+    };
+    Ok(Summary::new(run_id, tests, benches, problems))
+}
+
+fn append_history(path: &Path, run_id: &str, figures: &[Figure]) -> Result<()> {
+    use std::io::Write as _;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("could not open {}", path.display()))?;
+    let line = serde_json::json!({ "run_id": run_id, "figures": figures });
+    writeln!(file, "{line}")?;
+    Ok(())
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("could not read {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not the expected JSON", path.display()))
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    std::fs::write(path, text + "\n").with_context(|| format!("could not write {}", path.display()))
+}

@@ -1,0 +1,239 @@
+//! Reconciliation: the IdP's own Prometheus counters, read before and after a test, must agree
+//! with what the load generator saw. A token the generator counted but the IdP never issued (or
+//! the reverse) means one of the two is lying about the load.
+
+use std::collections::BTreeMap;
+
+use loadgen::RunResult;
+use serde::Serialize;
+
+/// Counter values by series (`name{labels}` exactly as exposed).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct MetricsSnapshot {
+    pub series: BTreeMap<String, f64>,
+}
+
+/// Why the exposition could not be read.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum MetricsError {
+    #[error("line {line}: expected `series value`, found {text:?}")]
+    Malformed { line: usize, text: String },
+}
+
+impl MetricsSnapshot {
+    /// Parses the Prometheus / OpenMetrics text format (the subset of counters and gauges:
+    /// `name{labels} value`, comments skipped).
+    pub fn parse(text: &str) -> Result<Self, MetricsError> {
+        let mut series = BTreeMap::new();
+        for (index, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let malformed = || MetricsError::Malformed {
+                line: index + 1,
+                text: line.to_owned(),
+            };
+            // Label values may hold spaces; the value is after the last `}` or the first space.
+            let split_at = match line.rfind('}') {
+                Some(brace) => brace + 1,
+                None => line.find(' ').ok_or_else(malformed)?,
+            };
+            let (name, rest) = line.split_at(split_at);
+            let value = rest
+                .split_whitespace()
+                .next()
+                .and_then(|value| value.parse::<f64>().ok())
+                .ok_or_else(malformed)?;
+            series.insert(name.trim().to_owned(), value);
+        }
+        Ok(Self { series })
+    }
+
+    /// The value of a series, 0 when absent (a counter never incremented is not exposed).
+    pub fn get(&self, series: &str) -> f64 {
+        self.series.get(series).copied().unwrap_or(0.0)
+    }
+
+    /// How much a series grew from `before` to `self`.
+    pub fn delta(&self, before: &MetricsSnapshot, series: &str) -> f64 {
+        self.get(series) - before.get(series)
+    }
+}
+
+/// One comparison of an IdP counter with the generator's count.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Reconciliation {
+    pub what: String,
+    pub idp_series: String,
+    pub idp_delta: f64,
+    pub loadgen_count: f64,
+}
+
+impl Reconciliation {
+    pub fn agrees(&self) -> bool {
+        (self.idp_delta - self.loadgen_count).abs() < 0.5
+    }
+
+    pub fn describe(&self) -> String {
+        let difference = self.idp_delta - self.loadgen_count;
+        format!(
+            "{}: IdP {} grew by {}, loadgen saw {} ({}{})",
+            self.what,
+            self.idp_series,
+            self.idp_delta,
+            self.loadgen_count,
+            if difference >= 0.0 { "+" } else { "" },
+            difference
+        )
+    }
+}
+
+fn status_count(result: &RunResult, endpoint: &str, status: &str) -> f64 {
+    result
+        .endpoints
+        .get(endpoint)
+        .and_then(|endpoint| endpoint.requests.by_status.get(status))
+        .copied()
+        .unwrap_or(0) as f64
+}
+
+/// The counters that must agree for a run of `result.scenario`, from snapshots taken just
+/// before and just after it.
+pub fn reconcile(
+    result: &RunResult,
+    before: &MetricsSnapshot,
+    after: &MetricsSnapshot,
+) -> Vec<Reconciliation> {
+    let token_ok = status_count(result, "token", "200");
+    let check = |what: &str, series: &str, loadgen_count: f64| Reconciliation {
+        what: what.to_owned(),
+        idp_series: series.to_owned(),
+        idp_delta: after.delta(before, series),
+        loadgen_count,
+    };
+    let mut checks = vec![
+        check(
+            "token responses 200",
+            r#"mock_idp_http_requests_total{endpoint="token",status="200"}"#,
+            token_ok,
+        ),
+        check(
+            "access tokens issued",
+            r#"mock_idp_tokens_issued_total{kind="access_token"}"#,
+            token_ok,
+        ),
+    ];
+    match result.scenario.as_str() {
+        "token-code" => {
+            checks.push(check(
+                "codes redeemed",
+                "mock_idp_codes_redeemed_total",
+                token_ok,
+            ));
+            checks.push(check(
+                "refresh tokens issued",
+                r#"mock_idp_tokens_issued_total{kind="refresh_token"}"#,
+                token_ok,
+            ));
+        }
+        "refresh-storm" => {
+            checks.push(check(
+                "refresh tokens rotated",
+                "mock_idp_refresh_rotations_total",
+                token_ok,
+            ));
+            checks.push(check(
+                "refresh-token replays detected",
+                "mock_idp_refresh_reuse_detected_total",
+                0.0,
+            ));
+        }
+        "full-oidc" => {
+            checks.push(check(
+                "codes issued",
+                "mock_idp_codes_issued_total",
+                status_count(result, "authorize", "302"),
+            ));
+            checks.push(check(
+                "codes redeemed",
+                "mock_idp_codes_redeemed_total",
+                token_ok,
+            ));
+            checks.push(check(
+                "userinfo responses 200",
+                r#"mock_idp_http_requests_total{endpoint="userinfo",status="200"}"#,
+                status_count(result, "userinfo", "200"),
+            ));
+        }
+        _ => {}
+    }
+    checks
+}
+
+/// Fetches `GET {base_url}/metrics` and parses it.
+pub async fn fetch(base_url: &str) -> anyhow::Result<MetricsSnapshot> {
+    use http_body_util::BodyExt as _;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let uri: http::Uri = format!("{}/metrics", base_url.trim_end_matches('/')).parse()?;
+    let response = tokio::time::timeout(std::time::Duration::from_secs(10), client.get(uri))
+        .await
+        .map_err(|_| anyhow::anyhow!("GET /metrics timed out"))??;
+    if !response.status().is_success() {
+        anyhow::bail!("GET /metrics answered {}", response.status());
+    }
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok(MetricsSnapshot::parse(std::str::from_utf8(&body)?)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_exposition_format() {
+        let text = "# HELP mock_idp_codes_redeemed Authorization codes redeemed\n\
+                    # TYPE mock_idp_codes_redeemed counter\n\
+                    mock_idp_codes_redeemed_total 42\n\
+                    mock_idp_http_requests_total{endpoint=\"token\",status=\"200\"} 7\n\
+                    odd{label=\"a b\"} 1.5 1700000000\n\
+                    # EOF\n";
+        let snapshot = MetricsSnapshot::parse(text).unwrap();
+        assert_eq!(snapshot.get("mock_idp_codes_redeemed_total"), 42.0);
+        assert_eq!(
+            snapshot.get(r#"mock_idp_http_requests_total{endpoint="token",status="200"}"#),
+            7.0
+        );
+        assert_eq!(snapshot.get(r#"odd{label="a b"}"#), 1.5);
+        assert_eq!(snapshot.get("absent"), 0.0);
+    }
+
+    #[test]
+    fn refuses_garbage() {
+        assert_eq!(
+            MetricsSnapshot::parse("metric_without_value\n"),
+            Err(MetricsError::Malformed {
+                line: 1,
+                text: "metric_without_value".into()
+            })
+        );
+        assert!(MetricsSnapshot::parse("metric notanumber\n").is_err());
+    }
+
+    #[test]
+    fn a_mismatch_says_by_how_much() {
+        let reconciliation = Reconciliation {
+            what: "codes redeemed".into(),
+            idp_series: "mock_idp_codes_redeemed_total".into(),
+            idp_delta: 35_990.0,
+            loadgen_count: 36_000.0,
+        };
+        assert!(!reconciliation.agrees());
+        assert!(
+            reconciliation.describe().ends_with("(-10)"),
+            "{}",
+            reconciliation.describe()
+        );
+    }
+}

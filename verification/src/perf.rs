@@ -1,0 +1,159 @@
+//! Performance tracking: the run's key figures in github-action-benchmark's
+//! `customSmallerIsBetter` format, appended to a history and compared with a committed baseline.
+//!
+//! Tolerances differ by kind of figure: wall-clock times on a shared 2-core machine swing by tens
+//! of percent from run to run, so they only flag a doubling; ratios measured side by side in one
+//! run cancel the machine's noise, so they are held tight.
+
+use serde::{Deserialize, Serialize};
+
+use crate::summary::Summary;
+
+/// One figure, as github-action-benchmark's `customSmallerIsBetter` tool reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Figure {
+    pub name: String,
+    pub unit: String,
+    pub value: f64,
+}
+
+/// How much a figure may grow over the baseline before it is called a regression.
+pub fn tolerance(unit: &str) -> f64 {
+    match unit {
+        "ratio" => 0.10,
+        _ => 1.00,
+    }
+}
+
+/// The figures of a run: per test p50/p95/p99 latency, per bench mock-idp's time and its ratio
+/// to the raw primitive.
+pub fn figures(summary: &Summary) -> Vec<Figure> {
+    let mut figures = Vec::new();
+    for test in &summary.tests {
+        for (percentile, value) in [
+            ("p50", test.p50_ms),
+            ("p95", test.p95_ms),
+            ("p99", test.p99_ms),
+        ] {
+            figures.push(Figure {
+                name: format!("{} {} {percentile} latency", test.test_id, test.scenario),
+                unit: "ms".into(),
+                value,
+            });
+        }
+    }
+    for bench in &summary.benches {
+        figures.push(Figure {
+            name: format!("{} {} (mock-idp)", bench.algorithm, bench.operation),
+            unit: "ns".into(),
+            value: bench.mock_idp_ns,
+        });
+        figures.push(Figure {
+            name: format!(
+                "{} {} ratio to raw aws-lc-rs",
+                bench.algorithm, bench.operation
+            ),
+            unit: "ratio".into(),
+            value: bench.ratio,
+        });
+    }
+    figures
+}
+
+/// A figure beside its baseline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    pub name: String,
+    pub unit: String,
+    pub baseline: Option<f64>,
+    pub current: f64,
+    /// Relative change, `current / baseline - 1`.
+    pub change: Option<f64>,
+    pub tolerance: f64,
+    pub regression: bool,
+}
+
+impl Comparison {
+    pub fn describe(&self) -> String {
+        match (self.baseline, self.change) {
+            (Some(baseline), Some(change)) => format!(
+                "{:<48} {:>12.3} {:<5} baseline {:>12.3}  {:+7.1} %  (tolerance +{:.0} %){}",
+                self.name,
+                self.current,
+                self.unit,
+                baseline,
+                change * 100.0,
+                self.tolerance * 100.0,
+                if self.regression { "  REGRESSION" } else { "" }
+            ),
+            _ => format!(
+                "{:<48} {:>12.3} {:<5} (no baseline)",
+                self.name, self.current, self.unit
+            ),
+        }
+    }
+}
+
+/// Compares each current figure with the baseline figure of the same name.
+pub fn compare(current: &[Figure], baseline: &[Figure]) -> Vec<Comparison> {
+    current
+        .iter()
+        .map(|figure| {
+            let base = baseline
+                .iter()
+                .find(|known| known.name == figure.name && known.unit == figure.unit)
+                .map(|known| known.value)
+                .filter(|value| *value > 0.0);
+            let tolerance = tolerance(&figure.unit);
+            let change = base.map(|base| figure.value / base - 1.0);
+            Comparison {
+                name: figure.name.clone(),
+                unit: figure.unit.clone(),
+                baseline: base,
+                current: figure.value,
+                change,
+                tolerance,
+                regression: change.is_some_and(|change| change > tolerance),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn figure(name: &str, unit: &str, value: f64) -> Figure {
+        Figure {
+            name: name.into(),
+            unit: unit.into(),
+            value,
+        }
+    }
+
+    #[test]
+    fn ratios_are_held_tighter_than_times() {
+        let baseline = [
+            figure("sign ratio", "ratio", 1.00),
+            figure("p99", "ms", 2.0),
+        ];
+        let current = [
+            figure("sign ratio", "ratio", 1.12),
+            figure("p99", "ms", 3.9),
+            figure("new", "ms", 1.0),
+        ];
+        let comparisons = compare(&current, &baseline);
+        assert!(
+            comparisons[0].regression,
+            "a 12 % worse ratio is a regression"
+        );
+        assert!(
+            !comparisons[1].regression,
+            "a 95 % slower wall-clock figure is noise"
+        );
+        assert!(!comparisons[2].regression);
+        assert_eq!(comparisons[2].baseline, None);
+        let doubled = compare(&[figure("p99", "ms", 4.1)], &baseline);
+        assert!(doubled[0].regression);
+    }
+}

@@ -1,0 +1,229 @@
+//! The run's one summary: per test (requests, success rate, 401s, p50/p95/p99, achieved rate,
+//! reconciliation, verdict) and per bench (time and ratio to the raw primitive), as a terminal
+//! table, Markdown and JSON.
+
+use serde::{Deserialize, Serialize};
+
+use crate::gate::GateReport;
+use crate::metrics::Reconciliation;
+use loadgen::RunResult;
+
+/// One benchmark line: mock-idp's median beside the raw primitive's, from `bench-ratios --json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchRow {
+    pub algorithm: String,
+    pub operation: String,
+    pub mock_idp_ns: f64,
+    pub raw_ns: f64,
+    pub ratio: f64,
+}
+
+/// One test's line of the summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestRow {
+    pub test_id: String,
+    pub scenario: String,
+    pub requests: u64,
+    pub success_rate: f64,
+    pub unauthorized: u64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub achieved_rate_per_s: f64,
+    /// `None` when the run was not reconciled (an external IdP without mock-idp's counters).
+    pub reconciled: Option<bool>,
+    pub passed: bool,
+    /// What failed, in words.
+    pub failures: Vec<String>,
+}
+
+impl TestRow {
+    pub fn new(
+        result: &RunResult,
+        report: &GateReport,
+        reconciliations: Option<&[Reconciliation]>,
+    ) -> Self {
+        let mut failures = report.failures();
+        let reconciled = reconciliations.map(|checks| {
+            for check in checks.iter().filter(|check| !check.agrees()) {
+                failures.push(check.describe());
+            }
+            checks.iter().all(Reconciliation::agrees)
+        });
+        Self {
+            test_id: result.test_id.clone(),
+            scenario: result.scenario.clone(),
+            requests: result.requests.total,
+            success_rate: result.success_rate,
+            unauthorized: result.requests.unauthorized,
+            p50_ms: result.latency.p50_ms,
+            p95_ms: result.latency.p95_ms,
+            p99_ms: result.latency.p99_ms,
+            achieved_rate_per_s: result.steady_state_achieved_rate_per_s,
+            reconciled,
+            passed: report.passed() && reconciled != Some(false),
+            failures,
+        }
+    }
+}
+
+/// The whole summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub run_id: String,
+    pub tests: Vec<TestRow>,
+    pub benches: Vec<BenchRow>,
+    /// Problems outside any one test (a snapshot mismatch, a step that failed).
+    pub problems: Vec<String>,
+    pub passed: bool,
+}
+
+impl Summary {
+    pub fn new(
+        run_id: String,
+        tests: Vec<TestRow>,
+        benches: Vec<BenchRow>,
+        problems: Vec<String>,
+    ) -> Self {
+        let passed = problems.is_empty() && tests.iter().all(|test| test.passed);
+        Self {
+            run_id,
+            tests,
+            benches,
+            problems,
+            passed,
+        }
+    }
+
+    /// The summary as Markdown tables (what is also printed).
+    pub fn markdown(&self) -> String {
+        let mut text = format!("# Load-test pipeline run {}\n\n", self.run_id);
+        text.push_str(&format!(
+            "Verdict: **{}**\n\n",
+            if self.passed { "PASS" } else { "FAIL" }
+        ));
+        if !self.tests.is_empty() {
+            text.push_str(
+                "| test | scenario | requests | success | 401s | p50 ms | p95 ms | p99 ms | rate/s | reconciled | verdict |\n\
+                 | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |\n",
+            );
+            for test in &self.tests {
+                text.push_str(&format!(
+                    "| {} | {} | {} | {:.3} % | {} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} |\n",
+                    test.test_id,
+                    test.scenario,
+                    test.requests,
+                    test.success_rate * 100.0,
+                    test.unauthorized,
+                    test.p50_ms,
+                    test.p95_ms,
+                    test.p99_ms,
+                    test.achieved_rate_per_s,
+                    match test.reconciled {
+                        Some(true) => "yes",
+                        Some(false) => "NO",
+                        None => "n/a",
+                    },
+                    if test.passed { "pass" } else { "FAIL" },
+                ));
+            }
+            text.push('\n');
+        }
+        if !self.benches.is_empty() {
+            text.push_str(
+                "| bench | mock-idp | raw aws-lc-rs | ratio |\n| --- | ---: | ---: | ---: |\n",
+            );
+            for bench in &self.benches {
+                text.push_str(&format!(
+                    "| {} {} | {} | {} | {:.3}x |\n",
+                    bench.algorithm,
+                    bench.operation,
+                    human_ns(bench.mock_idp_ns),
+                    human_ns(bench.raw_ns),
+                    bench.ratio
+                ));
+            }
+            text.push('\n');
+        }
+        let failures: Vec<String> = self
+            .tests
+            .iter()
+            .flat_map(|test| {
+                test.failures
+                    .iter()
+                    .map(move |failure| format!("{}: {failure}", test.test_id))
+            })
+            .chain(self.problems.iter().cloned())
+            .collect();
+        if !failures.is_empty() {
+            text.push_str("Failures:\n\n");
+            for failure in failures {
+                text.push_str(&format!("- {failure}\n"));
+            }
+        }
+        text
+    }
+}
+
+fn human_ns(nanoseconds: f64) -> String {
+    if nanoseconds >= 1_000_000.0 {
+        format!("{:.2} ms", nanoseconds / 1_000_000.0)
+    } else if nanoseconds >= 1_000.0 {
+        format!("{:.2} us", nanoseconds / 1_000.0)
+    } else {
+        format!("{nanoseconds:.0} ns")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_test_or_problem_fails_the_summary() {
+        let row = TestRow {
+            test_id: "TEST 1".into(),
+            scenario: "token-code".into(),
+            requests: 36_000,
+            success_rate: 1.0,
+            unauthorized: 0,
+            p50_ms: 1.0,
+            p95_ms: 2.0,
+            p99_ms: 3.0,
+            achieved_rate_per_s: 300.0,
+            reconciled: Some(true),
+            passed: true,
+            failures: vec![],
+        };
+        let summary = Summary::new("r".into(), vec![row.clone()], vec![], vec![]);
+        assert!(summary.passed);
+        assert!(
+            summary
+                .markdown()
+                .contains("| TEST 1 | token-code | 36000 | 100.000 % | 0 |")
+        );
+        let failing = TestRow {
+            passed: false,
+            failures: vec!["unauthorized: responses with status 401 <= 0 (observed 3)".into()],
+            ..row.clone()
+        };
+        let summary = Summary::new("r".into(), vec![row.clone(), failing], vec![], vec![]);
+        assert!(!summary.passed);
+        assert!(summary.markdown().contains("- TEST 1: unauthorized"));
+        let summary = Summary::new(
+            "r".into(),
+            vec![row],
+            vec![],
+            vec!["snapshot mismatch".into()],
+        );
+        assert!(!summary.passed);
+    }
+
+    #[test]
+    fn nanoseconds_read_humanly() {
+        assert_eq!(human_ns(250.0), "250 ns");
+        assert_eq!(human_ns(26_600.0), "26.60 us");
+        assert_eq!(human_ns(634_000.0), "634.00 us");
+        assert_eq!(human_ns(1_500_000.0), "1.50 ms");
+    }
+}
