@@ -1,0 +1,166 @@
+//! Child processes of the pipeline: mock-idp booted on an ephemeral port and stopped on every
+//! path (error and Ctrl-C included), and commands waited on without missing an interrupt.
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+
+/// Set by the Ctrl-C handler; every wait loop checks it and tears down.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Installs the Ctrl-C (SIGINT/SIGTERM) handler once. The children share the terminal's
+/// process group and get the signal themselves; this only makes xtask notice, stop waiting, and
+/// run its cleanup instead of dying with children left behind.
+pub fn install_interrupt_handler() -> Result<()> {
+    ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))
+        .context("could not install the Ctrl-C handler")
+}
+
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// A mock-idp process. Dropping it stops the process (SIGTERM, then SIGKILL after a grace).
+#[derive(Debug)]
+pub struct MockIdp {
+    child: Option<Child>,
+    pub base_url: String,
+    stderr_log: std::path::PathBuf,
+}
+
+impl MockIdp {
+    /// Starts `binary` on `127.0.0.1:0` with `extra_args`, and waits for its `listening on`
+    /// line for at most `boot_timeout`. Its stderr goes to `stderr_log`, quoted on failure.
+    pub fn boot(
+        binary: &Path,
+        extra_args: &[String],
+        stderr_log: &Path,
+        boot_timeout: Duration,
+    ) -> Result<Self> {
+        let stderr = std::fs::File::create(stderr_log)
+            .with_context(|| format!("could not create {}", stderr_log.display()))?;
+        let mut child = Command::new(binary)
+            .args(["--addr", "127.0.0.1:0"])
+            .args(extra_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .with_context(|| format!("could not start {}", binary.display()))?;
+        let stdout = child.stdout.take().context("mock-idp has no stdout")?;
+        let mut idp = Self {
+            child: Some(child),
+            base_url: String::new(),
+            stderr_log: stderr_log.to_owned(),
+        };
+        let (line_sender, line_receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = line_sender.send(line);
+            }
+            // Keep draining so the child never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let deadline = Instant::now() + boot_timeout;
+        loop {
+            if interrupted() {
+                bail!("interrupted while mock-idp was starting");
+            }
+            match line_receiver.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    let url = line.strip_prefix("listening on ").with_context(|| {
+                        format!("unexpected first line from mock-idp: {line:?}")
+                    })?;
+                    idp.base_url = url.trim().to_owned();
+                    return Ok(idp);
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
+                Err(_) => {
+                    let exited = idp
+                        .child
+                        .as_mut()
+                        .and_then(|child| child.try_wait().ok().flatten());
+                    bail!(
+                        "mock-idp did not announce `listening on` within {boot_timeout:?}{}; its stderr:\n{}",
+                        exited
+                            .map(|status| format!(" (it exited: {status})"))
+                            .unwrap_or_default(),
+                        idp.stderr_tail()
+                    );
+                }
+            }
+        }
+    }
+
+    /// The last lines of the process's stderr, for error messages.
+    pub fn stderr_tail(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut file) = std::fs::File::open(&self.stderr_log) {
+            let _ = file.read_to_string(&mut text);
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Stops the process: SIGTERM, a grace period for its graceful shutdown, then SIGKILL.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for MockIdp {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs `command` to completion with inherited output, returning its status; on Ctrl-C it
+/// waits a moment for the child to finish on its own (it got the signal too), then kills it.
+pub fn run_to_completion(command: &mut Command) -> Result<ExitStatus> {
+    let program = format!("{:?}", command.get_program());
+    let mut child = command
+        .stdin(Stdio::null())
+        .spawn()
+        .with_context(|| format!("could not start {program}"))?;
+    let mut interrupted_at: Option<Instant> = None;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if interrupted() {
+            let since = *interrupted_at.get_or_insert_with(Instant::now);
+            // loadgen writes its result on Ctrl-C; give it the time to.
+            if since.elapsed() > Duration::from_secs(15) {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("{program} did not stop within 15 s of Ctrl-C");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
