@@ -1,7 +1,7 @@
 //! The tokens mock-idp mints: RFC 9068 access tokens, OpenID Connect ID tokens, refresh tokens;
 //! and the validation of its own access tokens.
 
-use jsonwebtoken::{Header, decode, decode_header, encode};
+use jsonwebtoken::{Header, Validation, decode, encode};
 use serde::{Deserialize, Serialize};
 
 use crate::config::RefreshTokenFormat;
@@ -69,6 +69,9 @@ pub struct Minter {
     access_header: Header,
     id_header: Header,
     refresh_header: Header,
+    /// Built once: `Validation::new` and its setters allocate, and this runs on every use of a
+    /// token at `/userinfo`, `/introspect` and token exchange.
+    access_validation: Validation,
 }
 
 impl Minter {
@@ -84,7 +87,11 @@ impl Minter {
             header.typ = Some(typ.to_owned());
             header
         };
+        let mut access_validation = key.validation();
+        access_validation.set_issuer(&[&issuer]);
+        access_validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         Self {
+            access_validation,
             access_header: header("at+jwt"),
             id_header: header("JWT"),
             refresh_header: header("rt+jwt"),
@@ -146,38 +153,34 @@ impl Minter {
     /// The algorithm is pinned to the server's own: `alg: none`, and an HS256 token signed with
     /// the public key as its secret, fail here, as does a `kid` this server never published.
     pub fn verify_access(&self, token: &str) -> Result<AccessClaims, OAuthError> {
-        let header = decode_header(token)
-            .map_err(|_| OAuthError::InvalidToken("the access token is malformed".into()))?;
-        if header.alg != self.key.alg().algorithm() {
-            return Err(OAuthError::InvalidToken(
-                "the access token is signed with an unexpected algorithm".into(),
-            ));
-        }
-        if header.kid.as_deref() != Some(self.key.kid()) {
-            return Err(OAuthError::InvalidToken(
-                "the access token names an unknown key".into(),
-            ));
-        }
-        if header.typ.as_deref() != Some("at+jwt") {
-            return Err(OAuthError::InvalidToken(
-                "the token is not an access token (typ is not at+jwt)".into(),
-            ));
-        }
-        let mut validation = self.key.validation();
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        decode::<AccessClaims>(token, self.key.decoding_key(), &validation)
-            .map(|data| data.claims)
+        // `access_validation` admits only the server's algorithm, so jsonwebtoken refuses any
+        // other `alg` before it checks a signature; `kid` and `typ` are checked on the header
+        // `decode` has already parsed.
+        let data = decode::<AccessClaims>(token, self.key.decoding_key(), &self.access_validation)
             .map_err(|error| {
                 use jsonwebtoken::errors::ErrorKind;
                 let reason = match error.kind() {
                     ErrorKind::ExpiredSignature => "the access token has expired",
                     ErrorKind::InvalidSignature => "the access token signature is invalid",
                     ErrorKind::InvalidIssuer => "the access token was issued by someone else",
+                    ErrorKind::InvalidAlgorithm => {
+                        "the access token is signed with an unexpected algorithm"
+                    }
                     _ => "the access token is invalid",
                 };
                 OAuthError::InvalidToken(reason.into())
-            })
+            })?;
+        if data.header.kid.as_deref() != Some(self.key.kid()) {
+            return Err(OAuthError::InvalidToken(
+                "the access token names an unknown key".into(),
+            ));
+        }
+        if data.header.typ.as_deref() != Some("at+jwt") {
+            return Err(OAuthError::InvalidToken(
+                "the token is not an access token (typ is not at+jwt)".into(),
+            ));
+        }
+        Ok(data.claims)
     }
 }
 
@@ -202,6 +205,7 @@ pub fn pkce_s256(verifier: &str) -> String {
 mod tests {
     use super::*;
     use crate::keys::SigningAlg;
+    use jsonwebtoken::decode_header;
 
     fn minter() -> Minter {
         Minter::new(

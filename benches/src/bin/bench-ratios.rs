@@ -1,0 +1,98 @@
+//! Prints mock-idp's sign and validate cost over the raw aws-lc-rs primitive per algorithm,
+//! from the medians of the last `cargo bench -p benches`; with `--strict`, fails when a ratio
+//! is above the target.
+//!
+//! Usage: `bench-ratios [--strict] [--criterion-dir DIR] [--json FILE]` (default: where criterion writes,
+//! `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`, else `target/criterion`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use benches::{RATIO_TARGET, RatioRow, default_criterion_dir, format_ns, ratio_report};
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(about = "mock-idp's sign/validate cost over the raw aws-lc-rs primitive, per algorithm")]
+struct Args {
+    /// Exit non-zero when a ratio is above the target.
+    #[arg(long)]
+    strict: bool,
+    /// Where criterion wrote its estimates.
+    #[arg(long, default_value_os_t = default_criterion_dir())]
+    criterion_dir: PathBuf,
+    /// Also write the rows as JSON (algorithm, operation, mock_idp_ns, raw_ns, ratio), for the
+    /// pipeline's summary.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn optional_ns(ns: Option<f64>) -> String {
+    ns.map_or_else(|| "-".to_owned(), format_ns)
+}
+
+fn print_table(rows: &[RatioRow]) {
+    println!(
+        "{:<6} {:<9} {:>12} {:>12} {:>7} {:>12} {:>18}",
+        "alg", "operation", "mock-idp", "raw", "ratio", "raw+json", "jsonwebtoken-stock"
+    );
+    for row in rows {
+        let verdict = if row.meets_target() { "" } else { "  > target" };
+        println!(
+            "{:<6} {:<9} {:>12} {:>12} {:>6.3}x {:>12} {:>18}{verdict}",
+            row.algorithm,
+            row.operation.name(),
+            format_ns(row.mock_idp_ns),
+            format_ns(row.raw_ns),
+            row.ratio(),
+            optional_ns(row.raw_with_json_ns),
+            optional_ns(row.stock_ns),
+        );
+    }
+    println!("(criterion medians; ratio = mock-idp / raw, target <= {RATIO_TARGET}x)");
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let rows = match ratio_report(&args.criterion_dir) {
+        Ok(rows) => rows,
+        Err(error) => {
+            eprintln!("bench-ratios: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print_table(&rows);
+    if let Some(path) = &args.json {
+        let json: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|row| {
+                serde_json::json!({
+                    "algorithm": row.algorithm,
+                    "operation": row.operation.name(),
+                    "mock_idp_ns": row.mock_idp_ns,
+                    "raw_ns": row.raw_ns,
+                    "ratio": row.ratio(),
+                })
+            })
+            .collect();
+        let written = serde_json::to_string_pretty(&json)
+            .map_err(std::io::Error::other)
+            .and_then(|text| std::fs::write(path, text + "\n"));
+        if let Err(error) = written {
+            eprintln!("bench-ratios: could not write {}: {error}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    let over: Vec<&RatioRow> = rows.iter().filter(|row| !row.meets_target()).collect();
+    if args.strict && !over.is_empty() {
+        for row in over {
+            eprintln!(
+                "bench-ratios: {} {} costs {:.3}x the raw primitive, above the {RATIO_TARGET}x target",
+                row.algorithm,
+                row.operation.name(),
+                row.ratio()
+            );
+        }
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
