@@ -629,38 +629,53 @@ impl VirtualUser {
     }
 
     async fn refresh_storm(&mut self, iteration: Iteration) -> bool {
-        let context = Arc::clone(&self.context);
         let VuState::RefreshFamily { refresh_token } = &self.state else {
             return false;
         };
         let sent = refresh_token.clone();
-        let Some(response) = self
-            .step(
-                Endpoint::Token,
-                Method::POST,
-                &context.paths.token,
-                &context.token_headers(),
-                refresh_grant_body(&context.client, &sent),
-                iteration.intended_start,
-                200,
-            )
-            .await
-        else {
-            // A failed rotation leaves the family where it was: keep the token we have.
+        // A failed rotation leaves the family where it was: keep the token we have.
+        let Some(rotated) = self.rotate(&sent, iteration.intended_start).await else {
             return false;
         };
+        if let Some(new) = rotated {
+            self.state = VuState::RefreshFamily { refresh_token: new };
+        }
+        true
+    }
+
+    /// Sends `grant_type=refresh_token` with `refresh_token`, expecting `expected_status`.
+    async fn send_refresh(
+        &mut self,
+        refresh_token: &str,
+        intended_start: Instant,
+        expected_status: u16,
+    ) -> Option<HttpResponse> {
+        let context = Arc::clone(&self.context);
+        self.step(
+            Endpoint::Token,
+            Method::POST,
+            &context.paths.token,
+            &context.token_headers(),
+            refresh_grant_body(&context.client, refresh_token),
+            intended_start,
+            expected_status,
+        )
+        .await
+    }
+
+    /// One rotation: `None` when the request failed, else the new refresh token if the response
+    /// passed its checks (it must differ from the one sent).
+    async fn rotate(&mut self, sent: &str, intended_start: Instant) -> Option<Option<String>> {
+        let response = self.send_refresh(sent, intended_start, 200).await?;
         let tokens = self.check_token_response(
             &response,
             TokenExpectations {
-                previous_refresh_token: Some(&sent),
+                previous_refresh_token: Some(sent),
                 refresh_token_required: true,
                 ..TokenExpectations::default()
             },
         );
-        if let Some(new) = tokens.and_then(|tokens| tokens.refresh_token) {
-            self.state = VuState::RefreshFamily { refresh_token: new };
-        }
-        true
+        Some(tokens.and_then(|tokens| tokens.refresh_token))
     }
 
     async fn full_oidc(&mut self, iteration: Iteration) -> bool {
@@ -863,19 +878,7 @@ impl VirtualUser {
 
     /// Sends a refresh expected to be refused with `invalid_grant`; true if it was.
     async fn expect_invalid_grant(&mut self, refresh_token: &str, check: Check) -> bool {
-        let context = Arc::clone(&self.context);
-        let Some(response) = self
-            .step(
-                Endpoint::Token,
-                Method::POST,
-                &context.paths.token,
-                &context.token_headers(),
-                refresh_grant_body(&context.client, refresh_token),
-                Instant::now(),
-                400,
-            )
-            .await
-        else {
+        let Some(response) = self.send_refresh(refresh_token, Instant::now(), 400).await else {
             self.check(check, false, || "not refused with 400".to_owned());
             return false;
         };
@@ -899,31 +902,7 @@ impl VirtualUser {
             return false;
         };
         let original = seed.refresh_token.clone();
-        let Some(response) = self
-            .step(
-                Endpoint::Token,
-                Method::POST,
-                &context.paths.token,
-                &context.token_headers(),
-                refresh_grant_body(&context.client, &original),
-                iteration.intended_start,
-                200,
-            )
-            .await
-        else {
-            return false;
-        };
-        let rotated = self
-            .check_token_response(
-                &response,
-                TokenExpectations {
-                    previous_refresh_token: Some(&original),
-                    refresh_token_required: true,
-                    ..TokenExpectations::default()
-                },
-            )
-            .and_then(|tokens| tokens.refresh_token);
-        let Some(rotated) = rotated else {
+        let Some(Some(rotated)) = self.rotate(&original, iteration.intended_start).await else {
             return false;
         };
         let replay_rejected = self

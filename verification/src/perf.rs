@@ -2,8 +2,11 @@
 //! `customSmallerIsBetter` format, appended to a history and compared with a committed baseline.
 //!
 //! Tolerances differ by kind of figure: wall-clock times on a shared 2-core machine swing by tens
-//! of percent from run to run, so they only flag a doubling; ratios measured side by side in one
-//! run cancel the machine's noise, so they are held tight.
+//! of percent from run to run, so they only flag a doubling; ratios of two lines measured in one
+//! run cancel most of the machine's drift, so they are held tighter. Not as tight as one would
+//! like: criterion measures the lines one after the other, and two full runs here moved the
+//! RS256 validate ratio from 1.34x to 1.62x with no code change, so 25 % is the tightest
+//! tolerance that does not cry wolf.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +23,7 @@ pub struct Figure {
 /// How much a figure may grow over the baseline before it is called a regression.
 pub fn tolerance(unit: &str) -> f64 {
     match unit {
-        "ratio" => 0.10,
+        "ratio" => 0.25,
         _ => 1.00,
     }
 }
@@ -138,15 +141,17 @@ mod tests {
             figure("p99", "ms", 2.0),
         ];
         let current = [
-            figure("sign ratio", "ratio", 1.12),
+            figure("sign ratio", "ratio", 1.30),
             figure("p99", "ms", 3.9),
             figure("new", "ms", 1.0),
         ];
         let comparisons = compare(&current, &baseline);
         assert!(
             comparisons[0].regression,
-            "a 12 % worse ratio is a regression"
+            "a 30 % worse ratio is a regression"
         );
+        let within = compare(&[figure("sign ratio", "ratio", 1.20)], &baseline);
+        assert!(!within[0].regression, "20 % is within run-to-run noise");
         assert!(
             !comparisons[1].regression,
             "a 95 % slower wall-clock figure is noise"

@@ -231,6 +231,22 @@ fn gate(workspace: &Workspace, args: &[&std::ffi::OsStr]) -> Result<bool> {
     }
 }
 
+/// Saves the IdP's `/metrics` to `out` (before or after a test, for the reconciliation).
+fn snapshot_metrics(workspace: &Workspace, target: &str, out: &Path) -> Result<()> {
+    let saved = gate(
+        workspace,
+        &[
+            "metrics".as_ref(),
+            "--target".as_ref(),
+            target.as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ],
+    )?;
+    ensure!(saved, "could not snapshot {target}/metrics");
+    Ok(())
+}
+
 /// Runs one test with loadgen; `Ok(exit code)`.
 fn run_test(
     workspace: &Workspace,
@@ -329,16 +345,7 @@ pub fn run_pipeline(args: &PipelineArgs, mode: Mode) -> Result<()> {
         let before = run_dir.join(format!("{stem}.metrics-before.json"));
         let after = run_dir.join(format!("{stem}.metrics-after.json"));
         if reconcile {
-            gate(
-                &workspace,
-                &[
-                    "metrics".as_ref(),
-                    "--target".as_ref(),
-                    target.as_ref(),
-                    "--out".as_ref(),
-                    before.as_os_str(),
-                ],
-            )?;
+            snapshot_metrics(&workspace, &target, &before)?;
         }
         let result = run_dir.join(format!("{stem}.result.json"));
         let code = run_test(
@@ -354,16 +361,7 @@ pub fn run_pipeline(args: &PipelineArgs, mode: Mode) -> Result<()> {
             other => problems.push(format!("{test_id}: loadgen exited with {other}")),
         }
         if reconcile {
-            gate(
-                &workspace,
-                &[
-                    "metrics".as_ref(),
-                    "--target".as_ref(),
-                    target.as_ref(),
-                    "--out".as_ref(),
-                    after.as_os_str(),
-                ],
-            )?;
+            snapshot_metrics(&workspace, &target, &after)?;
         }
         if process::interrupted() {
             bail!("interrupted during {test_id}");
