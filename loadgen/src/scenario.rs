@@ -598,18 +598,7 @@ impl VirtualUser {
             &seed.redirect_uri,
             &seed.code_verifier,
         );
-        let Some(response) = self
-            .step(
-                Endpoint::Token,
-                Method::POST,
-                &context.paths.token,
-                &context.token_headers(),
-                body,
-                iteration.intended_start,
-                200,
-            )
-            .await
-        else {
+        let Some(response) = self.post_token(body, iteration.intended_start, 200).await else {
             return false;
         };
         let openid = context
@@ -650,13 +639,24 @@ impl VirtualUser {
         intended_start: Instant,
         expected_status: u16,
     ) -> Option<HttpResponse> {
+        let body = refresh_grant_body(&self.context.client, refresh_token);
+        self.post_token(body, intended_start, expected_status).await
+    }
+
+    /// `POST /token` with the client's authentication and `body`, expecting `expected_status`.
+    async fn post_token(
+        &mut self,
+        body: Bytes,
+        intended_start: Instant,
+        expected_status: u16,
+    ) -> Option<HttpResponse> {
         let context = Arc::clone(&self.context);
         self.step(
             Endpoint::Token,
             Method::POST,
             &context.paths.token,
             &context.token_headers(),
-            refresh_grant_body(&context.client, refresh_token),
+            body,
             intended_start,
             expected_status,
         )
@@ -726,18 +726,7 @@ impl VirtualUser {
             &context.client.redirect_uri,
             &request.code_verifier,
         );
-        let Some(response) = self
-            .step(
-                Endpoint::Token,
-                Method::POST,
-                &context.paths.token,
-                &context.token_headers(),
-                body,
-                Instant::now(),
-                200,
-            )
-            .await
-        else {
+        let Some(response) = self.post_token(body, Instant::now(), 200).await else {
             return false;
         };
         let Some(tokens) = self.check_token_response(
@@ -822,18 +811,7 @@ impl VirtualUser {
             return false;
         };
         let body = token_exchange_body(&context.client, access_token);
-        let Some(response) = self
-            .step(
-                Endpoint::Token,
-                Method::POST,
-                &context.paths.token,
-                &context.token_headers(),
-                body,
-                iteration.intended_start,
-                200,
-            )
-            .await
-        else {
+        let Some(response) = self.post_token(body, iteration.intended_start, 200).await else {
             return false;
         };
         self.check_token_response(
