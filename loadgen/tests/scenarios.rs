@@ -6,7 +6,7 @@ mod common;
 use common::{make_seeds, run_config, spawn_idp, steady};
 use loadgen::engine::RunError;
 use loadgen::result::RunResult;
-use loadgen::{ScenarioKind, Verdict, merge_results, stop_signal};
+use loadgen::{ScenarioKind, Seeds, Verdict, merge_results, stop_signal};
 
 fn check(result: &RunResult, name: &str) -> (u64, u64) {
     result
@@ -292,6 +292,37 @@ async fn userinfo_token_exchange_and_discovery_run_clean() {
         assert_eq!(result.iterations.completed, 20, "{}", scenario.name());
     }
     idp.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_changed_discovery_document_fails_its_check_every_time() {
+    // The metadata fetch and the first 10 iterations get the right document, the last 10 a
+    // document naming another issuer. VUs compare a response with the last document they
+    // verified instead of parsing it again; a changed document must still fail every time.
+    let target = common::spawn_issuer_changing_target(11).await.unwrap();
+    let config = run_config(
+        ScenarioKind::Discovery,
+        &target.base_url,
+        steady(20.0, 1.0),
+        2,
+    );
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, Seeds::default(), stop).await.unwrap();
+    assert_eq!(
+        check(&result, "discovery_issuer"),
+        (10, 10),
+        "{:#?}",
+        result.notes
+    );
+    assert_eq!(result.verdict, Verdict::Fail);
+    assert!(
+        result
+            .notes
+            .iter()
+            .any(|note| note.contains("http://elsewhere.example")),
+        "{:#?}",
+        result.notes
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

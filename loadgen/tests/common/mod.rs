@@ -1,8 +1,12 @@
 //! Shared helpers of the integration tests: an in-process mock IdP, small seed sets, run
-//! configurations, and a tiny hyper target that can stall or die on cue.
+//! configurations, and a tiny hyper target that can stall, change its answer or die on cue.
 #![allow(dead_code)]
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -71,68 +75,60 @@ pub fn run_config(
     }
 }
 
-/// A target that serves a discovery document (and a static JWKS) instantly, except that every
-/// request arriving in `[stall_from, stall_from + stall_for)` after start is held until the end
-/// of that window, like a stop-the-world pause.
-pub struct StallingTarget {
+/// A tiny hyper target for the engine's tests: it answers every request with the body its
+/// answer function gives for the path, and can be killed mid-run.
+pub struct StubTarget {
     pub base_url: String,
     task: JoinHandle<()>,
 }
 
-impl StallingTarget {
+impl StubTarget {
     /// Stops the target: the listener closes and open connections are dropped.
     pub fn kill(&self) {
         self.task.abort();
     }
 }
 
-impl Drop for StallingTarget {
+impl Drop for StubTarget {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
+/// The body for one request path; may wait before answering.
+pub type Answer = Arc<dyn Fn(&str) -> Pin<Box<dyn Future<Output = Bytes> + Send>> + Send + Sync>;
+
 // RFC 8037 appendix A.2's public key: any well-formed key will do, the target signs nothing.
 const JWKS: &str = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}"#;
 
-pub async fn spawn_stalling_target(
-    stall_from: Duration,
-    stall_for: Duration,
-) -> anyhow::Result<StallingTarget> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let base_url = format!("http://{}", listener.local_addr()?);
-    let started = Instant::now();
-    let (stall_start, stall_end) = (started + stall_from, started + stall_from + stall_for);
-    let discovery = Bytes::from(
+/// A discovery document naming `issuer`, with the endpoints of the target at `base_url`.
+pub fn discovery_document(base_url: &str, issuer: &str) -> Bytes {
+    Bytes::from(
         serde_json::json!({
-            "issuer": base_url,
+            "issuer": issuer,
             "authorization_endpoint": format!("{base_url}/authorize"),
             "token_endpoint": format!("{base_url}/token"),
             "jwks_uri": format!("{base_url}/jwks"),
         })
         .to_string(),
-    );
+    )
+}
+
+/// Starts a stub target; `answers` gets the target's base URL and returns how it answers.
+pub async fn spawn_stub_target(answers: impl FnOnce(&str) -> Answer) -> anyhow::Result<StubTarget> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let base_url = format!("http://{}", listener.local_addr()?);
+    let answer = answers(&base_url);
     let task = tokio::spawn(async move {
         let mut connections = tokio::task::JoinSet::new();
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            let discovery = discovery.clone();
+            let answer = Arc::clone(&answer);
             let service = service_fn(move |request: Request<hyper::body::Incoming>| {
-                let discovery = discovery.clone();
-                async move {
-                    let now = Instant::now();
-                    if now >= stall_start && now < stall_end {
-                        tokio::time::sleep_until(stall_end).await;
-                    }
-                    let body = if request.uri().path() == "/jwks" {
-                        Bytes::from_static(JWKS.as_bytes())
-                    } else {
-                        discovery
-                    };
-                    Ok::<_, Infallible>(Response::new(Full::new(body)))
-                }
+                let body = answer(request.uri().path());
+                async move { Ok::<_, Infallible>(Response::new(Full::new(body.await))) }
             });
             // Held in the set so that aborting the target drops every connection too.
             connections.spawn(async move {
@@ -142,5 +138,55 @@ pub async fn spawn_stalling_target(
             });
         }
     });
-    Ok(StallingTarget { base_url, task })
+    Ok(StubTarget { base_url, task })
+}
+
+/// A target that serves a discovery document (and a static JWKS) instantly, except that every
+/// request arriving in `[stall_from, stall_from + stall_for)` after start is held until the end
+/// of that window, like a stop-the-world pause.
+pub async fn spawn_stalling_target(
+    stall_from: Duration,
+    stall_for: Duration,
+) -> anyhow::Result<StubTarget> {
+    let started = Instant::now();
+    let (stall_start, stall_end) = (started + stall_from, started + stall_from + stall_for);
+    spawn_stub_target(|base_url| {
+        let discovery = discovery_document(base_url, base_url);
+        Arc::new(move |path: &str| {
+            let body = if path == "/jwks" {
+                Bytes::from_static(JWKS.as_bytes())
+            } else {
+                discovery.clone()
+            };
+            Box::pin(async move {
+                let now = Instant::now();
+                if now >= stall_start && now < stall_end {
+                    tokio::time::sleep_until(stall_end).await;
+                }
+                body
+            })
+        })
+    })
+    .await
+}
+
+/// A target whose discovery document names it as issuer for the first `right_answers`
+/// requests, and another issuer after that.
+pub async fn spawn_issuer_changing_target(right_answers: usize) -> anyhow::Result<StubTarget> {
+    let served = Arc::new(AtomicUsize::new(0));
+    spawn_stub_target(|base_url| {
+        let right = discovery_document(base_url, base_url);
+        let wrong = discovery_document(base_url, "http://elsewhere.example");
+        Arc::new(move |path: &str| {
+            let body = if path == "/jwks" {
+                Bytes::from_static(JWKS.as_bytes())
+            } else if served.fetch_add(1, Ordering::SeqCst) < right_answers {
+                right.clone()
+            } else {
+                wrong.clone()
+            };
+            Box::pin(std::future::ready(body))
+        })
+    })
+    .await
 }
