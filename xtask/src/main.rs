@@ -4,6 +4,7 @@
 
 mod pipeline;
 mod process;
+mod wrk_compare;
 
 use std::time::Duration;
 
@@ -37,14 +38,26 @@ enum Command {
         #[arg(long)]
         full: bool,
     },
-    /// Generator cost: CPU time per request of loadgen beside wrk's, same endpoint, same rate.
+    /// Generator cost: loadgen's CPU time per request beside wrk's, same endpoint, same rate,
+    /// same arrival pattern (evenly spaced requests), as medians over alternating rounds; fails
+    /// above the target ratio.
     WrkCompare {
-        /// Requests per second for both tools.
-        #[arg(long, default_value_t = 500)]
+        /// Requests per second asked of wrk (one connection, a fixed delay before each
+        /// request); loadgen runs at the rate wrk achieved.
+        #[arg(long, default_value_t = 400)]
         rate: u32,
-        /// How long each tool runs.
-        #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+        /// How long each tool runs in each round.
+        #[arg(long, default_value = "8s", value_parser = humantime::parse_duration)]
         duration: Duration,
+        /// Rounds; the medians of the rounds are compared.
+        #[arg(long, default_value_t = 5)]
+        rounds: u32,
+        /// Fail when loadgen's CPU per request is above this multiple of wrk's.
+        #[arg(long, default_value_t = 1.5)]
+        max_ratio: f64,
+        /// Do not pin the IdP and the generators to one core.
+        #[arg(long)]
+        no_pin: bool,
     },
 }
 
@@ -84,7 +97,19 @@ fn main() -> Result<()> {
             };
             pipeline::run_pipeline(&args, pipeline::Mode::Perf { strict })
         }
-        Some(Command::WrkCompare { rate, duration }) => pipeline::wrk_compare(rate, duration),
+        Some(Command::WrkCompare {
+            rate,
+            duration,
+            rounds,
+            max_ratio,
+            no_pin,
+        }) => wrk_compare::wrk_compare(wrk_compare::Options {
+            rate,
+            duration,
+            rounds,
+            max_ratio,
+            pin: !no_pin,
+        }),
     }
 }
 

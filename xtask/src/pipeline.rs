@@ -1,5 +1,5 @@
 //! The pipeline's steps: build, boot, seed, TEST 1-3, reconcile, snapshots, benches, summary and
-//! gate; the pre-merge `verify`; and the generator-cost comparison with wrk.
+//! gate; and the pre-merge `verify`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -90,13 +90,13 @@ impl Profile {
 }
 
 /// Where things are: the workspace root and the cargo target directory.
-struct Workspace {
+pub(crate) struct Workspace {
     root: PathBuf,
-    target: PathBuf,
+    pub(crate) target: PathBuf,
 }
 
 impl Workspace {
-    fn find() -> Result<Self> {
+    pub(crate) fn find() -> Result<Self> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .context("xtask has no parent directory")?
@@ -114,11 +114,11 @@ impl Workspace {
         Ok(Self { root, target })
     }
 
-    fn release_bin(&self, name: &str) -> PathBuf {
+    pub(crate) fn release_bin(&self, name: &str) -> PathBuf {
         self.target.join("release").join(name)
     }
 
-    fn shell(&self) -> Result<Shell> {
+    pub(crate) fn shell(&self) -> Result<Shell> {
         let shell = Shell::new()?;
         shell.change_dir(&self.root);
         Ok(shell)
@@ -181,7 +181,7 @@ impl Steps {
     }
 }
 
-fn run_id() -> String {
+pub(crate) fn run_id() -> String {
     let seconds = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| elapsed.as_secs())
@@ -194,7 +194,7 @@ fn in_ci() -> bool {
 }
 
 /// Builds the release binaries the pipeline runs.
-fn build_binaries(workspace: &Workspace) -> Result<()> {
+pub(crate) fn build_binaries(workspace: &Workspace) -> Result<()> {
     let shell = workspace.shell()?;
     cmd!(
         shell,
@@ -599,128 +599,6 @@ fn fault_run(workspace: &Workspace, profile: &Profile) -> Result<()> {
     Ok(())
 }
 
-/// Generator cost: the CPU time per request of loadgen beside wrk's, on the same endpoint
-/// (discovery) at the same rate, from one run.
-pub fn wrk_compare(rate: u32, duration: Duration) -> Result<()> {
-    let workspace = Workspace::find()?;
-    let shell = workspace.shell()?;
-    if cmd!(shell, "wrk --version")
-        .quiet()
-        .ignore_stderr()
-        .ignore_status()
-        .read()
-        .is_err()
-        || cmd!(shell, "which wrk").quiet().read().is_err()
-    {
-        println!("==> installing wrk (Debian package)");
-        cmd!(shell, "apt-get install -y -q wrk")
-            .run()
-            .or_else(|_| {
-                cmd!(shell, "apt-get update -q").run()?;
-                cmd!(shell, "apt-get install -y -q wrk").run()
-            })?;
-    }
-    build_binaries(&workspace)?;
-    let dir = workspace
-        .target
-        .join("xtask")
-        .join(format!("{}-wrk", run_id()));
-    std::fs::create_dir_all(&dir)?;
-    let idp = MockIdp::boot(
-        &workspace.release_bin("mock-idp"),
-        &[],
-        &dir.join("mock-idp.stderr.log"),
-        Duration::from_secs(30),
-    )?;
-    let url = format!("{}/.well-known/openid-configuration", idp.base_url);
-    let seconds = duration.as_secs().max(1);
-
-    // wrk is closed-loop; a Lua `delay()` paces each connection so that together they offer
-    // `rate` requests per second, the same load loadgen schedules.
-    let connections = (rate / 100).max(1);
-    let delay_ms = 1000.0 * f64::from(connections) / f64::from(rate);
-    let script = dir.join("pace.lua");
-    std::fs::write(
-        &script,
-        format!("function delay()\n  return {delay_ms}\nend\n"),
-    )?;
-    let wrk_line = format!(
-        "wrk -t1 -c{connections} -d{seconds}s -s {} {url}",
-        script.display()
-    );
-    let (wrk_output, wrk_cpu) = timed_children(&shell, &wrk_line)?;
-    let wrk_requests: f64 = wrk_output
-        .lines()
-        .find_map(|line| {
-            line.trim()
-                .split_once(" requests in ")
-                .map(|(n, _)| n.trim().to_owned())
-        })
-        .and_then(|n| n.parse().ok())
-        .context("could not read wrk's request count")?;
-
-    let result = dir.join("loadgen.result.json");
-    let loadgen_line = format!(
-        "{} run --scenario discovery --target {} --rate {rate} --ramp-up 0s --duration {seconds}s \
-         --ramp-down 0s --max-vus 50 --no-progress --out {}",
-        workspace.release_bin("loadgen").display(),
-        idp.base_url,
-        result.display()
-    );
-    let (_, loadgen_cpu) = timed_children(&shell, &loadgen_line)?;
-    drop(idp);
-    let result_text = std::fs::read_to_string(&result)?;
-    let loadgen_requests: f64 = result_text
-        .split("\"total\":")
-        .nth(1)
-        .and_then(|rest| rest.trim_start().split([',', '}']).next())
-        .and_then(|number| number.trim().parse().ok())
-        .context("could not read loadgen's request count")?;
-
-    let wrk_per_request = wrk_cpu / wrk_requests * 1e6;
-    let loadgen_per_request = loadgen_cpu / loadgen_requests * 1e6;
-    let ratio = loadgen_per_request / wrk_per_request;
-    println!(
-        "\ngenerator cost at {rate} requests/s for {seconds} s, GET /.well-known/openid-configuration:"
-    );
-    println!(
-        "  wrk      {wrk_requests:>8} requests  {wrk_cpu:>7.3} s CPU  {wrk_per_request:>7.2} us/request"
-    );
-    println!(
-        "  loadgen  {loadgen_requests:>8} requests  {loadgen_cpu:>7.3} s CPU  {loadgen_per_request:>7.2} us/request"
-    );
-    println!("  ratio loadgen/wrk: {ratio:.2}x (target <= 1.5x)");
-    Ok(())
-}
-
-/// Runs `line` in bash and returns its output and the CPU seconds (user + system) its children
-/// used, from bash's `times` builtin.
-fn timed_children(shell: &Shell, line: &str) -> Result<(String, f64)> {
-    let script = format!("{line}; times");
-    let output = cmd!(shell, "bash -c {script}").ignore_status().read()?;
-    let times_line = output
-        .lines()
-        .last()
-        .context("no output from `times`")?
-        .to_owned();
-    let cpu: f64 = times_line
-        .split_whitespace()
-        .map(parse_bash_time)
-        .collect::<Result<Vec<f64>>>()?
-        .iter()
-        .sum();
-    Ok((output, cpu))
-}
-
-/// `1m2.345s` -> 62.345.
-fn parse_bash_time(text: &str) -> Result<f64> {
-    let (minutes, seconds) = text
-        .trim_end_matches('s')
-        .split_once('m')
-        .with_context(|| format!("unexpected time {text:?}"))?;
-    Ok(minutes.parse::<f64>()? * 60.0 + seconds.parse::<f64>()?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -740,12 +618,5 @@ mod tests {
         };
         // 300 x 12 = 3600 iterations, +5 % and 100 spare, rounded up to hundreds.
         assert_eq!(quick.codes_needed(), 3_900);
-    }
-
-    #[test]
-    fn bash_times_parse() {
-        assert_eq!(parse_bash_time("0m1.500s").unwrap(), 1.5);
-        assert_eq!(parse_bash_time("2m0.250s").unwrap(), 120.25);
-        assert!(parse_bash_time("garbage").is_err());
     }
 }

@@ -98,6 +98,11 @@ impl MockIdp {
         }
     }
 
+    /// The process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The last lines of the process's stderr, for error messages.
     pub fn stderr_tail(&self) -> String {
         let mut text = String::new();

@@ -1,0 +1,305 @@
+//! `cargo xtask wrk-compare`: loadgen's CPU time per request beside wrk's, on the same endpoint,
+//! at the same rate and with the same arrival pattern, over alternating rounds; fails when the
+//! median ratio is above the target.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail, ensure};
+use xshell::{Shell, cmd};
+
+use crate::pipeline::{Workspace, build_binaries, run_id};
+use crate::process::{self, MockIdp};
+
+/// How the comparison runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Requests per second asked of wrk; loadgen then runs at the rate wrk achieved.
+    pub rate: u32,
+    /// How long each tool runs in each round.
+    pub duration: Duration,
+    /// Rounds, each one wrk run then one loadgen run; medians are compared.
+    pub rounds: u32,
+    /// The target: loadgen's median CPU per request over wrk's.
+    pub max_ratio: f64,
+    /// Pin the IdP and both generators to one core.
+    pub pin: bool,
+}
+
+/// One tool's run: how many requests it completed and the CPU seconds it used.
+#[derive(Debug, Clone, Copy)]
+struct Measured {
+    requests: f64,
+    cpu_seconds: f64,
+}
+
+impl Measured {
+    fn micros_per_request(self) -> f64 {
+        self.cpu_seconds / self.requests * 1e6
+    }
+}
+
+/// Runs the comparison and prints every round, the medians and the ratio.
+pub fn wrk_compare(options: Options) -> Result<()> {
+    ensure!(options.rounds > 0, "--rounds must be at least 1");
+    ensure!(options.rate > 0, "--rate must be at least 1");
+    let workspace = Workspace::find()?;
+    let shell = workspace.shell()?;
+    install_wrk(&shell)?;
+    build_binaries(&workspace)?;
+    let dir = workspace
+        .target
+        .join("xtask")
+        .join(format!("{}-wrk", run_id()));
+    std::fs::create_dir_all(&dir)?;
+    let idp = MockIdp::boot(
+        &workspace.release_bin("mock-idp"),
+        &[],
+        &dir.join("mock-idp.stderr.log"),
+        Duration::from_secs(30),
+    )?;
+    // One core for the IdP and the generator: a wake-up across cores costs an inter-processor
+    // interrupt, which on a virtual machine adds a large and noisy share of CPU to both tools.
+    let pin_prefix = if options.pin {
+        pin_to_first_core(&shell, &idp)?
+    } else {
+        String::new()
+    };
+    let url = format!("{}/.well-known/openid-configuration", idp.base_url);
+    let seconds = options.duration.as_secs().max(1);
+
+    // wrk is closed-loop. With one connection and a fixed Lua `delay()` before each request it
+    // sends evenly spaced requests, one wake-up each, as an open-model generator does. With
+    // several connections its timers fire together and one wake-up sends a burst, a cheaper
+    // pattern than a fixed arrival rate.
+    let delay_ms = (1000 / options.rate).max(1);
+    let script = dir.join("pace.lua");
+    std::fs::write(
+        &script,
+        format!("function delay()\n  return {delay_ms}\nend\n"),
+    )?;
+
+    println!(
+        "\n==> {} rounds of {seconds} s: wrk (1 connection, {delay_ms} ms before each request), \
+         then loadgen at the rate wrk achieved{}",
+        options.rounds,
+        if options.pin {
+            "; IdP and generators on CPU 0"
+        } else {
+            ""
+        }
+    );
+    println!("  round  wrk req/s  wrk us/req  loadgen req/s  loadgen us/req  ratio");
+    let mut wrk_costs = Vec::new();
+    let mut loadgen_costs = Vec::new();
+    for round in 1..=options.rounds {
+        if process::interrupted() {
+            bail!("interrupted");
+        }
+        let wrk = run_wrk(&shell, &pin_prefix, seconds, &script, &url)?;
+        let achieved_rate = wrk.requests / seconds as f64;
+        let result = dir.join(format!("loadgen-round{round}.result.json"));
+        let loadgen = run_loadgen(
+            &shell,
+            &workspace,
+            &pin_prefix,
+            &idp.base_url,
+            achieved_rate,
+            seconds,
+            &result,
+        )?;
+        let (wrk_cost, loadgen_cost) = (wrk.micros_per_request(), loadgen.micros_per_request());
+        println!(
+            "  {round:>5}  {achieved_rate:>9.1}  {wrk_cost:>10.1}  {:>13.1}  {loadgen_cost:>14.1}  {:>4.2}x",
+            loadgen.requests / seconds as f64,
+            loadgen_cost / wrk_cost
+        );
+        wrk_costs.push(wrk_cost);
+        loadgen_costs.push(loadgen_cost);
+    }
+    drop(idp);
+
+    let wrk_median = median(&mut wrk_costs);
+    let loadgen_median = median(&mut loadgen_costs);
+    let ratio = loadgen_median / wrk_median;
+    println!(
+        "\ngenerator cost, GET /.well-known/openid-configuration, median of {} rounds:",
+        options.rounds
+    );
+    println!("  wrk      {wrk_median:>7.1} us CPU per request");
+    println!("  loadgen  {loadgen_median:>7.1} us CPU per request");
+    println!(
+        "  ratio loadgen/wrk: {ratio:.2}x (target <= {:.2}x)",
+        options.max_ratio
+    );
+    ensure!(
+        ratio <= options.max_ratio,
+        "loadgen uses {ratio:.2}x wrk's CPU per request, above the {:.2}x target",
+        options.max_ratio
+    );
+    Ok(())
+}
+
+fn install_wrk(shell: &Shell) -> Result<()> {
+    if cmd!(shell, "which wrk")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .is_ok()
+    {
+        return Ok(());
+    }
+    println!("==> installing wrk (Debian package)");
+    cmd!(shell, "apt-get install -y -q wrk")
+        .run()
+        .or_else(|_| {
+            cmd!(shell, "apt-get update -q").run()?;
+            cmd!(shell, "apt-get install -y -q wrk").run()
+        })?;
+    Ok(())
+}
+
+/// Moves every thread of the IdP to CPU 0 and returns the prefix that starts a command there.
+fn pin_to_first_core(shell: &Shell, idp: &MockIdp) -> Result<String> {
+    let pid = idp.pid().context("mock-idp is not running")?.to_string();
+    cmd!(shell, "taskset -a -p -c 0 {pid}")
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .context("could not pin mock-idp with taskset (util-linux); try --no-pin")?;
+    Ok("taskset -c 0 ".to_owned())
+}
+
+fn run_wrk(
+    shell: &Shell,
+    pin_prefix: &str,
+    seconds: u64,
+    script: &Path,
+    url: &str,
+) -> Result<Measured> {
+    let line = format!(
+        "{pin_prefix}wrk -t1 -c1 -d{seconds}s -s {} {url}",
+        script.display()
+    );
+    let (output, cpu_seconds) = timed_children(shell, &line)?;
+    let requests = wrk_request_count(&output).context("could not read wrk's request count")?;
+    ensure!(requests > 0.0, "wrk completed no request:\n{output}");
+    Ok(Measured {
+        requests,
+        cpu_seconds,
+    })
+}
+
+fn run_loadgen(
+    shell: &Shell,
+    workspace: &Workspace,
+    pin_prefix: &str,
+    target: &str,
+    rate: f64,
+    seconds: u64,
+    result: &Path,
+) -> Result<Measured> {
+    let line = format!(
+        "{pin_prefix}{} run --scenario discovery --target {target} --rate {rate:.1} --ramp-up 0s \
+         --duration {seconds}s --ramp-down 0s --max-vus 50 --no-progress --out {}",
+        workspace.release_bin("loadgen").display(),
+        result.display()
+    );
+    let (output, cpu_seconds) = timed_children(shell, &line)?;
+    let result_text = std::fs::read_to_string(result)
+        .with_context(|| format!("loadgen wrote no result:\n{output}"))?;
+    let requests =
+        loadgen_request_count(&result_text).context("could not read loadgen's request count")?;
+    ensure!(requests > 0.0, "loadgen completed no request:\n{output}");
+    Ok(Measured {
+        requests,
+        cpu_seconds,
+    })
+}
+
+/// `  3189 requests in 8.00s, 4.79MB read` -> 3189.
+fn wrk_request_count(output: &str) -> Option<f64> {
+    output.lines().find_map(|line| {
+        let (count, _) = line.trim().split_once(" requests in ")?;
+        count.trim().parse().ok()
+    })
+}
+
+/// The first `"total": N` of a result: the overall request count.
+fn loadgen_request_count(result: &str) -> Option<f64> {
+    let (_, rest) = result.split_once("\"total\":")?;
+    rest.trim_start()
+        .split([',', '}'])
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Sorts `values` and returns their median.
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let middle = values.len() / 2;
+    if values.len() % 2 == 1 {
+        values[middle]
+    } else {
+        (values[middle - 1] + values[middle]) / 2.0
+    }
+}
+
+/// Runs `line` in bash and returns its output and the CPU seconds (user + system) its children
+/// used, from bash's `times` builtin.
+fn timed_children(shell: &Shell, line: &str) -> Result<(String, f64)> {
+    let script = format!("{line}; times");
+    let output = cmd!(shell, "bash -c {script}").ignore_status().read()?;
+    let times_line = output
+        .lines()
+        .last()
+        .context("no output from `times`")?
+        .to_owned();
+    let cpu: f64 = times_line
+        .split_whitespace()
+        .map(parse_bash_time)
+        .collect::<Result<Vec<f64>>>()?
+        .iter()
+        .sum();
+    Ok((output, cpu))
+}
+
+/// `1m2.345s` -> 62.345.
+fn parse_bash_time(text: &str) -> Result<f64> {
+    let (minutes, seconds) = text
+        .trim_end_matches('s')
+        .split_once('m')
+        .with_context(|| format!("unexpected time {text:?}"))?;
+    Ok(minutes.parse::<f64>()? * 60.0 + seconds.parse::<f64>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bash_times_parse() {
+        assert_eq!(parse_bash_time("0m1.500s").unwrap(), 1.5);
+        assert_eq!(parse_bash_time("2m0.250s").unwrap(), 120.25);
+        assert!(parse_bash_time("garbage").is_err());
+    }
+
+    #[test]
+    fn request_counts_are_read_from_both_tools() {
+        let wrk = "Running 8s test @ http://127.0.0.1:1/\n  1 threads and 1 connections\n  \
+                   3189 requests in 8.00s, 4.79MB read\nRequests/sec:    398.53\n";
+        assert_eq!(wrk_request_count(wrk), Some(3189.0));
+        assert_eq!(wrk_request_count("no summary"), None);
+        let result = r#"{"requests": {"total": 3200, "by_status": {"200": 3200}}}"#;
+        assert_eq!(loadgen_request_count(result), Some(3200.0));
+        assert_eq!(loadgen_request_count("{}"), None);
+    }
+
+    #[test]
+    fn medians_of_odd_and_even_counts() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+    }
+}
