@@ -118,6 +118,24 @@ impl Workspace {
         self.target.join("release").join(name)
     }
 
+    /// A fresh directory under `target/xtask/` for one run's files.
+    pub(crate) fn new_run_dir(&self, name: &str) -> Result<PathBuf> {
+        let dir = self.target.join("xtask").join(name);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("could not create {}", dir.display()))?;
+        Ok(dir)
+    }
+
+    /// Boots the release mock-idp with `extra_args`, its stderr logged in `run_dir`.
+    pub(crate) fn boot_idp(&self, run_dir: &Path, extra_args: &[String]) -> Result<MockIdp> {
+        MockIdp::boot(
+            &self.release_bin("mock-idp"),
+            extra_args,
+            &run_dir.join("mock-idp.stderr.log"),
+            Duration::from_secs(30),
+        )
+    }
+
     pub(crate) fn shell(&self) -> Result<Shell> {
         let shell = Shell::new()?;
         shell.change_dir(&self.root);
@@ -295,8 +313,7 @@ pub fn run_pipeline(args: &PipelineArgs, mode: Mode) -> Result<()> {
     let workspace = Workspace::find()?;
     let profile = Profile::from_args(args);
     let run_id = run_id();
-    let run_dir = workspace.target.join("xtask").join(&run_id);
-    std::fs::create_dir_all(&run_dir)?;
+    let run_dir = workspace.new_run_dir(&run_id)?;
     println!(
         "pipeline {run_id}: {} iterations/s, {} s ramps, {} s steady; results in {}",
         profile.rate,
@@ -318,12 +335,7 @@ pub fn run_pipeline(args: &PipelineArgs, mode: Mode) -> Result<()> {
         }
         None => {
             steps.start("boot mock-idp on 127.0.0.1:0")?;
-            let booted = MockIdp::boot(
-                &workspace.release_bin("mock-idp"),
-                &[],
-                &run_dir.join("mock-idp.stderr.log"),
-                Duration::from_secs(30),
-            )?;
+            let booted = workspace.boot_idp(&run_dir, &[])?;
             println!("    {}", booted.base_url);
             let url = booted.base_url.clone();
             idp = Some(booted);
@@ -549,16 +561,10 @@ pub fn verify() -> Result<()> {
 /// A quick TEST 1 against a mock-idp that answers 401 to 1 % of token requests: it must be
 /// reported as failed, with the 401s counted.
 fn fault_run(workspace: &Workspace, profile: &Profile) -> Result<()> {
-    let run_dir = workspace
-        .target
-        .join("xtask")
-        .join(format!("{}-fault", run_id()));
-    std::fs::create_dir_all(&run_dir)?;
-    let idp = MockIdp::boot(
-        &workspace.release_bin("mock-idp"),
+    let run_dir = workspace.new_run_dir(&format!("{}-fault", run_id()))?;
+    let idp = workspace.boot_idp(
+        &run_dir,
         &["--inject-fault".to_owned(), "401:0.01".to_owned()],
-        &run_dir.join("mock-idp.stderr.log"),
-        Duration::from_secs(30),
     )?;
     let seeds = run_dir.join("seeds");
     // Codes only: they are minted through /login and /authorize, which the fault spares, while

@@ -47,17 +47,8 @@ pub fn wrk_compare(options: Options) -> Result<()> {
     let shell = workspace.shell()?;
     install_wrk(&shell)?;
     build_binaries(&workspace)?;
-    let dir = workspace
-        .target
-        .join("xtask")
-        .join(format!("{}-wrk", run_id()));
-    std::fs::create_dir_all(&dir)?;
-    let idp = MockIdp::boot(
-        &workspace.release_bin("mock-idp"),
-        &[],
-        &dir.join("mock-idp.stderr.log"),
-        Duration::from_secs(30),
-    )?;
+    let dir = workspace.new_run_dir(&format!("{}-wrk", run_id()))?;
+    let idp = workspace.boot_idp(&dir, &[])?;
     // One core for the IdP and the generator: a wake-up across cores costs an inter-processor
     // interrupt, which on a virtual machine adds a large and noisy share of CPU to both tools.
     let pin_prefix = if options.pin {
