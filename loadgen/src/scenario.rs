@@ -181,6 +181,20 @@ pub struct RunContext {
 const FORM: HeaderValue = HeaderValue::from_static("application/x-www-form-urlencoded");
 
 impl RunContext {
+    /// The seed of iteration `iteration` (each is used once), or `None` with a failure note
+    /// when the seeds ran out.
+    fn seed_of<'a, T>(&self, seeds: &'a [T], iteration: Iteration, what: &str) -> Option<&'a T> {
+        let seed = usize::try_from(iteration.index)
+            .ok()
+            .and_then(|index| seeds.get(index));
+        if seed.is_none() {
+            self.note_failure("seeds exhausted", || {
+                format!("iteration {} has no {what}", iteration.index)
+            });
+        }
+        seed
+    }
+
     /// Assembles the shared state of a run.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -589,13 +603,11 @@ impl VirtualUser {
 
     async fn token_code(&mut self, iteration: Iteration) -> bool {
         let context = Arc::clone(&self.context);
-        let Some(seed) = usize::try_from(iteration.index)
-            .ok()
-            .and_then(|index| context.seeds.authorization_codes.get(index))
-        else {
-            context.note_failure("seeds exhausted", || {
-                format!("iteration {} has no authorization code", iteration.index)
-            });
+        let Some(seed) = context.seed_of(
+            &context.seeds.authorization_codes,
+            iteration,
+            "authorization code",
+        ) else {
             return false;
         };
         let body = code_grant_body(
@@ -879,13 +891,11 @@ impl VirtualUser {
 
     async fn refresh_reuse(&mut self, iteration: Iteration) -> bool {
         let context = Arc::clone(&self.context);
-        let Some(seed) = usize::try_from(iteration.index)
-            .ok()
-            .and_then(|index| context.seeds.refresh_tokens.get(index))
-        else {
-            context.note_failure("seeds exhausted", || {
-                format!("iteration {} has no refresh-token family", iteration.index)
-            });
+        let Some(seed) = context.seed_of(
+            &context.seeds.refresh_tokens,
+            iteration,
+            "refresh-token family",
+        ) else {
             return false;
         };
         let original = seed.refresh_token.clone();
