@@ -27,4 +27,6 @@ pub use result::{RunResult, SCHEMA_VERSION, merge_results};
 pub use scenario::ScenarioKind;
 pub use schedule::LoadProfile;
 pub use seeds::Seeds;
-pub use thresholds::{Evaluation, ThresholdObservations, Thresholds, Verdict, evaluate};
+pub use thresholds::{
+    Evaluation, Observations, ThresholdArgs, ThresholdName, Thresholds, Verdict, evaluate,
+};

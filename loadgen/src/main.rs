@@ -14,7 +14,7 @@ use loadgen::oidc::{
 use loadgen::printer::summary;
 use loadgen::progress::ProgressMode;
 use loadgen::seeding::SeedConfig;
-use loadgen::{LoadProfile, RunConfig, RunResult, ScenarioKind, Seeds, Thresholds, Verdict};
+use loadgen::{LoadProfile, RunConfig, RunResult, ScenarioKind, Seeds, ThresholdArgs, Verdict};
 
 const EXIT_THRESHOLDS_FAILED: u8 = 99;
 
@@ -151,21 +151,8 @@ struct RunArgs {
     /// Audience access tokens must carry (defaults to the issuer).
     #[arg(long, env = "LOADGEN_ACCESS_TOKEN_AUDIENCE")]
     access_token_audience: Option<String>,
-    /// Lowest acceptable success rate, in percent.
-    #[arg(long, env = "LOADGEN_MIN_SUCCESS_RATE", default_value_t = 99.9)]
-    min_success_rate: f64,
-    /// Most 401 responses allowed.
-    #[arg(long, env = "LOADGEN_MAX_UNAUTHORIZED", default_value_t = 0)]
-    max_unauthorized: u64,
-    /// p95 latency must be below this.
-    #[arg(long, env = "LOADGEN_P95", default_value = "300ms", value_parser = humantime::parse_duration)]
-    p95: Duration,
-    /// p99 latency must be below this.
-    #[arg(long, env = "LOADGEN_P99", default_value = "500ms", value_parser = humantime::parse_duration)]
-    p99: Duration,
-    /// Do not fail the run on failed checks.
-    #[arg(long, env = "LOADGEN_ALLOW_FAILED_CHECKS")]
-    allow_failed_checks: bool,
+    #[command(flatten)]
+    thresholds: ThresholdArgs,
     /// No live progress output.
     #[arg(long, env = "LOADGEN_NO_PROGRESS")]
     no_progress: bool,
@@ -236,13 +223,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         timeout: args.timeout,
         client: args.client.credentials(),
         access_token_audience: args.access_token_audience,
-        thresholds: Thresholds {
-            min_success_rate: args.min_success_rate / 100.0,
-            max_unauthorized: args.max_unauthorized,
-            p95_latency_below_ms: args.p95.as_secs_f64() * 1000.0,
-            p99_latency_below_ms: args.p99.as_secs_f64() * 1000.0,
-            require_all_checks: !args.allow_failed_checks,
-        },
+        thresholds: args.thresholds.thresholds(),
         test_id: args.test_id,
         progress: progress_mode(args.no_progress),
         ..RunConfig::new(args.scenario, args.target, profile)

@@ -171,16 +171,12 @@ pub fn summary(result: &RunResult) -> String {
     let _ = writeln!(out);
     let _ = writeln!(out, "  thresholds:");
     for outcome in &result.thresholds {
-        let observed = match outcome.name.as_str() {
-            "success_rate" => format!("{:.3}%", outcome.observed * 100.0),
-            "p95_latency" | "p99_latency" => format!("{:.2} ms", outcome.observed),
-            _ => format!("{}", outcome.observed),
-        };
         let _ = writeln!(
             out,
-            "    {} {} (observed {observed})",
+            "    {} {} (observed {})",
             mark(outcome.verdict == Verdict::Pass),
-            outcome.condition
+            outcome.condition,
+            outcome.observed_text()
         );
     }
     if !result.notes.is_empty() {
@@ -189,13 +185,6 @@ pub fn summary(result: &RunResult) -> String {
             let _ = writeln!(out, "    - {note}");
         }
     }
-    let _ = writeln!(
-        out,
-        "\n  verdict: {}",
-        match result.verdict {
-            Verdict::Pass => "PASS",
-            Verdict::Fail => "FAIL",
-        }
-    );
+    let _ = writeln!(out, "\n  verdict: {}", result.verdict.label());
     out
 }

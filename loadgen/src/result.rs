@@ -14,10 +14,17 @@ use crate::stats::{
     Check, CheckTally, Endpoint, HistogramCodecError, Recorder, TransportErrorKind, add_histogram,
     decode_histogram, encode_histogram,
 };
-use crate::thresholds::{ThresholdObservations, ThresholdOutcome, Thresholds, Verdict, evaluate};
+use crate::thresholds::{
+    Evaluation, Observations, ThresholdOutcome, Thresholds, Verdict, evaluate,
+};
 
-/// Version of the result format; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version of the result format; bumped on any incompatible change. Version 2: threshold names
+/// are a closed set, every run carries the `complete` outcome, an observed value is `null` when
+/// nothing was measured, and an error status is a failed request, no longer a failed `status` check.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The oldest result format [`RunResult::read`] still reads (its fields are a subset of today's).
+pub const OLDEST_READABLE_SCHEMA_VERSION: u32 = 1;
 
 /// One run of one scenario (or several shards of one run, merged).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -251,7 +258,10 @@ pub enum ResultError {
         source: serde_json::Error,
     },
     /// The file has another schema version.
-    #[error("{path}: schema_version {found}, this loadgen reads {SCHEMA_VERSION}")]
+    #[error(
+        "{path} is a result of format version {found}; this loadgen reads versions \
+         {OLDEST_READABLE_SCHEMA_VERSION} to {SCHEMA_VERSION}: judge it with the loadgen that wrote it, or run the test again"
+    )]
     Version {
         /// The file.
         path: String,
@@ -377,38 +387,8 @@ impl RunResult {
         let overall_latency = recorder.overall_latency();
         let overall_service = recorder.overall_service_time();
         let latency = LatencySummary::of(&overall_latency);
-        let failed_checks = checks.values().map(|counts| counts.failed).sum();
-        let mut evaluation = evaluate(
-            thresholds,
-            &ThresholdObservations {
-                success_rate,
-                unauthorized: requests.unauthorized,
-                p95_latency_ms: if latency.count == 0 {
-                    f64::NAN
-                } else {
-                    latency.p95_ms
-                },
-                p99_latency_ms: if latency.count == 0 {
-                    f64::NAN
-                } else {
-                    latency.p99_ms
-                },
-                failed_checks,
-            },
-        );
-        // A run cut short has not shown that the load held for the whole profile.
-        if !meta.complete {
-            evaluation.outcomes.push(ThresholdOutcome {
-                name: "complete".into(),
-                condition: "the run completed its schedule".into(),
-                observed: 0.0,
-                limit: 1.0,
-                verdict: Verdict::Fail,
-            });
-            evaluation.verdict = Verdict::Fail;
-        }
 
-        Ok(Self {
+        let mut result = Self {
             schema_version: SCHEMA_VERSION,
             test_id: meta.test_id,
             scenario: meta.scenario,
@@ -436,36 +416,40 @@ impl RunResult {
             endpoints,
             checks,
             threshold_config: thresholds.clone(),
-            thresholds: evaluation.outcomes,
-            verdict: evaluation.verdict,
+            thresholds: Vec::new(),
+            verdict: Verdict::Fail,
             histograms: HistogramSet {
                 latency: encode_histogram(&overall_latency)?,
                 service_time: encode_histogram(&overall_service)?,
                 iteration_duration: Some(encode_histogram(&recorder.iteration_duration)?),
             },
             notes: meta.notes,
-        })
+        };
+        let evaluation = result.judge(thresholds);
+        result.thresholds = evaluation.outcomes;
+        result.verdict = evaluation.verdict;
+        Ok(result)
     }
 
-    /// The figures thresholds are judged on, so a result can be judged again against other
-    /// thresholds with [`crate::thresholds::evaluate`].
-    pub fn observations(&self) -> ThresholdObservations {
+    /// The figures thresholds are judged on, read from this result's own counts (never from the
+    /// verdict it carries).
+    pub fn observations(&self) -> Observations {
         let measured = self.latency.count > 0;
-        ThresholdObservations {
-            success_rate: self.success_rate,
+        Observations {
+            iterations_succeeded: self.iterations.completed,
+            iterations_scheduled: self.iterations.scheduled,
             unauthorized: self.requests.unauthorized,
-            p95_latency_ms: if measured {
-                self.latency.p95_ms
-            } else {
-                f64::NAN
-            },
-            p99_latency_ms: if measured {
-                self.latency.p99_ms
-            } else {
-                f64::NAN
-            },
+            p95_latency_ms: measured.then_some(self.latency.p95_ms),
+            p99_latency_ms: measured.then_some(self.latency.p99_ms),
             failed_checks: self.checks.values().map(|counts| counts.failed).sum(),
+            complete: self.complete,
         }
+    }
+
+    /// Judges this result against `thresholds`: the one judgement `loadgen run`, `loadgen report`
+    /// and `gate check` all make.
+    pub fn judge(&self, thresholds: &Thresholds) -> Evaluation {
+        evaluate(thresholds, &self.observations())
     }
 
     /// Rebuilds the recorder this result was made from (histograms, counts, checks).
@@ -532,16 +516,25 @@ impl RunResult {
             .get("schema_version")
             .and_then(serde_json::Value::as_u64)
             .unwrap_or(0);
-        if found != u64::from(SCHEMA_VERSION) {
+        let readable = u64::from(OLDEST_READABLE_SCHEMA_VERSION)..=u64::from(SCHEMA_VERSION);
+        if !readable.contains(&found) {
             return Err(ResultError::Version {
                 path: shown,
                 found: u32::try_from(found).unwrap_or(u32::MAX),
             });
         }
-        serde_json::from_value(value).map_err(|source| ResultError::Parse {
-            path: shown,
-            source,
-        })
+        let mut result: Self =
+            serde_json::from_value(value).map_err(|source| ResultError::Parse {
+                path: shown,
+                source,
+            })?;
+        if result.schema_version == 1 {
+            // Version 1 also counted every error status as a failed `status` check; the success
+            // rate already counts those requests, so the check is dropped to judge as version 2 does.
+            result.checks.remove("status");
+            result.schema_version = SCHEMA_VERSION;
+        }
+        Ok(result)
     }
 
     /// Writes the result as pretty JSON, atomically.
@@ -745,9 +738,8 @@ mod tests {
             evaluate(&Thresholds::default(), &result.observations()).outcomes,
             result.thresholds
         );
-        let directory = std::env::temp_dir().join(format!("loadgen-result-{}", std::process::id()));
-        std::fs::create_dir_all(&directory).unwrap();
-        let path = directory.join("result.json");
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("result.json");
         result.write(&path).unwrap();
         assert_eq!(RunResult::read(&path).unwrap(), result);
         std::fs::write(&path, r#"{"schema_version": 99}"#).unwrap();
@@ -755,6 +747,36 @@ mod tests {
             RunResult::read(&path),
             Err(ResultError::Version { found: 99, .. })
         ));
-        std::fs::remove_dir_all(&directory).unwrap();
+    }
+
+    #[test]
+    fn exactly_the_minimum_success_rate_passes_when_run_merged_and_reread() {
+        // 35,964 of 36,000 iterations is exactly 99.9 %, the default minimum.
+        let mut recorder = Recorder::new();
+        for index in 0..36_000_u64 {
+            recorder.record_request(
+                Endpoint::Token,
+                RequestOutcome::Status(if index < 35_964 { 200 } else { 500 }),
+                Duration::from_millis(3),
+                Duration::from_millis(2),
+            );
+            recorder.record_iteration(index < 35_964, Duration::from_millis(3));
+        }
+        let run =
+            RunResult::from_recorder(meta(36_000), &recorder, &Thresholds::default()).unwrap();
+        assert_eq!(run.iterations.completed, 35_964);
+        assert_eq!(
+            run.verdict,
+            Verdict::Pass,
+            "{:?}",
+            run.judge(&run.threshold_config).failures()
+        );
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("result.json");
+        run.write(&path).unwrap();
+        let reread = RunResult::read(&path).unwrap();
+        assert_eq!(reread.judge(&Thresholds::default()).verdict, Verdict::Pass);
+        let reported = merge_results(&[reread]).unwrap();
+        assert_eq!(reported.verdict, Verdict::Pass);
     }
 }

@@ -352,7 +352,7 @@ async fn unauthorized_responses_are_counted_apart_and_fail_the_gate() {
     let unauthorized = result
         .thresholds
         .iter()
-        .find(|outcome| outcome.name == "unauthorized");
+        .find(|outcome| outcome.name == loadgen::ThresholdName::Unauthorized);
     assert_eq!(
         unauthorized.map(|outcome| outcome.verdict),
         Some(Verdict::Fail)
