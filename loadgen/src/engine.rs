@@ -18,10 +18,11 @@ use crate::oidc::{ClientCredentials, Discovery, JwksError, TokenVerifier};
 use crate::progress::{ProgressMode, spawn_progress};
 use crate::result::{RunMeta, RunResult};
 use crate::scenario::{
-    EndpointPaths, Iteration, RunContext, ScenarioKind, VirtualUser, VuSetupError,
+    EndpointPaths, Iteration, RunContext, Scenario, ScenarioKind, VirtualUser, VuSetupError,
+    with_scenario,
 };
 use crate::schedule::{LoadProfile, Schedule, ScheduleError};
-use crate::seeds::{NotEnoughSeeds, Seeds};
+use crate::seed_files::{NotEnoughSeeds, Seeds};
 use crate::stats::HistogramCodecError;
 use crate::thresholds::Thresholds;
 
@@ -168,16 +169,20 @@ pub async fn fetch_provider_metadata(
     Ok((discovery, jwks))
 }
 
-async fn prepare_vus(vus: Vec<VirtualUser>) -> Result<Vec<VirtualUser>, VuSetupError> {
+/// Sets up `max_vus` virtual users of scenario `S`, a bounded number at a time.
+async fn set_up_vus<S: Scenario>(
+    max_vus: usize,
+    context: &Arc<RunContext>,
+) -> Result<Vec<VirtualUser<S>>, VuSetupError> {
     // Bounded so that setting up hundreds of VUs does not open hundreds of connections at once.
     const PARALLEL_SETUPS: usize = 32;
-    let mut ready = Vec::with_capacity(vus.len());
-    let mut pending = vus.into_iter();
+    let mut ready = Vec::with_capacity(max_vus);
+    let mut pending = 0..max_vus;
     let mut setups = JoinSet::new();
     loop {
         while setups.len() < PARALLEL_SETUPS {
-            let Some(mut vu) = pending.next() else { break };
-            setups.spawn(async move { vu.prepare().await.map(|()| vu) });
+            let Some(id) = pending.next() else { break };
+            setups.spawn(VirtualUser::<S>::set_up(id, Arc::clone(context)));
         }
         let Some(joined) = setups.join_next().await else {
             break;
@@ -188,7 +193,7 @@ async fn prepare_vus(vus: Vec<VirtualUser>) -> Result<Vec<VirtualUser>, VuSetupE
             Err(panic) => {
                 return Err(VuSetupError {
                     vu: usize::MAX,
-                    reason: format!("setup task failed: {panic}"),
+                    reason: format!("its set-up task failed: {panic}"),
                 });
             }
         }
@@ -197,8 +202,8 @@ async fn prepare_vus(vus: Vec<VirtualUser>) -> Result<Vec<VirtualUser>, VuSetupE
     Ok(ready)
 }
 
-async fn vu_loop(
-    mut vu: VirtualUser,
+async fn vu_loop<S: Scenario>(
+    mut vu: VirtualUser<S>,
     mut iterations: mpsc::Receiver<Iteration>,
     free: mpsc::UnboundedSender<usize>,
     context: Arc<RunContext>,
@@ -222,6 +227,15 @@ fn rfc3339_now() -> String {
 /// cannot be carried out (bad target, too few seeds, no discovery); a run whose requests fail
 /// returns a result that says so.
 pub async fn run(
+    config: &RunConfig,
+    seeds: Seeds,
+    stop: StopSignal,
+) -> Result<RunResult, RunError> {
+    with_scenario!(config.scenario, S => run_scenario::<S>(config, seeds, stop).await)
+}
+
+/// [`run`] with the scenario's implementation known, so every iteration is dispatched statically.
+async fn run_scenario<S: Scenario>(
     config: &RunConfig,
     seeds: Seeds,
     mut stop: StopSignal,
@@ -274,10 +288,7 @@ pub async fn run(
         shards,
     ));
 
-    let vus = (0..config.max_vus)
-        .map(|id| VirtualUser::new(id, Arc::clone(&context)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let vus = prepare_vus(vus).await?;
+    let vus = set_up_vus::<S>(config.max_vus, &context).await?;
 
     let (free_sender, mut free_vus) = mpsc::unbounded_channel::<usize>();
     let mut vu_inboxes = Vec::with_capacity(vus.len());

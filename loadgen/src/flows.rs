@@ -1,8 +1,15 @@
-//! Building and reading the OAuth messages of the flows (authorization request, redirect,
-//! token requests and responses), shared by seeding and by the scenarios.
+//! The OAuth messages of the flows and the rules for reading them (authorization request and
+//! redirect, token requests and responses): the one implementation that seeding, the scenarios'
+//! set-up and TEST 3's measured iterations all use. The sending is the caller's (measured or not).
+
+use std::time::Duration;
 
 use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use serde::Deserialize;
+
+use crate::client::{TransportError, VuClient};
 
 use crate::oidc::{ClientCredentials, pkce_challenge};
 
@@ -53,6 +60,297 @@ impl AuthorizationRequest {
     }
 }
 
+/// Statuses with which an authorization endpoint may send the browser back to the client: RFC 6749
+/// names no particular one, and providers use 302 (mock-idp, Keycloak), 303 (node-oidc-provider) or
+/// 307.
+pub fn is_authorization_redirect(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::FOUND | StatusCode::SEE_OTHER | StatusCode::TEMPORARY_REDIRECT
+    )
+}
+
+/// Why an authorization response gave no code, each in words a user can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthorizationFailure {
+    /// A page (status 200, HTML) where a redirect with a code was expected.
+    #[error(
+        "the authorization endpoint showed a page (status {status}) instead of redirecting with a code: \
+         the session is not signed in, or the provider asks for login or consent (first words: {page})"
+    )]
+    PageInsteadOfRedirect {
+        /// The status.
+        status: u16,
+        /// The start of the page's text.
+        page: String,
+    },
+    /// Some other status where a redirect was expected.
+    #[error(
+        "the authorization endpoint answered {status} instead of redirecting with a code: {body}"
+    )]
+    NotRedirected {
+        /// The status.
+        status: u16,
+        /// The body, described.
+        body: String,
+    },
+    /// A redirect somewhere other than the client's redirect URI.
+    #[error(
+        "the authorization endpoint redirected to {location} instead of the client's redirect URI: \
+         the session is not signed in, or the provider asks for login or consent"
+    )]
+    Elsewhere {
+        /// The `Location`.
+        location: String,
+    },
+    /// A redirect to the client carrying an error (RFC 6749 section 4.1.2.1).
+    #[error("the authorization endpoint refused with {error}{}", .description.as_deref().map(|text| format!(": {text}")).unwrap_or_default())]
+    Refused {
+        /// `error`.
+        error: String,
+        /// `error_description`.
+        description: Option<String>,
+    },
+    /// The `state` did not come back unchanged.
+    #[error(
+        "the authorization response carried state {returned:?}, not the {sent:?} that was sent"
+    )]
+    StateChanged {
+        /// What was sent.
+        sent: String,
+        /// What came back (`None`: no state).
+        returned: Option<String>,
+    },
+    /// The RFC 9207 `iss` names another issuer.
+    #[error(
+        "the authorization response names issuer {returned}, not {expected} (RFC 9207 mix-up defence)"
+    )]
+    WrongIssuer {
+        /// The issuer from discovery.
+        expected: String,
+        /// The `iss` parameter.
+        returned: String,
+    },
+}
+
+impl AuthorizationFailure {
+    /// What an answer that is not a redirect was: a page (a login or consent form, most likely)
+    /// or an error.
+    pub fn not_a_redirect(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Self {
+        let html = headers
+            .get(CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("text/html"));
+        if html && status.is_success() {
+            AuthorizationFailure::PageInsteadOfRedirect {
+                status: status.as_u16(),
+                page: describe_error_body(body),
+            }
+        } else {
+            AuthorizationFailure::NotRedirected {
+                status: status.as_u16(),
+                body: describe_error_body(body),
+            }
+        }
+    }
+
+    /// Whether the failure concerns the `state` (a check of its own) rather than the code.
+    pub fn is_state(&self) -> bool {
+        matches!(self, AuthorizationFailure::StateChanged { .. })
+    }
+
+    /// Whether the failure concerns the RFC 9207 issuer (a check of its own).
+    pub fn is_issuer(&self) -> bool {
+        matches!(self, AuthorizationFailure::WrongIssuer { .. })
+    }
+}
+
+impl AuthorizationRequest {
+    /// Reads the authorization endpoint's answer to this request: the code, when it redirected to
+    /// `redirect_uri` with one, the same `state`, and (when present) `iss` equal to `issuer`.
+    pub fn code_from(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+        redirect_uri: &str,
+        issuer: &str,
+    ) -> Result<String, AuthorizationFailure> {
+        if !is_authorization_redirect(status) {
+            return Err(AuthorizationFailure::not_a_redirect(status, headers, body));
+        }
+        let location = headers
+            .get(LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        match read_authorization_redirect(location, redirect_uri) {
+            AuthorizationRedirect::Code {
+                code,
+                state,
+                issuer: returned_issuer,
+            } => {
+                if state.as_deref() != Some(self.state.as_str()) {
+                    return Err(AuthorizationFailure::StateChanged {
+                        sent: self.state.clone(),
+                        returned: state,
+                    });
+                }
+                if let Some(returned) = returned_issuer
+                    && returned != issuer
+                {
+                    return Err(AuthorizationFailure::WrongIssuer {
+                        expected: issuer.to_owned(),
+                        returned,
+                    });
+                }
+                Ok(code)
+            }
+            AuthorizationRedirect::Error { error, description } => {
+                Err(AuthorizationFailure::Refused { error, description })
+            }
+            AuthorizationRedirect::Elsewhere(location) => {
+                Err(AuthorizationFailure::Elsewhere { location })
+            }
+        }
+    }
+}
+
+/// The headers of a token request by `client`: the form content type and, for a confidential
+/// client, its `client_secret_basic` credentials.
+pub fn token_request_headers(client: &ClientCredentials) -> Vec<(HeaderName, HeaderValue)> {
+    const FORM: HeaderValue = HeaderValue::from_static("application/x-www-form-urlencoded");
+    let mut headers = vec![(CONTENT_TYPE, FORM)];
+    if let Some(basic) = client.basic_authorization() {
+        headers.push((AUTHORIZATION, basic));
+    }
+    headers
+}
+
+/// Where and how a client runs the authorization-code flow against one provider.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowEndpoints<'a> {
+    /// Path (and query) of the authorization endpoint on the target.
+    pub authorize_path: &'a str,
+    /// Path of the token endpoint on the target.
+    pub token_path: &'a str,
+    /// Headers of a token request (form content type, client authentication).
+    pub token_headers: &'a [(HeaderName, HeaderValue)],
+    /// The client.
+    pub client: &'a ClientCredentials,
+    /// The issuer from discovery, which an RFC 9207 `iss` must equal.
+    pub issuer: &'a str,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+/// Why an unmeasured flow (seeding, a virtual user's set-up) did not get its code or tokens.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FlowError {
+    /// No complete answer.
+    #[error("{step} got no answer: {error}")]
+    Transport {
+        /// The request, for example `GET /authorize`.
+        step: &'static str,
+        /// The transport error.
+        error: TransportError,
+    },
+    /// The authorization endpoint gave no code.
+    #[error(transparent)]
+    Authorization(#[from] AuthorizationFailure),
+    /// The token endpoint refused.
+    #[error("the token endpoint answered {status}: {body}")]
+    TokenRefused {
+        /// The status.
+        status: u16,
+        /// The body, described.
+        body: String,
+    },
+    /// The token endpoint's 200 is not a token response.
+    #[error("the token endpoint's answer is not a token response: {0}")]
+    TokenBody(String),
+}
+
+impl FlowError {
+    /// Whether trying again may help: no answer, or a server error; a refusal will not change.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            FlowError::Transport { .. } => true,
+            FlowError::TokenRefused { status, .. } => *status >= 500,
+            FlowError::Authorization(AuthorizationFailure::NotRedirected { status, .. }) => {
+                *status >= 500
+            }
+            FlowError::Authorization(_) | FlowError::TokenBody(_) => false,
+        }
+    }
+}
+
+/// Asks the authorization endpoint for a code with a signed-in session's `cookie`, as a browser
+/// returning to the client would, and reads the answer by [`AuthorizationRequest::code_from`].
+pub async fn authorize_with_session(
+    http: &mut VuClient,
+    endpoints: &FlowEndpoints<'_>,
+    cookie: &HeaderValue,
+) -> Result<(AuthorizationRequest, String), FlowError> {
+    let request = AuthorizationRequest::fresh();
+    let path = request.path_and_query(endpoints.authorize_path, endpoints.client);
+    let response = http
+        .send(
+            Method::GET,
+            &path,
+            &[(COOKIE, cookie.clone())],
+            Bytes::new(),
+            endpoints.timeout,
+        )
+        .await
+        .map_err(|error| FlowError::Transport {
+            step: "GET /authorize",
+            error,
+        })?;
+    let code = request.code_from(
+        response.status,
+        &response.headers,
+        &response.body,
+        &endpoints.client.redirect_uri,
+        endpoints.issuer,
+    )?;
+    Ok((request, code))
+}
+
+/// Redeems `code` of `request` at the token endpoint.
+pub async fn redeem_code(
+    http: &mut VuClient,
+    endpoints: &FlowEndpoints<'_>,
+    request: &AuthorizationRequest,
+    code: &str,
+) -> Result<TokenResponse, FlowError> {
+    let body = code_grant_body(
+        endpoints.client,
+        code,
+        &endpoints.client.redirect_uri,
+        &request.code_verifier,
+    );
+    let response = http
+        .send(
+            Method::POST,
+            endpoints.token_path,
+            endpoints.token_headers,
+            body,
+            endpoints.timeout,
+        )
+        .await
+        .map_err(|error| FlowError::Transport {
+            step: "POST /token",
+            error,
+        })?;
+    if response.status != StatusCode::OK {
+        return Err(FlowError::TokenRefused {
+            status: response.status.as_u16(),
+            body: describe_error_body(&response.body),
+        });
+    }
+    serde_json::from_slice(&response.body).map_err(|error| FlowError::TokenBody(error.to_string()))
+}
+
 /// What the authorization endpoint's redirect said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthorizationRedirect {
@@ -62,6 +360,8 @@ pub enum AuthorizationRedirect {
         code: String,
         /// The `state` as returned.
         state: Option<String>,
+        /// The `iss` parameter (RFC 9207), when the provider sends it.
+        issuer: Option<String>,
     },
     /// Redirected to the client with an error (RFC 6749 section 4.1.2.1).
     Error {
@@ -86,10 +386,12 @@ pub fn read_authorization_redirect(location: &str, redirect_uri: &str) -> Author
     let mut state = None;
     let mut error = None;
     let mut description = None;
+    let mut issuer = None;
     for (name, value) in form_urlencoded::parse(query.as_bytes()) {
         match name.as_ref() {
             "code" => code = Some(value.into_owned()),
             "state" => state = Some(value.into_owned()),
+            "iss" => issuer = Some(value.into_owned()),
             "error" => error = Some(value.into_owned()),
             "error_description" => description = Some(value.into_owned()),
             _ => {}
@@ -97,7 +399,11 @@ pub fn read_authorization_redirect(location: &str, redirect_uri: &str) -> Author
     }
     match (code, error) {
         (_, Some(error)) => AuthorizationRedirect::Error { error, description },
-        (Some(code), None) => AuthorizationRedirect::Code { code, state },
+        (Some(code), None) => AuthorizationRedirect::Code {
+            code,
+            state,
+            issuer,
+        },
         (None, None) => AuthorizationRedirect::Elsewhere(location.to_owned()),
     }
 }
@@ -257,7 +563,8 @@ mod tests {
             ),
             AuthorizationRedirect::Code {
                 code: "abc".into(),
-                state: Some("s 1".into())
+                state: Some("s 1".into()),
+                issuer: Some("x".into()),
             }
         );
         assert!(matches!(
@@ -294,5 +601,96 @@ mod tests {
         );
         assert_eq!(describe_error_body(b"oops"), "oops");
         assert_eq!(describe_error_body(b""), "(empty body)");
+    }
+
+    fn answer(status: u16, location: &str, content_type: &str) -> (StatusCode, HeaderMap) {
+        let mut headers = HeaderMap::new();
+        headers.insert(LOCATION, location.parse().unwrap());
+        headers.insert(CONTENT_TYPE, content_type.parse().unwrap());
+        (StatusCode::from_u16(status).unwrap(), headers)
+    }
+
+    #[test]
+    fn a_code_comes_back_with_302_303_or_307_and_its_state_and_issuer() {
+        let request = AuthorizationRequest::fresh();
+        let redirect = "http://127.0.0.1:3000/callback";
+        let issuer = "http://127.0.0.1:8080/oidc";
+        let good = format!(
+            "{redirect}?code=abc&state={}&iss={}",
+            request.state,
+            form_urlencoded::byte_serialize(issuer.as_bytes()).collect::<String>()
+        );
+        for status in [302, 303, 307] {
+            let (status, headers) = answer(status, &good, "text/plain");
+            assert_eq!(
+                request.code_from(status, &headers, b"", redirect, issuer),
+                Ok("abc".to_owned())
+            );
+        }
+        // No `iss` at all is fine: RFC 9207 is optional for a provider.
+        let (status, headers) = answer(
+            302,
+            &format!("{redirect}?code=abc&state={}", request.state),
+            "",
+        );
+        assert!(
+            request
+                .code_from(status, &headers, b"", redirect, issuer)
+                .is_ok()
+        );
+
+        let (status, headers) = answer(302, &good, "");
+        let failure = request
+            .code_from(status, &headers, b"", redirect, "http://evil.example")
+            .unwrap_err();
+        assert!(failure.is_issuer(), "{failure}");
+        assert!(failure.to_string().contains("RFC 9207"), "{failure}");
+
+        let (status, headers) = answer(302, &format!("{redirect}?code=abc&state=other"), "");
+        let failure = request
+            .code_from(status, &headers, b"", redirect, issuer)
+            .unwrap_err();
+        assert!(failure.is_state(), "{failure}");
+    }
+
+    #[test]
+    fn a_login_page_where_a_code_should_be_is_named_as_such() {
+        let request = AuthorizationRequest::fresh();
+        let (_, headers) = answer(200, "", "text/html; charset=utf-8");
+        let failure = request
+            .code_from(
+                StatusCode::OK,
+                &headers,
+                b"<html><form><input type=password></form></html>",
+                "http://127.0.0.1:3000/callback",
+                "http://idp",
+            )
+            .unwrap_err();
+        assert!(
+            matches!(
+                failure,
+                AuthorizationFailure::PageInsteadOfRedirect { status: 200, .. }
+            ),
+            "{failure}"
+        );
+        assert!(
+            failure.to_string().contains("asks for login or consent"),
+            "{failure}"
+        );
+        let (status, headers) = answer(303, "/interaction/abc", "");
+        let failure = request
+            .code_from(
+                status,
+                &headers,
+                b"",
+                "http://127.0.0.1:3000/callback",
+                "http://idp",
+            )
+            .unwrap_err();
+        assert_eq!(
+            failure.to_string(),
+            "the authorization endpoint redirected to /interaction/abc instead of the client's \
+             redirect URI: the session is not signed in, or the provider asks for login or consent"
+        );
     }
 }

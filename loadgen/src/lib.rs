@@ -5,7 +5,7 @@
 //! (when iterations are due), [`engine`] (dispatching due iterations to virtual users),
 //! [`scenario`] (what an iteration does and checks), [`stats`] (HDR histograms and counters),
 //! [`result`] (the result file), [`thresholds`] (the gate) and [`printer`] (the human summary).
-//! [`seeding`] makes the seed files through the IdP's public endpoints.
+//! [`seeder`] makes the seed files ([`seed_files`]) through the IdP's public endpoints.
 
 pub mod atomic_file;
 pub mod client;
@@ -17,8 +17,8 @@ pub mod progress;
 pub mod result;
 pub mod scenario;
 pub mod schedule;
-pub mod seeding;
-pub mod seeds;
+pub mod seed_files;
+pub mod seeder;
 pub mod stats;
 pub mod thresholds;
 
@@ -26,7 +26,7 @@ pub use engine::{RunConfig, RunError, StopHandle, StopSignal, run, stop_signal};
 pub use result::{RunResult, SCHEMA_VERSION, merge_results};
 pub use scenario::ScenarioKind;
 pub use schedule::LoadProfile;
-pub use seeds::Seeds;
+pub use seed_files::Seeds;
 pub use thresholds::{
     Evaluation, Observations, ThresholdArgs, ThresholdName, Thresholds, Verdict, evaluate,
 };

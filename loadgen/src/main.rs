@@ -13,7 +13,7 @@ use loadgen::oidc::{
 };
 use loadgen::printer::summary;
 use loadgen::progress::ProgressMode;
-use loadgen::seeding::SeedConfig;
+use loadgen::seeder::SeedConfig;
 use loadgen::{LoadProfile, RunConfig, RunResult, ScenarioKind, Seeds, ThresholdArgs, Verdict};
 
 const EXIT_THRESHOLDS_FAILED: u8 = 99;
@@ -200,7 +200,7 @@ async fn seed(args: SeedArgs) -> anyhow::Result<ExitCode> {
         ..SeedConfig::new(args.target)
     };
     let began = Instant::now();
-    let seeds = loadgen::seeding::seed(&config, &args.out).await?;
+    let seeds = loadgen::seeder::seed(&config, &args.out).await?;
     eprintln!(
         "wrote {} authorization codes, {} refresh-token families, {} sessions to {} in {:.1} s",
         seeds.authorization_codes.len(),

@@ -24,8 +24,23 @@ pub fn new_latency_histogram() -> Histogram<u64> {
         .expect("constant histogram bounds are valid")
 }
 
-/// The endpoints a scenario calls; each has its own histograms in the result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The endpoints a scenario calls; each has its own histograms in the result. Names (`as_str`,
+/// `from_name`) and the list of all (`iter`) come from the variants themselves (strum).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    strum::EnumIter,
+    strum::EnumCount,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum Endpoint {
     /// `GET /authorize`.
     Authorize,
@@ -37,39 +52,52 @@ pub enum Endpoint {
     Discovery,
 }
 
-impl Endpoint {
-    /// All endpoints, in report order.
-    pub const ALL: [Endpoint; 4] = [
-        Endpoint::Authorize,
-        Endpoint::Token,
-        Endpoint::Userinfo,
-        Endpoint::Discovery,
-    ];
+/// Name lookups shared by the closed sets of names that appear in result files.
+macro_rules! result_names {
+    ($name:ident) => {
+        impl $name {
+            /// Every variant, in report order.
+            pub fn all() -> impl Iterator<Item = $name> {
+                <$name as strum::IntoEnumIterator>::iter()
+            }
 
-    /// Name used in results and reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Endpoint::Authorize => "authorize",
-            Endpoint::Token => "token",
-            Endpoint::Userinfo => "userinfo",
-            Endpoint::Discovery => "discovery",
+            /// Name used in results and reports.
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+
+            /// The variant with this result name.
+            pub fn from_name(name: &str) -> Option<$name> {
+                name.parse().ok()
+            }
         }
-    }
+    };
+}
 
-    /// The endpoint with this result name.
-    pub fn from_name(name: &str) -> Option<Endpoint> {
-        Endpoint::ALL
-            .into_iter()
-            .find(|endpoint| endpoint.as_str() == name)
-    }
+result_names!(Endpoint);
+result_names!(TransportErrorKind);
+result_names!(Check);
 
+impl Endpoint {
     fn slot(self) -> usize {
         self as usize
     }
 }
 
 /// Kinds of transport failure, counted apart from HTTP status codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::EnumIter,
+    strum::EnumCount,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum TransportErrorKind {
     /// The TCP connection could not be opened.
     Connect,
@@ -81,38 +109,22 @@ pub enum TransportErrorKind {
     Protocol,
 }
 
-impl TransportErrorKind {
-    /// All kinds, in report order.
-    pub const ALL: [TransportErrorKind; 4] = [
-        TransportErrorKind::Connect,
-        TransportErrorKind::Timeout,
-        TransportErrorKind::Reset,
-        TransportErrorKind::Protocol,
-    ];
-
-    /// Name used in results and reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TransportErrorKind::Connect => "connect",
-            TransportErrorKind::Timeout => "timeout",
-            TransportErrorKind::Reset => "reset",
-            TransportErrorKind::Protocol => "protocol",
-        }
-    }
-
-    /// The kind with this result name.
-    pub fn from_name(name: &str) -> Option<TransportErrorKind> {
-        TransportErrorKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == name)
-    }
-}
-
-/// Every check a scenario makes on a response; each is tallied pass/fail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Every check a scenario makes on an answer that claimed success; each is tallied pass/fail.
+/// An answer with an unexpected status is a failed request, not a failed check.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::EnumIter,
+    strum::EnumCount,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum Check {
-    /// The status code is the one the step expects.
-    Status,
     /// The body is JSON and holds the fields the response must have.
     RequiredFields,
     /// `token_type` is `Bearer` (case-insensitive, RFC 6749 section 7.1).
@@ -129,6 +141,8 @@ pub enum Check {
     AuthorizationCodeIssued,
     /// `state` came back unchanged on the redirect.
     StateUnchanged,
+    /// The redirect's `iss`, when present, is the issuer (RFC 9207).
+    AuthorizationIssuer,
     /// `/userinfo` answered for the same subject as the ID token.
     UserinfoSubject,
     /// Discovery names the expected issuer.
@@ -137,49 +151,6 @@ pub enum Check {
     ReplayRejected,
     /// After a replay, the family's newest refresh token is refused too.
     FamilyRevoked,
-}
-
-impl Check {
-    /// All checks, in report order.
-    pub const ALL: [Check; 13] = [
-        Check::Status,
-        Check::RequiredFields,
-        Check::TokenTypeBearer,
-        Check::RefreshTokenRotated,
-        Check::AccessTokenVerifies,
-        Check::IdTokenVerifies,
-        Check::IdTokenNonce,
-        Check::AuthorizationCodeIssued,
-        Check::StateUnchanged,
-        Check::UserinfoSubject,
-        Check::DiscoveryIssuer,
-        Check::ReplayRejected,
-        Check::FamilyRevoked,
-    ];
-
-    /// Name used in results and reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Check::Status => "status",
-            Check::RequiredFields => "required_fields",
-            Check::TokenTypeBearer => "token_type_bearer",
-            Check::RefreshTokenRotated => "refresh_token_rotated",
-            Check::AccessTokenVerifies => "access_token_verifies",
-            Check::IdTokenVerifies => "id_token_verifies",
-            Check::IdTokenNonce => "id_token_nonce",
-            Check::AuthorizationCodeIssued => "authorization_code_issued",
-            Check::StateUnchanged => "state_unchanged",
-            Check::UserinfoSubject => "userinfo_subject",
-            Check::DiscoveryIssuer => "discovery_issuer",
-            Check::ReplayRejected => "replay_rejected",
-            Check::FamilyRevoked => "family_revoked",
-        }
-    }
-
-    /// The check with this result name.
-    pub fn from_name(name: &str) -> Option<Check> {
-        Check::ALL.into_iter().find(|check| check.as_str() == name)
-    }
 }
 
 /// Passed and failed count of one check.
@@ -203,7 +174,7 @@ pub struct EndpointRecorder {
     pub service_time: Histogram<u64>,
     status_counts: Box<[u64; STATUS_SLOTS]>,
     other_status: u64,
-    errors: [u64; TransportErrorKind::ALL.len()],
+    errors: [u64; <TransportErrorKind as strum::EnumCount>::COUNT],
 }
 
 impl EndpointRecorder {
@@ -213,7 +184,7 @@ impl EndpointRecorder {
             service_time: new_latency_histogram(),
             status_counts: Box::new([0; STATUS_SLOTS]),
             other_status: 0,
-            errors: [0; TransportErrorKind::ALL.len()],
+            errors: [0; <TransportErrorKind as strum::EnumCount>::COUNT],
         }
     }
 
@@ -279,10 +250,10 @@ pub enum RequestOutcome {
 /// Everything one shard of virtual users measured.
 #[derive(Debug, Clone)]
 pub struct Recorder {
-    endpoints: [EndpointRecorder; Endpoint::ALL.len()],
+    endpoints: [EndpointRecorder; <Endpoint as strum::EnumCount>::COUNT],
     /// Intended start to end of the whole iteration, microseconds.
     pub iteration_duration: Histogram<u64>,
-    checks: [CheckTally; Check::ALL.len()],
+    checks: [CheckTally; <Check as strum::EnumCount>::COUNT],
     /// Iterations that ran and whose every step succeeded.
     pub iterations_succeeded: u64,
     /// Iterations that ran and had at least one failed step.
@@ -307,7 +278,7 @@ impl Recorder {
         Self {
             endpoints: std::array::from_fn(|_| EndpointRecorder::new()),
             iteration_duration: new_latency_histogram(),
-            checks: [CheckTally::default(); Check::ALL.len()],
+            checks: [CheckTally::default(); <Check as strum::EnumCount>::COUNT],
             iterations_succeeded: 0,
             iterations_failed: 0,
         }
@@ -562,7 +533,7 @@ mod tests {
             Duration::from_millis(6),
             Duration::from_millis(6),
         );
-        first.record_check(Check::Status, true);
+        first.record_check(Check::RequiredFields, true);
         first.record_iteration(true, Duration::from_millis(5));
         let mut second = Recorder::new();
         second.record_request(
@@ -577,7 +548,7 @@ mod tests {
             Duration::from_millis(1),
             Duration::from_millis(1),
         );
-        second.record_check(Check::Status, false);
+        second.record_check(Check::RequiredFields, false);
         second.record_iteration(false, Duration::from_secs(5));
 
         first.merge(&second);
@@ -597,7 +568,7 @@ mod tests {
             vec![(0, 1)]
         );
         assert_eq!(
-            first.check(Check::Status),
+            first.check(Check::RequiredFields),
             CheckTally {
                 passed: 1,
                 failed: 1

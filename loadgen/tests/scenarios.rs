@@ -58,7 +58,8 @@ async fn seeding_makes_the_files_in_the_documented_format() {
     assert_eq!(first.client_id, "loadtest-client");
     assert_eq!(first.code_verifier.len(), 64);
 
-    let directory = std::env::temp_dir().join(format!("loadgen-seed-{}", std::process::id()));
+    let temporary = tempfile::tempdir().unwrap();
+    let directory = temporary.path().join("seeds");
     seeds.save(&directory).unwrap();
     let raw: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(directory.join("authorization_codes.json")).unwrap(),
@@ -76,20 +77,20 @@ async fn seeding_makes_the_files_in_the_documented_format() {
             "user_id"
         ]
     );
-    std::fs::remove_dir_all(&directory).unwrap();
     idp.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeding_fails_with_the_idps_error_text() {
     let idp = spawn_idp().await.unwrap();
-    let config = loadgen::seeding::SeedConfig {
+    let config = loadgen::seeder::SeedConfig {
         sessions: 1,
         password: "wrong".into(),
-        ..loadgen::seeding::SeedConfig::new(idp.base_url())
+        ..loadgen::seeder::SeedConfig::new(idp.base_url())
     };
-    let directory = std::env::temp_dir().join(format!("loadgen-seed-fail-{}", std::process::id()));
-    let error = loadgen::seeding::seed(&config, &directory)
+    let temporary = tempfile::tempdir().unwrap();
+    let directory = temporary.path().join("seeds");
+    let error = loadgen::seeder::seed(&config, &directory)
         .await
         .unwrap_err();
     let text = error.to_string();
@@ -106,7 +107,7 @@ async fn seeding_fails_with_the_idps_error_text() {
 async fn token_code_uses_each_code_exactly_once() {
     let idp = spawn_idp().await.unwrap();
     let profile = steady(50.0, 2.0);
-    let needed = loadgen::seeds::required_codes(&profile) as usize;
+    let needed = loadgen::seed_files::required_codes(&profile) as usize;
     let seeds = make_seeds(&idp.base_url(), needed, 0, 0).await.unwrap();
     let config = run_config(ScenarioKind::TokenCode, &idp.base_url(), profile, 8);
     let (_handle, stop) = stop_signal();
@@ -314,6 +315,8 @@ async fn a_changed_discovery_document_fails_its_check_every_time() {
         "{:#?}",
         result.notes
     );
+    // A failed check fails its iteration, here as in every scenario.
+    assert_eq!(result.iterations.failed, 10, "{:?}", result.iterations);
     assert_eq!(result.verdict, Verdict::Fail);
     assert!(
         result
@@ -400,5 +403,97 @@ async fn two_shards_merge_into_one_result() {
     );
     assert!((merged.load_profile.profile.rate_per_s - 50.0).abs() < 1e-9);
     assert!(merged.latency.max_ms >= first.latency.max_ms.max(second.latency.max_ms) * 0.999);
+    idp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_check_fails_its_iteration_in_every_token_scenario() {
+    // Tokens minted for another audience do not verify: each iteration gets its 200 and fails
+    // its check, so none may count as a success, even with failed checks allowed by the gate.
+    let idp = spawn_idp().await.unwrap();
+    let seeds = make_seeds(&idp.base_url(), 40, 2, 2).await.unwrap();
+    for scenario in [
+        ScenarioKind::TokenCode,
+        ScenarioKind::RefreshStorm,
+        ScenarioKind::FullOidc,
+        ScenarioKind::TokenExchange,
+    ] {
+        let mut config = run_config(scenario, &idp.base_url(), steady(10.0, 1.0), 2);
+        config.access_token_audience = Some("https://another-api.example".into());
+        config.thresholds.require_all_checks = false;
+        let (_handle, stop) = stop_signal();
+        let result = loadgen::run(&config, seeds.clone(), stop).await.unwrap();
+        let name = scenario.name();
+        assert_eq!(
+            result.iterations.completed, 0,
+            "{name}: {:?}",
+            result.iterations
+        );
+        assert_eq!(
+            result.iterations.failed, 10,
+            "{name}: {:?}",
+            result.iterations
+        );
+        assert!(check(&result, "access_token_verifies").1 > 0, "{name}");
+        assert_eq!(result.verdict, Verdict::Fail, "{name}");
+        assert!(
+            result
+                .notes
+                .iter()
+                .any(|note| note.contains("did not verify")),
+            "{name}: {:#?}",
+            result.notes
+        );
+    }
+    idp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_status_is_a_failed_request_not_a_failed_check() {
+    // One token request in a thousand answered 500: exactly 99.9 % of the iterations succeed,
+    // the 500 is a failed request and no check failed, so the run passes the gate.
+    let idp = common::spawn_idp_with(|config| {
+        config.faults = vec![mock_idp::Fault {
+            kind: mock_idp::FaultKind::ServerError,
+            fraction: 0.001,
+        }];
+    })
+    .await
+    .unwrap();
+    let seeds = make_seeds(&idp.base_url(), 1_010, 0, 0).await.unwrap();
+    let config = run_config(
+        ScenarioKind::TokenCode,
+        &idp.base_url(),
+        steady(250.0, 4.0),
+        16,
+    );
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, seeds, stop).await.unwrap();
+    assert_eq!(
+        result.iterations.scheduled, 1_000,
+        "{:?}",
+        result.iterations
+    );
+    assert_eq!(
+        result.requests.by_status.get("500"),
+        Some(&1),
+        "{:?}",
+        result.requests
+    );
+    assert_eq!(result.iterations.failed, 1, "{:?}", result.iterations);
+    assert!(
+        result.checks.values().all(|counts| counts.failed == 0),
+        "{:?}",
+        result.checks
+    );
+    assert_eq!(result.verdict, Verdict::Pass, "{:#?}", result.thresholds);
+    assert!(
+        result
+            .notes
+            .iter()
+            .any(|note| note.contains("answered 500 where 200 was expected")),
+        "{:#?}",
+        result.notes
+    );
     idp.shutdown().await;
 }

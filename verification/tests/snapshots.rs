@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use loadgen::seeding::SeedConfig;
+use loadgen::seeder::SeedConfig;
 use loadgen::{LoadProfile, RunConfig, ScenarioKind};
 use serde_json::Value;
 
@@ -55,7 +55,7 @@ fn the_committed_json_schema_is_locked() -> Result<()> {
 async fn the_shape_of_a_real_result_is_locked() -> Result<()> {
     let idp = mock_idp::spawn(mock_idp::Config::ephemeral()).await?;
     let target = idp.base_url();
-    let seeds = loadgen::seeding::make_seeds(&SeedConfig {
+    let seeds = loadgen::seeder::make_seeds(&SeedConfig {
         codes: 60,
         refresh_families: 0,
         sessions: 0,

@@ -8,20 +8,20 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
-use http::{HeaderValue, Method};
+use http::header::{CONTENT_TYPE, SET_COOKIE};
+use http::{HeaderName, HeaderValue, Method};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::task::JoinSet;
 
 use crate::client::{HttpResponse, Target, TargetError, VuClient};
 use crate::engine::{RunError, fetch_provider_metadata};
 use crate::flows::{
-    AuthorizationRedirect, AuthorizationRequest, TokenResponse, code_grant_body,
-    describe_error_body, read_authorization_redirect,
+    AuthorizationRequest, FlowEndpoints, FlowError, authorize_with_session, describe_error_body,
+    redeem_code, token_request_headers,
 };
 use crate::oidc::ClientCredentials;
 use crate::progress::ProgressMode;
-use crate::seeds::{CodeSeed, RefreshTokenSeed, SeedFileError, Seeds, SessionSeed};
+use crate::seed_files::{CodeSeed, RefreshTokenSeed, SeedFileError, Seeds, SessionSeed};
 
 /// What to make, and how.
 #[derive(Debug, Clone)]
@@ -122,7 +122,8 @@ struct SeedContext {
     config: SeedConfig,
     authorize_path: String,
     token_path: String,
-    basic_authorization: Option<HeaderValue>,
+    token_headers: Vec<(HeaderName, HeaderValue)>,
+    issuer: String,
     sessions: Vec<(String, HeaderValue)>,
 }
 
@@ -227,100 +228,48 @@ impl Worker {
         })
     }
 
+    fn endpoints(context: &SeedContext) -> FlowEndpoints<'_> {
+        FlowEndpoints {
+            authorize_path: &context.authorize_path,
+            token_path: &context.token_path,
+            token_headers: &context.token_headers,
+            client: &context.config.client,
+            issuer: &context.issuer,
+            timeout: context.config.timeout,
+        }
+    }
+
     async fn mint_code(&mut self, user: usize) -> Result<(String, AuthorizationRequest), Attempt> {
         let context = Arc::clone(&self.context);
         let Some((_, cookie)) = context.sessions.get(user) else {
             return Err(Attempt {
-                detail: format!("no session for user {}", context.config.user(user)),
+                detail: format!("there is no session for user {}", context.config.user(user)),
                 retry: false,
             });
         };
-        let request = AuthorizationRequest::fresh();
-        let path = request.path_and_query(&context.authorize_path, &context.config.client);
-        let response = self
-            .client
-            .send(
-                Method::GET,
-                &path,
-                &[(COOKIE, cookie.clone())],
-                Bytes::new(),
-                context.config.timeout,
-            )
-            .await
-            .map_err(|error| Attempt::retry(format!("GET /authorize: {error}")))?;
-        if !response.status.is_redirection() {
-            return Err(answered("GET /authorize", &response));
-        }
-        let location = response
-            .headers
-            .get(LOCATION)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default();
-        match read_authorization_redirect(location, &context.config.client.redirect_uri) {
-            AuthorizationRedirect::Code { code, state }
-                if state.as_deref() == Some(&request.state) =>
-            {
-                Ok((code, request))
-            }
-            AuthorizationRedirect::Code { state, .. } => Err(Attempt {
-                detail: format!(
-                    "/authorize returned state {state:?}, sent {:?}",
-                    request.state
-                ),
-                retry: false,
-            }),
-            AuthorizationRedirect::Error { error, description } => Err(Attempt {
-                detail: format!(
-                    "/authorize redirected with error {error}: {}",
-                    description.unwrap_or_default()
-                ),
-                retry: false,
-            }),
-            AuthorizationRedirect::Elsewhere(location) => Err(Attempt {
-                detail: format!("/authorize redirected to {location:?}: is the session valid?"),
-                retry: false,
-            }),
-        }
+        let (request, code) =
+            authorize_with_session(&mut self.client, &Self::endpoints(&context), cookie)
+                .await
+                .map_err(Attempt::from)?;
+        Ok((code, request))
     }
 
     async fn open_family(&mut self, user: usize) -> Result<RefreshTokenSeed, Attempt> {
         let context = Arc::clone(&self.context);
         let config = &context.config;
         let (code, request) = self.mint_code(user).await?;
-        let mut headers = vec![(
-            CONTENT_TYPE,
-            HeaderValue::from_static("application/x-www-form-urlencoded"),
-        )];
-        if let Some(basic) = &context.basic_authorization {
-            headers.push((http::header::AUTHORIZATION, basic.clone()));
-        }
-        let body = code_grant_body(
-            &config.client,
+        let tokens = redeem_code(
+            &mut self.client,
+            &Self::endpoints(&context),
+            &request,
             &code,
-            &config.client.redirect_uri,
-            &request.code_verifier,
-        );
-        let response = self
-            .client
-            .send(
-                Method::POST,
-                &context.token_path,
-                &headers,
-                body,
-                config.timeout,
-            )
-            .await
-            .map_err(|error| Attempt::retry(format!("POST /token: {error}")))?;
-        if response.status != http::StatusCode::OK {
-            return Err(answered("POST /token", &response));
-        }
-        let tokens: TokenResponse =
-            serde_json::from_slice(&response.body).map_err(|error| Attempt {
-                detail: format!("/token response: {error}"),
-                retry: false,
-            })?;
+        )
+        .await
+        .map_err(Attempt::from)?;
         let refresh_token = tokens.refresh_token.ok_or_else(|| Attempt {
-            detail: "/token issued no refresh_token (is offline access / rotation enabled?)".into(),
+            detail: "the token endpoint issued no refresh_token: allow the client the \
+                     refresh_token grant (and offline access, if the provider asks for it)"
+                .into(),
             retry: false,
         })?;
         Ok(RefreshTokenSeed {
@@ -328,6 +277,15 @@ impl Worker {
             refresh_token,
             client_id: config.client.client_id.clone(),
         })
+    }
+}
+
+impl From<FlowError> for Attempt {
+    fn from(error: FlowError) -> Self {
+        Attempt {
+            retry: error.is_retryable(),
+            detail: error.to_string(),
+        }
     }
 }
 
@@ -444,7 +402,8 @@ pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
         config: config.clone(),
         authorize_path: target.path_of(&discovery.authorization_endpoint),
         token_path: target.path_of(&discovery.token_endpoint),
-        basic_authorization: config.client.basic_authorization(),
+        token_headers: token_request_headers(&config.client),
+        issuer: discovery.issuer.clone(),
         sessions: Vec::new(),
     };
     let logins = run_jobs(

@@ -1,0 +1,112 @@
+//! TEST 3: `/authorize` with the VU's session (fresh state, nonce, PKCE), the code redeemed at
+//! `/token`, and `/userinfo` with the access token, each response checked.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::COOKIE;
+use http::{HeaderValue, Method, StatusCode};
+use tokio::time::Instant;
+
+use crate::flows::{AuthorizationRequest, code_grant_body};
+use crate::scenario::userinfo::userinfo_step;
+use crate::scenario::vu::{Expect, TokenExpectations};
+use crate::scenario::{Iteration, Scenario, SeedKind, SeedNeed, Vu};
+use crate::schedule::LoadProfile;
+use crate::stats::{Check, Endpoint};
+
+/// TEST 3.
+#[derive(Debug)]
+pub struct FullOidc;
+
+/// The VU's signed-in session.
+#[derive(Debug)]
+pub struct Session {
+    cookie: HeaderValue,
+}
+
+impl Scenario for FullOidc {
+    type State = Session;
+    const TEST_ID: Option<&'static str> = Some("TEST 3");
+    const REQUESTS_PER_ITERATION: u32 = 3;
+
+    fn seed_need(_profile: &LoadProfile, max_vus: u64) -> Option<SeedNeed> {
+        Some(SeedNeed {
+            kind: SeedKind::Sessions,
+            needed: max_vus,
+            why: format!("one session per VU, {max_vus} VUs"),
+        })
+    }
+
+    async fn set_up(vu: &mut Vu) -> Result<Session, String> {
+        Ok(Session {
+            cookie: vu.session_cookie()?,
+        })
+    }
+
+    async fn iterate(vu: &mut Vu, session: &mut Session, iteration: Iteration) -> Option<()> {
+        let context = Arc::clone(vu.context());
+        let request = AuthorizationRequest::fresh();
+        let path = request.path_and_query(&context.paths.authorize, &context.client);
+        let response = vu
+            .step(
+                Endpoint::Authorize,
+                Method::GET,
+                &path,
+                &[(COOKIE, session.cookie.clone())],
+                Bytes::new(),
+                iteration.intended_start,
+                Expect::AuthorizationRedirect,
+            )
+            .await?;
+        let code = request.code_from(
+            response.status,
+            &response.headers,
+            &response.body,
+            &context.client.redirect_uri,
+            &context.issuer,
+        );
+        let code = match code {
+            Ok(code) => {
+                vu.check(Check::AuthorizationCodeIssued, true, String::new);
+                vu.check(Check::StateUnchanged, true, String::new);
+                code
+            }
+            Err(failure) => {
+                let check = if failure.is_state() {
+                    Check::StateUnchanged
+                } else if failure.is_issuer() {
+                    Check::AuthorizationIssuer
+                } else {
+                    Check::AuthorizationCodeIssued
+                };
+                vu.check(check, false, || failure.to_string());
+                return None;
+            }
+        };
+
+        // Later steps follow at once on the same VU: their intended start is their send time.
+        let body = code_grant_body(
+            &context.client,
+            &code,
+            &context.client.redirect_uri,
+            &request.code_verifier,
+        );
+        let response = vu.post_token(body, Instant::now(), StatusCode::OK).await?;
+        let tokens = vu.check_token_response(
+            &response,
+            TokenExpectations {
+                nonce: Some(&request.nonce),
+                id_token_required: true,
+                ..TokenExpectations::default()
+            },
+        )?;
+        let id_subject = tokens
+            .id_token
+            .as_deref()
+            .and_then(|token| context.verifier.verify_id_token(token).ok())
+            .map(|claims| claims.sub);
+        let access_token = tokens.access_token?;
+        userinfo_step(vu, &access_token, id_subject.as_deref(), Instant::now()).await
+    }
+}

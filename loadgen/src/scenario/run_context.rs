@@ -1,0 +1,149 @@
+//! What the virtual users of one run share: the target, the client, the endpoints' paths, the
+//! token verifier, the seeds, the recorder, the live counters and the first note of each failure.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+use tokio::time::Instant;
+
+use crate::client::Target;
+use crate::flows::token_request_headers;
+use crate::oidc::{ClientCredentials, TokenVerifier};
+use crate::scenario::ScenarioKind;
+use crate::seed_files::Seeds;
+use crate::stats::ShardedRecorder;
+
+/// Request paths on the target, from discovery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointPaths {
+    /// Authorization endpoint.
+    pub authorize: String,
+    /// Token endpoint.
+    pub token: String,
+    /// UserInfo endpoint.
+    pub userinfo: String,
+    /// Discovery document.
+    pub discovery: String,
+}
+
+/// Counters the progress line reads while the run goes on.
+#[derive(Debug, Default)]
+pub struct LiveCounters {
+    /// Requests finished (answered or failed).
+    pub requests: AtomicU64,
+    /// Requests that failed (transport error or unexpected status).
+    pub failed_requests: AtomicU64,
+    /// Iterations running now.
+    pub in_flight: AtomicU64,
+    /// Iterations started.
+    pub started: AtomicU64,
+    /// Iterations dropped for want of a free VU.
+    pub dropped: AtomicU64,
+}
+
+/// One due iteration handed to a virtual user.
+#[derive(Debug, Clone, Copy)]
+pub struct Iteration {
+    /// 0-based, unique within the run (TEST 1 uses code number `index`).
+    pub index: u64,
+    /// When the schedule meant it to start; latency is measured from here.
+    pub intended_start: Instant,
+}
+
+/// Everything the virtual users of one run share.
+#[derive(Debug)]
+pub struct RunContext {
+    /// Scenario being run.
+    pub scenario: ScenarioKind,
+    /// Where requests go.
+    pub target: Arc<Target>,
+    /// The OAuth client.
+    pub client: ClientCredentials,
+    /// Headers of every token request: the form content type and the client's Basic credentials.
+    token_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Request paths.
+    pub paths: EndpointPaths,
+    /// The issuer discovery named.
+    pub issuer: String,
+    /// Checks the signatures and claims of tokens against the JWKS.
+    pub verifier: TokenVerifier,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// The seeds of the run.
+    pub seeds: Seeds,
+    /// Where measurements go.
+    pub recorder: ShardedRecorder,
+    /// Live counters.
+    pub live: LiveCounters,
+    first_failures: Mutex<BTreeMap<String, String>>,
+}
+
+impl RunContext {
+    /// Assembles the shared state of a run.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        scenario: ScenarioKind,
+        target: Arc<Target>,
+        client: ClientCredentials,
+        paths: EndpointPaths,
+        issuer: String,
+        verifier: TokenVerifier,
+        timeout: Duration,
+        seeds: Seeds,
+        recorder_shards: usize,
+    ) -> Self {
+        Self {
+            scenario,
+            target,
+            token_headers: token_request_headers(&client),
+            client,
+            paths,
+            issuer,
+            verifier,
+            timeout,
+            seeds,
+            recorder: ShardedRecorder::new(recorder_shards),
+            live: LiveCounters::default(),
+            first_failures: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The headers of every token request.
+    pub fn token_headers(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.token_headers
+    }
+
+    /// Keeps the first explanation of each kind of failure, for the result's notes.
+    pub fn note_failure(&self, what: &str, detail: impl FnOnce() -> String) {
+        let mut first = self
+            .first_failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !first.contains_key(what) {
+            first.insert(what.to_owned(), detail());
+        }
+    }
+
+    /// One sentence per kind of failure seen, with its first occurrence.
+    pub fn failure_notes(&self) -> Vec<String> {
+        let first = self
+            .first_failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        first
+            .iter()
+            .map(|(what, detail)| format!("First {what}: {detail}."))
+            .collect()
+    }
+
+    /// The seed of iteration `iteration` (each is used once), `None` when the seeds ran out.
+    pub fn seed_of<'a, T>(&self, seeds: &'a [T], iteration: Iteration) -> Option<&'a T> {
+        usize::try_from(iteration.index)
+            .ok()
+            .and_then(|index| seeds.get(index))
+    }
+}

@@ -1,0 +1,66 @@
+//! TEST 1: `POST /token` with a seeded authorization code, each code used once across all VUs.
+
+use std::sync::Arc;
+
+use http::StatusCode;
+
+use crate::flows::code_grant_body;
+use crate::scenario::vu::TokenExpectations;
+use crate::scenario::{Iteration, Scenario, SeedKind, SeedNeed, Vu};
+use crate::schedule::LoadProfile;
+use crate::seed_files::required_codes;
+
+/// TEST 1.
+#[derive(Debug)]
+pub struct TokenCode;
+
+impl Scenario for TokenCode {
+    type State = ();
+    const TEST_ID: Option<&'static str> = Some("TEST 1");
+
+    fn seed_need(profile: &LoadProfile, _max_vus: u64) -> Option<SeedNeed> {
+        Some(SeedNeed {
+            kind: SeedKind::AuthorizationCodes,
+            needed: required_codes(profile),
+            why: format!(
+                "{} iterations scheduled plus a 1% margin",
+                profile.scheduled_iterations()
+            ),
+        })
+    }
+
+    async fn set_up(_vu: &mut Vu) -> Result<(), String> {
+        Ok(())
+    }
+
+    async fn iterate(vu: &mut Vu, _state: &mut (), iteration: Iteration) -> Option<()> {
+        let context = Arc::clone(vu.context());
+        let Some(seed) = context.seed_of(&context.seeds.authorization_codes, iteration) else {
+            vu.seeds_exhausted(iteration, "authorization code");
+            return None;
+        };
+        let body = code_grant_body(
+            &context.client,
+            &seed.code,
+            &seed.redirect_uri,
+            &seed.code_verifier,
+        );
+        let response = vu
+            .post_token(body, iteration.intended_start, StatusCode::OK)
+            .await?;
+        let openid = context
+            .client
+            .scope
+            .split(' ')
+            .any(|scope| scope == "openid");
+        vu.check_token_response(
+            &response,
+            TokenExpectations {
+                nonce: Some(&seed.nonce),
+                id_token_required: openid,
+                ..TokenExpectations::default()
+            },
+        )?;
+        Some(())
+    }
+}

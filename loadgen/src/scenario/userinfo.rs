@@ -1,0 +1,118 @@
+//! `GET /userinfo` with the VU's access token (got through its session before the clock
+//! starts); also the last step of TEST 3.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::AUTHORIZATION;
+use http::{HeaderValue, Method, StatusCode};
+use tokio::time::Instant;
+
+use crate::scenario::vu::Expect;
+use crate::scenario::{Iteration, Scenario, SeedKind, SeedNeed, Vu};
+use crate::schedule::LoadProfile;
+use crate::stats::{Check, Endpoint};
+
+/// The `userinfo` scenario.
+#[derive(Debug)]
+pub struct Userinfo;
+
+/// The VU's access token and the subject it belongs to.
+#[derive(Debug)]
+pub struct SignedIn {
+    bearer: HeaderValue,
+    subject: String,
+}
+
+/// Calls `/userinfo` with `access_token` and checks it answers for `expected_subject` (any
+/// subject when `None`).
+pub(super) async fn userinfo_step(
+    vu: &mut Vu,
+    access_token: &str,
+    expected_subject: Option<&str>,
+    intended_start: Instant,
+) -> Option<()> {
+    let Ok(bearer) = HeaderValue::from_str(&format!("Bearer {access_token}")) else {
+        vu.check(Check::RequiredFields, false, || {
+            "the access token cannot be sent in a header".to_owned()
+        });
+        return None;
+    };
+    send_userinfo(vu, bearer, expected_subject, intended_start).await
+}
+
+async fn send_userinfo(
+    vu: &mut Vu,
+    bearer: HeaderValue,
+    expected_subject: Option<&str>,
+    intended_start: Instant,
+) -> Option<()> {
+    let context = Arc::clone(vu.context());
+    let response = vu
+        .step(
+            Endpoint::Userinfo,
+            Method::GET,
+            &context.paths.userinfo,
+            &[(AUTHORIZATION, bearer)],
+            Bytes::new(),
+            intended_start,
+            Expect::Status(StatusCode::OK),
+        )
+        .await?;
+    let subject = serde_json::from_slice::<serde_json::Value>(&response.body)
+        .ok()
+        .and_then(|body| {
+            body.get("sub")
+                .and_then(|sub| sub.as_str().map(str::to_owned))
+        });
+    let right =
+        subject.is_some() && (expected_subject.is_none() || subject.as_deref() == expected_subject);
+    vu.check(Check::UserinfoSubject, right, || {
+        match (&subject, expected_subject) {
+            (None, _) => "the userinfo answer has no sub".to_owned(),
+            (Some(subject), Some(expected)) => {
+                format!("userinfo answered for {subject}, expected {expected}")
+            }
+            (Some(subject), None) => format!("userinfo answered for {subject}"),
+        }
+    })
+    .then_some(())
+}
+
+impl Scenario for Userinfo {
+    type State = SignedIn;
+
+    fn seed_need(_profile: &LoadProfile, max_vus: u64) -> Option<SeedNeed> {
+        Some(SeedNeed {
+            kind: SeedKind::Sessions,
+            needed: max_vus,
+            why: format!("one session per VU, {max_vus} VUs"),
+        })
+    }
+
+    async fn set_up(vu: &mut Vu) -> Result<SignedIn, String> {
+        let tokens = vu.sign_in_unmeasured().await?;
+        let access_token = tokens
+            .access_token
+            .ok_or("the token endpoint issued no access_token")?;
+        let context = Arc::clone(vu.context());
+        let subject = context
+            .verifier
+            .verify_access_token(&access_token)
+            .map_err(|error| format!("its access token did not verify: {error}"))?
+            .sub;
+        let bearer = HeaderValue::from_str(&format!("Bearer {access_token}"))
+            .map_err(|_| "its access token cannot be sent in a header".to_owned())?;
+        Ok(SignedIn { bearer, subject })
+    }
+
+    async fn iterate(vu: &mut Vu, signed_in: &mut SignedIn, iteration: Iteration) -> Option<()> {
+        send_userinfo(
+            vu,
+            signed_in.bearer.clone(),
+            Some(&signed_in.subject),
+            iteration.intended_start,
+        )
+        .await
+    }
+}

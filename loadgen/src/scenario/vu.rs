@@ -1,0 +1,376 @@
+//! A virtual user's request-and-check plumbing ([`Vu`]: its connection, measured steps, checks
+//! and whether the current iteration failed) and [`VirtualUser`], a `Vu` with its scenario's state.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Method, StatusCode};
+use tokio::time::Instant;
+
+use crate::client::{HttpResponse, VuClient};
+use crate::flows::{
+    AuthorizationFailure, FlowEndpoints, FlowError, TokenResponse, authorize_with_session,
+    describe_error_body, redeem_code, refresh_grant_body,
+};
+use crate::scenario::{Iteration, RunContext, Scenario};
+use crate::stats::{Check, Endpoint, RequestOutcome};
+
+/// Why a virtual user could not be set up before the run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("virtual user {vu} could not be set up: {reason}")]
+pub struct VuSetupError {
+    /// The VU.
+    pub vu: usize,
+    /// What went wrong, in words.
+    pub reason: String,
+}
+
+/// The status a step expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// Exactly this status.
+    Status(StatusCode),
+    /// A redirect back to the client: 302, 303 or 307.
+    AuthorizationRedirect,
+}
+
+impl Expect {
+    fn admits(self, status: StatusCode) -> bool {
+        match self {
+            Expect::Status(expected) => status == expected,
+            Expect::AuthorizationRedirect => crate::flows::is_authorization_redirect(status),
+        }
+    }
+}
+
+/// What a token response is checked against.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokenExpectations<'a> {
+    /// The ID token's `nonce` must be this.
+    pub nonce: Option<&'a str>,
+    /// The response must carry a refresh token other than this one.
+    pub previous_refresh_token: Option<&'a str>,
+    /// The response must carry a refresh token.
+    pub refresh_token_required: bool,
+    /// The response must carry an ID token.
+    pub id_token_required: bool,
+    /// The response must carry `issued_token_type` (token exchange).
+    pub issued_token_type_required: bool,
+}
+
+/// A virtual user's connection and the plumbing every scenario's requests and checks go through.
+/// It records each request and check, and remembers whether the current iteration failed.
+#[derive(Debug)]
+pub struct Vu {
+    id: usize,
+    client: VuClient,
+    context: Arc<RunContext>,
+    iteration_failed: bool,
+}
+
+impl Vu {
+    fn new(id: usize, context: Arc<RunContext>) -> Self {
+        Self {
+            id,
+            client: VuClient::new(Arc::clone(&context.target)),
+            context,
+            iteration_failed: false,
+        }
+    }
+
+    /// The VU's number (it owns family and session number `id`).
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// What the run's VUs share.
+    pub fn context(&self) -> &Arc<RunContext> {
+        &self.context
+    }
+
+    /// Marks the current iteration failed for a reason no request or check shows (the seeds ran
+    /// out), keeping the first note of its kind.
+    pub fn fail(&mut self, what: &str, detail: impl FnOnce() -> String) {
+        self.iteration_failed = true;
+        self.context.note_failure(what, detail);
+    }
+
+    /// Fails the current iteration because it has no seed left, saying how to get more.
+    pub fn seeds_exhausted(&mut self, iteration: Iteration, what: &str) {
+        self.fail("seeds exhausted", || {
+            format!(
+                "iteration {} has no {what} left; make more with `loadgen seed`",
+                iteration.index
+            )
+        });
+    }
+
+    /// Records one check on an answer that claimed success; a failed check fails the iteration.
+    pub fn check(&mut self, check: Check, passed: bool, detail: impl FnOnce() -> String) -> bool {
+        self.context
+            .recorder
+            .with_shard(self.id, |recorder| recorder.record_check(check, passed));
+        if !passed {
+            self.iteration_failed = true;
+            self.context
+                .note_failure(&format!("failed check {}", check.as_str()), detail);
+        }
+        passed
+    }
+
+    /// Sends one request and records it. Latency runs from `intended_start`, service time from
+    /// now. Returns the response only when its status is the expected one; otherwise the request
+    /// failed (a transport error or an unexpected status: a failed request, not a failed check)
+    /// and so did the iteration.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn step(
+        &mut self,
+        endpoint: Endpoint,
+        method: Method,
+        path: &str,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+        intended_start: Instant,
+        expect: Expect,
+    ) -> Option<HttpResponse> {
+        let sent = Instant::now();
+        let result = self
+            .client
+            .send(method, path, headers, body, self.context.timeout)
+            .await;
+        let finished = Instant::now();
+        let latency = finished.saturating_duration_since(intended_start);
+        let service_time = finished.saturating_duration_since(sent);
+        let outcome = match &result {
+            Ok(response) => RequestOutcome::Status(response.status.as_u16()),
+            Err(error) => RequestOutcome::Transport(error.kind),
+        };
+        self.context.recorder.with_shard(self.id, |recorder| {
+            recorder.record_request(endpoint, outcome, latency, service_time);
+        });
+        self.context.live.requests.fetch_add(1, Ordering::Relaxed);
+        match result {
+            Ok(response) if expect.admits(response.status) => return Some(response),
+            Ok(response) => {
+                let status = response.status.as_u16();
+                self.fail(
+                    &format!("{status} from {}", endpoint.as_str()),
+                    || match expect {
+                        Expect::AuthorizationRedirect => AuthorizationFailure::not_a_redirect(
+                            response.status,
+                            &response.headers,
+                            &response.body,
+                        )
+                        .to_string(),
+                        Expect::Status(expected) => format!(
+                            "{} answered {status} where {} was expected: {}",
+                            endpoint.as_str(),
+                            expected.as_u16(),
+                            describe_error_body(&response.body)
+                        ),
+                    },
+                );
+            }
+            Err(error) => {
+                let what = format!("{} error on {}", error.kind.as_str(), endpoint.as_str());
+                self.fail(&what, || error.detail);
+            }
+        }
+        self.context
+            .live
+            .failed_requests
+            .fetch_add(1, Ordering::Relaxed);
+        None
+    }
+
+    /// `POST` to the token endpoint with the client's authentication and `body`.
+    pub async fn post_token(
+        &mut self,
+        body: Bytes,
+        intended_start: Instant,
+        expected: StatusCode,
+    ) -> Option<HttpResponse> {
+        let context = Arc::clone(&self.context);
+        self.step(
+            Endpoint::Token,
+            Method::POST,
+            &context.paths.token,
+            context.token_headers(),
+            body,
+            intended_start,
+            Expect::Status(expected),
+        )
+        .await
+    }
+
+    /// Checks a 200 token response; returns it when it has the required fields.
+    pub fn check_token_response(
+        &mut self,
+        response: &HttpResponse,
+        expect: TokenExpectations<'_>,
+    ) -> Option<TokenResponse> {
+        let context = Arc::clone(&self.context);
+        let tokens: TokenResponse = serde_json::from_slice(&response.body).unwrap_or_default();
+        let has_fields = tokens.access_token.is_some()
+            && tokens.token_type.is_some()
+            && (!expect.refresh_token_required || tokens.refresh_token.is_some())
+            && (!expect.id_token_required || tokens.id_token.is_some())
+            && (!expect.issued_token_type_required || tokens.issued_token_type.is_some());
+        self.check(Check::RequiredFields, has_fields, || {
+            format!(
+                "the token response lacks required fields: {}",
+                describe_error_body(&response.body)
+            )
+        });
+        let token_type = tokens.token_type.as_deref().unwrap_or_default();
+        self.check(
+            Check::TokenTypeBearer,
+            token_type.eq_ignore_ascii_case("bearer"),
+            || format!("token_type is '{token_type}', not Bearer"),
+        );
+        if let Some(previous) = expect.previous_refresh_token {
+            let rotated = tokens
+                .refresh_token
+                .as_deref()
+                .is_some_and(|new| new != previous);
+            self.check(Check::RefreshTokenRotated, rotated, || {
+                "the refresh response carried no new refresh token (is rotation on?)".to_owned()
+            });
+        }
+        let access_verified = match tokens.access_token.as_deref() {
+            Some(token) => context
+                .verifier
+                .verify_access_token(token)
+                .map(|_| ())
+                .map_err(|error| error.to_string()),
+            None => Err("the response has no access_token".to_owned()),
+        };
+        self.check(Check::AccessTokenVerifies, access_verified.is_ok(), || {
+            format!(
+                "the access token did not verify: {}",
+                access_verified.clone().err().unwrap_or_default()
+            )
+        });
+        if let Some(id_token) = tokens.id_token.as_deref() {
+            let verified = context.verifier.verify_id_token(id_token);
+            if let Some(nonce) = expect.nonce {
+                let same = verified
+                    .as_ref()
+                    .is_ok_and(|claims| claims.nonce.as_deref() == Some(nonce));
+                self.check(Check::IdTokenNonce, same, || {
+                    "the ID token's nonce differs from the one sent".to_owned()
+                });
+            }
+            let reason = verified.as_ref().err().map(ToString::to_string);
+            self.check(Check::IdTokenVerifies, reason.is_none(), || {
+                format!(
+                    "the ID token did not verify: {}",
+                    reason.unwrap_or_default()
+                )
+            });
+        } else if expect.id_token_required {
+            self.check(Check::IdTokenVerifies, false, || {
+                "the response has no id_token".to_owned()
+            });
+        }
+        has_fields.then_some(tokens)
+    }
+
+    /// Sends `grant_type=refresh_token` with `refresh_token`, expecting `expected`.
+    pub async fn send_refresh(
+        &mut self,
+        refresh_token: &str,
+        intended_start: Instant,
+        expected: StatusCode,
+    ) -> Option<HttpResponse> {
+        let body = refresh_grant_body(&self.context.client, refresh_token);
+        self.post_token(body, intended_start, expected).await
+    }
+
+    /// One rotation of `sent`: the new refresh token, when the request succeeded and the
+    /// response passed its checks (the new token differs from the one sent).
+    pub async fn rotate(&mut self, sent: &str, intended_start: Instant) -> Option<String> {
+        let response = self
+            .send_refresh(sent, intended_start, StatusCode::OK)
+            .await?;
+        let tokens = self.check_token_response(
+            &response,
+            TokenExpectations {
+                previous_refresh_token: Some(sent),
+                refresh_token_required: true,
+                ..TokenExpectations::default()
+            },
+        )?;
+        tokens.refresh_token.filter(|new| new != sent)
+    }
+
+    /// The session cookie of this VU's seed, for the scenarios that sign in through one.
+    pub fn session_cookie(&self) -> Result<HeaderValue, String> {
+        let seed = self
+            .context
+            .seeds
+            .sessions
+            .get(self.id)
+            .ok_or_else(|| "there is no seeded session for it".to_owned())?;
+        HeaderValue::from_str(&seed.cookie)
+            .map_err(|_| "its seeded session cookie is not a valid header value".to_owned())
+    }
+
+    /// Gets an access token through the VU's session, unmeasured (set-up of the `userinfo` and
+    /// `token-exchange` scenarios): the same flow as seeding.
+    pub async fn sign_in_unmeasured(&mut self) -> Result<TokenResponse, String> {
+        let cookie = self.session_cookie()?;
+        let context = Arc::clone(&self.context);
+        let endpoints = FlowEndpoints {
+            authorize_path: &context.paths.authorize,
+            token_path: &context.paths.token,
+            token_headers: context.token_headers(),
+            client: &context.client,
+            issuer: &context.issuer,
+            timeout: context.timeout,
+        };
+        let signed_in: Result<TokenResponse, FlowError> = async {
+            let (request, code) =
+                authorize_with_session(&mut self.client, &endpoints, &cookie).await?;
+            redeem_code(&mut self.client, &endpoints, &request, &code).await
+        }
+        .await;
+        signed_in.map_err(|error| format!("signing in through its session failed: {error}"))
+    }
+}
+
+/// A virtual user of scenario `S`: its plumbing and its scenario's state.
+#[derive(Debug)]
+pub struct VirtualUser<S: Scenario> {
+    vu: Vu,
+    state: S::State,
+}
+
+impl<S: Scenario> VirtualUser<S> {
+    /// VU `id`, set up by its scenario before the clock starts (unmeasured).
+    pub async fn set_up(id: usize, context: Arc<RunContext>) -> Result<Self, VuSetupError> {
+        let mut vu = Vu::new(id, context);
+        let state = S::set_up(&mut vu)
+            .await
+            .map_err(|reason| VuSetupError { vu: id, reason })?;
+        Ok(Self { vu, state })
+    }
+
+    /// The VU's number.
+    pub fn id(&self) -> usize {
+        self.vu.id
+    }
+
+    /// Runs one iteration and records whether it succeeded: it reached its end and no request or
+    /// check in it failed.
+    pub async fn run_iteration(&mut self, iteration: Iteration) {
+        self.vu.iteration_failed = false;
+        let finished = S::iterate(&mut self.vu, &mut self.state, iteration).await;
+        let succeeded = finished.is_some() && !self.vu.iteration_failed;
+        let duration = iteration.intended_start.elapsed();
+        self.vu.context.recorder.with_shard(self.vu.id, |recorder| {
+            recorder.record_iteration(succeeded, duration);
+        });
+    }
+}
