@@ -13,6 +13,7 @@ use loadgen::oidc::{
 };
 use loadgen::printer::summary;
 use loadgen::progress::ProgressMode;
+use loadgen::seed_files::codes_to_seed;
 use loadgen::seeder::SeedConfig;
 use loadgen::{LoadProfile, RunConfig, RunResult, ScenarioKind, Seeds, ThresholdArgs, Verdict};
 
@@ -68,14 +69,41 @@ impl ClientArgs {
     }
 }
 
+/// The arrival-rate profile, shared by `run` and by `seed` (which sizes TEST 1's codes from it).
+#[derive(Debug, Args)]
+struct ProfileArgs {
+    /// Steady arrival rate, iterations per second.
+    #[arg(long, env = "LOADGEN_RATE", default_value_t = 300.0)]
+    rate: f64,
+    /// Linear ramp from 0 to the rate.
+    #[arg(long, env = "LOADGEN_RAMP_UP", default_value = "10s", value_parser = humantime::parse_duration)]
+    ramp_up: Duration,
+    /// Time at the steady rate.
+    #[arg(long, env = "LOADGEN_DURATION", default_value = "120s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Linear ramp from the rate to 0.
+    #[arg(long, env = "LOADGEN_RAMP_DOWN", default_value = "10s", value_parser = humantime::parse_duration)]
+    ramp_down: Duration,
+}
+
+impl ProfileArgs {
+    fn profile(&self) -> LoadProfile {
+        LoadProfile::new(self.rate, self.ramp_up, self.duration, self.ramp_down)
+    }
+}
+
 #[derive(Debug, Args)]
 struct SeedArgs {
     /// Base URL of the IdP.
     #[arg(long, env = "LOADGEN_TARGET")]
     target: String,
-    /// Authorization codes to mint (TEST 1).
-    #[arg(long, env = "LOADGEN_CODES", default_value_t = 40_000)]
-    codes: usize,
+    /// Authorization codes to mint (TEST 1); by default as many as a TEST 1 of the profile below
+    /// uses, plus a margin, in whole thousands (40,000 for the standard profile).
+    #[arg(long, env = "LOADGEN_CODES")]
+    codes: Option<usize>,
+    /// The profile of the TEST 1 the codes are for, when --codes is not given.
+    #[command(flatten)]
+    profile: ProfileArgs,
     /// Refresh-token families to open, one per user (TEST 2).
     #[arg(long, env = "LOADGEN_REFRESH_FAMILIES", default_value_t = 300)]
     refresh_families: usize,
@@ -124,18 +152,8 @@ struct RunArgs {
     /// Directory holding the seed files.
     #[arg(long, env = "LOADGEN_SEEDS")]
     seeds: Option<PathBuf>,
-    /// Steady arrival rate, iterations per second.
-    #[arg(long, env = "LOADGEN_RATE", default_value_t = 300.0)]
-    rate: f64,
-    /// Linear ramp from 0 to the rate.
-    #[arg(long, env = "LOADGEN_RAMP_UP", default_value = "10s", value_parser = humantime::parse_duration)]
-    ramp_up: Duration,
-    /// Time at the steady rate.
-    #[arg(long, env = "LOADGEN_DURATION", default_value = "120s", value_parser = humantime::parse_duration)]
-    duration: Duration,
-    /// Linear ramp from the rate to 0.
-    #[arg(long, env = "LOADGEN_RAMP_DOWN", default_value = "10s", value_parser = humantime::parse_duration)]
-    ramp_down: Duration,
+    #[command(flatten)]
+    profile: ProfileArgs,
     /// Virtual users: most iterations in flight at once, each with its own connection.
     #[arg(long, env = "LOADGEN_MAX_VUS", default_value_t = 300)]
     max_vus: usize,
@@ -186,8 +204,11 @@ fn exit_for(verdict: Verdict) -> ExitCode {
 }
 
 async fn seed(args: SeedArgs) -> anyhow::Result<ExitCode> {
+    let codes = args.codes.unwrap_or_else(|| {
+        usize::try_from(codes_to_seed(&args.profile.profile())).unwrap_or(usize::MAX)
+    });
     let config = SeedConfig {
-        codes: args.codes,
+        codes,
         refresh_families: args.refresh_families,
         sessions: args.sessions,
         client: args.client.credentials(),
@@ -217,7 +238,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(directory) => Seeds::load(directory)?,
         None => Seeds::default(),
     };
-    let profile = LoadProfile::new(args.rate, args.ramp_up, args.duration, args.ramp_down);
+    let profile = args.profile.profile();
     let config = RunConfig {
         max_vus: args.max_vus,
         timeout: args.timeout,

@@ -145,6 +145,12 @@ pub fn required_codes(profile: &LoadProfile) -> u64 {
     scheduled + margin
 }
 
+/// Authorization codes to seed for a TEST 1 of `profile`: what it requires, rounded up to whole
+/// thousands, which is the specification's 40,000 for its standard profile (39,390 required).
+pub fn codes_to_seed(profile: &LoadProfile) -> u64 {
+    required_codes(profile).div_ceil(1_000) * 1_000
+}
+
 /// Seeds missing for a run, with what is needed and what there is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -175,12 +181,13 @@ mod tests {
             ramp_down_s: 10.0,
         };
         assert_eq!(required_codes(&profile), 39_390);
+        assert_eq!(codes_to_seed(&profile), 40_000);
     }
 
     #[test]
     fn seeds_round_trip_and_missing_files_are_empty() {
-        let directory = std::env::temp_dir().join(format!("loadgen-seeds-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&directory);
+        let temporary = tempfile::tempdir().unwrap();
+        let directory = temporary.path().join("seeds");
         assert_eq!(Seeds::load(&directory).unwrap(), Seeds::default());
         let seeds = Seeds {
             authorization_codes: vec![CodeSeed {
@@ -211,6 +218,5 @@ mod tests {
             Seeds::load(&directory),
             Err(SeedFileError::Parse { .. })
         ));
-        std::fs::remove_dir_all(&directory).unwrap();
     }
 }

@@ -38,7 +38,7 @@ impl MockIdp {
     /// line for at most `boot_timeout`. Its stderr goes to `stderr_log`, quoted on failure.
     pub fn boot(
         binary: &Path,
-        extra_args: &[String],
+        extra_args: &[&str],
         stderr_log: &Path,
         boot_timeout: Duration,
     ) -> Result<Self> {

@@ -3,28 +3,13 @@
 //! median ratio is above the target.
 
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
 use xshell::{Shell, cmd};
 
-use crate::pipeline::{Workspace, build_binaries, run_id};
+use crate::flags::WrkCompareArgs;
 use crate::process::{self, MockIdp};
-
-/// How the comparison runs.
-#[derive(Debug, Clone, Copy)]
-pub struct Options {
-    /// Requests per second asked of wrk; loadgen then runs at the rate wrk achieved.
-    pub rate: u32,
-    /// How long each tool runs in each round.
-    pub duration: Duration,
-    /// Rounds, each one wrk run then one loadgen run; medians are compared.
-    pub rounds: u32,
-    /// The target: loadgen's median CPU per request over wrk's.
-    pub max_ratio: f64,
-    /// Pin the IdP and both generators to one core.
-    pub pin: bool,
-}
+use crate::workspace::Workspace;
 
 /// One tool's run: how many requests it completed and the CPU seconds it used.
 #[derive(Debug, Clone, Copy)]
@@ -40,18 +25,19 @@ impl Measured {
 }
 
 /// Runs the comparison and prints every round, the medians and the ratio.
-pub fn wrk_compare(options: Options) -> Result<()> {
+pub fn run(options: WrkCompareArgs) -> Result<()> {
     ensure!(options.rounds > 0, "--rounds must be at least 1");
     ensure!(options.rate > 0, "--rate must be at least 1");
     let workspace = Workspace::find()?;
     let shell = workspace.shell()?;
     install_wrk(&shell)?;
-    build_binaries(&workspace)?;
-    let dir = workspace.new_run_dir(&format!("{}-wrk", run_id()))?;
-    let idp = workspace.boot_idp(&dir, &[])?;
+    workspace.build_binaries()?;
+    let run_dir = workspace.new_run_dir("-wrk")?;
+    let dir = run_dir.path();
+    let idp = workspace.boot_idp(&run_dir, &[])?;
     // One core for the IdP and the generator: a wake-up across cores costs an inter-processor
     // interrupt, which on a virtual machine adds a large and noisy share of CPU to both tools.
-    let pin_prefix = if options.pin {
+    let pin_prefix = if !options.no_pin {
         pin_to_first_core(&shell, &idp)?
     } else {
         String::new()
@@ -74,7 +60,7 @@ pub fn wrk_compare(options: Options) -> Result<()> {
         "\n==> {} rounds of {seconds} s: wrk (1 connection, {delay_ms} ms before each request), \
          then loadgen at the rate wrk achieved{}",
         options.rounds,
-        if options.pin {
+        if !options.no_pin {
             "; IdP and generators on CPU 0"
         } else {
             ""
@@ -193,7 +179,7 @@ fn run_loadgen(
     let line = format!(
         "{pin_prefix}{} run --scenario discovery --target {target} --rate {rate:.1} --ramp-up 0s \
          --duration {seconds}s --ramp-down 0s --max-vus 50 --no-progress --out {}",
-        workspace.release_bin("loadgen").display(),
+        workspace.loadgen().binary().display(),
         result.display()
     );
     let (output, cpu_seconds) = timed_children(shell, &line)?;

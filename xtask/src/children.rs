@@ -1,0 +1,382 @@
+//! The workspace's binaries as typed commands: `loadgen seed`, `loadgen run` and the `gate`
+//! subcommands, each built from typed arguments in one place and run to completion.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail, ensure};
+
+use crate::process::run_to_completion;
+use crate::workspace::in_ci;
+
+/// loadgen's and gate's exit code for "a threshold failed" (k6's convention).
+pub const EXIT_THRESHOLD_FAILED: i32 = 99;
+
+/// The arrival-rate profile of a run, as loadgen's flags take it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Profile {
+    /// Iterations per second at the steady rate.
+    pub rate: u32,
+    /// Each of the two linear ramps.
+    pub ramp: Duration,
+    /// Time at the steady rate.
+    pub steady: Duration,
+}
+
+impl Profile {
+    fn args(&self) -> Vec<OsString> {
+        let seconds = |duration: Duration| format!("{}s", duration.as_secs());
+        [
+            "--rate".to_owned(),
+            self.rate.to_string(),
+            "--ramp-up".to_owned(),
+            seconds(self.ramp),
+            "--duration".to_owned(),
+            seconds(self.steady),
+            "--ramp-down".to_owned(),
+            seconds(self.ramp),
+        ]
+        .into_iter()
+        .map(OsString::from)
+        .collect()
+    }
+}
+
+/// What `loadgen seed` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeedCounts {
+    /// Authorization codes for a TEST 1 of this profile (loadgen sizes them), or none.
+    pub codes_for: Option<Profile>,
+    /// Refresh-token families.
+    pub refresh_families: u32,
+    /// Signed-in sessions.
+    pub sessions: u32,
+}
+
+/// One `loadgen run` of one standard test.
+#[derive(Debug, Clone, Copy)]
+pub struct TestRun<'a> {
+    /// `TEST 1` ...
+    pub test_id: &'a str,
+    /// loadgen's scenario name.
+    pub scenario: &'a str,
+    /// The IdP's base URL.
+    pub target: &'a str,
+    /// The seed directory.
+    pub seeds: &'a Path,
+    /// The profile.
+    pub profile: Profile,
+    /// Virtual users.
+    pub max_vus: u32,
+    /// Where the result goes.
+    pub out: &'a Path,
+}
+
+/// The release `loadgen` binary.
+#[derive(Debug, Clone)]
+pub struct Loadgen {
+    binary: PathBuf,
+}
+
+impl Loadgen {
+    /// `binary`, a release build of loadgen.
+    pub fn new(binary: PathBuf) -> Self {
+        Self { binary }
+    }
+
+    /// The binary, for commands timed in a shell (`wrk-compare`).
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+
+    fn seed_args(target: &str, counts: SeedCounts, out: &Path) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec!["seed".into(), "--target".into(), target.into()];
+        match counts.codes_for {
+            // loadgen knows how many codes a TEST 1 of the profile needs: one formula.
+            Some(profile) => args.extend(profile.args()),
+            None => args.extend(["--codes".into(), "0".into()]),
+        }
+        args.extend([
+            "--refresh-families".into(),
+            counts.refresh_families.to_string().into(),
+            "--sessions".into(),
+            counts.sessions.to_string().into(),
+            "--out".into(),
+            out.into(),
+        ]);
+        if in_ci() {
+            args.push("--no-progress".into());
+        }
+        args
+    }
+
+    /// `loadgen seed` into `out`.
+    pub fn seed(&self, target: &str, counts: SeedCounts, out: &Path) -> Result<()> {
+        let status = run_to_completion(
+            Command::new(&self.binary).args(Self::seed_args(target, counts, out)),
+        )?;
+        ensure!(status.success(), "loadgen seed failed ({status})");
+        Ok(())
+    }
+
+    fn run_args(test: &TestRun<'_>) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec![
+            "run".into(),
+            "--scenario".into(),
+            test.scenario.into(),
+            "--target".into(),
+            test.target.into(),
+            "--test-id".into(),
+            test.test_id.into(),
+            "--seeds".into(),
+            test.seeds.into(),
+        ];
+        args.extend(test.profile.args());
+        args.extend([
+            "--max-vus".into(),
+            test.max_vus.to_string().into(),
+            "--timeout".into(),
+            "5s".into(),
+            "--out".into(),
+            test.out.into(),
+        ]);
+        if in_ci() {
+            args.push("--no-progress".into());
+        }
+        args
+    }
+
+    /// `loadgen run`; its exit code (0 pass, 99 a threshold failed, other: an error).
+    pub fn run(&self, test: &TestRun<'_>) -> Result<i32> {
+        let status = run_to_completion(Command::new(&self.binary).args(Self::run_args(test)))?;
+        status
+            .code()
+            .with_context(|| format!("loadgen was killed by a signal ({status})"))
+    }
+}
+
+/// The release `gate` binary (the verification crate's).
+#[derive(Debug, Clone)]
+pub struct Gate {
+    binary: PathBuf,
+}
+
+impl Gate {
+    /// `binary`, a release build of the verification crate's `gate`.
+    pub fn new(binary: PathBuf) -> Self {
+        Self { binary }
+    }
+
+    /// Runs `gate ARGS`: `Ok(true)` on pass, `Ok(false)` on a judged failure (exit 99).
+    fn judge(&self, args: Vec<OsString>) -> Result<bool> {
+        let subcommand = args
+            .first()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let status = run_to_completion(Command::new(&self.binary).args(args))?;
+        match status.code() {
+            Some(0) => Ok(true),
+            Some(EXIT_THRESHOLD_FAILED) => Ok(false),
+            _ => bail!("gate {subcommand} failed ({status})"),
+        }
+    }
+
+    /// `gate check RESULT`: whether the result passes the gate.
+    pub fn check(&self, result: &Path) -> Result<bool> {
+        self.judge(vec!["check".into(), result.into()])
+    }
+
+    /// `gate metrics`: saves the IdP's `/metrics` to `out`.
+    pub fn snapshot_metrics(&self, target: &str, out: &Path) -> Result<()> {
+        let saved = self.judge(vec![
+            "metrics".into(),
+            "--target".into(),
+            target.into(),
+            "--out".into(),
+            out.into(),
+        ])?;
+        ensure!(saved, "could not save a snapshot of {target}/metrics");
+        Ok(())
+    }
+
+    /// `gate reconcile`: whether the IdP's counters agree with the result.
+    pub fn reconcile(
+        &self,
+        result: &Path,
+        before: &Path,
+        after: &Path,
+        out: &Path,
+    ) -> Result<bool> {
+        self.judge(vec![
+            "reconcile".into(),
+            "--result".into(),
+            result.into(),
+            "--before".into(),
+            before.into(),
+            "--after".into(),
+            after.into(),
+            "--out".into(),
+            out.into(),
+        ])
+    }
+
+    /// `gate summary`: writes the run's summary; whether everything passed.
+    pub fn summary(
+        &self,
+        run_dir: &Path,
+        run_id: &str,
+        benches: Option<&Path>,
+        problems: &[String],
+    ) -> Result<bool> {
+        let mut args: Vec<OsString> = vec![
+            "summary".into(),
+            "--run-dir".into(),
+            run_dir.into(),
+            "--run-id".into(),
+            run_id.into(),
+        ];
+        if let Some(benches) = benches {
+            args.extend(["--benches".into(), benches.into()]);
+        }
+        for problem in problems {
+            args.extend(["--problem".into(), problem.into()]);
+        }
+        self.judge(args)
+    }
+
+    /// `gate perf`: appends the summary's figures to the history; whether none regressed past
+    /// its tolerance (only judged when `strict`).
+    pub fn perf(
+        &self,
+        summary: &Path,
+        baseline: &Path,
+        history: &Path,
+        out: &Path,
+        strict: bool,
+    ) -> Result<bool> {
+        let mut args: Vec<OsString> = vec![
+            "perf".into(),
+            "--summary".into(),
+            summary.into(),
+            "--baseline".into(),
+            baseline.into(),
+            "--history".into(),
+            history.into(),
+            "--out".into(),
+            out.into(),
+        ];
+        if strict {
+            args.push("--strict".into());
+        }
+        self.judge(args)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(args: &[OsString]) -> Vec<String> {
+        args.iter()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .filter(|arg| arg != "--no-progress")
+            .collect()
+    }
+
+    const QUICK: Profile = Profile {
+        rate: 300,
+        ramp: Duration::from_secs(2),
+        steady: Duration::from_secs(10),
+    };
+
+    #[test]
+    fn seeding_passes_the_profile_so_loadgen_sizes_the_codes() {
+        let counts = SeedCounts {
+            codes_for: Some(QUICK),
+            refresh_families: 300,
+            sessions: 300,
+        };
+        assert_eq!(
+            words(&Loadgen::seed_args(
+                "http://idp",
+                counts,
+                Path::new("seeds")
+            )),
+            [
+                "seed",
+                "--target",
+                "http://idp",
+                "--rate",
+                "300",
+                "--ramp-up",
+                "2s",
+                "--duration",
+                "10s",
+                "--ramp-down",
+                "2s",
+                "--refresh-families",
+                "300",
+                "--sessions",
+                "300",
+                "--out",
+                "seeds"
+            ]
+        );
+        let codes_only_none = SeedCounts {
+            codes_for: None,
+            refresh_families: 0,
+            sessions: 1,
+        };
+        assert_eq!(
+            words(&Loadgen::seed_args(
+                "http://idp",
+                codes_only_none,
+                Path::new("s")
+            ))[3..5],
+            ["--codes", "0"]
+        );
+    }
+
+    #[test]
+    fn a_test_run_names_its_scenario_seeds_profile_and_result() {
+        let test = TestRun {
+            test_id: "TEST 2",
+            scenario: "refresh-storm",
+            target: "http://idp",
+            seeds: Path::new("seeds"),
+            profile: QUICK,
+            max_vus: 300,
+            out: Path::new("test2.result.json"),
+        };
+        assert_eq!(
+            words(&Loadgen::run_args(&test)),
+            [
+                "run",
+                "--scenario",
+                "refresh-storm",
+                "--target",
+                "http://idp",
+                "--test-id",
+                "TEST 2",
+                "--seeds",
+                "seeds",
+                "--rate",
+                "300",
+                "--ramp-up",
+                "2s",
+                "--duration",
+                "10s",
+                "--ramp-down",
+                "2s",
+                "--max-vus",
+                "300",
+                "--timeout",
+                "5s",
+                "--out",
+                "test2.result.json"
+            ]
+        );
+    }
+}

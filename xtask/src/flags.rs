@@ -1,0 +1,118 @@
+//! The command line of `cargo xtask`: one subcommand per module, the pipeline's flags shared by
+//! the pipeline and `perf`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    about = "Pipeline driver: boots mock-idp, seeds, runs TEST 1-3, gates, benches",
+    after_help = "With no subcommand, runs the whole pipeline (the README's main job)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The pre-merge check: fmt, clippy, tests, the quick pipeline, and deliberate fault runs
+    /// (401s must fail the gate; a few 500s within the 99.9 % allowance must pass it).
+    Verify,
+    /// Collects the criterion estimates and the load tests' key figures (quick pipeline) in
+    /// github-action-benchmark's format, appends them to the history, compares with the baseline.
+    Perf {
+        /// Fail when a figure regressed past its tolerance.
+        #[arg(long)]
+        strict: bool,
+        /// Run the full 2-minute tests instead of the quick ones.
+        #[arg(long)]
+        full: bool,
+    },
+    /// Generator cost: loadgen's CPU time per request beside wrk's, same endpoint, same rate,
+    /// same arrival pattern (evenly spaced requests), as medians over alternating rounds; fails
+    /// above the target ratio.
+    WrkCompare(WrkCompareArgs),
+}
+
+/// Flags of `wrk-compare`.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct WrkCompareArgs {
+    /// Requests per second asked of wrk (one connection, a fixed delay before each request);
+    /// loadgen runs at the rate wrk achieved.
+    #[arg(long, default_value_t = 400)]
+    pub rate: u32,
+    /// How long each tool runs in each round.
+    #[arg(long, default_value = "8s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Rounds; the medians of the rounds are compared.
+    #[arg(long, default_value_t = 5)]
+    pub rounds: u32,
+    /// Fail when loadgen's CPU per request is above this multiple of wrk's.
+    #[arg(long, default_value_t = 1.5)]
+    pub max_ratio: f64,
+    /// Do not pin the IdP and the generators to one core.
+    #[arg(long)]
+    pub no_pin: bool,
+}
+
+/// Flags of the pipeline (the default command).
+#[derive(Debug, Clone, Args)]
+pub struct PipelineArgs {
+    /// Same steps, shorter: 2 s ramps, 10 s steady, seeds scaled to fit.
+    #[arg(long)]
+    pub quick: bool,
+    /// Iterations per second of TEST 1-3.
+    #[arg(long, default_value_t = 300)]
+    pub rate: u32,
+    /// Steady-state duration of each test (default 120s, or 10s with --quick).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Run against an IdP that is already running (skips the boot and the reconciliation).
+    #[arg(long, requires = "seeds")]
+    pub target: Option<String>,
+    /// Seed directory for --target (made with `loadgen seed`).
+    #[arg(long, requires = "target")]
+    pub seeds: Option<PathBuf>,
+    /// Skip the criterion microbenchmarks.
+    #[arg(long)]
+    pub skip_benches: bool,
+}
+
+impl PipelineArgs {
+    /// The quick pipeline against the embedded mock-idp, as `verify` and `perf` run it.
+    pub fn quick() -> Self {
+        Self {
+            quick: true,
+            rate: 300,
+            duration: None,
+            target: None,
+            seeds: None,
+            skip_benches: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_subcommand_is_the_pipeline_with_its_flags() {
+        let cli = Cli::try_parse_from(["xtask", "--quick", "--rate", "200"]).unwrap();
+        assert!(cli.command.is_none());
+        assert!(cli.pipeline.quick);
+        assert_eq!(cli.pipeline.rate, 200);
+        assert!(Cli::try_parse_from(["xtask", "--target", "http://idp"]).is_err());
+    }
+}

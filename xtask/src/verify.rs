@@ -1,0 +1,132 @@
+//! `cargo xtask verify`, the pre-merge check: fmt, clippy, the tests, the quick pipeline, and two
+//! deliberate fault runs that show the gate judges right: 1 % of 401s must fail it, and a few 500s
+//! within the 99.9 % success allowance must not.
+
+use anyhow::{Context as _, Result, ensure};
+use xshell::cmd;
+
+use crate::children::{EXIT_THRESHOLD_FAILED, SeedCounts, TestRun};
+use crate::flags::PipelineArgs;
+use crate::pipeline::{self, MAX_VUS, Mode, profile_of};
+use crate::workspace::Workspace;
+
+/// Runs every check; the first failure stops it.
+pub fn run() -> Result<()> {
+    let workspace = Workspace::find()?;
+    let shell = workspace.shell()?;
+    println!("==> cargo fmt --all --check");
+    cmd!(shell, "cargo fmt --all --check").run()?;
+    println!("==> cargo clippy --workspace --all-targets -- -D warnings");
+    cmd!(
+        shell,
+        "cargo clippy --workspace --all-targets -- -D warnings"
+    )
+    .run()?;
+    println!("==> cargo test --workspace");
+    cmd!(shell, "cargo test --workspace").run()?;
+
+    println!("==> the pipeline, --quick");
+    pipeline::run(&PipelineArgs::quick(), Mode::Gate)?;
+
+    println!(
+        "\n==> the gate can fail: TEST 1 against mock-idp with 1 % of token requests answered 401"
+    );
+    let unauthorized = fault_run(&workspace, "401:0.01", "-fault-401")?;
+    ensure!(
+        unauthorized.code == EXIT_THRESHOLD_FAILED && !unauthorized.gate_passed,
+        "a TEST 1 with 1 % of 401s was not reported as failed (loadgen exited {}): the gate must fail it",
+        unauthorized.code
+    );
+    let counted = unauthorized_count(&unauthorized.result)
+        .context("the result of the run with injected 401s does not count 401s")?;
+    ensure!(counted > 0, "the run with injected 401s counted none");
+    println!(
+        "deliberate 401 run: reported as FAILED, as it must be ({counted} responses 401 counted)"
+    );
+
+    println!(
+        "\n==> the allowance holds: TEST 1 with 0.05 % of token requests answered 500 (success >= 99.9 %)"
+    );
+    let server_errors = fault_run(&workspace, "500:0.0005", "-fault-500")?;
+    ensure!(
+        server_errors.code == 0 && server_errors.gate_passed,
+        "a TEST 1 with 0.05 % of 500s failed (loadgen exited {}): errors within the 99.9 % success \
+         allowance must pass; see {}",
+        server_errors.code,
+        server_errors.path.display()
+    );
+    println!("deliberate 500 run: PASS, as it must be");
+    println!("\nverify: PASS");
+    Ok(())
+}
+
+/// What a fault run showed.
+struct FaultRun {
+    code: i32,
+    gate_passed: bool,
+    result: String,
+    path: std::path::PathBuf,
+}
+
+/// A quick TEST 1 against a mock-idp started with `--inject-fault FAULT`, judged by loadgen and
+/// by the gate.
+fn fault_run(workspace: &Workspace, fault: &str, suffix: &str) -> Result<FaultRun> {
+    let run_dir = workspace.new_run_dir(suffix)?;
+    let idp = workspace.boot_idp(&run_dir, &["--inject-fault", fault])?;
+    let profile = profile_of(&PipelineArgs::quick());
+    // Codes only: they are minted through /login and /authorize, which the fault spares, while
+    // refresh families are made at /token, where the fault would hit the seeding itself.
+    let seeds = run_dir.seeds();
+    let counts = SeedCounts {
+        codes_for: Some(profile),
+        refresh_families: 0,
+        sessions: 0,
+    };
+    workspace.loadgen().seed(&idp.base_url, counts, &seeds)?;
+    let path = run_dir.result("test1");
+    let code = workspace.loadgen().run(&TestRun {
+        test_id: "TEST 1",
+        scenario: "token-code",
+        target: &idp.base_url,
+        seeds: &seeds,
+        profile,
+        max_vus: MAX_VUS,
+        out: &path,
+    })?;
+    drop(idp);
+    let gate_passed = workspace.gate().check(&path)?;
+    let result = std::fs::read_to_string(&path)
+        .with_context(|| format!("loadgen wrote no result at {}", path.display()))?;
+    Ok(FaultRun {
+        code,
+        gate_passed,
+        result,
+        path,
+    })
+}
+
+/// The first `"unauthorized": N` of a result file (the run's total comes first). xtask reads it
+/// as text to stay free of JSON dependencies.
+fn unauthorized_count(result: &str) -> Option<u64> {
+    result
+        .split("\"unauthorized\":")
+        .nth(1)?
+        .trim_start()
+        .split([',', '}', '\n'])
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_count_of_401s_is_read_from_a_result() {
+        let result = "{\n  \"requests\": {\n    \"unauthorized\": 36,\n    \"total\": 3600\n  }\n}";
+        assert_eq!(unauthorized_count(result), Some(36));
+        assert_eq!(unauthorized_count("{}"), None);
+    }
+}

@@ -1,0 +1,111 @@
+//! Where things are and how they are built: the workspace root, the cargo target directory, the
+//! release binaries, a fresh run directory, and mock-idp booted from the release build.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, Result};
+use xshell::{Shell, cmd};
+
+use crate::children::{Gate, Loadgen};
+use crate::process::MockIdp;
+use crate::run_dir::RunDir;
+
+/// The workspace root and the cargo target directory.
+#[derive(Debug)]
+pub struct Workspace {
+    root: PathBuf,
+    target: PathBuf,
+}
+
+impl Workspace {
+    /// The workspace xtask was built in; the target directory honours `CARGO_TARGET_DIR`.
+    pub fn find() -> Result<Self> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .context("xtask has no parent directory")?
+            .to_owned();
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .map(|dir| {
+                if dir.is_absolute() {
+                    dir
+                } else {
+                    root.join(dir)
+                }
+            })
+            .unwrap_or_else(|| root.join("target"));
+        Ok(Self { root, target })
+    }
+
+    /// A file or directory of the repository.
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    /// A directory of xtask's own under the target directory (`target/xtask/NAME`).
+    pub fn xtask_dir(&self, name: &str) -> PathBuf {
+        self.target.join("xtask").join(name)
+    }
+
+    fn release_bin(&self, name: &str) -> PathBuf {
+        self.target.join("release").join(name)
+    }
+
+    /// The release `loadgen`.
+    pub fn loadgen(&self) -> Loadgen {
+        Loadgen::new(self.release_bin("loadgen"))
+    }
+
+    /// The release `gate` (the verification crate's binary).
+    pub fn gate(&self) -> Gate {
+        Gate::new(self.release_bin("gate"))
+    }
+
+    /// A shell in the workspace root.
+    pub fn shell(&self) -> Result<Shell> {
+        let shell = Shell::new()?;
+        shell.change_dir(&self.root);
+        Ok(shell)
+    }
+
+    /// Builds the release binaries the pipeline runs.
+    pub fn build_binaries(&self) -> Result<()> {
+        let shell = self.shell()?;
+        cmd!(
+            shell,
+            "cargo build --release -p mock-idp -p loadgen -p verification --bins"
+        )
+        .run()?;
+        Ok(())
+    }
+
+    /// A fresh run directory `target/xtask/<run id><suffix>`.
+    pub fn new_run_dir(&self, suffix: &str) -> Result<RunDir> {
+        RunDir::create(self.xtask_dir(&format!("{}{suffix}", run_id())))
+    }
+
+    /// Boots the release mock-idp with `extra_args`, its stderr logged in `run_dir`.
+    pub fn boot_idp(&self, run_dir: &RunDir, extra_args: &[&str]) -> Result<MockIdp> {
+        MockIdp::boot(
+            &self.release_bin("mock-idp"),
+            extra_args,
+            &run_dir.idp_log(),
+            Duration::from_secs(30),
+        )
+    }
+}
+
+/// `run-<unix seconds>`: names a run's directory and its summary.
+pub fn run_id() -> String {
+    let seconds = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or_default();
+    format!("run-{seconds}")
+}
+
+/// Whether this runs in CI (`CI` set and not `false`): no progress bars, no snapshot updates.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|value| !value.is_empty() && value != "false")
+}
