@@ -13,7 +13,7 @@ use std::time::Duration;
 use benches::{ALGORITHMS, SigningFixture, names};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
-use mock_idp::tokens::AccessClaims;
+use mock_idp::jwt::AccessClaims;
 
 fn signing(criterion: &mut Criterion) {
     // Every key is made before any other jsonwebtoken call, so that mock-idp's cached provider

@@ -14,8 +14,8 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use jsonwebtoken::Header;
+use mock_idp::jwt::{AccessClaims, Minter};
 use mock_idp::keys::{SigningAlg, SigningKey};
-use mock_idp::tokens::{AccessClaims, Minter};
 use mock_idp::{App, HttpResponse, RefreshTokenFormat};
 
 /// The issuer every fixture uses; also the access tokens' audience.

@@ -1,56 +1,41 @@
-//! The provider as a value: `App::handle` turns one HTTP request into one response, with no
-//! socket involved, so tests and benches can call it directly (the server in `server.rs` only
-//! feeds it requests).
+//! The provider as a value and its router: `App::handle` reads one HTTP request (body capped),
+//! routes it to its endpoint module and turns any failure into an RFC 6749 error answer, with no
+//! socket involved, so tests and benches call it directly (`server.rs` only feeds it requests).
 
 use std::error::Error as StdError;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http::header::{self, HeaderMap};
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Body;
 
 use crate::config::{Config, FaultKind};
 use crate::error::OAuthError;
+use crate::http_helpers::{HttpResponse, Incoming, cached_json, error_response, text_response};
+use crate::jwt::Minter;
 use crate::keys::{KeyError, SigningKey};
 use crate::metrics::Metrics;
+use crate::state::{Idp, Urls};
 use crate::store::Store;
-use crate::tokens::Minter;
-use crate::{authorize, discovery, resource, testing, token};
-
-/// What every handler answers.
-pub type HttpResponse = Response<Full<Bytes>>;
+use crate::{authorize, discovery, resource, test_endpoints, token_endpoint};
 
 /// The OpenID provider: configuration, keys, state and counters, shared by every connection.
 #[derive(Debug, Clone)]
 pub struct App {
-    pub(crate) idp: Arc<Idp>,
+    shared: Arc<Shared>,
 }
 
+/// The state of the endpoints, and what only the router uses: the prepared discovery and JWKS
+/// documents and the fault counters.
 #[derive(Debug)]
-pub(crate) struct Idp {
-    pub(crate) config: Config,
-    pub(crate) minter: Minter,
-    pub(crate) store: Store,
-    pub(crate) metrics: Metrics,
-    pub(crate) urls: Urls,
+struct Shared {
+    idp: Idp,
     discovery_json: Bytes,
     jwks_json: Bytes,
     faults: Vec<FaultCounter>,
-}
-
-/// Absolute URLs of the endpoints, made once from the issuer.
-#[derive(Debug)]
-pub(crate) struct Urls {
-    pub(crate) issuer: String,
-    pub(crate) authorization: String,
-    pub(crate) token: String,
-    pub(crate) userinfo: String,
-    pub(crate) jwks: String,
-    pub(crate) introspection: String,
-    pub(crate) revocation: String,
 }
 
 /// A fault with the count of token requests it has seen, so that exactly `fraction` of them
@@ -66,42 +51,6 @@ impl FaultCounter {
     fn hits_next(&self) -> bool {
         let n = self.seen.fetch_add(1, Ordering::Relaxed) as f64;
         ((n + 1.0) * self.fraction).floor() > (n * self.fraction).floor()
-    }
-}
-
-/// The parts of a request the handlers need, with the body already read (and capped).
-#[derive(Debug)]
-pub(crate) struct Incoming {
-    pub(crate) method: Method,
-    pub(crate) path: String,
-    pub(crate) query: Option<String>,
-    pub(crate) headers: HeaderMap,
-    pub(crate) body: Bytes,
-}
-
-impl Incoming {
-    pub(crate) fn header(&self, name: header::HeaderName) -> Option<&[u8]> {
-        self.headers.get(name).map(HeaderValue::as_bytes)
-    }
-
-    /// Whether the body is declared as a form, as every POST to the OAuth endpoints must be.
-    pub(crate) fn require_form(&self) -> Result<(), OAuthError> {
-        let is_form = self
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.split(';').next())
-            .is_some_and(|mime| {
-                mime.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            });
-        if is_form {
-            Ok(())
-        } else {
-            Err(OAuthError::InvalidRequest(
-                "the body must be application/x-www-form-urlencoded".into(),
-            ))
-        }
     }
 }
 
@@ -145,12 +94,14 @@ impl App {
             .collect();
         let minter = Minter::new(key, issuer, audience, config.refresh_token_format);
         Self {
-            idp: Arc::new(Idp {
-                config,
-                minter,
-                store: Store::default(),
-                metrics: Metrics::default(),
-                urls,
+            shared: Arc::new(Shared {
+                idp: Idp {
+                    config,
+                    minter,
+                    store: Store::default(),
+                    metrics: Metrics::default(),
+                    urls,
+                },
                 discovery_json,
                 jwks_json,
                 faults,
@@ -158,24 +109,29 @@ impl App {
         }
     }
 
+    /// The configuration it was built with.
+    pub fn config(&self) -> &Config {
+        &self.shared.idp.config
+    }
+
     /// The `iss` of this provider's tokens.
     pub fn issuer(&self) -> &str {
-        &self.idp.urls.issuer
+        &self.shared.idp.urls.issuer
     }
 
     /// The key this provider signs with.
     pub fn signing_key(&self) -> &SigningKey {
-        self.idp.minter.key()
+        self.shared.idp.minter.key()
     }
 
     /// The Prometheus text of the counters (what `GET /metrics` answers).
     pub fn metrics_text(&self) -> String {
-        self.idp.metrics.render()
+        self.shared.idp.metrics.render()
     }
 
     /// Removes expired state now (the server also does this every `sweep_interval`).
     pub fn sweep(&self) -> crate::store::Swept {
-        self.idp.store.sweep(crate::store::now_ms())
+        self.shared.idp.store.sweep(crate::store::now_ms())
     }
 
     /// Answers one request. Never panics on input and never answers 5xx for bad input: every
@@ -187,22 +143,24 @@ impl App {
     {
         let (parts, body) = request.into_parts();
         let endpoint = endpoint_label(parts.uri.path());
-        let response = match read_body(body, &parts.headers, self.idp.config.max_body_bytes).await {
-            Ok(body) => {
-                let incoming = Incoming {
-                    method: parts.method,
-                    path: parts.uri.path().to_owned(),
-                    query: parts.uri.query().map(str::to_owned),
-                    headers: parts.headers,
-                    body,
-                };
-                self.route(endpoint, incoming)
-                    .await
-                    .unwrap_or_else(|error| error_response(&error))
-            }
-            Err(error) => error_response(&error),
-        };
-        self.idp
+        let response =
+            match read_body(body, &parts.headers, self.shared.idp.config.max_body_bytes).await {
+                Ok(body) => {
+                    let incoming = Incoming {
+                        method: parts.method,
+                        path: parts.uri.path().to_owned(),
+                        query: parts.uri.query().map(str::to_owned),
+                        headers: parts.headers,
+                        body,
+                    };
+                    self.route(endpoint, incoming)
+                        .await
+                        .unwrap_or_else(|error| error_response(&error))
+                }
+                Err(error) => error_response(&error),
+            };
+        self.shared
+            .idp
             .metrics
             .record_request(endpoint, response.status().as_u16());
         response
@@ -213,16 +171,17 @@ impl App {
         endpoint: &'static str,
         request: Incoming,
     ) -> Result<HttpResponse, OAuthError> {
-        let idp = &*self.idp;
+        let idp = &self.shared.idp;
         let method = request.method.clone();
         match (endpoint, method) {
             ("discovery", Method::GET | Method::HEAD) => Ok(cached_json(
-                idp.discovery_json.clone(),
+                self.shared.discovery_json.clone(),
                 "public, max-age=300",
             )),
-            ("jwks", Method::GET | Method::HEAD) => {
-                Ok(cached_json(idp.jwks_json.clone(), "public, max-age=300"))
-            }
+            ("jwks", Method::GET | Method::HEAD) => Ok(cached_json(
+                self.shared.jwks_json.clone(),
+                "public, max-age=300",
+            )),
             ("login", Method::GET) => Ok(authorize::login_form(&request)),
             ("login", Method::POST) => authorize::login(idp, &request),
             ("authorize", Method::GET | Method::POST) => authorize::authorize(idp, &request),
@@ -230,7 +189,7 @@ impl App {
                 if let Some(response) = self.inject_fault().await {
                     return Ok(response);
                 }
-                token::token(idp, &request)
+                token_endpoint::token(idp, &request)
             }
             ("userinfo", Method::GET | Method::POST) => resource::userinfo(idp, &request),
             ("introspect", Method::POST) => resource::introspect(idp, &request),
@@ -241,7 +200,7 @@ impl App {
                 idp.metrics.render(),
             )),
             ("test", Method::POST) if idp.config.enable_test_endpoints => {
-                testing::handle(idp, &request)
+                test_endpoints::handle(idp, &request)
             }
             ("test" | "other", _) => Err(OAuthError::NotFound(
                 "no such endpoint (test endpoints need --enable-test-endpoints)".into(),
@@ -252,25 +211,25 @@ impl App {
 
     /// Applies the configured faults to a token request: an answer to send instead, or a delay.
     async fn inject_fault(&self) -> Option<HttpResponse> {
-        for fault in &self.idp.faults {
+        for fault in &self.shared.faults {
             if !fault.hits_next() {
                 continue;
             }
             match fault.kind {
                 FaultKind::Unauthorized => {
-                    self.idp.metrics.record_fault("unauthorized");
+                    self.shared.idp.metrics.record_fault("unauthorized");
                     return Some(error_response(&OAuthError::InvalidClient(
                         "injected fault".into(),
                     )));
                 }
                 FaultKind::ServerError => {
-                    self.idp.metrics.record_fault("server_error");
+                    self.shared.idp.metrics.record_fault("server_error");
                     return Some(error_response(&OAuthError::ServerError(
                         "injected fault".into(),
                     )));
                 }
                 FaultKind::Delay(delay) => {
-                    self.idp.metrics.record_fault("delay");
+                    self.shared.idp.metrics.record_fault("delay");
                     tokio::time::sleep(delay).await;
                 }
             }
@@ -316,73 +275,6 @@ where
         Err(error) => Err(OAuthError::InvalidRequest(format!(
             "could not read the request body: {error}"
         ))),
-    }
-}
-
-/// The RFC 6749 5.2 error answer for `error`.
-pub(crate) fn error_response(error: &OAuthError) -> HttpResponse {
-    let mut response = json_response(error.status(), error.body());
-    if let Some(challenge) = error
-        .www_authenticate()
-        .and_then(|challenge| HeaderValue::from_str(&challenge).ok())
-    {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, challenge);
-    }
-    response
-}
-
-/// A JSON answer that no cache may keep (RFC 6749 5.1).
-pub(crate) fn json_response(status: StatusCode, body: String) -> HttpResponse {
-    let mut response = text_response(status, "application/json", body);
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    response
-}
-
-fn cached_json(body: Bytes, cache_control: &'static str) -> HttpResponse {
-    let mut response = Response::new(Full::new(body));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(cache_control),
-    );
-    response
-}
-
-pub(crate) fn text_response(
-    status: StatusCode,
-    content_type: &'static str,
-    body: String,
-) -> HttpResponse {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
-}
-
-/// A `302 Found` to `location`. A location that is not a valid header value cannot come from
-/// this server's own URLs; it would be a bug, and answers 500 rather than a bad redirect.
-pub(crate) fn redirect(location: &str) -> HttpResponse {
-    let mut response = Response::new(Full::new(Bytes::new()));
-    match HeaderValue::from_str(location) {
-        Ok(value) => {
-            *response.status_mut() = StatusCode::FOUND;
-            response.headers_mut().insert(header::LOCATION, value);
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            response
-        }
-        Err(_) => error_response(&OAuthError::ServerError("unencodable redirect".into())),
     }
 }
 

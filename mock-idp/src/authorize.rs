@@ -5,12 +5,13 @@ use cookie::{Cookie, SameSite};
 use http::StatusCode;
 use http::header::{self, HeaderValue};
 
-use crate::app::{HttpResponse, Idp, Incoming, redirect, text_response};
 use crate::clients::{self, Client};
 use crate::discovery::SUPPORTED_SCOPES;
 use crate::error::OAuthError;
 use crate::form::Params;
+use crate::http_helpers::{HttpResponse, Incoming, redirect, text_response};
 use crate::random;
+use crate::state::Idp;
 use crate::store::{PendingCode, Session, now_ms};
 
 pub const SESSION_COOKIE: &str = "mock_idp_session";
@@ -45,7 +46,7 @@ pub fn login(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthError> 
     let session_id = random::token();
     let now = now_ms();
     let ttl = idp.config.session_ttl;
-    idp.store.sessions.insert(
+    idp.store.open_session(
         session_id.clone(),
         Session {
             subject: username.to_owned(),
@@ -181,7 +182,7 @@ pub fn authorize(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthErr
 
     let code = random::token();
     let now = now_ms();
-    idp.store.codes.insert(
+    idp.store.issue_code(
         code.clone(),
         PendingCode {
             client_id: client.id.to_owned(),
@@ -285,8 +286,7 @@ fn current_session(idp: &Idp, request: &Incoming) -> Option<Session> {
     let session_id = Cookie::split_parse(header)
         .filter_map(Result::ok)
         .find(|cookie| cookie.name() == SESSION_COOKIE)?;
-    let session = idp.store.sessions.get(session_id.value())?;
-    (session.expires_at_ms > now_ms()).then(|| session.clone())
+    idp.store.live_session(session_id.value(), now_ms())
 }
 
 /// `redirect_uri` with `pairs` added to its query; empty values are left out.

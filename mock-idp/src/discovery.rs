@@ -2,9 +2,9 @@
 
 use serde_json::json;
 
-use crate::app::Urls;
 use crate::config::Config;
 use crate::keys::SigningAlg;
+use crate::state::Urls;
 
 /// Scopes this provider knows; a request for any other is `invalid_scope`.
 pub const SUPPORTED_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];

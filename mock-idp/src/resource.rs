@@ -5,12 +5,13 @@ use http::header;
 use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
-use crate::app::{HttpResponse, Idp, Incoming, json_response, text_response};
 use crate::clients;
 use crate::error::OAuthError;
 use crate::form::Params;
+use crate::http_helpers::{HttpResponse, Incoming, json_response, text_response};
+use crate::state::Idp;
 use crate::store::now_ms;
-use crate::token::live_access_token;
+use crate::token_endpoint::live_access_token;
 
 /// `GET` or `POST /userinfo` with a Bearer access token.
 pub fn userinfo(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthError> {
@@ -122,11 +123,11 @@ fn introspect_access(idp: &Idp, token: &str) -> Option<Value> {
 }
 
 fn introspect_refresh(idp: &Idp, token: &str) -> Option<Value> {
-    let record = idp.store.refresh_tokens.get(token).map(|record| *record)?;
+    let record = idp.store.refresh_record(token)?;
     if record.expires_at_ms <= now_ms() || record.state != crate::store::RefreshState::Active {
         return None;
     }
-    let grant = idp.store.grants.get(&record.grant_id)?.clone();
+    let grant = idp.store.grant(record.grant_id)?;
     if grant.revoked {
         return None;
     }
@@ -155,15 +156,10 @@ pub fn revoke(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthError>
 
     let refresh_grant = idp
         .store
-        .refresh_tokens
-        .get(token)
+        .refresh_record(token)
         .map(|record| record.grant_id);
     if let Some(grant_id) = refresh_grant {
-        let owner = idp
-            .store
-            .grants
-            .get(&grant_id)
-            .map(|grant| grant.client_id.clone());
+        let owner = idp.store.grant(grant_id).map(|grant| grant.client_id);
         if owner.is_some_and(|owner| owner != client.id) {
             return Err(not_yours());
         }
@@ -174,9 +170,7 @@ pub fn revoke(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthError>
         if claims.client_id != client.id {
             return Err(not_yours());
         }
-        if let Some(mut record) = idp.store.access_tokens.get_mut(&claims.jti) {
-            record.revoked = true;
-        }
+        idp.store.revoke_access_token(&claims.jti);
     }
     Ok(text_response(
         StatusCode::OK,

@@ -96,7 +96,7 @@ async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {
 
 /// Serves `app` on `listener` until `shutdown` completes, then drains open connections.
 pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output = ()>) {
-    let config = &app.idp.config;
+    let config = &app.config();
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -144,7 +144,7 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
 }
 
 async fn sweep_periodically(app: App) {
-    let mut interval = tokio::time::interval(app.idp.config.sweep_interval);
+    let mut interval = tokio::time::interval(app.config().sweep_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     interval.tick().await;
     loop {

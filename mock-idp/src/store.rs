@@ -84,19 +84,20 @@ pub struct AccessRecord {
     pub expires_at_ms: u64,
 }
 
-/// The server's whole state.
+/// The server's whole state, behind operations that own the locking rule: a guard is never held
+/// while another map is touched, and each decision that must be atomic is taken under one guard.
 #[derive(Debug, Default)]
 pub struct Store {
-    pub sessions: DashMap<String, Session>,
-    pub codes: DashMap<String, PendingCode>,
-    pub redeemed_codes: DashMap<String, RedeemedCode>,
-    pub grants: DashMap<u64, Grant>,
-    pub refresh_tokens: DashMap<String, RefreshRecord>,
+    sessions: DashMap<String, Session>,
+    codes: DashMap<String, PendingCode>,
+    redeemed_codes: DashMap<String, RedeemedCode>,
+    grants: DashMap<u64, Grant>,
+    refresh_tokens: DashMap<String, RefreshRecord>,
     /// Access tokens by `jti`: a JWT that verifies is still refused once its grant is revoked.
-    pub access_tokens: DashMap<String, AccessRecord>,
+    access_tokens: DashMap<String, AccessRecord>,
 }
 
-/// How many entries a sweep removed, per map.
+/// How many entries a sweep removed, per map (or how many each map holds).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Swept {
     pub sessions: usize,
@@ -107,7 +108,81 @@ pub struct Swept {
     pub access_tokens: usize,
 }
 
+/// What became of a code presented for redemption.
+#[derive(Debug, Clone)]
+pub enum CodeRedemption {
+    /// Not redeemed before: it is now removed, so no concurrent use can redeem it too.
+    Pending(PendingCode),
+    /// Redeemed before, into this grant.
+    AlreadyRedeemed { grant_id: u64 },
+    /// Never issued, or forgotten.
+    Unknown,
+}
+
+/// What the refresh-token state machine decided for one presented token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshDecision {
+    /// The newest token of its family: rotate it (or, with rotation off, keep it).
+    Use,
+    /// An already rotated token, inside the grace window.
+    UseInGrace,
+    /// An already rotated token past the grace window: theft is assumed.
+    Replay,
+}
+
 impl Store {
+    /// Records a signed-in session under its cookie value.
+    pub fn open_session(&self, session_id: String, session: Session) {
+        self.sessions.insert(session_id, session);
+    }
+
+    /// The session named by a cookie, while it has not expired at `now_ms`.
+    pub fn live_session(&self, session_id: &str, now_ms: u64) -> Option<Session> {
+        let session = self.sessions.get(session_id)?;
+        (session.expires_at_ms > now_ms).then(|| session.clone())
+    }
+
+    /// Records an issued, not yet redeemed authorization code.
+    pub fn issue_code(&self, code: String, pending: PendingCode) {
+        self.codes.insert(code, pending);
+    }
+
+    /// Takes a code for redemption. A pending code is removed by this call, so two concurrent
+    /// uses cannot both get it; the caller records the redemption with [`Store::mark_redeemed`].
+    pub fn redeem_code(&self, code: &str) -> CodeRedemption {
+        if let Some((_, pending)) = self.codes.remove(code) {
+            return CodeRedemption::Pending(pending);
+        }
+        match self.redeemed_codes.get(code).map(|entry| entry.grant_id) {
+            Some(grant_id) => CodeRedemption::AlreadyRedeemed { grant_id },
+            None => CodeRedemption::Unknown,
+        }
+    }
+
+    /// Remembers that `code` was redeemed into `grant_id`, until `forget_at_ms`, so that a reuse
+    /// can revoke what it produced.
+    pub fn mark_redeemed(&self, code: &str, grant_id: u64, forget_at_ms: u64) {
+        self.redeemed_codes.insert(
+            code.to_owned(),
+            RedeemedCode {
+                grant_id,
+                forget_at_ms,
+            },
+        );
+    }
+
+    /// Opens a grant and returns its id.
+    pub fn open_grant(&self, grant: Grant) -> u64 {
+        let grant_id = crate::random::id();
+        self.grants.insert(grant_id, grant);
+        grant_id
+    }
+
+    /// A copy of a grant.
+    pub fn grant(&self, grant_id: u64) -> Option<Grant> {
+        self.grants.get(&grant_id).map(|grant| grant.clone())
+    }
+
     /// Whether the grant exists and is not revoked.
     pub fn grant_is_live(&self, grant_id: u64) -> bool {
         self.grants
@@ -131,6 +206,71 @@ impl Store {
     pub fn extend_grant(&self, grant_id: u64, expires_at_ms: u64) {
         if let Some(mut grant) = self.grants.get_mut(&grant_id) {
             grant.expires_at_ms = grant.expires_at_ms.max(expires_at_ms);
+        }
+    }
+
+    /// Records a new refresh token of a grant's family.
+    pub fn add_refresh_token(&self, token: String, record: RefreshRecord) {
+        self.refresh_tokens.insert(token, record);
+    }
+
+    /// A copy of a refresh token's record.
+    pub fn refresh_record(&self, token: &str) -> Option<RefreshRecord> {
+        self.refresh_tokens.get(token).map(|record| *record)
+    }
+
+    /// Decides what a presented refresh token may do and marks it, in one step under the token's
+    /// shard lock: of two concurrent uses of the newest token exactly one sees it active. With
+    /// `rotate`, a use marks it rotated; a rotated token is usable for `grace_ms` after its
+    /// rotation and a replay after that. `None` when the token is unknown.
+    pub fn use_refresh_token(
+        &self,
+        token: &str,
+        now_ms: u64,
+        rotate: bool,
+        grace_ms: u64,
+    ) -> Option<RefreshDecision> {
+        let mut record = self.refresh_tokens.get_mut(token)?;
+        Some(match record.state {
+            RefreshState::Active => {
+                if rotate {
+                    record.state = RefreshState::Rotated { at_ms: now_ms };
+                }
+                RefreshDecision::Use
+            }
+            RefreshState::Rotated { at_ms } if now_ms.saturating_sub(at_ms) < grace_ms => {
+                RefreshDecision::UseInGrace
+            }
+            RefreshState::Rotated { .. } => RefreshDecision::Replay,
+        })
+    }
+
+    /// Records an issued access token by its `jti`.
+    pub fn add_access_token(&self, jti: String, record: AccessRecord) {
+        self.access_tokens.insert(jti, record);
+    }
+
+    /// A copy of an access token's record.
+    pub fn access_record(&self, jti: &str) -> Option<AccessRecord> {
+        self.access_tokens.get(jti).map(|record| *record)
+    }
+
+    /// Revokes one access token (not its grant).
+    pub fn revoke_access_token(&self, jti: &str) {
+        if let Some(mut record) = self.access_tokens.get_mut(jti) {
+            record.revoked = true;
+        }
+    }
+
+    /// How many entries each map holds.
+    pub fn sizes(&self) -> Swept {
+        Swept {
+            sessions: self.sessions.len(),
+            codes: self.codes.len(),
+            redeemed_codes: self.redeemed_codes.len(),
+            grants: self.grants.len(),
+            refresh_tokens: self.refresh_tokens.len(),
+            access_tokens: self.access_tokens.len(),
         }
     }
 
@@ -159,27 +299,43 @@ impl Store {
 mod tests {
     use super::*;
 
+    fn grant() -> Grant {
+        Grant {
+            client_id: "c".into(),
+            subject: "s".into(),
+            scope: "openid".into(),
+            nonce: None,
+            auth_time: None,
+            revoked: false,
+            expires_at_ms: u64::MAX,
+        }
+    }
+
+    fn pending() -> PendingCode {
+        PendingCode {
+            client_id: "c".into(),
+            redirect_uri: "http://127.0.0.1:3000/callback".into(),
+            code_challenge: None,
+            nonce: None,
+            subject: "s".into(),
+            scope: "openid".into(),
+            auth_time: 0,
+            expires_at_ms: u64::MAX,
+        }
+    }
+
     #[test]
     fn sweep_removes_only_what_expired() {
         let store = Store::default();
         let now = 1_000_000;
-        store.sessions.insert(
-            "old".into(),
-            Session {
-                subject: "a".into(),
-                auth_time: 0,
-                expires_at_ms: now - 1,
-            },
-        );
-        store.sessions.insert(
-            "new".into(),
-            Session {
-                subject: "b".into(),
-                auth_time: 0,
-                expires_at_ms: now + 1,
-            },
-        );
-        store.access_tokens.insert(
+        let session = |expires_at_ms| Session {
+            subject: "a".into(),
+            auth_time: 0,
+            expires_at_ms,
+        };
+        store.open_session("old".into(), session(now - 1));
+        store.open_session("new".into(), session(now + 1));
+        store.add_access_token(
             "jti".into(),
             AccessRecord {
                 grant_id: 1,
@@ -190,28 +346,86 @@ mod tests {
         let swept = store.sweep(now);
         assert_eq!(swept.sessions, 1);
         assert_eq!(swept.access_tokens, 1);
-        assert!(store.sessions.contains_key("new"));
+        assert!(store.live_session("new", now).is_some());
+        assert!(store.live_session("old", now - 10).is_none());
+        assert_eq!(store.sizes().sessions, 1);
     }
 
     #[test]
     fn a_grant_is_revoked_once() {
         let store = Store::default();
-        store.grants.insert(
-            7,
-            Grant {
-                client_id: "c".into(),
-                subject: "s".into(),
-                scope: "openid".into(),
-                nonce: None,
-                auth_time: None,
-                revoked: false,
-                expires_at_ms: u64::MAX,
-            },
+        let id = store.open_grant(grant());
+        assert!(store.grant_is_live(id));
+        assert!(store.revoke_grant(id));
+        assert!(!store.revoke_grant(id));
+        assert!(!store.grant_is_live(id));
+        assert!(!store.grant_is_live(id.wrapping_add(1)));
+    }
+
+    #[test]
+    fn a_code_is_redeemed_once_and_then_names_its_grant() {
+        let store = Store::default();
+        store.issue_code("code".into(), pending());
+        assert!(matches!(
+            store.redeem_code("code"),
+            CodeRedemption::Pending(_)
+        ));
+        let grant_id = store.open_grant(grant());
+        store.mark_redeemed("code", grant_id, u64::MAX);
+        assert!(matches!(
+            store.redeem_code("code"),
+            CodeRedemption::AlreadyRedeemed { grant_id: id } if id == grant_id
+        ));
+        assert!(matches!(
+            store.redeem_code("other"),
+            CodeRedemption::Unknown
+        ));
+    }
+
+    #[test]
+    fn of_concurrent_redemptions_exactly_one_gets_the_code() {
+        let store = std::sync::Arc::new(Store::default());
+        store.issue_code("code".into(), pending());
+        let winners: usize = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let store = std::sync::Arc::clone(&store);
+                    scope.spawn(move || {
+                        matches!(store.redeem_code("code"), CodeRedemption::Pending(_)) as usize
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|handle| handle.join().unwrap_or(0))
+                .sum()
+        });
+        assert_eq!(winners, 1);
+    }
+
+    #[test]
+    fn a_rotated_refresh_token_is_a_replay_after_the_grace_window() {
+        let store = Store::default();
+        let record = RefreshRecord {
+            grant_id: 1,
+            state: RefreshState::Active,
+            expires_at_ms: u64::MAX,
+        };
+        store.add_refresh_token("rt".into(), record);
+        let used = |now| store.use_refresh_token("rt", now, true, 100);
+        assert_eq!(used(1_000), Some(RefreshDecision::Use));
+        assert_eq!(used(1_050), Some(RefreshDecision::UseInGrace));
+        assert_eq!(used(1_100), Some(RefreshDecision::Replay));
+        assert_eq!(store.use_refresh_token("unknown", 0, true, 0), None);
+        // Without rotation the token stays usable.
+        store.add_refresh_token("kept".into(), record);
+        assert_eq!(
+            store.use_refresh_token("kept", 1, false, 0),
+            Some(RefreshDecision::Use)
         );
-        assert!(store.grant_is_live(7));
-        assert!(store.revoke_grant(7));
-        assert!(!store.revoke_grant(7));
-        assert!(!store.grant_is_live(7));
-        assert!(!store.grant_is_live(8));
+        assert_eq!(
+            store.use_refresh_token("kept", 2, false, 0),
+            Some(RefreshDecision::Use)
+        );
     }
 }

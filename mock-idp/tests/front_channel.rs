@@ -98,7 +98,7 @@ async fn tokens_verify_against_the_published_jwks() -> Result<()> {
         let claims =
             jsonwebtoken::decode::<serde_json::Value>(&id_token, &key, &validation)?.claims;
         assert_eq!(claims["nonce"], "nonce-1");
-        assert_eq!(claims["at_hash"], mock_idp::tokens::at_hash(&access_token));
+        assert_eq!(claims["at_hash"], mock_idp::jwt::at_hash(&access_token));
         assert!(claims["auth_time"].is_u64());
     }
     Ok(())

@@ -6,11 +6,12 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::app::{HttpResponse, Idp, Incoming, json_response};
 use crate::clients::{self, CONFIDENTIAL_CLIENT_ID};
 use crate::error::OAuthError;
+use crate::http_helpers::{HttpResponse, Incoming, json_response};
+use crate::state::Idp;
 use crate::store::{Grant, now_ms};
-use crate::token::{Issue, TokenResponse, issue, new_refresh_token};
+use crate::token_endpoint::{TokenResponse, open_grant_and_issue};
 
 /// A batch bigger than this is refused: the endpoint is for seeding, not for exhausting memory.
 const MAX_BATCH: usize = 1000;
@@ -85,39 +86,19 @@ fn mint_for(idp: &Idp, user: &UserRef, scope: Option<&str>) -> Result<TokenRespo
     let subject = subject_of(idp, user)?;
     let scope = scope.unwrap_or("openid profile email");
     let auth_time = now_ms() / 1000;
-    let grant_id = crate::random::id();
-    idp.store.grants.insert(
-        grant_id,
+    let opened = open_grant_and_issue(
+        idp,
         Grant {
             client_id: CONFIDENTIAL_CLIENT_ID.to_owned(),
-            subject: subject.clone(),
+            subject,
             scope: scope.to_owned(),
             nonce: None,
             auth_time: Some(auth_time),
             revoked: false,
             expires_at_ms: 0,
         },
-    );
-    let mut response = issue(
-        idp,
-        &Issue {
-            grant_id,
-            client_id: CONFIDENTIAL_CLIENT_ID,
-            subject: &subject,
-            scope,
-            auth_time: Some(auth_time),
-            nonce: None,
-            actor: None,
-            audience: None,
-        },
     )?;
-    response.refresh_token = Some(new_refresh_token(
-        idp,
-        grant_id,
-        &subject,
-        CONFIDENTIAL_CLIENT_ID,
-    )?);
-    Ok(response)
+    Ok(opened.response)
 }
 
 /// What the server makes of a token: its header and claims, and whether it would be accepted.
@@ -128,7 +109,7 @@ fn debug(idp: &Idp, token: &str) -> Value {
     let claims = jsonwebtoken::dangerous::insecure_decode::<Value>(token)
         .ok()
         .map(|data| data.claims);
-    match crate::token::live_access_token(idp, token) {
+    match crate::token_endpoint::live_access_token(idp, token) {
         Ok(_) => json!({ "valid": true, "header": header, "claims": claims }),
         Err(error) => json!({
             "valid": false,

@@ -5,7 +5,6 @@ use http::StatusCode;
 use http::header;
 use serde::Serialize;
 
-use crate::app::{HttpResponse, Idp, Incoming, json_response};
 use crate::clients::{
     self, Client, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN,
     GRANT_TOKEN_EXCHANGE,
@@ -13,10 +12,14 @@ use crate::clients::{
 use crate::discovery::SUPPORTED_SCOPES;
 use crate::error::OAuthError;
 use crate::form::Params;
+use crate::http_helpers::{HttpResponse, Incoming, json_response};
+use crate::jwt::{AccessClaims, Actor, IdClaims, at_hash, pkce_s256};
 use crate::metrics::TokenKind;
 use crate::random;
-use crate::store::{AccessRecord, Grant, RedeemedCode, RefreshRecord, RefreshState, now_ms};
-use crate::tokens::{AccessClaims, Actor, IdClaims, at_hash, pkce_s256};
+use crate::state::Idp;
+use crate::store::{
+    AccessRecord, CodeRedemption, Grant, RefreshDecision, RefreshRecord, RefreshState, now_ms,
+};
 
 pub const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
 
@@ -92,11 +95,11 @@ fn authorization_code(
 ) -> Result<TokenResponse, OAuthError> {
     let code = params.required("code")?;
     let now = now_ms();
-    let Some((_, pending)) = idp.store.codes.remove(code) else {
-        let redeemed = idp.store.redeemed_codes.get(code).map(|entry| *entry);
-        if let Some(redeemed) = redeemed {
+    let pending = match idp.store.redeem_code(code) {
+        CodeRedemption::Pending(pending) => pending,
+        CodeRedemption::AlreadyRedeemed { grant_id } => {
             idp.metrics.code_reuse_detected.inc();
-            if idp.store.revoke_grant(redeemed.grant_id) {
+            if idp.store.revoke_grant(grant_id) {
                 idp.metrics.families_revoked.inc();
             }
             return Err(OAuthError::InvalidGrant(
@@ -104,9 +107,11 @@ fn authorization_code(
                     .into(),
             ));
         }
-        return Err(OAuthError::InvalidGrant(
-            "unknown or expired authorization code".into(),
-        ));
+        CodeRedemption::Unknown => {
+            return Err(OAuthError::InvalidGrant(
+                "unknown or expired authorization code".into(),
+            ));
+        }
     };
     if pending.expires_at_ms <= now {
         return Err(OAuthError::InvalidGrant(
@@ -146,34 +151,43 @@ fn authorization_code(
         (None, None) => {}
     }
 
-    let grant_id = new_grant(
+    let code_ttl_ms = idp.config.code_ttl.as_millis() as u64;
+    let issued = open_grant_and_issue(
         idp,
         Grant {
-            client_id: pending.client_id.clone(),
-            subject: pending.subject.clone(),
-            scope: pending.scope.clone(),
-            nonce: pending.nonce.clone(),
+            client_id: pending.client_id,
+            subject: pending.subject,
+            scope: pending.scope,
+            nonce: pending.nonce,
             auth_time: Some(pending.auth_time),
             revoked: false,
             expires_at_ms: pending.expires_at_ms,
         },
-    );
-    let code_ttl_ms = idp.config.code_ttl.as_millis() as u64;
-    idp.store.redeemed_codes.insert(
-        code.to_owned(),
-        RedeemedCode {
-            grant_id,
-            forget_at_ms: now + code_ttl_ms,
-        },
-    );
+    )?;
+    idp.store
+        .mark_redeemed(code, issued.grant_id, now + code_ttl_ms);
     idp.metrics.codes_redeemed.inc();
+    Ok(issued.response)
+}
+
+/// A grant opened and its first tokens issued.
+pub(crate) struct Opened {
+    pub(crate) grant_id: u64,
+    pub(crate) response: TokenResponse,
+}
+
+/// Opens `grant` for a user's sign-in and issues its tokens: access token, ID token (with
+/// `openid`) and the first refresh token of its family. Redeeming a code and the `/_test`
+/// minting both go through here.
+pub(crate) fn open_grant_and_issue(idp: &Idp, grant: Grant) -> Result<Opened, OAuthError> {
+    let grant_id = idp.store.open_grant(grant.clone());
     let issued = Issue {
         grant_id,
-        client_id: client.id,
-        subject: &pending.subject,
-        scope: &pending.scope,
-        auth_time: Some(pending.auth_time),
-        nonce: pending.nonce.as_deref(),
+        client_id: &grant.client_id,
+        subject: &grant.subject,
+        scope: &grant.scope,
+        auth_time: grant.auth_time,
+        nonce: grant.nonce.as_deref(),
         actor: None,
         audience: None,
     };
@@ -181,10 +195,10 @@ fn authorization_code(
     response.refresh_token = Some(new_refresh_token(
         idp,
         grant_id,
-        &pending.subject,
-        client.id,
+        &grant.subject,
+        &grant.client_id,
     )?);
-    Ok(response)
+    Ok(Opened { grant_id, response })
 }
 
 /// RFC 7636 4.1: 43 to 128 unreserved characters.
@@ -195,16 +209,6 @@ fn is_code_verifier(verifier: &str) -> bool {
             .all(|byte| byte.is_ascii_alphanumeric() || b"-._~".contains(&byte))
 }
 
-/// What the refresh-token state machine decided for one presented token.
-enum RefreshDecision {
-    /// The newest token of its family: rotate it (or, with rotation off, keep it).
-    Use,
-    /// An already rotated token, inside the grace window.
-    UseInGrace,
-    /// An already rotated token past the grace window: theft is assumed.
-    Replay,
-}
-
 /// RFC 6749 6 with rotation and reuse detection (RFC 9700 4.14.2): each use of the newest token
 /// rotates it; a replay of an older one revokes the whole family, newest token included.
 fn refresh_token(idp: &Idp, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
@@ -213,23 +217,12 @@ fn refresh_token(idp: &Idp, client: &Client, params: &Params) -> Result<TokenRes
     let now = now_ms();
 
     // Look first, without changing anything, so that a wrong client cannot burn a token.
-    let grant_id = {
-        let record = idp
-            .store
-            .refresh_tokens
-            .get(presented)
-            .ok_or_else(unknown)?;
-        if record.expires_at_ms <= now {
-            return Err(unknown());
-        }
-        record.grant_id
-    };
-    let grant = idp
-        .store
-        .grants
-        .get(&grant_id)
-        .map(|grant| grant.clone())
-        .ok_or_else(unknown)?;
+    let record = idp.store.refresh_record(presented).ok_or_else(unknown)?;
+    if record.expires_at_ms <= now {
+        return Err(unknown());
+    }
+    let grant_id = record.grant_id;
+    let grant = idp.store.grant(grant_id).ok_or_else(unknown)?;
     if grant.client_id != client.id {
         return Err(OAuthError::InvalidGrant(
             "the refresh token was issued to another client".into(),
@@ -242,29 +235,14 @@ fn refresh_token(idp: &Idp, client: &Client, params: &Params) -> Result<TokenRes
     }
     let scope = narrowed_scope(&grant.scope, params.get("scope"))?;
 
-    // Decide and mark in one step under the token's shard lock: of two concurrent uses of the
-    // same token, exactly one sees it Active.
+    // The store decides and marks in one step: of two concurrent uses of the same token,
+    // exactly one sees it active.
     let rotate = idp.config.rotate_refresh_tokens;
     let grace_ms = idp.config.refresh_grace.as_millis() as u64;
-    let decision = {
-        let mut record = idp
-            .store
-            .refresh_tokens
-            .get_mut(presented)
-            .ok_or_else(unknown)?;
-        match record.state {
-            RefreshState::Active => {
-                if rotate {
-                    record.state = RefreshState::Rotated { at_ms: now };
-                }
-                RefreshDecision::Use
-            }
-            RefreshState::Rotated { at_ms } if now.saturating_sub(at_ms) < grace_ms => {
-                RefreshDecision::UseInGrace
-            }
-            RefreshState::Rotated { .. } => RefreshDecision::Replay,
-        }
-    };
+    let decision = idp
+        .store
+        .use_refresh_token(presented, now, rotate, grace_ms)
+        .ok_or_else(unknown)?;
     if let RefreshDecision::Replay = decision {
         idp.metrics.refresh_reuse_detected.inc();
         if idp.store.revoke_grant(grant_id) {
@@ -365,18 +343,15 @@ fn client_credentials(
             )));
         }
     }
-    let grant_id = new_grant(
-        idp,
-        Grant {
-            client_id: client.id.to_owned(),
-            subject: client.id.to_owned(),
-            scope: scope.to_owned(),
-            nonce: None,
-            auth_time: None,
-            revoked: false,
-            expires_at_ms: 0,
-        },
-    );
+    let grant_id = idp.store.open_grant(Grant {
+        client_id: client.id.to_owned(),
+        subject: client.id.to_owned(),
+        scope: scope.to_owned(),
+        nonce: None,
+        auth_time: None,
+        revoked: false,
+        expires_at_ms: 0,
+    });
     let issued = Issue {
         grant_id,
         client_id: client.id,
@@ -411,9 +386,7 @@ pub(crate) fn live_access_token(idp: &Idp, token: &str) -> Result<(AccessClaims,
     let claims = idp.minter.verify_access(token)?;
     let record = idp
         .store
-        .access_tokens
-        .get(&claims.jti)
-        .map(|record| *record)
+        .access_record(&claims.jti)
         .ok_or_else(|| OAuthError::InvalidToken("the access token is not known".into()))?;
     if record.revoked || !idp.store.grant_is_live(record.grant_id) {
         return Err(OAuthError::InvalidToken(
@@ -421,12 +394,6 @@ pub(crate) fn live_access_token(idp: &Idp, token: &str) -> Result<(AccessClaims,
         ));
     }
     Ok((claims, record.grant_id))
-}
-
-fn new_grant(idp: &Idp, grant: Grant) -> u64 {
-    let grant_id = random::id();
-    idp.store.grants.insert(grant_id, grant);
-    grant_id
 }
 
 /// What to put in the tokens of one successful request.
@@ -461,7 +428,7 @@ pub(crate) fn issue(idp: &Idp, issued: &Issue<'_>) -> Result<TokenResponse, OAut
     };
     let access_token = idp.minter.sign_access(&claims)?;
     let access_expires_ms = claims.exp * 1000;
-    idp.store.access_tokens.insert(
+    idp.store.add_access_token(
         claims.jti,
         AccessRecord {
             grant_id: issued.grant_id,
@@ -514,7 +481,7 @@ pub(crate) fn new_refresh_token(
     let token = idp
         .minter
         .refresh_token(subject, client_id, now / 1000, expires_at_ms / 1000)?;
-    idp.store.refresh_tokens.insert(
+    idp.store.add_refresh_token(
         token.clone(),
         RefreshRecord {
             grant_id,
