@@ -11,6 +11,7 @@ mod discovery;
 pub mod error;
 mod form;
 mod http_helpers;
+pub mod in_process;
 pub mod jwt;
 pub mod keys;
 pub mod metrics;

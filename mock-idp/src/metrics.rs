@@ -23,6 +23,44 @@ struct GrantLabels {
     outcome: &'static str,
 }
 
+/// The names of the series `/metrics` exposes: the one definition that the registration below and
+/// the pipeline's reconciliation (the `verification` crate) share.
+pub mod series {
+    use super::TokenKind;
+
+    /// Prefix of every series.
+    pub const PREFIX: &str = "mock_idp";
+    pub const HTTP_REQUESTS: &str = "http_requests";
+    pub const TOKENS_ISSUED: &str = "tokens_issued";
+    pub const TOKEN_REQUESTS: &str = "token_requests";
+    pub const FAULTS_INJECTED: &str = "faults_injected";
+    pub const CODES_ISSUED: &str = "codes_issued";
+    pub const CODES_REDEEMED: &str = "codes_redeemed";
+    pub const CODE_REUSE_DETECTED: &str = "code_reuse_detected";
+    pub const REFRESH_ROTATIONS: &str = "refresh_rotations";
+    pub const REFRESH_REUSE_DETECTED: &str = "refresh_reuse_detected";
+    pub const FAMILIES_REVOKED: &str = "families_revoked";
+    pub const LOGINS: &str = "logins";
+
+    /// The exposed name of counter `name`: `mock_idp_<name>_total`.
+    pub fn total(name: &str) -> String {
+        format!("{PREFIX}_{name}_total")
+    }
+
+    /// The series of HTTP answers of `endpoint` with `status`.
+    pub fn http_requests(endpoint: &str, status: u16) -> String {
+        format!(
+            r#"{}{{endpoint="{endpoint}",status="{status}"}}"#,
+            total(HTTP_REQUESTS)
+        )
+    }
+
+    /// The series of tokens of `kind` issued.
+    pub fn tokens_issued(kind: TokenKind) -> String {
+        format!(r#"{}{{kind="{}"}}"#, total(TOKENS_ISSUED), kind.label())
+    }
+}
+
 /// The counters. Cheap to update: a counter is an atomic, a labelled one is found under a read
 /// lock that writers take only the first time a label set appears.
 #[derive(Debug)]
@@ -49,9 +87,20 @@ pub enum TokenKind {
     Refresh,
 }
 
+impl TokenKind {
+    /// The `kind` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            TokenKind::Access => "access_token",
+            TokenKind::Id => "id_token",
+            TokenKind::Refresh => "refresh_token",
+        }
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("mock_idp");
+        let mut registry = Registry::with_prefix(series::PREFIX);
         let metrics = Self {
             requests: Family::default(),
             tokens_issued: Family::default(),
@@ -67,56 +116,56 @@ impl Default for Metrics {
             registry: Registry::default(),
         };
         registry.register(
-            "http_requests",
+            series::HTTP_REQUESTS,
             "HTTP requests answered, by endpoint and status",
             metrics.requests.clone(),
         );
         registry.register(
-            "tokens_issued",
+            series::TOKENS_ISSUED,
             "Tokens issued, by kind",
             metrics.tokens_issued.clone(),
         );
         registry.register(
-            "token_requests",
+            series::TOKEN_REQUESTS,
             "Token endpoint requests, by grant type and outcome",
             metrics.token_requests.clone(),
         );
         registry.register(
-            "faults_injected",
+            series::FAULTS_INJECTED,
             "Faults injected into token requests, by kind",
             metrics.faults_injected.clone(),
         );
         registry.register(
-            "codes_issued",
+            series::CODES_ISSUED,
             "Authorization codes issued",
             metrics.codes_issued.clone(),
         );
         registry.register(
-            "codes_redeemed",
+            series::CODES_REDEEMED,
             "Authorization codes redeemed for tokens",
             metrics.codes_redeemed.clone(),
         );
         registry.register(
-            "code_reuse_detected",
+            series::CODE_REUSE_DETECTED,
             "Redeemed authorization codes presented again",
             metrics.code_reuse_detected.clone(),
         );
         registry.register(
-            "refresh_rotations",
+            series::REFRESH_ROTATIONS,
             "Refresh tokens rotated",
             metrics.refresh_rotations.clone(),
         );
         registry.register(
-            "refresh_reuse_detected",
+            series::REFRESH_REUSE_DETECTED,
             "Rotated refresh tokens replayed",
             metrics.refresh_reuse_detected.clone(),
         );
         registry.register(
-            "families_revoked",
+            series::FAMILIES_REVOKED,
             "Grants (refresh-token families) revoked",
             metrics.families_revoked.clone(),
         );
-        registry.register("logins", "Successful logins", metrics.logins.clone());
+        registry.register(series::LOGINS, "Successful logins", metrics.logins.clone());
         Self {
             registry,
             ..metrics
@@ -132,12 +181,9 @@ impl Metrics {
     }
 
     pub fn record_token(&self, kind: TokenKind) {
-        let kind = match kind {
-            TokenKind::Access => "access_token",
-            TokenKind::Id => "id_token",
-            TokenKind::Refresh => "refresh_token",
-        };
-        self.tokens_issued.get_or_create(&KindLabels { kind }).inc();
+        self.tokens_issued
+            .get_or_create(&KindLabels { kind: kind.label() })
+            .inc();
     }
 
     pub fn record_token_request(&self, grant_type: &'static str, success: bool) {
@@ -183,6 +229,17 @@ mod tests {
         );
         assert!(text.contains(r#"mock_idp_tokens_issued_total{kind="refresh_token"} 1"#));
         assert!(text.contains("mock_idp_refresh_rotations_total 1"));
+        // The names the reconciliation asks for are the ones exposed.
+        for (line, value) in [
+            (series::http_requests("token", 200), 2),
+            (series::tokens_issued(TokenKind::Refresh), 1),
+            (series::total(series::REFRESH_ROTATIONS), 1),
+        ] {
+            assert!(
+                text.contains(&format!("{line} {value}\n")),
+                "{line}: {text}"
+            );
+        }
         assert!(text.ends_with("# EOF\n"));
     }
 }

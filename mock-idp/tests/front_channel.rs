@@ -1,4 +1,4 @@
-//! Discovery, JWKS, the login form and `/authorize`, over a real loopback socket.
+//! Discovery, JWKS, the login form and `/authorize`, driven through `App::handle`.
 
 mod support;
 
@@ -14,7 +14,7 @@ async fn discovery_lists_what_is_implemented() -> Result<()> {
     let reply = idp.get("/.well-known/openid-configuration", &[]).await?;
     assert_eq!(reply.status, StatusCode::OK);
     let document = reply.json()?;
-    let base = idp.server.base_url();
+    let base = idp.base_url();
     assert_eq!(document["issuer"], base);
     for (member, path) in [
         ("authorization_endpoint", "/authorize"),
@@ -73,8 +73,8 @@ async fn tokens_verify_against_the_published_jwks() -> Result<()> {
         let jwk = jwks.find(&kid).context("kid not in JWKS")?;
         let key = jsonwebtoken::DecodingKey::from_jwk(jwk)?;
         let mut validation = jsonwebtoken::Validation::new(alg.algorithm());
-        validation.set_issuer(&[idp.server.base_url()]);
-        validation.set_audience(&[idp.server.base_url()]);
+        validation.set_issuer(&[idp.base_url()]);
+        validation.set_audience(&[idp.base_url()]);
         let claims =
             jsonwebtoken::decode::<serde_json::Value>(&access_token, &key, &validation)?.claims;
         for claim in [
@@ -151,7 +151,7 @@ async fn login_sets_a_protected_session_cookie_and_returns_to_authorize() -> Res
     assert!(reply.location_param("code")?.is_some());
     assert_eq!(
         reply.location_param("iss")?.as_deref(),
-        Some(idp.server.base_url().as_str())
+        Some(idp.base_url().as_str())
     );
     Ok(())
 }

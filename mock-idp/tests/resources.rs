@@ -40,7 +40,7 @@ async fn userinfo_answers_the_user_claims_by_get_and_post() -> Result<()> {
 
 /// A token with the server's real key but something wrong in it.
 fn forge(idp: &TestIdp, header: Header, claims: &serde_json::Value) -> Result<String> {
-    let key = idp.server.app().signing_key().encoding_key();
+    let key = idp.app().signing_key().encoding_key();
     Ok(jsonwebtoken::encode(&header, claims, key)?)
 }
 
@@ -49,10 +49,10 @@ async fn userinfo_refuses_every_bad_token_with_401_and_a_bearer_challenge() -> R
     let idp = TestIdp::start().await?;
     let other = TestIdp::start().await?;
     let good = text(&idp.tokens("user-loadtest-00001").await?, "access_token")?;
-    let kid = idp.server.app().signing_key().kid().to_owned();
+    let kid = idp.app().signing_key().kid().to_owned();
     let now = jsonwebtoken::get_current_timestamp();
     let claims = json!({
-        "iss": idp.server.base_url(), "sub": "user-loadtest-00001", "aud": idp.server.base_url(),
+        "iss": idp.base_url(), "sub": "user-loadtest-00001", "aud": idp.base_url(),
         "client_id": "loadtest-client", "scope": "openid", "iat": now, "exp": now + 600, "jti": "forged",
     });
     let mut typed = Header::new(Algorithm::RS256);
@@ -87,7 +87,6 @@ async fn userinfo_refuses_every_bad_token_with_401_and_a_bearer_challenge() -> R
     let alg_none = format!("{none_header}.{payload}.");
     // Algorithm confusion: HS256 keyed with the public key.
     let public_key = idp
-        .server
         .app()
         .signing_key()
         .decoding_key()

@@ -111,14 +111,14 @@ async fn every_malformed_token_request_is_a_4xx_json_error() -> Result<()> {
 
 #[tokio::test]
 async fn oversized_bodies_answer_413() -> Result<()> {
-    let idp = TestIdp::with(|config| config.max_body_bytes = 1024).await?;
+    let idp = TestIdp::over_tcp_with(|config| config.max_body_bytes = 1024).await?;
     let big = format!("grant_type=client_credentials&pad={}", "a".repeat(4096));
     let reply = idp.post_raw("/token", &big, &[]).await?;
     assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(reply.error_code()?, "invalid_request");
 
     // Without a Content-Length (chunked), the cap holds while reading.
-    let mut stream = tokio::net::TcpStream::connect(idp.server.addr()).await?;
+    let mut stream = tokio::net::TcpStream::connect(idp.server()?.addr()).await?;
     let chunk = "a".repeat(2000);
     let request = format!(
         "POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
@@ -138,8 +138,9 @@ async fn oversized_bodies_answer_413() -> Result<()> {
 #[tokio::test]
 async fn headers_must_arrive_in_time() -> Result<()> {
     let idp =
-        TestIdp::with(|config| config.header_read_timeout = Duration::from_millis(300)).await?;
-    let mut stream = tokio::net::TcpStream::connect(idp.server.addr()).await?;
+        TestIdp::over_tcp_with(|config| config.header_read_timeout = Duration::from_millis(300))
+            .await?;
+    let mut stream = tokio::net::TcpStream::connect(idp.server()?.addr()).await?;
     stream
         .write_all(b"GET /jwks HTTP/1.1\r\nHost: x\r\n")
         .await?;
@@ -331,7 +332,7 @@ async fn expired_state_is_swept() -> Result<()> {
     idp.code("user-loadtest-00001").await?;
     idp.token(&[("grant_type", "client_credentials")]).await?;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let swept = idp.server.app().sweep();
+    let swept = idp.app().sweep();
     assert_eq!(swept.codes, 1);
     assert_eq!(swept.access_tokens, 1);
     Ok(())
@@ -339,10 +340,10 @@ async fn expired_state_is_swept() -> Result<()> {
 
 #[tokio::test]
 async fn shutdown_lets_the_server_go_and_frees_the_port() -> Result<()> {
-    let idp = TestIdp::start().await?;
-    let addr = idp.server.addr();
+    let idp = TestIdp::over_tcp_with(|_| {}).await?;
+    let addr = idp.server()?.addr();
     assert_eq!(idp.get("/jwks", &[]).await?.status, StatusCode::OK);
-    tokio::time::timeout(Duration::from_secs(10), idp.server.shutdown()).await?;
+    tokio::time::timeout(Duration::from_secs(10), idp.into_server()?.shutdown()).await?;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
     Ok(())
 }

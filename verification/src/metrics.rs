@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use loadgen::RunResult;
+use loadgen::{RunResult, ScenarioKind};
+use mock_idp::metrics::{TokenKind, series};
 use serde::Serialize;
 
 /// Counter values by series (`name{labels}` exactly as exposed).
@@ -106,67 +107,74 @@ pub fn reconcile(
     after: &MetricsSnapshot,
 ) -> Vec<Reconciliation> {
     let token_ok = status_count(result, "token", "200");
-    let check = |what: &str, series: &str, loadgen_count: f64| Reconciliation {
+    let check = |what: &str, series: String, loadgen_count: f64| Reconciliation {
         what: what.to_owned(),
-        idp_series: series.to_owned(),
-        idp_delta: after.delta(before, series),
+        idp_delta: after.delta(before, &series),
+        idp_series: series,
         loadgen_count,
     };
     let mut checks = vec![
         check(
             "token responses 200",
-            r#"mock_idp_http_requests_total{endpoint="token",status="200"}"#,
+            series::http_requests("token", 200),
             token_ok,
         ),
         check(
             "access tokens issued",
-            r#"mock_idp_tokens_issued_total{kind="access_token"}"#,
+            series::tokens_issued(TokenKind::Access),
             token_ok,
         ),
     ];
-    match result.scenario.as_str() {
-        "token-code" => {
+    let Some(scenario) = ScenarioKind::from_name(&result.scenario) else {
+        return checks;
+    };
+    match scenario {
+        ScenarioKind::TokenCode => {
             checks.push(check(
                 "codes redeemed",
-                "mock_idp_codes_redeemed_total",
+                series::total(series::CODES_REDEEMED),
                 token_ok,
             ));
             checks.push(check(
                 "refresh tokens issued",
-                r#"mock_idp_tokens_issued_total{kind="refresh_token"}"#,
+                series::tokens_issued(TokenKind::Refresh),
                 token_ok,
             ));
         }
-        "refresh-storm" => {
+        ScenarioKind::RefreshStorm => {
             checks.push(check(
                 "refresh tokens rotated",
-                "mock_idp_refresh_rotations_total",
+                series::total(series::REFRESH_ROTATIONS),
                 token_ok,
             ));
             checks.push(check(
                 "refresh-token replays detected",
-                "mock_idp_refresh_reuse_detected_total",
+                series::total(series::REFRESH_REUSE_DETECTED),
                 0.0,
             ));
         }
-        "full-oidc" => {
+        ScenarioKind::FullOidc => {
             checks.push(check(
                 "codes issued",
-                "mock_idp_codes_issued_total",
+                series::total(series::CODES_ISSUED),
                 status_count(result, "authorize", "302"),
             ));
             checks.push(check(
                 "codes redeemed",
-                "mock_idp_codes_redeemed_total",
+                series::total(series::CODES_REDEEMED),
                 token_ok,
             ));
             checks.push(check(
                 "userinfo responses 200",
-                r#"mock_idp_http_requests_total{endpoint="userinfo",status="200"}"#,
+                series::http_requests("userinfo", 200),
                 status_count(result, "userinfo", "200"),
             ));
         }
-        _ => {}
+        // These scenarios are not among the reconciled tests: the common checks suffice.
+        ScenarioKind::Userinfo
+        | ScenarioKind::TokenExchange
+        | ScenarioKind::Discovery
+        | ScenarioKind::RefreshReuse => {}
     }
     checks
 }

@@ -6,17 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::gate::GateReport;
 use crate::metrics::Reconciliation;
+pub use benches::BenchRow;
 use loadgen::RunResult;
-
-/// One benchmark line: mock-idp's median beside the raw primitive's, from `bench-ratios --json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BenchRow {
-    pub algorithm: String,
-    pub operation: String,
-    pub mock_idp_ns: f64,
-    pub raw_ns: f64,
-    pub ratio: f64,
-}
 
 /// One test's line of the summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use benches::{RATIO_TARGET, RatioRow, default_criterion_dir, format_ns, ratio_report};
+use benches::{BenchRow, RATIO_TARGET, RatioRow, default_criterion_dir, format_ns, ratio_report};
 use clap::Parser;
 
 #[derive(Debug, Parser)]
@@ -62,18 +62,7 @@ fn main() -> ExitCode {
     };
     print_table(&rows);
     if let Some(path) = &args.json {
-        let json: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|row| {
-                serde_json::json!({
-                    "algorithm": row.algorithm,
-                    "operation": row.operation.name(),
-                    "mock_idp_ns": row.mock_idp_ns,
-                    "raw_ns": row.raw_ns,
-                    "ratio": row.ratio(),
-                })
-            })
-            .collect();
+        let json: Vec<BenchRow> = rows.iter().map(BenchRow::from).collect();
         let written = serde_json::to_string_pretty(&json)
             .map_err(std::io::Error::other)
             .and_then(|text| std::fs::write(path, text + "\n"));

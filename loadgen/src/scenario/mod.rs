@@ -26,7 +26,16 @@ pub use vu::{VirtualUser, Vu, VuSetupError};
 /// The scenarios `loadgen run` knows. The command-line names (clap) and the result names (strum)
 /// both derive from the variants, in kebab case; a test holds them equal.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, strum::IntoStaticStr, strum::EnumIter,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    clap::ValueEnum,
+    strum::IntoStaticStr,
+    strum::EnumIter,
+    strum::EnumString,
 )]
 #[strum(serialize_all = "kebab-case")]
 pub enum ScenarioKind {
@@ -160,6 +169,11 @@ impl ScenarioKind {
         self.into()
     }
 
+    /// The scenario with this name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        name.parse().ok()
+    }
+
     /// The specification's test id, or the scenario name for the others.
     pub fn test_id(self) -> &'static str {
         with_scenario!(self, S => S::TEST_ID).unwrap_or_else(|| self.name())
@@ -273,6 +287,7 @@ mod tests {
         for kind in kinds {
             let possible = kind.to_possible_value().unwrap();
             assert_eq!(possible.get_name(), kind.name());
+            assert_eq!(ScenarioKind::from_name(kind.name()), Some(kind));
         }
     }
 }

@@ -1,9 +1,11 @@
-//! Shared helpers of the integration tests: a running mock-idp on `127.0.0.1:0` and a small
-//! HTTP client that does not follow redirects, so every 302 can be inspected.
+//! Shared helpers of the integration tests: mock-idp as a value driven through `App::handle` with
+//! no socket (axum's testing pattern), or, for the tests of the server itself, running on
+//! `127.0.0.1:0` with a small HTTP client; neither follows redirects, so every 302 can be
+//! inspected. The sign-in flow is mock-idp's own in-process one (`mock_idp::in_process`).
 
 #![allow(dead_code)]
 
-use anyhow::{Context as _, Result, anyhow, bail};
+use anyhow::{Context as _, Result, anyhow};
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
@@ -13,10 +15,14 @@ use hyper_util::rt::TokioExecutor;
 use mock_idp::clients::{
     CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, REDIRECT_URI, basic_authorization,
 };
-use mock_idp::{Config, RunningIdp};
+use mock_idp::in_process::{self, AuthorizationRequest};
+use mock_idp::{App, Config, RunningIdp};
 use serde_json::Value;
 
-pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub const VERIFIER: &str = in_process::CODE_VERIFIER;
+
+/// The issuer of an in-process provider (nothing listens there: requests go to `App::handle`).
+const IN_PROCESS_ISSUER: &str = "http://127.0.0.1:8080";
 
 /// One answer, fully read.
 #[derive(Debug)]
@@ -65,36 +71,89 @@ impl Reply {
     }
 }
 
-/// A mock-idp on an ephemeral loopback port, with a client.
+/// A mock-idp under test: in-process, or a server on a loopback socket with a client.
 pub struct TestIdp {
-    pub server: RunningIdp,
-    client: Client<HttpConnector, Full<Bytes>>,
+    app: App,
+    base_url: String,
+    socket: Option<(RunningIdp, Client<HttpConnector, Full<Bytes>>)>,
 }
 
 impl TestIdp {
+    /// The provider with the documented defaults, as a value.
     pub async fn start() -> Result<Self> {
         Self::with(|_| {}).await
     }
 
+    /// The provider with a changed configuration, as a value.
     pub async fn with(configure: impl FnOnce(&mut Config)) -> Result<Self> {
+        let mut config = Config::ephemeral();
+        configure(&mut config);
+        let app = App::new(config, IN_PROCESS_ISSUER)?;
+        Ok(Self {
+            base_url: app.issuer().to_owned(),
+            app,
+            socket: None,
+        })
+    }
+
+    /// The server on `127.0.0.1:0`, for the tests of what only a socket shows.
+    pub async fn over_tcp_with(configure: impl FnOnce(&mut Config)) -> Result<Self> {
         let mut config = Config::ephemeral();
         configure(&mut config);
         let server = mock_idp::spawn(config).await?;
         let client = Client::builder(TokioExecutor::new()).build_http();
-        Ok(Self { server, client })
+        Ok(Self {
+            app: server.app().clone(),
+            base_url: server.base_url(),
+            socket: Some((server, client)),
+        })
+    }
+
+    /// The provider's base URL (its issuer).
+    pub fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    /// The provider itself.
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// The running server, for the tests over a socket.
+    pub fn server(&self) -> Result<&RunningIdp> {
+        self.socket
+            .as_ref()
+            .map(|(server, _)| server)
+            .context("this test provider runs in-process; start it with over_tcp_with")
+    }
+
+    /// The running server, to shut it down.
+    pub fn into_server(self) -> Result<RunningIdp> {
+        self.socket
+            .map(|(server, _)| server)
+            .context("this test provider runs in-process; start it with over_tcp_with")
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.server.base_url())
+        format!("{}{path}", self.base_url)
     }
 
     pub async fn send(&self, request: Request<Full<Bytes>>) -> Result<Reply> {
-        let response = self.client.request(request).await?;
-        let (parts, body) = response.into_parts();
+        let response = match &self.socket {
+            Some((_, client)) => {
+                let (parts, body) = client.request(request).await?.into_parts();
+                (parts, body.collect().await?.to_bytes())
+            }
+            None => {
+                let (parts, body) = self.app.handle(request).await.into_parts();
+                (parts, body.collect().await?.to_bytes())
+            }
+        };
+        let (parts, body) = response;
         Ok(Reply {
             status: parts.status,
             headers: parts.headers,
-            body: body.collect().await?.to_bytes(),
+            body,
         })
     }
 
@@ -142,21 +201,7 @@ impl TestIdp {
 
     /// Logs `user` in through the form and returns the session cookie (`name=value`).
     pub async fn login(&self, user: &str) -> Result<String> {
-        let reply = self
-            .post_form(
-                "/login",
-                &[("username", user), ("password", "loadtest")],
-                &[],
-            )
-            .await?;
-        let set_cookie = reply
-            .header(header::SET_COOKIE)
-            .context("login set no cookie")?;
-        Ok(set_cookie
-            .split(';')
-            .next()
-            .context("empty cookie")?
-            .to_owned())
+        Ok(in_process::login(&self.app, user, mock_idp::clients::USER_PASSWORD).await?)
     }
 
     /// The standard authorization request of the confidential client with PKCE S256.
@@ -184,33 +229,13 @@ impl TestIdp {
     /// Logs in and gets a code for the standard request.
     pub async fn code(&self, user: &str) -> Result<String> {
         let cookie = self.login(user).await?;
-        let reply = self
-            .get(
-                &format!("/authorize?{}", self.authorize_query(&[])),
-                &[("cookie", &cookie)],
-            )
-            .await?;
-        if reply.status != StatusCode::FOUND {
-            bail!("authorize answered {}", reply.status);
-        }
-        reply.location_param("code")?.context("no code in redirect")
+        let request = AuthorizationRequest::default();
+        Ok(in_process::authorization_code(&self.app, &cookie, &request).await?)
     }
 
-    /// Redeems a fresh code: the token response JSON.
+    /// Redeems a fresh code of the standard request: the token response JSON.
     pub async fn tokens(&self, user: &str) -> Result<Value> {
-        let code = self.code(user).await?;
-        let reply = self
-            .token(&[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT_URI),
-                ("code_verifier", VERIFIER),
-            ])
-            .await?;
-        if reply.status != StatusCode::OK {
-            bail!("token answered {}: {:?}", reply.status, reply.body);
-        }
-        reply.json()
+        Ok(in_process::sign_in(&self.app, user, &AuthorizationRequest::default()).await?)
     }
 
     pub async fn userinfo(&self, access_token: &str) -> Result<Reply> {
