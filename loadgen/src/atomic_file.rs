@@ -33,16 +33,15 @@ mod tests {
 
     #[test]
     fn replaces_the_file_and_leaves_no_temporary() {
-        let directory = std::env::temp_dir().join(format!("loadgen-atomic-{}", std::process::id()));
-        std::fs::create_dir_all(&directory).unwrap();
+        let temporary = tempfile::tempdir().unwrap();
+        let directory = temporary.path();
         let path = directory.join("out.json");
         write_atomically(&path, b"first").unwrap();
         write_atomically(&path, b"second").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"second");
-        let leftovers = std::fs::read_dir(&directory).unwrap().count();
+        let leftovers = std::fs::read_dir(directory).unwrap().count();
         assert_eq!(leftovers, 1);
         let missing_directory = directory.join("missing").join("out.json");
         assert!(write_atomically(&missing_directory, b"x").is_err());
-        std::fs::remove_dir_all(&directory).unwrap();
     }
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn loadgen(arguments: Vec<String>) -> impl FnOnce() -> anyhow::Result<Output> {
@@ -21,13 +21,6 @@ async fn run_loadgen(arguments: &[&str]) -> anyhow::Result<Output> {
         .map(|argument| (*argument).to_owned())
         .collect();
     tokio::task::spawn_blocking(loadgen(arguments)).await?
-}
-
-fn scratch_directory(name: &str) -> anyhow::Result<PathBuf> {
-    let directory = std::env::temp_dir().join(format!("loadgen-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&directory);
-    std::fs::create_dir_all(&directory)?;
-    Ok(directory)
 }
 
 fn text(path: &Path) -> String {
@@ -55,7 +48,8 @@ async fn every_command_has_help_with_env_fallbacks() {
 async fn seed_run_and_report_with_exit_codes() {
     let idp = common::spawn_idp().await.unwrap();
     let target = idp.base_url();
-    let directory = scratch_directory("flow").unwrap();
+    let temporary = tempfile::tempdir().unwrap();
+    let directory = temporary.path();
     let seeds = directory.join("seeds");
 
     let output = run_loadgen(&[
@@ -186,6 +180,5 @@ async fn seed_run_and_report_with_exit_codes() {
     .unwrap();
     assert_eq!(output.status.code(), Some(1));
 
-    std::fs::remove_dir_all(&directory).unwrap();
     idp.shutdown().await;
 }

@@ -1,4 +1,4 @@
-//! The server's configuration: its defaults are a contract (DESIGN.md) that seeds, tests and docs rely on.
+//! The server's configuration: its defaults are a contract (docs/design.md) that seeds, tests and docs rely on.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! mock-idp: a spec-faithful OpenID Connect provider to load-test against.
 //!
 //! Build the provider as a value with [`App`] and call [`App::handle`] without a socket, or
-//! run it on a port with [`spawn`]. The defaults of [`Config`] are the contract of DESIGN.md.
+//! run it on a port with [`spawn`]. The defaults of [`Config`] are the contract of `docs/design.md`.
 
 mod app;
 mod authorize;
