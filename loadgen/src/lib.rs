@@ -8,6 +8,7 @@
 //! [`seeder`] makes the seed files ([`seed_files`]) through the IdP's public endpoints.
 
 pub mod atomic_file;
+pub mod browser;
 pub mod client;
 pub mod engine;
 pub mod flows;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use loadgen::browser::FormHints;
 use loadgen::oidc::{
     ClientCredentials, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URI,
     DEFAULT_SCOPE,
@@ -31,7 +32,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Make seed files through the IdP's login form, /authorize and /token.
+    /// Make seed files through the IdP's own login and consent pages, /authorize and /token.
     Seed(Box<SeedArgs>),
     /// Run one scenario at an arrival rate and write its result.
     Run(Box<RunArgs>),
@@ -124,6 +125,17 @@ struct SeedArgs {
     /// Users are PREFIX00001, PREFIX00002 ...
     #[arg(long, env = "LOADGEN_USER_PREFIX", default_value = "user-loadtest-")]
     user_prefix: String,
+    /// The `name` of the login form's user-name input, when the page does not mark it (by type
+    /// email, autocomplete=username, or a name such as username, login or email).
+    #[arg(long, env = "LOADGEN_USERNAME_FIELD")]
+    username_field: Option<String>,
+    /// The `name` of the login form's password input, when it is not a password-type input.
+    #[arg(long, env = "LOADGEN_PASSWORD_FIELD")]
+    password_field: Option<String>,
+    /// A word of the consent page's approve button (its name, value or text), when it is not
+    /// one of approve, accept, allow, authorize, continue, consent, confirm or yes.
+    #[arg(long, env = "LOADGEN_APPROVE_BUTTON")]
+    approve_button: Option<String>,
     /// Seed requests in flight at once.
     #[arg(long, env = "LOADGEN_CONCURRENCY", default_value_t = 64)]
     concurrency: usize,
@@ -214,6 +226,11 @@ async fn seed(args: SeedArgs) -> anyhow::Result<ExitCode> {
         client: args.client.credentials(),
         password: args.password,
         user_prefix: args.user_prefix,
+        hints: FormHints {
+            username_field: args.username_field,
+            password_field: args.password_field,
+            approve_button: args.approve_button,
+        },
         concurrency: args.concurrency,
         attempts: args.attempts,
         timeout: args.timeout,

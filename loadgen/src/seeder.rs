@@ -1,5 +1,7 @@
 //! `loadgen seed`: makes sessions, authorization codes and refresh-token families through the
-//! IdP's public endpoints (login form, `/authorize`, `/token`), concurrently, with bounded retries.
+//! IdP's public endpoints, as a browser and a client would: each user signs in once through the
+//! provider's own login (and consent) pages ([`crate::browser`]), and its browser then gets the
+//! codes; families are codes redeemed at the token endpoint. Concurrent, with bounded retries.
 
 use std::io::IsTerminal as _;
 use std::path::Path;
@@ -7,17 +9,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{CONTENT_TYPE, SET_COOKIE};
-use http::{HeaderName, HeaderValue, Method};
+use http::{HeaderName, HeaderValue};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::task::JoinSet;
+use url::Url;
 
-use crate::client::{HttpResponse, Target, TargetError, VuClient};
+use crate::browser::{Browser, Credentials, FormHints};
+use crate::client::{Target, TargetError, VuClient};
 use crate::engine::{RunError, fetch_provider_metadata};
 use crate::flows::{
-    AuthorizationRequest, FlowEndpoints, FlowError, authorize_with_session, describe_error_body,
-    redeem_code, token_request_headers,
+    AuthorizationRequest, FlowEndpoints, FlowError, redeem_code, token_request_headers,
 };
 use crate::oidc::ClientCredentials;
 use crate::progress::ProgressMode;
@@ -40,8 +41,8 @@ pub struct SeedConfig {
     pub password: String,
     /// Users are `{user_prefix}{n:05}` from 1.
     pub user_prefix: String,
-    /// Path of the login form.
-    pub login_path: String,
+    /// How to find the login form's fields and the consent page's approve button.
+    pub hints: FormHints,
     /// Requests in flight at once.
     pub concurrency: usize,
     /// Attempts per seed before giving up.
@@ -63,7 +64,7 @@ impl SeedConfig {
             client: ClientCredentials::default(),
             password: "loadtest".into(),
             user_prefix: "user-loadtest-".into(),
-            login_path: "/login".into(),
+            hints: FormHints::default(),
             concurrency: 64,
             attempts: 3,
             timeout: Duration::from_secs(10),
@@ -112,7 +113,7 @@ enum Job {
 
 #[derive(Debug)]
 enum Made {
-    Session(SessionSeed),
+    Session(SessionSeed, Box<Browser>),
     Code(CodeSeed),
     Family(RefreshTokenSeed),
 }
@@ -124,34 +125,16 @@ struct SeedContext {
     token_path: String,
     token_headers: Vec<(HeaderName, HeaderValue)>,
     issuer: String,
-    sessions: Vec<(String, HeaderValue)>,
+    /// The target's base URL, where the browser's requests go.
+    base: Url,
+    /// Each signed-in user's browser, by user number.
+    browsers: Vec<Browser>,
 }
 
 /// A failed attempt; `retry` is false when trying again cannot help (wrong password).
 struct Attempt {
     detail: String,
     retry: bool,
-}
-
-impl Attempt {
-    fn retry(detail: impl Into<String>) -> Self {
-        Self {
-            detail: detail.into(),
-            retry: true,
-        }
-    }
-}
-
-fn answered(what: &str, response: &HttpResponse) -> Attempt {
-    Attempt {
-        detail: format!(
-            "{what} answered {}: {}",
-            response.status,
-            describe_error_body(&response.body)
-        ),
-        // A client error will not change on retry; a server error or overload might.
-        retry: !response.status.is_client_error(),
-    }
 }
 
 struct Worker {
@@ -162,9 +145,12 @@ struct Worker {
 impl Worker {
     async fn make(&mut self, job: Job) -> Result<Made, Attempt> {
         match job {
-            Job::Login(user) => self.login(user).await.map(Made::Session),
+            Job::Login(user) => {
+                let (session, browser) = self.login(user).await?;
+                Ok(Made::Session(session, Box::new(browser)))
+            }
             Job::Code(number) => {
-                let user = number % self.context.sessions.len().max(1);
+                let user = number % self.context.browsers.len().max(1);
                 let (code, request) = self.mint_code(user).await?;
                 Ok(Made::Code(CodeSeed {
                     code,
@@ -179,53 +165,58 @@ impl Worker {
         }
     }
 
-    async fn login(&mut self, user: usize) -> Result<SessionSeed, Attempt> {
+    /// Signs `user` in through the provider's own pages, in a new browser: the session seed is
+    /// the `Cookie` header that browser sends to the authorization endpoint.
+    async fn login(&mut self, user: usize) -> Result<(SessionSeed, Browser), Attempt> {
         let context = Arc::clone(&self.context);
-        let config = &context.config;
-        let user_id = config.user(user);
-        // The pending authorization request rides along, as a browser's login would carry it.
-        let return_to =
-            AuthorizationRequest::fresh().path_and_query(&context.authorize_path, &config.client);
-        let body = form_urlencoded::Serializer::new(String::new())
-            .append_pair("username", &user_id)
-            .append_pair("password", &config.password)
-            .append_pair("return_to", &return_to)
-            .finish();
-        let response = self
-            .client
-            .send(
-                Method::POST,
-                &config.login_path,
-                &[(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static("application/x-www-form-urlencoded"),
-                )],
-                Bytes::from(body),
-                config.timeout,
+        let mut browser = Browser::new();
+        self.authorize_in(&mut browser, user).await?;
+        let authorize_url = context
+            .base
+            .join(&context.authorize_path)
+            .unwrap_or_else(|_| context.base.clone());
+        let cookie = browser
+            .cookie_header(&authorize_url)
+            .ok_or_else(|| Attempt {
+                detail: "the provider signed the user in but set no cookie for its authorization \
+                     endpoint, so TEST 3 could not reuse the session"
+                    .into(),
+                retry: false,
+            })?;
+        let session = SessionSeed {
+            user_id: context.config.user(user),
+            cookie: cookie.to_str().unwrap_or_default().to_owned(),
+        };
+        Ok((session, browser))
+    }
+
+    /// One authorization request in `browser` as `user`: the code and the request it answers.
+    async fn authorize_in(
+        &mut self,
+        browser: &mut Browser,
+        user: usize,
+    ) -> Result<(String, AuthorizationRequest), Attempt> {
+        let context = Arc::clone(&self.context);
+        let username = context.config.user(user);
+        let request = AuthorizationRequest::fresh();
+        let code = browser
+            .authorize(
+                &mut self.client,
+                &context.base,
+                &Self::endpoints(&context),
+                &request,
+                Credentials {
+                    username: &username,
+                    password: &context.config.password,
+                },
+                &context.config.hints,
             )
             .await
-            .map_err(|error| Attempt::retry(format!("POST {}: {error}", config.login_path)))?;
-        if !response.status.is_redirection() {
-            return Err(answered(&format!("POST {}", config.login_path), &response));
-        }
-        let cookies: Vec<String> = response
-            .headers
-            .get_all(SET_COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .filter_map(|value| cookie::Cookie::parse(value.to_owned()).ok())
-            .map(|cookie| format!("{}={}", cookie.name(), cookie.value()))
-            .collect();
-        if cookies.is_empty() {
-            return Err(Attempt {
-                detail: format!("POST {} set no session cookie", config.login_path),
-                retry: false,
-            });
-        }
-        Ok(SessionSeed {
-            user_id,
-            cookie: cookies.join("; "),
-        })
+            .map_err(|error| Attempt {
+                retry: error.is_retryable(),
+                detail: error.to_string(),
+            })?;
+        Ok((code, request))
     }
 
     fn endpoints(context: &SeedContext) -> FlowEndpoints<'_> {
@@ -239,19 +230,15 @@ impl Worker {
         }
     }
 
+    /// A code of `user`, got by a copy of its signed-in browser (one redirect, when the provider
+    /// remembers the session and the consent).
     async fn mint_code(&mut self, user: usize) -> Result<(String, AuthorizationRequest), Attempt> {
         let context = Arc::clone(&self.context);
-        let Some((_, cookie)) = context.sessions.get(user) else {
-            return Err(Attempt {
-                detail: format!("there is no session for user {}", context.config.user(user)),
-                retry: false,
-            });
-        };
-        let (request, code) =
-            authorize_with_session(&mut self.client, &Self::endpoints(&context), cookie)
-                .await
-                .map_err(Attempt::from)?;
-        Ok((code, request))
+        let mut browser = context.browsers.get(user).cloned().ok_or_else(|| Attempt {
+            detail: format!("there is no session for user {}", context.config.user(user)),
+            retry: false,
+        })?;
+        self.authorize_in(&mut browser, user).await
     }
 
     async fn open_family(&mut self, user: usize) -> Result<RefreshTokenSeed, Attempt> {
@@ -404,7 +391,12 @@ pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
         token_path: target.path_of(&discovery.token_endpoint),
         token_headers: token_request_headers(&config.client),
         issuer: discovery.issuer.clone(),
-        sessions: Vec::new(),
+        base: Url::parse(target.base_url()).map_err(|_| SeedError::Request {
+            what: "the target".into(),
+            attempts: 0,
+            detail: format!("{} is not a URL", target.base_url()),
+        })?,
+        browsers: Vec::new(),
     };
     let logins = run_jobs(
         &Arc::new(context.clone()),
@@ -415,14 +407,8 @@ pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
     .await?;
     let mut sessions = Vec::with_capacity(users);
     for made in logins {
-        if let Made::Session(session) = made {
-            let header =
-                HeaderValue::from_str(&session.cookie).map_err(|_| SeedError::Request {
-                    what: format!("login of {}", session.user_id),
-                    attempts: 1,
-                    detail: "session cookie is not a valid header value".into(),
-                })?;
-            context.sessions.push((session.user_id.clone(), header));
+        if let Made::Session(session, browser) = made {
+            context.browsers.push(*browser);
             sessions.push(session);
         }
     }
@@ -443,7 +429,7 @@ pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
         match seed {
             Made::Code(code) => seeds.authorization_codes.push(code),
             Made::Family(family) => seeds.refresh_tokens.push(family),
-            Made::Session(_) => {}
+            Made::Session(..) => {}
         }
     }
     Ok(seeds)

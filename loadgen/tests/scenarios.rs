@@ -95,7 +95,8 @@ async fn seeding_fails_with_the_idps_error_text() {
         .unwrap_err();
     let text = error.to_string();
     assert!(text.contains("login of user-loadtest-00001"), "{text}");
-    assert!(text.contains("400"), "{text}");
+    assert!(text.contains("'Unknown user or wrong password.'"), "{text}");
+    assert!(text.contains("check the user name and password"), "{text}");
     assert!(
         !directory.exists(),
         "no files are written when seeding fails"

@@ -1,0 +1,133 @@
+// node-oidc-provider, unmodified, as a second target IdP for loadgen: its own dev login and
+// consent pages, PKCE, refresh-token rotation, introspection. Configuration only; no patches.
+//
+// Prints `listening on http://127.0.0.1:PORT` once it accepts connections (the same contract as
+// mock-idp), and stops on SIGTERM or SIGINT. Environment:
+//   PORT                 port on 127.0.0.1 (0: any free port; default 0)
+//   ISSUER_PATH          mount the provider under this path, e.g. /oidc (an issuer with a path)
+//   ACCESS_TOKEN_FORMAT  opaque (default, the provider's own) or jwt
+//   CODE_TTL_S           authorization code lifetime in seconds (default 60, the provider's)
+//   USERS                test users user-loadtest-00001 ... (default 10000)
+import { createServer } from 'node:http';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import Provider from 'oidc-provider';
+
+const port = Number(process.env.PORT ?? 0);
+const issuerPath = (process.env.ISSUER_PATH ?? '').replace(/\/+$/, '');
+const accessTokenFormat = process.env.ACCESS_TOKEN_FORMAT ?? 'opaque';
+const codeTtl = Number(process.env.CODE_TTL_S ?? 60);
+const users = Number(process.env.USERS ?? 10000);
+
+if (!['opaque', 'jwt'].includes(accessTokenFormat)) {
+  console.error(`ACCESS_TOKEN_FORMAT must be opaque or jwt, not ${accessTokenFormat}`);
+  process.exit(2);
+}
+
+const userPattern = /^user-loadtest-(\d{5})$/;
+
+// The resource server that JWT access tokens are for; node-oidc-provider issues JWT access
+// tokens only for a resource indicated (RFC 8707), so with ACCESS_TOKEN_FORMAT=jwt every
+// authorization gets this one by default.
+function resourceIndicators(issuer) {
+  return {
+    enabled: true,
+    defaultResource: () => issuer,
+    useGrantedResource: () => true,
+    getResourceServerInfo: () => ({
+      scope: 'openid profile email',
+      audience: issuer,
+      accessTokenFormat: 'jwt',
+      accessTokenTTL: 3600,
+      jwt: { sign: { alg: 'RS256' } },
+    }),
+  };
+}
+
+function configuration(issuer) {
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = { ...privateKey.export({ format: 'jwk' }), use: 'sig', alg: 'RS256', kid: 'loadtest-rs256' };
+  return {
+    clients: [
+      {
+        client_id: 'loadtest-client',
+        client_secret: 'loadtest-secret',
+        redirect_uris: ['http://127.0.0.1:3000/callback'],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+      {
+        client_id: 'loadtest-public',
+        redirect_uris: ['http://127.0.0.1:3000/callback'],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'none',
+      },
+    ],
+    async findAccount(_ctx, id) {
+      const match = userPattern.exec(id);
+      if (!match || Number(match[1]) < 1 || Number(match[1]) > users) return undefined;
+      return {
+        accountId: id,
+        async claims() {
+          return { sub: id, email: `${id}@loadtest.example`, email_verified: true, name: id };
+        },
+      };
+    },
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+    cookies: { keys: [randomBytes(32).toString('hex')] },
+    jwks: { keys: [jwk] },
+    // PKCE for every client, as loadgen always sends it (the provider's default requires it only
+    // for public clients).
+    pkce: { required: () => true },
+    // Refresh tokens for the code grant without the offline_access consent step, and a new one
+    // on every use: replaying a rotated token revokes its grant (the provider's own behaviour).
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    rotateRefreshToken: true,
+    ttl: {
+      AccessToken: 3600,
+      AuthorizationCode: codeTtl,
+      IdToken: 3600,
+      RefreshToken: 14 * 24 * 3600,
+      Grant: 14 * 24 * 3600,
+      Session: 14 * 24 * 3600,
+      Interaction: 3600,
+    },
+    features: {
+      devInteractions: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      ...(accessTokenFormat === 'jwt' ? { resourceIndicators: resourceIndicators(issuer) } : {}),
+    },
+  };
+}
+
+const server = createServer();
+server.listen(port, '127.0.0.1', () => {
+  const base = `http://127.0.0.1:${server.address().port}`;
+  const issuer = `${base}${issuerPath}`;
+  const provider = new Provider(issuer, configuration(issuer));
+  // Quiet by default: the dev interactions warn on every start that they are for development.
+  provider.on('server_error', (_ctx, error) => console.error(`server_error: ${error.message}`));
+  const callback = provider.callback();
+  server.on('request', (req, res) => {
+    if (issuerPath) {
+      if (req.url !== issuerPath && !req.url.startsWith(`${issuerPath}/`) && !req.url.startsWith(`${issuerPath}?`)) {
+        res.statusCode = 404;
+        res.end();
+        return;
+      }
+      // Mounted under the issuer's path: the provider sees the rest, and reads the mount from
+      // originalUrl when it builds its own URLs.
+      req.originalUrl = req.url;
+      req.url = req.url.slice(issuerPath.length) || '/';
+    }
+    callback(req, res);
+  });
+  console.log(`listening on ${base}`);
+});
+
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.on(signal, () => server.close(() => process.exit(0)));
+}
