@@ -91,10 +91,19 @@ impl Browser {
 
     /// The `Cookie` header a request to `url` carries, if any cookie applies.
     pub fn cookie_header(&self, url: &Url) -> Option<HeaderValue> {
-        let header = self
-            .cookies
-            .get_request_values(url)
-            .map(|(name, value)| format!("{name}={value}"))
+        // Longer paths first, as RFC 6265 section 5.4 asks; then by name, so the header is the
+        // same on every run (the jar's own order is a hash map's).
+        let mut cookies = self.cookies.matches(url);
+        cookies.sort_by(|left, right| {
+            let path_length =
+                |cookie: &&cookie_store::Cookie<'_>| cookie.path().map_or(0, str::len);
+            path_length(right)
+                .cmp(&path_length(left))
+                .then_with(|| left.name().cmp(right.name()))
+        });
+        let header = cookies
+            .iter()
+            .map(|cookie| format!("{}={}", cookie.name(), cookie.value()))
             .collect::<Vec<_>>()
             .join("; ");
         HeaderValue::from_str(&header)
