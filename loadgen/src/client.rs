@@ -71,6 +71,16 @@ impl Target {
         &self.base_url
     }
 
+    /// The path of the discovery document: under the issuer's path, as OpenID Connect Discovery
+    /// section 4 puts it (`https://host/realms/x` -> `/realms/x/.well-known/openid-configuration`).
+    pub fn discovery_path(&self) -> String {
+        let base_path = self.path_of(&self.base_url);
+        format!(
+            "{}/.well-known/openid-configuration",
+            base_path.trim_end_matches('/')
+        )
+    }
+
     /// The path and query of `url` when it is on this target, or `url` itself when it is
     /// already a path. Endpoints from discovery may name another host (a configured issuer),
     /// but requests always go to the target.
@@ -290,6 +300,31 @@ fn build_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn discovery_lives_under_the_issuers_path() {
+        for (target, path) in [
+            ("http://127.0.0.1:8080", "/.well-known/openid-configuration"),
+            (
+                "http://127.0.0.1:8080/",
+                "/.well-known/openid-configuration",
+            ),
+            (
+                "http://idp:8080/realms/load",
+                "/realms/load/.well-known/openid-configuration",
+            ),
+            (
+                "http://idp/openid/",
+                "/openid/.well-known/openid-configuration",
+            ),
+        ] {
+            assert_eq!(
+                Target::parse(target).unwrap().discovery_path(),
+                path,
+                "{target}"
+            );
+        }
+    }
 
     #[test]
     fn target_parsing() {

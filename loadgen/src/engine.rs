@@ -27,8 +27,6 @@ use crate::stats::HistogramCodecError;
 use crate::thresholds::Thresholds;
 
 /// Path of the discovery document (OpenID Connect Discovery 1.0 section 4).
-pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
-
 /// Everything `loadgen run` needs besides the seeds.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
@@ -162,9 +160,22 @@ pub async fn fetch_provider_metadata(
     timeout: Duration,
 ) -> Result<(Discovery, Bytes), RunError> {
     let mut client = VuClient::new(Arc::clone(target));
-    let body = get_json(&mut client, target, DISCOVERY_PATH, timeout).await?;
-    let discovery: Discovery = serde_json::from_slice(&body)
-        .map_err(|error| RunError::Discovery(format!("discovery document: {error}")))?;
+    let discovery_path = target.discovery_path();
+    let body = get_json(&mut client, target, &discovery_path, timeout).await?;
+    let discovery: Discovery = serde_json::from_slice(&body).map_err(|error| {
+        RunError::Discovery(format!(
+            "{discovery_path} is not an OpenID Connect discovery document: {error}"
+        ))
+    })?;
+    // OpenID Connect Discovery 4.3: the issuer must be the URL the document was asked from.
+    if discovery.issuer.trim_end_matches('/') != target.base_url() {
+        return Err(RunError::Discovery(format!(
+            "the discovery document at {discovery_path} names issuer {}, not the target {}: give \
+             --target the issuer's URL exactly",
+            discovery.issuer,
+            target.base_url()
+        )));
+    }
     let jwks = get_json(&mut client, target, &discovery.jwks_uri, timeout).await?;
     Ok((discovery, jwks))
 }
@@ -267,7 +278,7 @@ async fn run_scenario<S: Scenario>(
             .userinfo_endpoint
             .as_deref()
             .map_or_else(|| "/userinfo".to_owned(), |url| target.path_of(url)),
-        discovery: DISCOVERY_PATH.to_owned(),
+        discovery: target.discovery_path(),
     };
     // Shards only pay off when VUs record from several threads at once; on a current-thread
     // runtime (the `loadgen` binary's) one shard saves allocating, zeroing and merging the

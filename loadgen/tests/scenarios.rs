@@ -498,3 +498,37 @@ async fn an_error_status_is_a_failed_request_not_a_failed_check() {
     );
     idp.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_target_that_is_not_the_issuer_is_refused_in_words() {
+    // Discovery must be asked of the issuer itself (OpenID Connect Discovery 4.3).
+    let target = common::spawn_stub_target(|base| {
+        let document = common::discovery_document(base, "http://127.0.0.1:1/realms/other");
+        std::sync::Arc::new(move |_path: &str| {
+            let document = document.clone();
+            Box::pin(async move { document })
+                as std::pin::Pin<Box<dyn std::future::Future<Output = bytes::Bytes> + Send>>
+        })
+    })
+    .await
+    .unwrap();
+    let config = run_config(
+        ScenarioKind::Discovery,
+        &target.base_url,
+        steady(5.0, 1.0),
+        1,
+    );
+    let (_handle, stop) = stop_signal();
+    let error = loadgen::run(&config, Seeds::default(), stop)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("names issuer http://127.0.0.1:1/realms/other, not the target"),
+        "{error}"
+    );
+    assert!(
+        error.contains("give --target the issuer's URL exactly"),
+        "{error}"
+    );
+}
