@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::client::{Target, TargetError, VuClient};
 use crate::flows::describe_error_body;
-use crate::oidc::{ClientCredentials, Discovery, JwksError, TokenVerifier};
+use crate::oidc::{AccessTokenFormat, ClientCredentials, Discovery, JwksError, TokenVerifier};
 use crate::progress::{ProgressMode, spawn_progress};
 use crate::result::{RunMeta, RunResult};
 use crate::scenario::{
@@ -23,7 +23,7 @@ use crate::scenario::{
 };
 use crate::schedule::{LoadProfile, Schedule, ScheduleError};
 use crate::seed_files::{NotEnoughSeeds, Seeds};
-use crate::stats::HistogramCodecError;
+use crate::stats::{CheckSet, HistogramCodecError};
 use crate::thresholds::Thresholds;
 
 /// Path of the discovery document (OpenID Connect Discovery 1.0 section 4).
@@ -44,6 +44,10 @@ pub struct RunConfig {
     pub client: ClientCredentials,
     /// Audience access tokens must carry; the issuer when `None` (the mock IdP's default).
     pub access_token_audience: Option<String>,
+    /// How access tokens are checked.
+    pub access_token: AccessTokenFormat,
+    /// Checks not made.
+    pub skipped_checks: CheckSet,
     /// The gate.
     pub thresholds: Thresholds,
     /// Test id for the result; the scenario's when `None`.
@@ -63,6 +67,8 @@ impl RunConfig {
             timeout: Duration::from_secs(5),
             client: ClientCredentials::default(),
             access_token_audience: None,
+            access_token: AccessTokenFormat::Auto,
+            skipped_checks: CheckSet::default(),
             thresholds: Thresholds::default(),
             test_id: None,
             progress: ProgressMode::Hidden,
@@ -279,6 +285,10 @@ async fn run_scenario<S: Scenario>(
             .as_deref()
             .map_or_else(|| "/userinfo".to_owned(), |url| target.path_of(url)),
         discovery: target.discovery_path(),
+        introspection: discovery
+            .introspection_endpoint
+            .as_deref()
+            .map(|url| target.path_of(url)),
     };
     // Shards only pay off when VUs record from several threads at once; on a current-thread
     // runtime (the `loadgen` binary's) one shard saves allocating, zeroing and merging the
@@ -287,17 +297,20 @@ async fn run_scenario<S: Scenario>(
         tokio::runtime::RuntimeFlavor::CurrentThread => 1,
         _ => std::thread::available_parallelism().map_or(2, |cores| cores.get() * 2),
     };
-    let context = Arc::new(RunContext::new(
-        config.scenario,
-        Arc::clone(&target),
-        config.client.clone(),
-        paths,
-        discovery.issuer.clone(),
-        verifier,
-        config.timeout,
-        seeds,
-        shards,
-    ));
+    let context = Arc::new(
+        RunContext::new(
+            config.scenario,
+            Arc::clone(&target),
+            config.client.clone(),
+            paths,
+            discovery.issuer.clone(),
+            verifier,
+            config.timeout,
+            seeds,
+            shards,
+        )
+        .with_token_checks(config.access_token, config.skipped_checks),
+    );
 
     let vus = set_up_vus::<S>(config.max_vus, &context).await?;
 
@@ -409,6 +422,14 @@ async fn run_scenario<S: Scenario>(
     }
 
     let mut notes = context.failure_notes();
+    if context.opaque_tokens_unchecked() {
+        notes.push(
+            "Opaque access tokens were not checked where they were issued: the provider offers no \
+             introspection endpoint (RFC 7662) in its discovery document. They are checked where \
+             they are used (TEST 3's userinfo)."
+                .to_owned(),
+        );
+    }
     if dropped > 0 {
         notes.push(format!(
             "{dropped} iterations dropped: no VU free within {:?} (more --max-vus, or the target is too slow)",
@@ -440,6 +461,7 @@ async fn run_scenario<S: Scenario>(
         abandoned,
         steady_state_started,
         notes,
+        skipped_checks: config.skipped_checks.names(),
     };
     let recorder = context.recorder.merged();
     Ok(RunResult::from_recorder(

@@ -9,13 +9,14 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use loadgen::browser::FormHints;
 use loadgen::oidc::{
-    ClientCredentials, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URI,
-    DEFAULT_SCOPE,
+    AccessTokenFormat, ClientCredentials, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
+    DEFAULT_REDIRECT_URI, DEFAULT_SCOPE,
 };
 use loadgen::printer::summary;
 use loadgen::progress::ProgressMode;
 use loadgen::seed_files::codes_to_seed;
 use loadgen::seeder::SeedConfig;
+use loadgen::stats::Check;
 use loadgen::{LoadProfile, RunConfig, RunResult, ScenarioKind, Seeds, ThresholdArgs, Verdict};
 
 const EXIT_THRESHOLDS_FAILED: u8 = 99;
@@ -181,6 +182,14 @@ struct RunArgs {
     /// Audience access tokens must carry (defaults to the issuer).
     #[arg(long, env = "LOADGEN_ACCESS_TOKEN_AUDIENCE")]
     access_token_audience: Option<String>,
+    /// How access tokens are checked: auto (a JWS is verified against the JWKS, anything else
+    /// is opaque), jwt, or opaque (introspection, RFC 7662, when the provider offers it).
+    #[arg(long, env = "LOADGEN_ACCESS_TOKEN", value_enum, default_value_t = AccessTokenFormat::Auto)]
+    access_token: AccessTokenFormat,
+    /// A check not to make, by its name in results (repeatable), e.g. access_token_verifies.
+    /// The result lists the checks skipped.
+    #[arg(long = "skip-check", env = "LOADGEN_SKIP_CHECKS", value_delimiter = ',', value_parser = parse_check)]
+    skip_checks: Vec<Check>,
     #[command(flatten)]
     thresholds: ThresholdArgs,
     /// No live progress output.
@@ -198,6 +207,16 @@ struct ReportArgs {
     /// Also write the (merged) result here.
     #[arg(long)]
     out: Option<PathBuf>,
+}
+
+fn parse_check(name: &str) -> Result<Check, String> {
+    Check::from_name(name).ok_or_else(|| {
+        let known: Vec<&str> = Check::all().map(Check::as_str).collect();
+        format!(
+            "no check is called '{name}'; the checks are {}",
+            known.join(", ")
+        )
+    })
 }
 
 fn progress_mode(no_progress: bool) -> ProgressMode {
@@ -261,6 +280,8 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         timeout: args.timeout,
         client: args.client.credentials(),
         access_token_audience: args.access_token_audience,
+        access_token: args.access_token,
+        skipped_checks: args.skip_checks.iter().copied().collect(),
         thresholds: args.thresholds.thresholds(),
         test_id: args.test_id,
         progress: progress_mode(args.no_progress),

@@ -91,6 +91,39 @@ pub struct Discovery {
     pub userinfo_endpoint: Option<String>,
     /// `jwks_uri`.
     pub jwks_uri: String,
+    /// `introspection_endpoint` (RFC 8414), if offered.
+    #[serde(default)]
+    pub introspection_endpoint: Option<String>,
+}
+
+/// How access tokens are checked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum AccessTokenFormat {
+    /// A JWS is verified against the JWKS (RFC 9068: iss, aud, exp, typ); anything else is
+    /// checked as an opaque token.
+    #[default]
+    Auto,
+    /// Every access token must be a JWT that verifies.
+    Jwt,
+    /// Every access token is opaque: checked by introspection (RFC 7662) when the provider offers
+    /// it, otherwise by the call that uses it (userinfo).
+    Opaque,
+}
+
+/// Whether `token` has the shape of a JWS in compact form: three base64url parts whose first is
+/// a JSON header naming an `alg`.
+pub fn looks_like_jws(token: &str) -> bool {
+    let mut parts = token.split('.');
+    let (Some(header), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    BASE64_URL
+        .decode(header)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .is_some_and(|header| header.get("alg").is_some_and(serde_json::Value::is_string))
 }
 
 /// Why a token did not verify.
@@ -266,6 +299,17 @@ impl TokenVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jws_tokens_are_told_from_opaque_ones() {
+        let header = BASE64_URL.encode(br#"{"alg":"RS256","typ":"at+jwt"}"#);
+        assert!(looks_like_jws(&format!("{header}.e30.c2ln")));
+        assert!(!looks_like_jws(
+            "v853nKoIMv2s8a5gaqM22KCfkhJdjzNfv0XxVetZ9Y7"
+        ));
+        assert!(!looks_like_jws("a.b.c"));
+        assert!(!looks_like_jws(&format!("{header}.e30.c2ln.extra")));
+    }
 
     #[test]
     fn pkce_s256_matches_rfc7636_appendix_b() {

@@ -107,6 +107,13 @@ pub fn summary(result: &RunResult) -> String {
             counts.failed
         );
     }
+    if !result.skipped_checks.is_empty() {
+        let _ = writeln!(
+            out,
+            "      skipped (--skip-check), not made: {}",
+            result.skipped_checks.join(", ")
+        );
+    }
     let _ = writeln!(out);
     let iterations = &result.iterations;
     let _ = writeln!(

@@ -61,7 +61,8 @@ pub struct RunResult {
     pub achieved_rate_per_s: f64,
     /// Iterations started per second while the profile held its steady rate.
     pub steady_state_achieved_rate_per_s: f64,
-    /// Request latency over all endpoints: intended start to last byte.
+    /// Request latency over the scenario's own endpoints (not the introspection requests that
+    /// check opaque tokens): intended start to last byte.
     pub latency: LatencySummary,
     /// Request service time over all endpoints: actual send to last byte.
     pub service_time: LatencySummary,
@@ -81,6 +82,9 @@ pub struct RunResult {
     pub histograms: HistogramSet,
     /// What happened that the numbers alone do not say (target unreachable, seeds exhausted ...).
     pub notes: Vec<String>,
+    /// Checks turned off for this run (`--skip-check`), by name: they were not made.
+    #[serde(default)]
+    pub skipped_checks: Vec<String>,
 }
 
 /// The load profile as run.
@@ -236,6 +240,8 @@ pub struct RunMeta {
     pub steady_state_started: u64,
     /// Notes to carry into the result.
     pub notes: Vec<String>,
+    /// Checks turned off, by name.
+    pub skipped_checks: Vec<String>,
 }
 
 /// Why result files could not be read, merged or written.
@@ -419,6 +425,7 @@ impl RunResult {
                 iteration_duration: Some(encode_histogram(&recorder.iteration_duration)?),
             },
             notes: meta.notes,
+            skipped_checks: meta.skipped_checks,
         };
         let evaluation = result.judge(thresholds);
         result.thresholds = evaluation.outcomes;
@@ -571,6 +578,7 @@ pub fn merge_results(results: &[RunResult]) -> Result<RunResult, ResultError> {
         abandoned: 0,
         steady_state_started: 0,
         notes: Vec::new(),
+        skipped_checks: Vec::new(),
     };
     meta.profile.rate_per_s = 0.0;
     let mut steady_rate = 0.0;
@@ -605,6 +613,12 @@ pub fn merge_results(results: &[RunResult]) -> Result<RunResult, ResultError> {
     }
     meta.notes.sort();
     meta.notes.dedup();
+    for result in results {
+        meta.skipped_checks
+            .extend(result.skipped_checks.iter().cloned());
+    }
+    meta.skipped_checks.sort();
+    meta.skipped_checks.dedup();
     // Shards judge thresholds alike; take the first shard's.
     let mut merged = RunResult::from_recorder(meta, &recorder, &first.threshold_config)?;
     merged.steady_state_achieved_rate_per_s = steady_rate;
@@ -649,6 +663,7 @@ mod tests {
             abandoned: 0,
             steady_state_started: scheduled,
             notes: vec![],
+            skipped_checks: vec![],
         }
     }
 

@@ -93,14 +93,16 @@ impl Scenario for FullOidc {
             &request.code_verifier,
         );
         let response = vu.post_token(body, Instant::now(), StatusCode::OK).await?;
-        let tokens = vu.check_token_response(
-            &response,
-            TokenExpectations {
-                nonce: Some(&request.nonce),
-                id_token_required: true,
-                ..TokenExpectations::default()
-            },
-        )?;
+        let tokens = vu
+            .check_token_response(
+                &response,
+                TokenExpectations {
+                    nonce: Some(&request.nonce),
+                    id_token_required: true,
+                    ..TokenExpectations::default()
+                },
+            )
+            .await?;
         let id_subject = tokens
             .id_token
             .as_deref()

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
@@ -12,10 +12,10 @@ use tokio::time::Instant;
 
 use crate::client::Target;
 use crate::flows::token_request_headers;
-use crate::oidc::{ClientCredentials, TokenVerifier};
+use crate::oidc::{AccessTokenFormat, ClientCredentials, TokenVerifier};
 use crate::scenario::ScenarioKind;
 use crate::seed_files::Seeds;
-use crate::stats::ShardedRecorder;
+use crate::stats::{CheckSet, ShardedRecorder};
 
 /// Request paths on the target, from discovery.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +28,8 @@ pub struct EndpointPaths {
     pub userinfo: String,
     /// Discovery document.
     pub discovery: String,
+    /// Introspection endpoint (RFC 7662), when the provider offers one.
+    pub introspection: Option<String>,
 }
 
 /// Counters the progress line reads while the run goes on.
@@ -79,6 +81,12 @@ pub struct RunContext {
     pub recorder: ShardedRecorder,
     /// Live counters.
     pub live: LiveCounters,
+    /// How access tokens are checked.
+    pub access_token: AccessTokenFormat,
+    /// Checks not made.
+    pub skipped_checks: CheckSet,
+    /// Set when an opaque access token could not be checked where it was issued.
+    opaque_unchecked: AtomicBool,
     first_failures: Mutex<BTreeMap<String, String>>,
 }
 
@@ -108,8 +116,28 @@ impl RunContext {
             seeds,
             recorder: ShardedRecorder::new(recorder_shards),
             live: LiveCounters::default(),
+            access_token: AccessTokenFormat::Auto,
+            skipped_checks: CheckSet::default(),
+            opaque_unchecked: AtomicBool::new(false),
             first_failures: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// The same context, checking access tokens as `format` says and skipping `skipped`.
+    pub fn with_token_checks(mut self, format: AccessTokenFormat, skipped: CheckSet) -> Self {
+        self.access_token = format;
+        self.skipped_checks = skipped;
+        self
+    }
+
+    /// Remembers that an opaque access token could not be checked where it was issued.
+    pub fn note_opaque_unchecked(&self) {
+        self.opaque_unchecked.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether some opaque access token could not be checked where it was issued.
+    pub fn opaque_tokens_unchecked(&self) -> bool {
+        self.opaque_unchecked.load(Ordering::Relaxed)
     }
 
     /// The headers of every token request.

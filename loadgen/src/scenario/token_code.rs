@@ -60,7 +60,8 @@ impl Scenario for TokenCode {
                 id_token_required: openid,
                 ..TokenExpectations::default()
             },
-        )?;
+        )
+        .await?;
         Some(())
     }
 }

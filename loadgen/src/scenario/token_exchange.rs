@@ -51,7 +51,8 @@ impl Scenario for TokenExchange {
                 issued_token_type_required: true,
                 ..TokenExpectations::default()
             },
-        )?;
+        )
+        .await?;
         Some(())
     }
 }

@@ -13,6 +13,7 @@ use crate::flows::{
     AuthorizationFailure, FlowEndpoints, FlowError, TokenResponse, authorize_with_session,
     describe_error_body, redeem_code, refresh_grant_body,
 };
+use crate::oidc::{AccessTokenFormat, looks_like_jws};
 use crate::scenario::{Iteration, RunContext, Scenario};
 use crate::stats::{Check, Endpoint, RequestOutcome};
 
@@ -107,7 +108,11 @@ impl Vu {
     }
 
     /// Records one check on an answer that claimed success; a failed check fails the iteration.
+    /// A check turned off for the run is not recorded and holds.
     pub fn check(&mut self, check: Check, passed: bool, detail: impl FnOnce() -> String) -> bool {
+        if self.context.skipped_checks.contains(check) {
+            return true;
+        }
         self.context
             .recorder
             .with_shard(self.id, |recorder| recorder.record_check(check, passed));
@@ -204,8 +209,68 @@ impl Vu {
         .await
     }
 
+    /// Checks an access token as the run's format says: a JWS against the JWKS (RFC 9068), an
+    /// opaque token by the provider's introspection (RFC 7662) when it offers one; without one,
+    /// an opaque token is checked where it is used (userinfo).
+    pub async fn check_access_token(&mut self, token: &str) -> bool {
+        let context = Arc::clone(&self.context);
+        let is_jwt = match context.access_token {
+            AccessTokenFormat::Jwt => true,
+            AccessTokenFormat::Opaque => false,
+            AccessTokenFormat::Auto => looks_like_jws(token),
+        };
+        if is_jwt {
+            let verified = context.verifier.verify_access_token(token);
+            return self.check(Check::AccessTokenVerifies, verified.is_ok(), || {
+                format!(
+                    "the access token did not verify: {}",
+                    verified
+                        .err()
+                        .map(|error| error.to_string())
+                        .unwrap_or_default()
+                )
+            });
+        }
+        if context.skipped_checks.contains(Check::AccessTokenActive) {
+            return true;
+        }
+        let Some(introspection) = context.paths.introspection.as_deref() else {
+            context.note_opaque_unchecked();
+            return true;
+        };
+        let body = Bytes::from(
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("token", token)
+                .append_pair("token_type_hint", "access_token")
+                .finish(),
+        );
+        let Some(response) = self
+            .step(
+                Endpoint::Introspection,
+                Method::POST,
+                introspection,
+                context.token_headers(),
+                body,
+                Instant::now(),
+                Expect::Status(StatusCode::OK),
+            )
+            .await
+        else {
+            return false;
+        };
+        let active = serde_json::from_slice::<serde_json::Value>(&response.body)
+            .ok()
+            .and_then(|body| body.get("active").and_then(serde_json::Value::as_bool));
+        self.check(Check::AccessTokenActive, active == Some(true), || {
+            format!(
+                "the provider's introspection says the access token is not active: {}",
+                describe_error_body(&response.body)
+            )
+        })
+    }
+
     /// Checks a 200 token response; returns it when it has the required fields.
-    pub fn check_token_response(
+    pub async fn check_token_response(
         &mut self,
         response: &HttpResponse,
         expect: TokenExpectations<'_>,
@@ -238,20 +303,16 @@ impl Vu {
                 "the refresh response carried no new refresh token (is rotation on?)".to_owned()
             });
         }
-        let access_verified = match tokens.access_token.as_deref() {
-            Some(token) => context
-                .verifier
-                .verify_access_token(token)
-                .map(|_| ())
-                .map_err(|error| error.to_string()),
-            None => Err("the response has no access_token".to_owned()),
-        };
-        self.check(Check::AccessTokenVerifies, access_verified.is_ok(), || {
-            format!(
-                "the access token did not verify: {}",
-                access_verified.clone().err().unwrap_or_default()
-            )
-        });
+        match tokens.access_token.as_deref() {
+            Some(token) => {
+                self.check_access_token(token).await;
+            }
+            None => {
+                self.check(Check::AccessTokenVerifies, false, || {
+                    "the response has no access_token".to_owned()
+                });
+            }
+        }
         if let Some(id_token) = tokens.id_token.as_deref() {
             let verified = context.verifier.verify_id_token(id_token);
             if let Some(nonce) = expect.nonce {
@@ -294,14 +355,16 @@ impl Vu {
         let response = self
             .send_refresh(sent, intended_start, StatusCode::OK)
             .await?;
-        let tokens = self.check_token_response(
-            &response,
-            TokenExpectations {
-                previous_refresh_token: Some(sent),
-                refresh_token_required: true,
-                ..TokenExpectations::default()
-            },
-        )?;
+        let tokens = self
+            .check_token_response(
+                &response,
+                TokenExpectations {
+                    previous_refresh_token: Some(sent),
+                    refresh_token_required: true,
+                    ..TokenExpectations::default()
+                },
+            )
+            .await?;
         tokens.refresh_token.filter(|new| new != sent)
     }
 
