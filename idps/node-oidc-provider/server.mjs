@@ -8,9 +8,11 @@
 //   ACCESS_TOKEN_FORMAT  opaque (default, the provider's own) or jwt
 //   CODE_TTL_S           authorization code lifetime in seconds (default 60, the provider's)
 //   USERS                test users user-loadtest-00001 ... (default 10000)
+//   LOG_ERRORS           1: print why each refused request was refused, on stderr
 import { createServer } from 'node:http';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
+import MemoryStore from './memory_store.mjs';
 
 const port = Number(process.env.PORT ?? 0);
 const issuerPath = (process.env.ISSUER_PATH ?? '').replace(/\/+$/, '');
@@ -47,6 +49,7 @@ function configuration(issuer) {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const jwk = { ...privateKey.export({ format: 'jwk' }), use: 'sig', alg: 'RS256', kid: 'loadtest-rs256' };
   return {
+    adapter: MemoryStore,
     clients: [
       {
         client_id: 'loadtest-client',
@@ -110,6 +113,12 @@ server.listen(port, '127.0.0.1', () => {
   const provider = new Provider(issuer, configuration(issuer));
   // Quiet by default: the dev interactions warn on every start that they are for development.
   provider.on('server_error', (_ctx, error) => console.error(`server_error: ${error.message}`));
+  // LOG_ERRORS=1 explains each refused token request (what the provider saw), for debugging.
+  if (process.env.LOG_ERRORS) {
+    for (const event of ['grant.error', 'authorization.error', 'introspection.error']) {
+      provider.on(event, (_ctx, error) => console.error(`${event}: ${error.message} (${error.error_detail ?? ''})`));
+    }
+  }
   const callback = provider.callback();
   server.on('request', (req, res) => {
     if (issuerPath) {

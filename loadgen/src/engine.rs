@@ -46,6 +46,9 @@ pub struct RunConfig {
     pub access_token_audience: Option<String>,
     /// How access tokens are checked.
     pub access_token: AccessTokenFormat,
+    /// Where the seeds go back after the run, with each family's newest refresh token (the
+    /// seed directory itself, for `loadgen run`); `None` keeps them as they were.
+    pub seeds_out: Option<std::path::PathBuf>,
     /// Checks not made.
     pub skipped_checks: CheckSet,
     /// The gate.
@@ -68,6 +71,7 @@ impl RunConfig {
             client: ClientCredentials::default(),
             access_token_audience: None,
             access_token: AccessTokenFormat::Auto,
+            seeds_out: None,
             skipped_checks: CheckSet::default(),
             thresholds: Thresholds::default(),
             test_id: None,
@@ -219,12 +223,14 @@ async fn set_up_vus<S: Scenario>(
     Ok(ready)
 }
 
+/// Runs the iterations handed to `vu` until the run ends, then gives the VU back (its state
+/// holds what the seeds should keep, such as a family's newest refresh token).
 async fn vu_loop<S: Scenario>(
     mut vu: VirtualUser<S>,
     mut iterations: mpsc::Receiver<Iteration>,
     free: mpsc::UnboundedSender<usize>,
     context: Arc<RunContext>,
-) {
+) -> VirtualUser<S> {
     let id = vu.id();
     while let Some(iteration) = iterations.recv().await {
         context.live.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -234,6 +240,53 @@ async fn vu_loop<S: Scenario>(
             break;
         }
     }
+    vu
+}
+
+/// Writes each family's newest refresh token back to the seeds, so that another run on the same
+/// seeds does not replay rotated tokens (which a provider rightly answers by revoking the family).
+/// Returns a note saying what was written, or why not; `None` when the scenario keeps no tokens.
+fn write_back_refresh_tokens<S: Scenario>(
+    config: &RunConfig,
+    context: &RunContext,
+    ended: &[VirtualUser<S>],
+) -> Option<String> {
+    let directory = config.seeds_out.as_deref()?;
+    let mut seeds = context.seeds.clone();
+    let mut kept = 0;
+    for vu in ended {
+        let (Some(newest), Some(seed)) = (
+            vu.newest_refresh_token(),
+            seeds.refresh_tokens.get_mut(vu.id()),
+        ) else {
+            continue;
+        };
+        newest.clone_into(&mut seed.refresh_token);
+        kept += 1;
+    }
+    if kept == 0 {
+        return None;
+    }
+    let lost = config
+        .max_vus
+        .min(seeds.refresh_tokens.len())
+        .saturating_sub(kept);
+    Some(match seeds.save(directory) {
+        Ok(()) if lost == 0 => format!(
+            "Wrote the newest refresh token of {kept} families to {}, so TEST 2 can run again on \
+             these seeds.",
+            directory.display()
+        ),
+        Ok(()) => format!(
+            "Wrote the newest refresh token of {kept} families to {}; {lost} families were cut \
+             off mid-rotation and may be revoked at their next use: seed them again.",
+            directory.display()
+        ),
+        Err(error) => format!(
+            "Could not write the rotated refresh tokens back ({error}): the seeds now hold \
+             rotated tokens, so seed again before the next TEST 2."
+        ),
+    })
 }
 
 fn rfc3339_now() -> String {
@@ -403,8 +456,11 @@ async fn run_scenario<S: Scenario>(
     // No more work: VUs finish what they hold, each step bounded by the request timeout.
     drop(vu_inboxes);
     let grace = config.timeout * config.scenario.requests_per_iteration() + Duration::from_secs(1);
+    let mut ended = Vec::with_capacity(config.max_vus);
     let all_ended = tokio::time::timeout(grace, async {
-        while vu_tasks.join_next().await.is_some() {}
+        while let Some(joined) = vu_tasks.join_next().await {
+            ended.extend(joined.ok());
+        }
     })
     .await
     .is_ok();
@@ -422,6 +478,9 @@ async fn run_scenario<S: Scenario>(
     }
 
     let mut notes = context.failure_notes();
+    if let Some(note) = write_back_refresh_tokens(config, &context, &ended) {
+        notes.push(note);
+    }
     if context.opaque_tokens_unchecked() {
         notes.push(
             "Opaque access tokens were not checked where they were issued: the provider offers no \

@@ -165,6 +165,10 @@ struct RunArgs {
     /// Directory holding the seed files.
     #[arg(long, env = "LOADGEN_SEEDS")]
     seeds: Option<PathBuf>,
+    /// Where the seeds go after the run, with each refresh-token family's newest token (the
+    /// --seeds directory when not given), so TEST 2 can run again on them.
+    #[arg(long, env = "LOADGEN_SEEDS_OUT")]
+    seeds_out: Option<PathBuf>,
     #[command(flatten)]
     profile: ProfileArgs,
     /// Virtual users: most iterations in flight at once, each with its own connection.
@@ -281,6 +285,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         client: args.client.credentials(),
         access_token_audience: args.access_token_audience,
         access_token: args.access_token,
+        seeds_out: args.seeds_out.clone().or_else(|| args.seeds.clone()),
         skipped_checks: args.skip_checks.iter().copied().collect(),
         thresholds: args.thresholds.thresholds(),
         test_id: args.test_id,

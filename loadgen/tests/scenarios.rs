@@ -532,3 +532,37 @@ async fn a_target_that_is_not_the_issuer_is_refused_in_words() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_seeds_survive_a_run_so_test_2_can_run_again() {
+    // Rotation is on: a second run on the tokens the seeds first held would replay rotated
+    // tokens and get every family revoked. The run writes the newest tokens back instead.
+    let idp = spawn_idp().await.unwrap();
+    let seeds = make_seeds(&idp.base_url(), 0, 3, 0).await.unwrap();
+    let directory = tempfile::tempdir().unwrap();
+    seeds.save(directory.path()).unwrap();
+    for run in 1..=2 {
+        let mut config = run_config(
+            ScenarioKind::RefreshStorm,
+            &idp.base_url(),
+            steady(15.0, 1.0),
+            3,
+        );
+        config.seeds_out = Some(directory.path().to_owned());
+        let loaded = Seeds::load(directory.path()).unwrap();
+        let (_handle, stop) = stop_signal();
+        let result = loadgen::run(&config, loaded, stop).await.unwrap();
+        assert_clean(&result);
+        assert!(
+            result
+                .notes
+                .iter()
+                .any(|note| note.contains("newest refresh token of 3 families")),
+            "run {run}: {:#?}",
+            result.notes
+        );
+    }
+    let rewritten = Seeds::load(directory.path()).unwrap();
+    assert_ne!(rewritten.refresh_tokens, seeds.refresh_tokens);
+    idp.shutdown().await;
+}

@@ -60,9 +60,22 @@ pub struct WrkCompareArgs {
     pub no_pin: bool,
 }
 
+/// The identity providers the pipeline can boot on loopback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Idp {
+    /// This repository's mock-idp (the default): its counters are reconciled with the results.
+    MockIdp,
+    /// node-oidc-provider, unmodified (`idps/node-oidc-provider`, installed from npm on first
+    /// use): its own login and consent pages, opaque access tokens, rotation on.
+    NodeOidcProvider,
+}
+
 /// Flags of the pipeline (the default command).
 #[derive(Debug, Clone, Args)]
 pub struct PipelineArgs {
+    /// The provider to boot and test.
+    #[arg(long, value_enum, default_value_t = Idp::MockIdp, conflicts_with = "target")]
+    pub idp: Idp,
     /// Same steps, shorter: 2 s ramps, 10 s steady, seeds scaled to fit.
     #[arg(long)]
     pub quick: bool,
@@ -87,6 +100,7 @@ impl PipelineArgs {
     /// The quick pipeline against the embedded mock-idp, as `verify` and `perf` run it.
     pub fn quick() -> Self {
         Self {
+            idp: Idp::MockIdp,
             quick: true,
             rate: 300,
             duration: None,
@@ -114,5 +128,19 @@ mod tests {
         assert!(cli.pipeline.quick);
         assert_eq!(cli.pipeline.rate, 200);
         assert!(Cli::try_parse_from(["xtask", "--target", "http://idp"]).is_err());
+        let node = Cli::try_parse_from(["xtask", "--idp", "node-oidc-provider"]).unwrap();
+        assert_eq!(node.pipeline.idp, Idp::NodeOidcProvider);
+        assert!(
+            Cli::try_parse_from([
+                "xtask",
+                "--idp",
+                "node-oidc-provider",
+                "--target",
+                "http://x",
+                "--seeds",
+                "s"
+            ])
+            .is_err()
+        );
     }
 }

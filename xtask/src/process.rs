@@ -1,5 +1,6 @@
-//! Child processes of the pipeline: mock-idp booted on an ephemeral port and stopped on every
-//! path (error and Ctrl-C included), and commands waited on without missing an interrupt.
+//! Child processes of the pipeline: an identity provider (mock-idp or node-oidc-provider) booted
+//! on an ephemeral port and stopped on every path (error and Ctrl-C included), and commands waited
+//! on without missing an interrupt.
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::Path;
@@ -25,34 +26,30 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
 
-/// A mock-idp process. Dropping it stops the process (SIGTERM, then SIGKILL after a grace).
+/// An identity provider's process. Dropping it stops the process (SIGTERM, then SIGKILL after a
+/// grace).
 #[derive(Debug)]
-pub struct MockIdp {
+pub struct IdpProcess {
     child: Option<Child>,
     pub base_url: String,
     stderr_log: std::path::PathBuf,
 }
 
-impl MockIdp {
-    /// Starts `binary` on `127.0.0.1:0` with `extra_args`, and waits for its `listening on`
-    /// line for at most `boot_timeout`. Its stderr goes to `stderr_log`, quoted on failure.
-    pub fn boot(
-        binary: &Path,
-        extra_args: &[&str],
-        stderr_log: &Path,
-        boot_timeout: Duration,
-    ) -> Result<Self> {
+impl IdpProcess {
+    /// Starts `command` (a provider told to listen on `127.0.0.1:0`) and waits for its
+    /// `listening on URL` line for at most `boot_timeout`. Its stderr goes to `stderr_log`,
+    /// quoted on failure.
+    pub fn boot(mut command: Command, stderr_log: &Path, boot_timeout: Duration) -> Result<Self> {
+        let program = command.get_program().to_string_lossy().into_owned();
         let stderr = std::fs::File::create(stderr_log)
             .with_context(|| format!("could not create {}", stderr_log.display()))?;
-        let mut child = Command::new(binary)
-            .args(["--addr", "127.0.0.1:0"])
-            .args(extra_args)
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
-            .with_context(|| format!("could not start {}", binary.display()))?;
-        let stdout = child.stdout.take().context("mock-idp has no stdout")?;
+            .with_context(|| format!("could not start {program}"))?;
+        let stdout = child.stdout.take().context("the provider has no stdout")?;
         let mut idp = Self {
             child: Some(child),
             base_url: String::new(),
@@ -70,12 +67,12 @@ impl MockIdp {
         let deadline = Instant::now() + boot_timeout;
         loop {
             if interrupted() {
-                bail!("interrupted while mock-idp was starting");
+                bail!("interrupted while {program} was starting");
             }
             match line_receiver.recv_timeout(Duration::from_millis(100)) {
                 Ok(line) => {
                     let url = line.strip_prefix("listening on ").with_context(|| {
-                        format!("unexpected first line from mock-idp: {line:?}")
+                        format!("{program} printed '{line}' where 'listening on URL' was expected")
                     })?;
                     idp.base_url = url.trim().to_owned();
                     return Ok(idp);
@@ -87,7 +84,7 @@ impl MockIdp {
                         .as_mut()
                         .and_then(|child| child.try_wait().ok().flatten());
                     bail!(
-                        "mock-idp did not announce `listening on` within {boot_timeout:?}{}; its stderr:\n{}",
+                        "{program} did not announce `listening on` within {boot_timeout:?}{}; its stderr:\n{}",
                         exited
                             .map(|status| format!(" (it exited: {status})"))
                             .unwrap_or_default(),
@@ -138,7 +135,7 @@ impl MockIdp {
     }
 }
 
-impl Drop for MockIdp {
+impl Drop for IdpProcess {
     fn drop(&mut self) {
         self.stop();
     }

@@ -76,9 +76,9 @@ impl RunDir {
         self.path.join("steps.md")
     }
 
-    /// mock-idp's stderr.
+    /// The identity provider's stderr.
     pub fn idp_log(&self) -> PathBuf {
-        self.path.join("mock-idp.stderr.log")
+        self.path.join("idp.stderr.log")
     }
 }
 
@@ -102,6 +102,6 @@ mod tests {
         assert_eq!(name(run.reconciliation("test3")), "test3.reconcile.json");
         assert_eq!(name(run.summary_json()), "summary.json");
         assert_eq!(name(run.summary_markdown()), "summary.md");
-        assert_eq!(name(run.idp_log()), "mock-idp.stderr.log");
+        assert_eq!(name(run.idp_log()), "idp.stderr.log");
     }
 }

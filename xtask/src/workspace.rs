@@ -2,13 +2,14 @@
 //! release binaries, a fresh run directory, and mock-idp booted from the release build.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
 use xshell::{Shell, cmd};
 
 use crate::children::{Gate, Loadgen};
-use crate::process::MockIdp;
+use crate::process::IdpProcess;
 use crate::run_dir::RunDir;
 
 /// The workspace root and the cargo target directory.
@@ -86,13 +87,31 @@ impl Workspace {
     }
 
     /// Boots the release mock-idp with `extra_args`, its stderr logged in `run_dir`.
-    pub fn boot_idp(&self, run_dir: &RunDir, extra_args: &[&str]) -> Result<MockIdp> {
-        MockIdp::boot(
-            &self.release_bin("mock-idp"),
-            extra_args,
-            &run_dir.idp_log(),
-            Duration::from_secs(30),
-        )
+    pub fn boot_idp(&self, run_dir: &RunDir, extra_args: &[&str]) -> Result<IdpProcess> {
+        let mut command = Command::new(self.release_bin("mock-idp"));
+        command.args(["--addr", "127.0.0.1:0"]).args(extra_args);
+        IdpProcess::boot(command, &run_dir.idp_log(), Duration::from_secs(30))
+    }
+
+    /// Installs node-oidc-provider on first use (`idps/node-oidc-provider`, pinned by its lock
+    /// file) and boots it with the repository's configuration, its stderr logged in `run_dir`.
+    pub fn boot_node_oidc_provider(
+        &self,
+        run_dir: &RunDir,
+        settings: &[(&str, &str)],
+    ) -> Result<IdpProcess> {
+        let folder = self.path("idps/node-oidc-provider");
+        let shell = self.shell()?;
+        let install = folder.join("install.sh");
+        cmd!(shell, "bash {install}").run().context(
+            "could not install node-oidc-provider: it needs Node.js 20 or newer and npm, and the npm registry",
+        )?;
+        let mut command = Command::new("node");
+        command.arg(folder.join("server.mjs")).env("PORT", "0");
+        for (name, value) in settings {
+            command.env(name, value);
+        }
+        IdpProcess::boot(command, &run_dir.idp_log(), Duration::from_secs(30))
     }
 }
 

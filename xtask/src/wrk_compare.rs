@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result, bail, ensure};
 use xshell::{Shell, cmd};
 
 use crate::flags::WrkCompareArgs;
-use crate::process::{self, MockIdp};
+use crate::process::{self, IdpProcess};
 use crate::workspace::Workspace;
 
 /// One tool's run: how many requests it completed and the CPU seconds it used.
@@ -137,7 +137,7 @@ fn install_wrk(shell: &Shell) -> Result<()> {
 }
 
 /// Moves every thread of the IdP to CPU 0 and returns the prefix that starts a command there.
-fn pin_to_first_core(shell: &Shell, idp: &MockIdp) -> Result<String> {
+fn pin_to_first_core(shell: &Shell, idp: &IdpProcess) -> Result<String> {
     let pid = idp.pid().context("mock-idp is not running")?.to_string();
     cmd!(shell, "taskset -a -p -c 0 {pid}")
         .quiet()

@@ -155,6 +155,12 @@ pub trait Scenario: Send + Sync + 'static {
     /// Sets up virtual user `vu.id()` before the clock starts (unmeasured).
     fn set_up(vu: &mut Vu) -> impl Future<Output = Result<Self::State, String>> + Send;
 
+    /// The newest refresh token the VU holds, which the seeds keep after the run (TEST 2's
+    /// family); `None` for the scenarios that keep none.
+    fn newest_refresh_token(_state: &Self::State) -> Option<&str> {
+        None
+    }
+
     /// One iteration; `None` when it stopped early because a step failed.
     fn iterate(
         vu: &mut Vu,

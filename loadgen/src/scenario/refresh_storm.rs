@@ -38,6 +38,10 @@ impl Scenario for RefreshStorm {
         })
     }
 
+    fn newest_refresh_token(family: &Family) -> Option<&str> {
+        Some(&family.refresh_token)
+    }
+
     async fn iterate(vu: &mut Vu, family: &mut Family, iteration: Iteration) -> Option<()> {
         // A failed rotation leaves the family where it was: the token held stays the newest.
         let rotated = vu

@@ -425,6 +425,11 @@ impl<S: Scenario> VirtualUser<S> {
         self.vu.id
     }
 
+    /// The newest refresh token it holds, for the seeds.
+    pub fn newest_refresh_token(&self) -> Option<&str> {
+        S::newest_refresh_token(&self.state)
+    }
+
     /// Runs one iteration and records whether it succeeded: it reached its end and no request or
     /// check in it failed.
     pub async fn run_iteration(&mut self, iteration: Iteration) {
