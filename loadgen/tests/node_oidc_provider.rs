@@ -1,0 +1,160 @@
+//! loadgen against a real, unmodified OpenID provider: node-oidc-provider (`idps/`), mounted
+//! under an issuer with a path, with its own login and consent pages and opaque access tokens.
+//! Seeding goes through those pages; TEST 1-3 run clean; the refresh seeds survive a run.
+//!
+//! Needs Node.js and the provider installed by `idps/node-oidc-provider/install.sh` (`.ci/run`
+//! does it); without `node` on the PATH the test says so and passes.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{Context as _, Result, bail};
+use common::{make_seeds, run_config, steady};
+use loadgen::{ScenarioKind, Seeds, Verdict, stop_signal};
+
+/// The provider as a child process, stopped (by its pid) when dropped.
+struct NodeOidcProvider {
+    child: Child,
+    issuer: String,
+}
+
+impl Drop for NodeOidcProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn folder() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../idps/node-oidc-provider")
+}
+
+/// Starts the provider on 127.0.0.1:0 under `/oidc`, or `None` when Node.js is not installed.
+fn start(access_token_format: &str) -> Result<Option<NodeOidcProvider>> {
+    if Command::new("node").arg("--version").output().is_err() {
+        eprintln!(
+            "SKIPPED: node is not on the PATH; install Node.js 20+ to test against node-oidc-provider"
+        );
+        return Ok(None);
+    }
+    let installed = Command::new("bash")
+        .arg(folder().join("install.sh"))
+        .status()
+        .context("could not run install.sh")?;
+    if !installed.success() {
+        bail!("idps/node-oidc-provider/install.sh failed ({installed})");
+    }
+    let mut child = Command::new("node")
+        .arg(folder().join("server.mjs"))
+        .env("PORT", "0")
+        .env("ISSUER_PATH", "/oidc")
+        .env("ACCESS_TOKEN_FORMAT", access_token_format)
+        .env("CODE_TTL_S", "600")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("could not start node")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .with_context(|| format!("unexpected first line: {line}"))?
+        .to_owned();
+    Ok(Some(NodeOidcProvider {
+        child,
+        issuer: format!("{base}/oidc"),
+    }))
+}
+
+fn assert_clean(result: &loadgen::RunResult) {
+    assert_eq!(result.iterations.failed, 0, "{:#?}", result.notes);
+    assert_eq!(result.iterations.dropped, 0, "{:#?}", result.notes);
+    assert_eq!(result.requests.unauthorized, 0, "{:#?}", result.requests);
+    assert!(
+        result.checks.values().all(|counts| counts.failed == 0),
+        "{:#?}",
+        result.checks
+    );
+    assert_eq!(result.verdict, Verdict::Pass, "{:#?}", result.thresholds);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeding_and_test_1_to_3_against_node_oidc_provider_with_opaque_tokens() -> Result<()> {
+    let Some(idp) = start("opaque")? else {
+        return Ok(());
+    };
+    // The trailing slash is the user's; discovery is under /oidc either way.
+    let seeds = make_seeds(&format!("{}/", idp.issuer), 60, 3, 3).await?;
+    assert_eq!(
+        (
+            seeds.authorization_codes.len(),
+            seeds.refresh_tokens.len(),
+            seeds.sessions.len()
+        ),
+        (60, 3, 3)
+    );
+    assert!(
+        seeds.sessions[0].cookie.contains("_session="),
+        "{:?}",
+        seeds.sessions[0]
+    );
+    let directory = tempfile::tempdir()?;
+    seeds.save(directory.path())?;
+
+    for scenario in [
+        ScenarioKind::TokenCode,
+        ScenarioKind::RefreshStorm,
+        ScenarioKind::FullOidc,
+        ScenarioKind::RefreshStorm,
+        ScenarioKind::Userinfo,
+    ] {
+        let mut config = run_config(scenario, &idp.issuer, steady(20.0, 2.0), 3);
+        config.seeds_out = Some(directory.path().to_owned());
+        let (_handle, stop) = stop_signal();
+        let result = loadgen::run(&config, Seeds::load(directory.path())?, stop).await?;
+        assert_clean(&result);
+        // Opaque tokens are checked by the provider's introspection.
+        if scenario != ScenarioKind::Userinfo {
+            let active = result
+                .checks
+                .get("access_token_active")
+                .map(|counts| counts.passed);
+            assert!(
+                active.unwrap_or(0) > 0,
+                "{}: {:#?}",
+                scenario.name(),
+                result.checks
+            );
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_access_tokens_of_node_oidc_provider_verify_against_its_jwks() -> Result<()> {
+    let Some(idp) = start("jwt")? else {
+        return Ok(());
+    };
+    let seeds = make_seeds(&idp.issuer, 30, 0, 0).await?;
+    let mut config = run_config(ScenarioKind::TokenCode, &idp.issuer, steady(10.0, 2.0), 2);
+    config.access_token_audience = Some(idp.issuer.clone());
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, seeds, stop).await?;
+    assert_clean(&result);
+    assert_eq!(
+        result
+            .checks
+            .get("access_token_verifies")
+            .map(|counts| counts.passed),
+        Some(20),
+        "{:#?}",
+        result.checks
+    );
+    Ok(())
+}
