@@ -16,7 +16,7 @@ fn decide_on(fixture: &str, page_url: &str) -> PageAction {
         env!("CARGO_MANIFEST_DIR")
     );
     let html = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path}: {error}"));
-    let url = Url::parse(page_url).unwrap();
+    let url = Url::parse(page_url).unwrap_or_else(|error| panic!("{page_url}: {error}"));
     decide(&url, &html, USER, &FormHints::default())
         .unwrap_or_else(|error| panic!("{fixture}: {error}"))
 }
