@@ -20,8 +20,9 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// The pre-merge check: fmt, clippy, tests, the quick pipeline, and deliberate fault runs
-    /// (401s must fail the gate; a few 500s within the 99.9 % allowance must pass it).
+    /// The pre-merge check: fmt, clippy, tests, the quick pipeline, deliberate fault runs (401s
+    /// must fail the gate; a few 500s within the 99.9 % allowance must pass it), and the quick
+    /// pipeline against node-oidc-provider.
     Verify,
     /// Collects the criterion estimates and the load tests' key figures (quick pipeline) in
     /// github-action-benchmark's format, appends them to the history, compares with the baseline.

@@ -1,12 +1,13 @@
-//! `cargo xtask verify`, the pre-merge check: fmt, clippy, the tests, the quick pipeline, and two
-//! deliberate fault runs that show the gate judges right: 1 % of 401s must fail it, and a few 500s
-//! within the 99.9 % success allowance must not.
+//! `cargo xtask verify`, the pre-merge check: fmt, clippy, the tests, the quick pipeline, two
+//! deliberate fault runs that show the gate judges right (1 % of 401s must fail it, a few 500s
+//! within the 99.9 % success allowance must not), and the quick pipeline against
+//! node-oidc-provider, a real provider.
 
 use anyhow::{Context as _, Result, ensure};
 use xshell::cmd;
 
 use crate::children::{EXIT_THRESHOLD_FAILED, SeedCounts, TestRun};
-use crate::flags::PipelineArgs;
+use crate::flags::{Idp, PipelineArgs};
 use crate::pipeline::{self, MAX_VUS, Mode, profile_of};
 use crate::workspace::Workspace;
 
@@ -56,6 +57,16 @@ pub fn run() -> Result<()> {
         server_errors.path.display()
     );
     println!("deliberate 500 run: PASS, as it must be");
+
+    println!("\n==> the pipeline, --quick, against node-oidc-provider (a real, unmodified provider)");
+    pipeline::run(
+        &PipelineArgs {
+            idp: Idp::NodeOidcProvider,
+            skip_benches: true,
+            ..PipelineArgs::quick()
+        },
+        Mode::Gate,
+    )?;
     println!("\nverify: PASS");
     Ok(())
 }
