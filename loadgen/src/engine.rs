@@ -22,7 +22,7 @@ use crate::scenario::{
     with_scenario,
 };
 use crate::schedule::{LoadProfile, Schedule, ScheduleError};
-use crate::seed_files::{NotEnoughSeeds, Seeds};
+use crate::seed_files::{CodesTooOld, NotEnoughSeeds, Seeds, check_code_ages, unix_now};
 use crate::stats::{CheckSet, HistogramCodecError};
 use crate::thresholds::Thresholds;
 
@@ -46,6 +46,9 @@ pub struct RunConfig {
     pub access_token_audience: Option<String>,
     /// How access tokens are checked.
     pub access_token: AccessTokenFormat,
+    /// The provider's authorization-code lifetime: a run refuses, before sending load, codes
+    /// that would be older than this at their scheduled use. `None` checks nothing.
+    pub code_lifetime: Option<Duration>,
     /// Where the seeds go back after the run, with each family's newest refresh token (the
     /// seed directory itself, for `loadgen run`); `None` keeps them as they were.
     pub seeds_out: Option<std::path::PathBuf>,
@@ -72,6 +75,7 @@ impl RunConfig {
             access_token_audience: None,
             access_token: AccessTokenFormat::Auto,
             seeds_out: None,
+            code_lifetime: None,
             skipped_checks: CheckSet::default(),
             thresholds: Thresholds::default(),
             test_id: None,
@@ -92,6 +96,9 @@ pub enum RunError {
     /// Not enough seeds for this run.
     #[error(transparent)]
     Seeds(#[from] NotEnoughSeeds),
+    /// Codes would expire before their use.
+    #[error(transparent)]
+    CodesTooOld(#[from] CodesTooOld),
     /// Discovery or the JWKS could not be fetched.
     #[error("provider metadata: {0}")]
     Discovery(String),
@@ -318,6 +325,11 @@ async fn run_scenario<S: Scenario>(
     config
         .scenario
         .check_seeds(&seeds, &config.profile, config.max_vus)?;
+    let uses_codes = S::seed_need(&config.profile, config.max_vus as u64)
+        .is_some_and(|need| need.kind == crate::scenario::SeedKind::AuthorizationCodes);
+    if let Some(lifetime) = config.code_lifetime.filter(|_| uses_codes) {
+        check_code_ages(&seeds.authorization_codes, &schedule, unix_now(), lifetime)?;
+    }
 
     let (discovery, jwks) = fetch_provider_metadata(&target, config.timeout).await?;
     let audience = config

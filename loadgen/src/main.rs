@@ -165,6 +165,11 @@ struct RunArgs {
     /// Directory holding the seed files.
     #[arg(long, env = "LOADGEN_SEEDS")]
     seeds: Option<PathBuf>,
+    /// The provider's authorization-code lifetime (60s in node-oidc-provider and Keycloak by
+    /// default): the run stops before sending load when codes would be older than this at their
+    /// scheduled use.
+    #[arg(long, env = "LOADGEN_CODE_LIFETIME", value_parser = humantime::parse_duration)]
+    code_lifetime: Option<Duration>,
     /// Where the seeds go after the run, with each refresh-token family's newest token (the
     /// --seeds directory when not given), so TEST 2 can run again on them.
     #[arg(long, env = "LOADGEN_SEEDS_OUT")]
@@ -286,6 +291,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         access_token_audience: args.access_token_audience,
         access_token: args.access_token,
         seeds_out: args.seeds_out.clone().or_else(|| args.seeds.clone()),
+        code_lifetime: args.code_lifetime,
         skipped_checks: args.skip_checks.iter().copied().collect(),
         thresholds: args.thresholds.thresholds(),
         test_id: args.test_id,

@@ -29,6 +29,10 @@ pub struct CodeSeed {
     pub user_id: String,
     /// The nonce sent to `/authorize`, expected back in the ID token.
     pub nonce: String,
+    /// When the code was minted, Unix seconds (absent in seeds made elsewhere): a run checks it
+    /// against the provider's code lifetime (`--code-lifetime`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minted_at: Option<u64>,
 }
 
 /// The first refresh token of one independent family.
@@ -151,6 +155,64 @@ pub fn codes_to_seed(profile: &LoadProfile) -> u64 {
     required_codes(profile).div_ceil(1_000) * 1_000
 }
 
+/// Unix time in seconds, as seeds record it.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// Authorization codes that would be older than the provider's code lifetime when their
+/// iteration is due.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{too_old} of the {checked} authorization codes would be older than the code lifetime of \
+     {lifetime_s} s when used (the oldest {oldest_s} s): seed them again just before the run, \
+     shorten the test, or raise the provider's code lifetime for the test client"
+)]
+pub struct CodesTooOld {
+    /// Codes that would have expired.
+    pub too_old: u64,
+    /// Codes the run would use.
+    pub checked: u64,
+    /// The lifetime, seconds.
+    pub lifetime_s: u64,
+    /// Age of the oldest at its use, seconds.
+    pub oldest_s: u64,
+}
+
+/// Refuses codes whose age at their scheduled use (`now_s` plus the offset of iteration `i` in
+/// `schedule`) would reach `lifetime`. Codes that do not record when they were minted pass.
+pub fn check_code_ages(
+    codes: &[CodeSeed],
+    schedule: &crate::schedule::Schedule,
+    now_s: u64,
+    lifetime: std::time::Duration,
+) -> Result<(), CodesTooOld> {
+    let lifetime_s = lifetime.as_secs();
+    let (mut too_old, mut checked, mut oldest_s) = (0, 0, 0);
+    for (due, code) in schedule.iter().zip(codes) {
+        let Some(minted_at) = code.minted_at else {
+            continue;
+        };
+        checked += 1;
+        let age = (now_s + due.offset.as_secs()).saturating_sub(minted_at);
+        oldest_s = oldest_s.max(age);
+        if age >= lifetime_s {
+            too_old += 1;
+        }
+    }
+    if too_old > 0 {
+        return Err(CodesTooOld {
+            too_old,
+            checked,
+            lifetime_s,
+            oldest_s,
+        });
+    }
+    Ok(())
+}
+
 /// Seeds missing for a run, with what is needed and what there is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
@@ -185,6 +247,62 @@ mod tests {
     }
 
     #[test]
+    fn codes_too_old_at_their_use_are_counted_and_explained() {
+        let schedule = crate::schedule::Schedule::new(&profile_of(10.0, 10.0).stages()).unwrap();
+        let code = |minted_at| CodeSeed {
+            code: "c".into(),
+            code_verifier: "v".into(),
+            redirect_uri: "r".into(),
+            client_id: "c".into(),
+            user_id: "u".into(),
+            nonce: "n".into(),
+            minted_at,
+        };
+        // 100 iterations over 10 s; codes minted 55 s before the start reach 60 s from 5 s on.
+        let codes: Vec<CodeSeed> = (0..100).map(|_| code(Some(1_000 - 55))).collect();
+        let error = check_code_ages(&codes, &schedule, 1_000, std::time::Duration::from_secs(60))
+            .unwrap_err();
+        assert_eq!(
+            (error.too_old, error.checked, error.oldest_s),
+            (50, 100, 64)
+        );
+        assert!(
+            error
+                .to_string()
+                .starts_with("50 of the 100 authorization codes"),
+            "{error}"
+        );
+        assert!(
+            check_code_ages(
+                &codes,
+                &schedule,
+                1_000,
+                std::time::Duration::from_secs(120)
+            )
+            .is_ok()
+        );
+        let unknown: Vec<CodeSeed> = (0..100).map(|_| code(None)).collect();
+        assert!(
+            check_code_ages(
+                &unknown,
+                &schedule,
+                1_000,
+                std::time::Duration::from_secs(1)
+            )
+            .is_ok()
+        );
+    }
+
+    fn profile_of(rate: f64, steady_s: f64) -> LoadProfile {
+        LoadProfile {
+            rate_per_s: rate,
+            ramp_up_s: 0.0,
+            steady_s,
+            ramp_down_s: 0.0,
+        }
+    }
+
+    #[test]
     fn seeds_round_trip_and_missing_files_are_empty() {
         let temporary = tempfile::tempdir().unwrap();
         let directory = temporary.path().join("seeds");
@@ -197,6 +315,7 @@ mod tests {
                 client_id: "loadtest-client".into(),
                 user_id: "user-loadtest-00001".into(),
                 nonce: "n".into(),
+                minted_at: Some(1_795_000_000),
             }],
             refresh_tokens: vec![RefreshTokenSeed {
                 user_id: "user-loadtest-00001".into(),

@@ -22,7 +22,7 @@ use crate::flows::{
 };
 use crate::oidc::ClientCredentials;
 use crate::progress::ProgressMode;
-use crate::seed_files::{CodeSeed, RefreshTokenSeed, SeedFileError, Seeds, SessionSeed};
+use crate::seed_files::{CodeSeed, RefreshTokenSeed, SeedFileError, Seeds, SessionSeed, unix_now};
 
 /// What to make, and how.
 #[derive(Debug, Clone)]
@@ -159,6 +159,7 @@ impl Worker {
                     client_id: self.context.config.client.client_id.clone(),
                     user_id: self.context.config.user(user),
                     nonce: request.nonce,
+                    minted_at: Some(unix_now()),
                 }))
             }
             Job::Family(user) => self.open_family(user).await.map(Made::Family),

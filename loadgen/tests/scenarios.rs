@@ -72,6 +72,7 @@ async fn seeding_makes_the_files_in_the_documented_format() {
             "client_id",
             "code",
             "code_verifier",
+            "minted_at",
             "nonce",
             "redirect_uri",
             "user_id"
@@ -564,5 +565,34 @@ async fn refresh_seeds_survive_a_run_so_test_2_can_run_again() {
     }
     let rewritten = Seeds::load(directory.path()).unwrap();
     assert_ne!(rewritten.refresh_tokens, seeds.refresh_tokens);
+    idp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codes_that_would_expire_before_their_use_stop_the_run_before_any_load() {
+    let idp = spawn_idp().await.unwrap();
+    let profile = steady(50.0, 3.0);
+    let needed = loadgen::seed_files::required_codes(&profile) as usize;
+    let seeds = make_seeds(&idp.base_url(), needed, 0, 0).await.unwrap();
+    let mut config = run_config(ScenarioKind::TokenCode, &idp.base_url(), profile, 4);
+    config.code_lifetime = Some(std::time::Duration::from_secs(2));
+    let (_handle, stop) = stop_signal();
+    let error = loadgen::run(&config, seeds, stop)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("authorization codes would be older than the code lifetime of 2 s"),
+        "{error}"
+    );
+    assert!(
+        error.contains("seed them again just before the run"),
+        "{error}"
+    );
+    let metrics = idp.app().metrics_text();
+    assert!(
+        !metrics.contains(r#"endpoint="token""#),
+        "no token request may be sent: {metrics}"
+    );
     idp.shutdown().await;
 }

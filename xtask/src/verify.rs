@@ -58,7 +58,9 @@ pub fn run() -> Result<()> {
     );
     println!("deliberate 500 run: PASS, as it must be");
 
-    println!("\n==> the pipeline, --quick, against node-oidc-provider (a real, unmodified provider)");
+    println!(
+        "\n==> the pipeline, --quick, against node-oidc-provider (a real, unmodified provider)"
+    );
     pipeline::run(
         &PipelineArgs {
             idp: Idp::NodeOidcProvider,
