@@ -596,3 +596,66 @@ async fn codes_that_would_expire_before_their_use_stop_the_run_before_any_load()
     );
     idp.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opaque_access_tokens_are_checked_by_introspection() {
+    let idp = common::spawn_idp_with(|config| {
+        config.access_token_format = mock_idp::AccessTokenFormat::Opaque;
+    })
+    .await
+    .unwrap();
+    let profile = steady(20.0, 1.0);
+    let needed = loadgen::seed_files::required_codes(&profile) as usize;
+    let seeds = make_seeds(&idp.base_url(), needed, 2, 2).await.unwrap();
+    for scenario in [
+        ScenarioKind::TokenCode,
+        ScenarioKind::RefreshStorm,
+        ScenarioKind::Userinfo,
+    ] {
+        let config = run_config(scenario, &idp.base_url(), profile, 2);
+        let (_handle, stop) = stop_signal();
+        let result = loadgen::run(&config, seeds.clone(), stop).await.unwrap();
+        assert_clean(&result);
+        assert_eq!(
+            check(&result, "access_token_verifies"),
+            (0, 0),
+            "{}",
+            scenario.name()
+        );
+        if scenario != ScenarioKind::Userinfo {
+            assert_eq!(
+                check(&result, "access_token_active"),
+                (20, 0),
+                "{}",
+                scenario.name()
+            );
+            // Introspection is counted apart and stays out of the gate's latency.
+            assert_eq!(result.endpoints["introspection"].requests.total, 20);
+            assert_eq!(result.latency.count, 20, "{}", scenario.name());
+        }
+    }
+    // Forcing JWT verification on opaque tokens fails every check, in words.
+    let mut config = run_config(ScenarioKind::TokenCode, &idp.base_url(), profile, 2);
+    config.access_token = loadgen::oidc::AccessTokenFormat::Jwt;
+    let seeds = make_seeds(&idp.base_url(), needed, 0, 0).await.unwrap();
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, seeds, stop).await.unwrap();
+    assert_eq!(check(&result, "access_token_verifies"), (0, 20));
+    assert!(
+        result
+            .notes
+            .iter()
+            .any(|note| note.contains("the access token did not verify")),
+        "{:#?}",
+        result.notes
+    );
+    assert!(
+        result
+            .notes
+            .iter()
+            .all(|note| !note.contains("Some(") && !note.contains("Err(")),
+        "notes are sentences, not debug output: {:#?}",
+        result.notes
+    );
+    idp.shutdown().await;
+}

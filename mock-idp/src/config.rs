@@ -16,6 +16,17 @@ pub enum RefreshTokenFormat {
     Jwt,
 }
 
+/// How access tokens look on the wire.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum AccessTokenFormat {
+    /// An RFC 9068 JWT (`typ: at+jwt`), verifiable against the JWKS.
+    #[default]
+    Jwt,
+    /// 256 random bits, base64url, as node-oidc-provider, Ory Hydra and Django issue by default:
+    /// checked by introspection (RFC 7662) or by using it.
+    Opaque,
+}
+
 /// Everything mock-idp can be told. `Config::default()` is the documented default contract.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -34,6 +45,7 @@ pub struct Config {
     pub code_ttl: Duration,
     pub session_ttl: Duration,
     pub refresh_token_format: RefreshTokenFormat,
+    pub access_token_format: AccessTokenFormat,
     /// Refresh-token rotation (RFC 9700 4.14.2); on by default.
     pub rotate_refresh_tokens: bool,
     /// How long a rotated refresh token may still be used once (concurrent refresh), 0 = never.
@@ -66,6 +78,7 @@ impl Default for Config {
             code_ttl: Duration::from_secs(600),
             session_ttl: Duration::from_secs(12 * 3600),
             refresh_token_format: RefreshTokenFormat::Opaque,
+            access_token_format: AccessTokenFormat::Jwt,
             rotate_refresh_tokens: true,
             refresh_grace: Duration::ZERO,
             users: 10_000,

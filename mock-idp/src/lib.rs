@@ -25,7 +25,7 @@ mod token_endpoint;
 
 pub use app::App;
 pub use authorize::SESSION_COOKIE;
-pub use config::{Config, Fault, FaultKind, RefreshTokenFormat, SigningAlg};
+pub use config::{AccessTokenFormat, Config, Fault, FaultKind, RefreshTokenFormat, SigningAlg};
 pub use error::OAuthError;
 pub use http_helpers::HttpResponse;
 pub use jwt::pkce_s256;

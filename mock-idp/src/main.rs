@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use mock_idp::{Config, Fault, RefreshTokenFormat, SigningAlg};
+use mock_idp::{AccessTokenFormat, Config, Fault, RefreshTokenFormat, SigningAlg};
 
 /// A spec-faithful OpenID Connect provider to load-test against. Prints
 /// `listening on http://ADDR` on stdout once it accepts connections.
@@ -58,6 +58,14 @@ struct Cli {
         default_value = "opaque"
     )]
     refresh_token_format: RefreshTokenFormat,
+    /// Access tokens as RFC 9068 JWTs, or opaque (checked by introspection or at userinfo).
+    #[arg(
+        long,
+        env = "MOCK_IDP_ACCESS_TOKEN_FORMAT",
+        value_enum,
+        default_value = "jwt"
+    )]
+    access_token_format: AccessTokenFormat,
     /// Turn refresh-token rotation off (the same refresh token is answered back).
     #[arg(long, env = "MOCK_IDP_NO_ROTATION")]
     no_rotation: bool,
@@ -103,6 +111,7 @@ impl Cli {
             code_ttl: self.code_ttl,
             session_ttl: self.session_ttl,
             refresh_token_format: self.refresh_token_format,
+            access_token_format: self.access_token_format,
             rotate_refresh_tokens: !self.no_rotation,
             refresh_grace: self.refresh_grace,
             users: self.users,

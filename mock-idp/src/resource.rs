@@ -11,7 +11,7 @@ use crate::form::Params;
 use crate::http_helpers::{HttpResponse, Incoming, json_response, text_response};
 use crate::state::Idp;
 use crate::store::now_ms;
-use crate::token_endpoint::live_access_token;
+use crate::token_endpoint::{access_claims, live_access_token};
 
 /// `GET` or `POST /userinfo` with a Bearer access token.
 pub fn userinfo(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthError> {
@@ -166,7 +166,7 @@ pub fn revoke(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthError>
         if idp.store.revoke_grant(grant_id) {
             idp.metrics.families_revoked.inc();
         }
-    } else if let Ok(claims) = idp.minter.verify_access(token) {
+    } else if let Ok(claims) = access_claims(idp, token) {
         if claims.client_id != client.id {
             return Err(not_yours());
         }

@@ -8,6 +8,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
 
+use crate::jwt::AccessClaims;
+
 /// Unix time in milliseconds.
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -95,6 +97,8 @@ pub struct Store {
     refresh_tokens: DashMap<String, RefreshRecord>,
     /// Access tokens by `jti`: a JWT that verifies is still refused once its grant is revoked.
     access_tokens: DashMap<String, AccessRecord>,
+    /// The claims of opaque access tokens, by the token (which is also its `jti`).
+    opaque_access_claims: DashMap<String, AccessClaims>,
 }
 
 /// How many entries a sweep removed, per map (or how many each map holds).
@@ -250,6 +254,19 @@ impl Store {
         self.access_tokens.insert(jti, record);
     }
 
+    /// Records the claims of an opaque access token (its record goes in with
+    /// [`Store::add_access_token`], under the same key).
+    pub fn add_opaque_access_claims(&self, token: String, claims: AccessClaims) {
+        self.opaque_access_claims.insert(token, claims);
+    }
+
+    /// The claims of an opaque access token.
+    pub fn opaque_access_claims(&self, token: &str) -> Option<AccessClaims> {
+        self.opaque_access_claims
+            .get(token)
+            .map(|claims| claims.clone())
+    }
+
     /// A copy of an access token's record.
     pub fn access_record(&self, jti: &str) -> Option<AccessRecord> {
         self.access_tokens.get(jti).map(|record| *record)
@@ -290,7 +307,10 @@ impl Store {
             redeemed_codes: retain(&self.redeemed_codes, |code| code.forget_at_ms > now_ms),
             grants: retain(&self.grants, |grant| grant.expires_at_ms > now_ms),
             refresh_tokens: retain(&self.refresh_tokens, |token| token.expires_at_ms > now_ms),
-            access_tokens: retain(&self.access_tokens, |token| token.expires_at_ms > now_ms),
+            access_tokens: retain(&self.access_tokens, |token| token.expires_at_ms > now_ms)
+                + retain(&self.opaque_access_claims, |claims| {
+                    claims.exp * 1000 > now_ms
+                }),
         }
     }
 }

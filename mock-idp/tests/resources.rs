@@ -243,3 +243,47 @@ async fn revoking_an_access_token_revokes_only_it() -> Result<()> {
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
     Ok(())
 }
+
+#[tokio::test]
+async fn opaque_access_tokens_work_at_userinfo_and_introspection_until_revoked() -> Result<()> {
+    let idp =
+        TestIdp::with(|config| config.access_token_format = mock_idp::AccessTokenFormat::Opaque)
+            .await?;
+    let tokens = idp.tokens("user-loadtest-00003").await?;
+    let access_token = text(&tokens, "access_token")?;
+    assert!(!access_token.contains('.'), "not a JWT: {access_token}");
+    assert!(access_token.len() >= 43, "256 random bits: {access_token}");
+    let reply = idp.userinfo(&access_token).await?;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json()?["sub"], "user-loadtest-00003");
+    let introspected = idp.introspect(&access_token).await?;
+    assert_eq!(introspected["active"], true);
+    assert_eq!(introspected["sub"], "user-loadtest-00003");
+    // An unknown opaque token is refused, and revoking a known one ends it.
+    assert_eq!(
+        idp.userinfo("not-a-token-we-issued").await?.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        idp.introspect("not-a-token-we-issued").await?["active"],
+        false
+    );
+    let authorization = mock_idp::clients::basic_authorization(
+        mock_idp::clients::CONFIDENTIAL_CLIENT_ID,
+        mock_idp::clients::CONFIDENTIAL_CLIENT_SECRET,
+    );
+    let revoked = idp
+        .post_form(
+            "/revoke",
+            &[("token", &access_token)],
+            &[("authorization", &authorization)],
+        )
+        .await?;
+    assert_eq!(revoked.status, StatusCode::OK);
+    assert_eq!(
+        idp.userinfo(&access_token).await?.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(idp.introspect(&access_token).await?["active"], false);
+    Ok(())
+}
