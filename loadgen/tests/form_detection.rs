@@ -2,7 +2,7 @@
 //! two node-oidc-provider pages as it serves them, and pages written in the shape of Keycloak's
 //! and Django's templates.
 
-use loadgen::browser::page::{Credentials, FilledForm, FormHints, PageAction, decide};
+use loadgen::browser::page::{Credentials, FormHints, PageAction, decide};
 use url::Url;
 
 const USER: Credentials<'static> = Credentials {
@@ -21,13 +21,6 @@ fn decide_on(fixture: &str, page_url: &str) -> PageAction {
         .unwrap_or_else(|error| panic!("{fixture}: {error}"))
 }
 
-fn field<'a>(form: &'a FilledForm, name: &str) -> Option<&'a str> {
-    form.fields
-        .iter()
-        .find(|(field, _)| field == name)
-        .map(|(_, value)| value.as_str())
-}
-
 #[test]
 fn node_oidc_provider_login_and_consent() {
     let page = "http://127.0.0.1:35329/interaction/VGxLBf5fXcE3urlwzkDjH-InsAC89WNRmIKUVWQFmld";
@@ -36,9 +29,9 @@ fn node_oidc_provider_login_and_consent() {
     };
     assert_eq!(form.method, http::Method::POST);
     assert_eq!(form.action.as_str(), page);
-    assert_eq!(field(&form, "prompt"), Some("login"));
-    assert_eq!(field(&form, "login"), Some("user-loadtest-00001"));
-    assert_eq!(field(&form, "password"), Some("loadtest"));
+    assert_eq!(form.field("prompt"), Some("login"));
+    assert_eq!(form.field("login"), Some("user-loadtest-00001"));
+    assert_eq!(form.field("password"), Some("loadtest"));
 
     let consent = "http://127.0.0.1:35329/interaction/B4v156lDq56CMbKQCinFhRqpzoDZG4jCoQBlv-ifbWL";
     let PageAction::Consent(form) = decide_on("node-oidc-provider-consent.html", consent) else {
@@ -61,11 +54,11 @@ fn keycloak_login_consent_and_two_step_login() {
         "{}",
         form.action
     );
-    assert_eq!(field(&form, "username"), Some("user-loadtest-00001"));
-    assert_eq!(field(&form, "password"), Some("loadtest"));
-    assert_eq!(field(&form, "credentialId"), Some(""));
+    assert_eq!(form.field("username"), Some("user-loadtest-00001"));
+    assert_eq!(form.field("password"), Some("loadtest"));
+    assert_eq!(form.field("credentialId"), Some(""));
     assert_eq!(
-        field(&form, "rememberMe"),
+        form.field("rememberMe"),
         None,
         "an unchecked box is not sent"
     );
@@ -73,19 +66,19 @@ fn keycloak_login_consent_and_two_step_login() {
     let PageAction::Consent(form) = decide_on("keycloak-consent.html", page) else {
         panic!("not a consent page");
     };
-    assert_eq!(field(&form, "code"), Some("c0de-f0r-c0nsent"));
-    assert_eq!(field(&form, "accept"), Some("Yes"));
-    assert_eq!(field(&form, "cancel"), None);
+    assert_eq!(form.field("code"), Some("c0de-f0r-c0nsent"));
+    assert_eq!(form.field("accept"), Some("Yes"));
+    assert_eq!(form.field("cancel"), None);
 
     let PageAction::UsernameStep(form) = decide_on("keycloak-username-first.html", page) else {
         panic!("not the first step of a two-step login");
     };
-    assert_eq!(field(&form, "username"), Some("user-loadtest-00001"));
+    assert_eq!(form.field("username"), Some("user-loadtest-00001"));
     let PageAction::Login(form) = decide_on("keycloak-password-only.html", page) else {
         panic!("not the password step");
     };
-    assert_eq!(field(&form, "password"), Some("loadtest"));
-    assert_eq!(field(&form, "username"), None);
+    assert_eq!(form.field("password"), Some("loadtest"));
+    assert_eq!(form.field("username"), None);
 }
 
 #[test]
@@ -98,12 +91,12 @@ fn django_login_and_consent() {
         form.action.as_str(),
         "http://127.0.0.1:8000/accounts/login/"
     );
-    assert_eq!(field(&form, "csrfmiddlewaretoken"), Some("k8QpZ2x7"));
+    assert_eq!(form.field("csrfmiddlewaretoken"), Some("k8QpZ2x7"));
     assert_eq!(
-        field(&form, "next"),
+        form.field("next"),
         Some("/openid/authorize?client_id=loadtest-client&response_type=code")
     );
-    assert_eq!(field(&form, "username"), Some("user-loadtest-00001"));
+    assert_eq!(form.field("username"), Some("user-loadtest-00001"));
 
     let PageAction::Consent(form) = decide_on("django-consent.html", page) else {
         panic!("not a consent page");
@@ -112,7 +105,7 @@ fn django_login_and_consent() {
         form.action.as_str(),
         "http://127.0.0.1:8000/openid/authorize"
     );
-    assert_eq!(field(&form, "allow"), Some("Authorize"));
-    assert_eq!(field(&form, "state"), Some("s1"));
-    assert_eq!(field(&form, "csrfmiddlewaretoken"), Some("k8QpZ2x7"));
+    assert_eq!(form.field("allow"), Some("Authorize"));
+    assert_eq!(form.field("state"), Some("s1"));
+    assert_eq!(form.field("csrfmiddlewaretoken"), Some("k8QpZ2x7"));
 }

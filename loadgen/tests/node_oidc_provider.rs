@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use anyhow::{Context as _, Result, bail};
-use common::{make_seeds, run_config, steady};
-use loadgen::{ScenarioKind, Seeds, Verdict, stop_signal};
+use common::{assert_clean, make_seeds, run_config, steady};
+use loadgen::{ScenarioKind, Seeds, stop_signal};
 
 /// The provider as a child process, stopped (by its pid) when dropped.
 struct NodeOidcProvider {
@@ -70,18 +70,6 @@ fn start(access_token_format: &str) -> Result<Option<NodeOidcProvider>> {
         child,
         issuer: format!("{base}/oidc"),
     }))
-}
-
-fn assert_clean(result: &loadgen::RunResult) {
-    assert_eq!(result.iterations.failed, 0, "{:#?}", result.notes);
-    assert_eq!(result.iterations.dropped, 0, "{:#?}", result.notes);
-    assert_eq!(result.requests.unauthorized, 0, "{:#?}", result.requests);
-    assert!(
-        result.checks.values().all(|counts| counts.failed == 0),
-        "{:#?}",
-        result.checks
-    );
-    assert_eq!(result.verdict, Verdict::Pass, "{:#?}", result.thresholds);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

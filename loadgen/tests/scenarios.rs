@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{make_seeds, run_config, spawn_idp, steady};
+use common::{assert_clean, make_seeds, run_config, spawn_idp, steady};
 use loadgen::engine::RunError;
 use loadgen::result::RunResult;
 use loadgen::{ScenarioKind, Seeds, Verdict, merge_results, stop_signal};
@@ -13,16 +13,6 @@ fn check(result: &RunResult, name: &str) -> (u64, u64) {
         .checks
         .get(name)
         .map_or((0, 0), |counts| (counts.passed, counts.failed))
-}
-
-fn assert_clean(result: &RunResult) {
-    assert_eq!(result.iterations.failed, 0, "{:#?}", result.notes);
-    assert_eq!(result.iterations.dropped, 0, "{:#?}", result.notes);
-    assert_eq!(result.success_rate, 1.0, "{:#?}", result.notes);
-    for (name, counts) in &result.checks {
-        assert_eq!(counts.failed, 0, "check {name} failed: {:#?}", result.notes);
-    }
-    assert!(result.complete);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -52,6 +52,14 @@ pub struct FilledForm {
 }
 
 impl FilledForm {
+    /// The value of the field `name`, if the form sends one.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(field, _)| field == name)
+            .map(|(_, value)| value.as_str())
+    }
+
     /// The fields as an `application/x-www-form-urlencoded` body or query.
     pub fn encoded(&self) -> String {
         form_urlencoded::Serializer::new(String::new())
@@ -368,13 +376,6 @@ mod tests {
         Url::parse(&format!("http://idp.test{path}")).unwrap()
     }
 
-    fn field<'a>(form: &'a FilledForm, name: &str) -> Option<&'a str> {
-        form.fields
-            .iter()
-            .find(|(field, _)| field == name)
-            .map(|(_, value)| value.as_str())
-    }
-
     #[test]
     fn a_login_form_is_filled_and_its_hidden_inputs_kept() {
         let html = r#"<form method="post" action="/login">
@@ -388,9 +389,9 @@ mod tests {
         };
         assert_eq!(form.method, http::Method::POST);
         assert_eq!(form.action.as_str(), "http://idp.test/login");
-        assert_eq!(field(&form, "username"), Some("user-loadtest-00001"));
-        assert_eq!(field(&form, "password"), Some("secret"));
-        assert_eq!(field(&form, "return_to"), Some("/authorize?a=1&b=2"));
+        assert_eq!(form.field("username"), Some("user-loadtest-00001"));
+        assert_eq!(form.field("password"), Some("secret"));
+        assert_eq!(form.field("return_to"), Some("/authorize?a=1&b=2"));
     }
 
     #[test]
@@ -422,7 +423,7 @@ mod tests {
             panic!("{action:?}")
         };
         assert_eq!(form.action.as_str(), "http://idp.test/signin");
-        assert_eq!(field(&form, "identifier"), Some("user-loadtest-00001"));
+        assert_eq!(form.field("identifier"), Some("user-loadtest-00001"));
     }
 
     #[test]
@@ -438,9 +439,9 @@ mod tests {
         let PageAction::Login(form) = action else {
             panic!("{action:?}")
         };
-        assert_eq!(field(&form, "j_user"), Some("user-loadtest-00001"));
-        assert_eq!(field(&form, "j_secret"), Some("secret"));
-        assert_eq!(field(&form, "go"), Some("Go"));
+        assert_eq!(form.field("j_user"), Some("user-loadtest-00001"));
+        assert_eq!(form.field("j_secret"), Some("secret"));
+        assert_eq!(form.field("go"), Some("Go"));
     }
 
     #[test]

@@ -20,6 +20,25 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+/// Asserts a run went clean: every iteration succeeded, none dropped, no 401, no failed check,
+/// complete, and the gate passed.
+pub fn assert_clean(result: &loadgen::RunResult) {
+    assert_eq!(result.iterations.failed, 0, "{:#?}", result.notes);
+    assert_eq!(result.iterations.dropped, 0, "{:#?}", result.notes);
+    assert_eq!(result.success_rate, 1.0, "{:#?}", result.notes);
+    assert_eq!(result.requests.unauthorized, 0, "{:#?}", result.requests);
+    for (name, counts) in &result.checks {
+        assert_eq!(counts.failed, 0, "check {name} failed: {:#?}", result.notes);
+    }
+    assert!(result.complete);
+    assert_eq!(
+        result.verdict,
+        loadgen::Verdict::Pass,
+        "{:#?}",
+        result.thresholds
+    );
+}
+
 /// A mock IdP on an ephemeral loopback port with the documented defaults.
 pub async fn spawn_idp() -> anyhow::Result<mock_idp::RunningIdp> {
     Ok(mock_idp::spawn(mock_idp::Config::ephemeral()).await?)
