@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::client::{Target, TargetError, VuClient};
 use crate::flows::describe_error_body;
+use crate::mint_ahead::{self, MintingPlan};
 use crate::oidc::{AccessTokenFormat, ClientCredentials, Discovery, JwksError, TokenVerifier};
 use crate::progress::{ProgressMode, spawn_progress};
 use crate::result::{RunMeta, RunResult};
@@ -49,6 +50,9 @@ pub struct RunConfig {
     /// The provider's authorization-code lifetime: a run refuses, before sending load, codes
     /// that would be older than this at their scheduled use. `None` checks nothing.
     pub code_lifetime: Option<Duration>,
+    /// Mint TEST 1's codes during the run, just ahead of use, through the seeded sessions,
+    /// instead of taking them from the seeds.
+    pub mint_ahead: bool,
     /// Where the seeds go back after the run, with each family's newest refresh token (the
     /// seed directory itself, for `loadgen run`); `None` keeps them as they were.
     pub seeds_out: Option<std::path::PathBuf>,
@@ -75,6 +79,7 @@ impl RunConfig {
             access_token_audience: None,
             access_token: AccessTokenFormat::Auto,
             seeds_out: None,
+            mint_ahead: false,
             code_lifetime: None,
             skipped_checks: CheckSet::default(),
             thresholds: Thresholds::default(),
@@ -96,6 +101,9 @@ pub enum RunError {
     /// Not enough seeds for this run.
     #[error(transparent)]
     Seeds(#[from] NotEnoughSeeds),
+    /// `--mint-ahead` asked of a scenario that uses no codes.
+    #[error("--mint-ahead mints authorization codes, which only token-code uses, not {0}")]
+    MintAheadWithoutCodes(&'static str),
     /// Codes would expire before their use.
     #[error(transparent)]
     CodesTooOld(#[from] CodesTooOld),
@@ -322,12 +330,31 @@ async fn run_scenario<S: Scenario>(
     }
     let target = Arc::new(Target::parse(&config.target)?);
     let schedule = Arc::new(Schedule::new(&config.profile.stages())?);
-    config
-        .scenario
-        .check_seeds(&seeds, &config.profile, config.max_vus)?;
     let uses_codes = S::seed_need(&config.profile, config.max_vus as u64)
         .is_some_and(|need| need.kind == crate::scenario::SeedKind::AuthorizationCodes);
-    if let Some(lifetime) = config.code_lifetime.filter(|_| uses_codes) {
+    if config.mint_ahead && !uses_codes {
+        return Err(RunError::MintAheadWithoutCodes(config.scenario.name()));
+    }
+    if config.mint_ahead {
+        // The codes come from the sessions during the run: one session is enough.
+        if seeds.sessions.is_empty() {
+            return Err(NotEnoughSeeds {
+                kind: "sessions",
+                needed: 1,
+                available: 0,
+                why: "--mint-ahead mints the codes through the seeded sessions".to_owned(),
+            }
+            .into());
+        }
+    } else {
+        config
+            .scenario
+            .check_seeds(&seeds, &config.profile, config.max_vus)?;
+    }
+    if let Some(lifetime) = config
+        .code_lifetime
+        .filter(|_| uses_codes && !config.mint_ahead)
+    {
         check_code_ages(&seeds.authorization_codes, &schedule, unix_now(), lifetime)?;
     }
 
@@ -362,6 +389,20 @@ async fn run_scenario<S: Scenario>(
         tokio::runtime::RuntimeFlavor::CurrentThread => 1,
         _ => std::thread::available_parallelism().map_or(2, |cores| cores.get() * 2),
     };
+    // With --mint-ahead, minting starts now, on its own connections, and keeps about half a
+    // second of codes ready; it stops when the run ends.
+    let minters = config.mint_ahead.then(|| {
+        mint_ahead::start(MintingPlan {
+            target: Arc::clone(&target),
+            authorize_path: paths.authorize.clone(),
+            client: config.client.clone(),
+            issuer: discovery.issuer.clone(),
+            sessions: seeds.sessions.clone(),
+            total: schedule.total_iterations(),
+            ahead: ((config.profile.rate_per_s * 0.5).ceil() as usize).max(10),
+            timeout: config.timeout,
+        })
+    });
     let context = Arc::new(
         RunContext::new(
             config.scenario,
@@ -374,7 +415,8 @@ async fn run_scenario<S: Scenario>(
             seeds,
             shards,
         )
-        .with_token_checks(config.access_token, config.skipped_checks),
+        .with_token_checks(config.access_token, config.skipped_checks)
+        .with_minted_codes(minters.as_ref().map(|(codes, _)| Arc::clone(codes))),
     );
 
     let vus = set_up_vus::<S>(config.max_vus, &context).await?;
@@ -490,6 +532,10 @@ async fn run_scenario<S: Scenario>(
     }
 
     let mut notes = context.failure_notes();
+    if let Some((codes, mut tasks)) = minters {
+        tasks.abort_all();
+        notes.push(codes.note());
+    }
     if let Some(note) = write_back_refresh_tokens(config, &context, &ended) {
         notes.push(note);
     }

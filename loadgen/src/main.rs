@@ -170,6 +170,11 @@ struct RunArgs {
     /// scheduled use.
     #[arg(long, env = "LOADGEN_CODE_LIFETIME", value_parser = humantime::parse_duration)]
     code_lifetime: Option<Duration>,
+    /// Mint TEST 1's codes during the run, about half a second ahead of use, through the seeded
+    /// sessions on connections of their own (not measured), for providers whose code lifetime is
+    /// shorter than seeding plus the test.
+    #[arg(long, env = "LOADGEN_MINT_AHEAD")]
+    mint_ahead: bool,
     /// Where the seeds go after the run, with each refresh-token family's newest token (the
     /// --seeds directory when not given), so TEST 2 can run again on them.
     #[arg(long, env = "LOADGEN_SEEDS_OUT")]
@@ -292,6 +297,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         access_token: args.access_token,
         seeds_out: args.seeds_out.clone().or_else(|| args.seeds.clone()),
         code_lifetime: args.code_lifetime,
+        mint_ahead: args.mint_ahead,
         skipped_checks: args.skip_checks.iter().copied().collect(),
         thresholds: args.thresholds.thresholds(),
         test_id: args.test_id,

@@ -121,6 +121,17 @@ async fn seeding_and_test_1_to_3_against_node_oidc_provider_with_opaque_tokens()
             );
         }
     }
+    // TEST 1 with codes minted during the run, as a 60 s code lifetime needs.
+    let mut config = run_config(ScenarioKind::TokenCode, &idp.issuer, steady(20.0, 2.0), 3);
+    config.mint_ahead = true;
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, Seeds::load(directory.path())?, stop).await?;
+    assert_clean(&result);
+    assert!(
+        result.notes.iter().any(|note| note.starts_with("Minted ")),
+        "{:#?}",
+        result.notes
+    );
     Ok(())
 }
 

@@ -649,3 +649,36 @@ async fn opaque_access_tokens_are_checked_by_introspection() {
     );
     idp.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mint_ahead_runs_test_1_against_a_short_code_lifetime() {
+    // Codes live 3 s: seeded ones would expire, codes minted just ahead of use do not.
+    let idp = common::spawn_idp_with(|config| {
+        config.code_ttl = std::time::Duration::from_secs(3);
+    })
+    .await
+    .unwrap();
+    let seeds = make_seeds(&idp.base_url(), 0, 0, 3).await.unwrap();
+    let mut config = run_config(
+        ScenarioKind::TokenCode,
+        &idp.base_url(),
+        steady(50.0, 4.0),
+        8,
+    );
+    config.mint_ahead = true;
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, seeds, stop).await.unwrap();
+    assert_clean(&result);
+    assert_eq!(result.iterations.completed, 200);
+    assert!(
+        result
+            .notes
+            .iter()
+            .any(|note| note.starts_with("Minted ") && note.contains("codes ahead of use")),
+        "{:#?}",
+        result.notes
+    );
+    // Minting is not measured: the result holds TEST 1's token requests only.
+    assert_eq!(result.requests.total, 200, "{:?}", result.requests);
+    idp.shutdown().await;
+}

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::client::Target;
 use crate::flows::token_request_headers;
+use crate::mint_ahead::MintedCodes;
 use crate::oidc::{AccessTokenFormat, ClientCredentials, TokenVerifier};
 use crate::scenario::ScenarioKind;
 use crate::seed_files::Seeds;
@@ -85,6 +86,8 @@ pub struct RunContext {
     pub access_token: AccessTokenFormat,
     /// Checks not made.
     pub skipped_checks: CheckSet,
+    /// TEST 1's codes when they are minted during the run (`--mint-ahead`).
+    pub minted_codes: Option<Arc<MintedCodes>>,
     /// Set when an opaque access token could not be checked where it was issued.
     opaque_unchecked: AtomicBool,
     first_failures: Mutex<BTreeMap<String, String>>,
@@ -118,6 +121,7 @@ impl RunContext {
             live: LiveCounters::default(),
             access_token: AccessTokenFormat::Auto,
             skipped_checks: CheckSet::default(),
+            minted_codes: None,
             opaque_unchecked: AtomicBool::new(false),
             first_failures: Mutex::new(BTreeMap::new()),
         }
@@ -127,6 +131,12 @@ impl RunContext {
     pub fn with_token_checks(mut self, format: AccessTokenFormat, skipped: CheckSet) -> Self {
         self.access_token = format;
         self.skipped_checks = skipped;
+        self
+    }
+
+    /// The same context, taking TEST 1's codes from `minted` instead of the seeds.
+    pub fn with_minted_codes(mut self, minted: Option<Arc<MintedCodes>>) -> Self {
+        self.minted_codes = minted;
         self
     }
 

@@ -1,5 +1,6 @@
 //! TEST 1: `POST /token` with a seeded authorization code, each code used once across all VUs.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use http::StatusCode;
@@ -35,9 +36,25 @@ impl Scenario for TokenCode {
 
     async fn iterate(vu: &mut Vu, _state: &mut (), iteration: Iteration) -> Option<()> {
         let context = Arc::clone(vu.context());
-        let Some(seed) = context.seed_of(&context.seeds.authorization_codes, iteration) else {
-            vu.seeds_exhausted(iteration, "authorization code");
-            return None;
+        let seed = match &context.minted_codes {
+            Some(minted) => match minted.take() {
+                Some(code) => Cow::Owned(code),
+                None => {
+                    vu.fail("minted code missing", || {
+                        "no code minted ahead was ready: the provider mints codes slower than the \
+                         test uses them, or minting failed (see the minting note)"
+                            .to_owned()
+                    });
+                    return None;
+                }
+            },
+            None => match context.seed_of(&context.seeds.authorization_codes, iteration) {
+                Some(code) => Cow::Borrowed(code),
+                None => {
+                    vu.seeds_exhausted(iteration, "authorization code");
+                    return None;
+                }
+            },
         };
         let body = code_grant_body(
             &context.client,
