@@ -211,7 +211,10 @@ impl VuClient {
                 self.sender = None;
                 Err(TransportError::new(
                     TransportErrorKind::Timeout,
-                    format!("no complete response within {timeout:?}"),
+                    format!(
+                        "no complete response within {}",
+                        humantime::format_duration(timeout)
+                    ),
                 ))
             }
         }

@@ -549,8 +549,9 @@ async fn run_scenario<S: Scenario>(
     }
     if dropped > 0 {
         notes.push(format!(
-            "{dropped} iterations dropped: no VU free within {:?} (more --max-vus, or the target is too slow)",
-            config.timeout
+            "{dropped} iterations were dropped: no virtual user was free within {}; raise \
+             --max-vus, or the target is too slow for this rate",
+            humantime::format_duration(config.timeout)
         ));
     }
     if abandoned > 0 {

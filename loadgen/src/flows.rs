@@ -113,7 +113,8 @@ pub enum AuthorizationFailure {
     },
     /// The `state` did not come back unchanged.
     #[error(
-        "the authorization response carried state {returned:?}, not the {sent:?} that was sent"
+        "the authorization response carried state '{}', not the '{sent}' that was sent",
+        returned.as_deref().unwrap_or("(none)")
     )]
     StateChanged {
         /// What was sent.
