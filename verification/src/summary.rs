@@ -26,6 +26,9 @@ pub struct TestRow {
     pub passed: bool,
     /// What failed, in words.
     pub failures: Vec<String>,
+    /// Checks turned off for the run (`--skip-check`): not made, so not shown as passed.
+    #[serde(default)]
+    pub skipped_checks: Vec<String>,
 }
 
 impl TestRow {
@@ -54,6 +57,7 @@ impl TestRow {
             reconciled,
             passed: report.passed() && reconciled != Some(false),
             failures,
+            skipped_checks: result.skipped_checks.clone(),
         }
     }
 }
@@ -136,6 +140,17 @@ impl Summary {
             }
             text.push('\n');
         }
+        for test in self
+            .tests
+            .iter()
+            .filter(|test| !test.skipped_checks.is_empty())
+        {
+            text.push_str(&format!(
+                "{}: checks skipped (--skip-check), not made: {}\n\n",
+                test.test_id,
+                test.skipped_checks.join(", ")
+            ));
+        }
         let failures: Vec<String> = self
             .tests
             .iter()
@@ -185,8 +200,18 @@ mod tests {
             reconciled: Some(true),
             passed: true,
             failures: vec![],
+            skipped_checks: vec![],
         };
         let summary = Summary::new("r".into(), vec![row.clone()], vec![], vec![]);
+        let skipping = TestRow {
+            skipped_checks: vec!["id_token_nonce".into()],
+            ..row.clone()
+        };
+        assert!(
+            Summary::new("r".into(), vec![skipping], vec![], vec![])
+                .markdown()
+                .contains("TEST 1: checks skipped (--skip-check), not made: id_token_nonce")
+        );
         assert!(summary.passed);
         assert!(
             summary
