@@ -21,12 +21,27 @@ function now() {
   return Math.floor(Date.now() / 1000);
 }
 
-// Expired entries are removed every minute, so memory follows the live entries.
+function exists(key) {
+  const separator = key.indexOf(':');
+  return stores.get(key.slice(0, separator))?.has(key.slice(separator + 1)) ?? false;
+}
+
+// Expired entries are removed every minute, and the indexes that named them, so memory follows
+// the live entries.
 setInterval(() => {
   const time = now();
   for (const store of stores.values()) {
     for (const [id, { expiresAt }] of store) {
       if (expiresAt !== undefined && expiresAt <= time) store.delete(id);
+    }
+  }
+  for (const [grantId, members] of grants) {
+    for (const key of members) if (!exists(key)) members.delete(key);
+    if (members.size === 0) grants.delete(grantId);
+  }
+  for (const index of [sessionUids, userCodes]) {
+    for (const [key, id] of index) {
+      if (![...stores.values()].some((store) => store.has(id))) index.delete(key);
     }
   }
 }, 60_000).unref();
