@@ -117,6 +117,10 @@ pub fn authenticate(
 }
 
 /// Decodes `Authorization: Basic base64(urlencode(id):urlencode(secret))`.
+///
+/// RFC 6749 2.3.1 encodes each part with `application/x-www-form-urlencoded` before joining
+/// them with a colon, so each part is decoded on its own (`+` is a space, `%XX` a byte) and
+/// nothing in it (`&`, `=`) has any other meaning.
 fn parse_basic(header: &[u8]) -> Result<(String, String), OAuthError> {
     let malformed = || OAuthError::InvalidClient("malformed Basic authorization header".into());
     let header = std::str::from_utf8(header).map_err(|_| malformed())?;
@@ -128,8 +132,11 @@ fn parse_basic(header: &[u8]) -> Result<(String, String), OAuthError> {
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
     let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
     let unescape = |part: &str| -> Result<String, OAuthError> {
-        let params = Params::parse(format!("v={part}").as_bytes()).map_err(|_| malformed())?;
-        Ok(params.get("v").unwrap_or_default().to_owned())
+        let plus_as_space = part.replace('+', " ");
+        percent_encoding::percent_decode_str(&plus_as_space)
+            .decode_utf8()
+            .map(|decoded| decoded.into_owned())
+            .map_err(|_| malformed())
     };
     Ok((unescape(id)?, unescape(secret)?))
 }
@@ -211,6 +218,28 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(error.code(), "invalid_request");
+    }
+
+    #[test]
+    fn basic_parts_are_decoded_each_on_its_own_and_compared_exactly() {
+        let raw_basic =
+            |id: &str, secret: &str| format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")));
+        // Query-string syntax inside a part is data, not structure.
+        for header in [
+            raw_basic(CONFIDENTIAL_CLIENT_ID, "loadtest-secret&x"),
+            raw_basic("&v=loadtest-client", CONFIDENTIAL_CLIENT_SECRET),
+            raw_basic("x&v=loadtest-client", CONFIDENTIAL_CLIENT_SECRET),
+            raw_basic(CONFIDENTIAL_CLIENT_ID, "loadtest-secret%00"),
+            raw_basic(CONFIDENTIAL_CLIENT_ID, "loadtest+secret"),
+            raw_basic(CONFIDENTIAL_CLIENT_ID, "%ff%fe"),
+        ] {
+            let error = authenticate(Some(header.as_bytes()), &params("")).unwrap_err();
+            assert_eq!(error.code(), "invalid_client", "{header}");
+        }
+        // Percent-encoded characters decode to the registered values.
+        let header = raw_basic("loadtest%2Dclient", "loadtest%2dsecret");
+        let client = authenticate(Some(header.as_bytes()), &params("")).unwrap();
+        assert_eq!(client.id, CONFIDENTIAL_CLIENT_ID);
     }
 
     #[test]
