@@ -200,12 +200,24 @@ impl App {
                 idp.metrics.render(),
             )),
             ("test", Method::POST) if idp.config.enable_test_endpoints => {
-                test_endpoints::handle(idp, &request)
+                // A batch signs up to 3,000 tokens: off the runtime's workers, so that the
+                // requests of other connections go on meanwhile.
+                let app = self.clone();
+                tokio::task::spawn_blocking(move || {
+                    test_endpoints::handle(&app.shared.idp, &request)
+                })
+                .await
+                .map_err(|error| {
+                    OAuthError::ServerError(format!("token minting failed: {error}"))
+                })?
             }
             ("test" | "other", _) => Err(OAuthError::NotFound(
                 "no such endpoint (test endpoints need --enable-test-endpoints)".into(),
             )),
-            (_, method) => Err(OAuthError::MethodNotAllowed(method.to_string())),
+            (endpoint, method) => Err(OAuthError::MethodNotAllowed {
+                method: method.to_string(),
+                allow: allowed_methods(endpoint),
+            }),
         }
     }
 
@@ -252,6 +264,16 @@ fn endpoint_label(path: &str) -> &'static str {
         "/metrics" => "metrics",
         _ if path.starts_with("/_test/") => "test",
         _ => "other",
+    }
+}
+
+/// The methods an endpoint takes, for the `Allow` header of a 405; the one list `route` matches.
+fn allowed_methods(endpoint: &str) -> &'static str {
+    match endpoint {
+        "discovery" | "jwks" => "GET, HEAD",
+        "login" | "authorize" | "userinfo" => "GET, POST",
+        "metrics" => "GET",
+        _ => "POST",
     }
 }
 

@@ -30,10 +30,14 @@ pub fn login_form(request: &Incoming) -> HttpResponse {
 pub fn login(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthError> {
     request.require_form()?;
     let params = Params::parse(&request.body)?;
-    let return_to = params
-        .get("return_to")
-        .filter(|path| is_local_authorize_path(path))
-        .unwrap_or_default();
+    // Refused before the password is even looked at, so a bad request opens no session.
+    let return_to = params.get("return_to").unwrap_or_default();
+    if !return_to.is_empty() && !is_local_authorize_path(return_to) {
+        return Err(OAuthError::InvalidRequest(
+            "return_to must be a path on this server starting with /authorize, in visible ASCII"
+                .into(),
+        ));
+    }
     let username = params.get("username").unwrap_or_default();
     let password = params.get("password").unwrap_or_default();
     if !clients::check_password(username, password, idp.config.users) {
@@ -55,9 +59,12 @@ pub fn login(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthError> 
         },
     );
     idp.metrics.logins.inc();
+    // Secure whenever the issuer is https: a cookie that also travels over plain http could be
+    // read on the way (RFC 6265 4.1.2.5).
     let cookie = Cookie::build((SESSION_COOKIE, session_id))
         .path("/")
         .http_only(true)
+        .secure(idp.urls.issuer.starts_with("https://"))
         .same_site(SameSite::Lax)
         .max_age(cookie::time::Duration::seconds(ttl.as_secs() as i64))
         .build();
@@ -77,9 +84,11 @@ pub fn login(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthError> 
 }
 
 /// Only a path on this server, to `/authorize`, may be returned to: anything else would make
-/// the login form an open redirector.
+/// the login form an open redirector. It must also be usable as a `Location` as it is: visible
+/// ASCII, no control characters that would split or break the header.
 fn is_local_authorize_path(path: &str) -> bool {
-    path == "/authorize" || path.starts_with("/authorize?")
+    (path == "/authorize" || path.starts_with("/authorize?"))
+        && path.bytes().all(|byte| byte.is_ascii_graphic())
 }
 
 fn form_page(status: StatusCode, return_to: &str, error: Option<&str>) -> HttpResponse {
@@ -156,14 +165,19 @@ pub fn authorize(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthErr
         Err(error) => return Ok(error_redirect(error)),
     };
 
-    let prompt = params.get("prompt").unwrap_or_default();
-    let session = if prompt.split(' ').any(|value| value == "login") {
+    // OIDC Core 3.1.2.1: a session older than `max_age` seconds, or `prompt=login`, means the
+    // user signs in again.
+    let session = if validated.prompt_login {
         None
     } else {
-        current_session(idp, request)
+        current_session(idp, request).filter(|session| {
+            validated.max_age_s.is_none_or(|max_age_s| {
+                (now_ms() / 1000).saturating_sub(session.auth_time) <= max_age_s
+            })
+        })
     };
     let Some(session) = session else {
-        if prompt.split(' ').any(|value| value == "none") {
+        if validated.prompt_none {
             return Ok(error_redirect(OAuthError::LoginRequired(
                 "no session and prompt=none".into(),
             )));
@@ -209,7 +223,14 @@ pub fn authorize(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthErr
 struct Validated {
     scope: String,
     code_challenge: Option<String>,
+    prompt_none: bool,
+    prompt_login: bool,
+    max_age_s: Option<u64>,
 }
+
+/// The longest `nonce` kept: it is stored with the code and repeated in every ID token of the
+/// grant, so its size is bounded like everything else the server keeps.
+pub const MAX_NONCE_BYTES: usize = 512;
 
 /// The checks whose failures are reported to the client through its redirect URI.
 fn validate(client: &Client, params: &Params) -> Result<Validated, OAuthError> {
@@ -265,9 +286,41 @@ fn validate(client: &Client, params: &Params) -> Result<Validated, OAuthError> {
         }
         (None, None) => None,
     };
+    if params
+        .get("nonce")
+        .is_some_and(|nonce| nonce.len() > MAX_NONCE_BYTES)
+    {
+        return Err(OAuthError::InvalidRequest(format!(
+            "nonce is longer than {MAX_NONCE_BYTES} bytes"
+        )));
+    }
+    let prompt: Vec<&str> = params
+        .get("prompt")
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|value| !value.is_empty())
+        .collect();
+    let prompt_none = prompt.contains(&"none");
+    if prompt_none && prompt.len() > 1 {
+        return Err(OAuthError::InvalidRequest(
+            "prompt=none cannot be combined with other prompt values (OpenID Connect Core 3.1.2.1)"
+                .into(),
+        ));
+    }
+    let max_age_s = match params.get("max_age") {
+        None => None,
+        Some(text) => Some(text.parse::<u64>().map_err(|_| {
+            OAuthError::InvalidRequest(format!(
+                "max_age must be a whole number of seconds (got {text:?})"
+            ))
+        })?),
+    };
     Ok(Validated {
         scope: scope.to_owned(),
         code_challenge,
+        prompt_none,
+        prompt_login: prompt.contains(&"login"),
+        max_age_s,
     })
 }
 

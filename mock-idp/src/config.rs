@@ -36,6 +36,9 @@ pub struct Config {
     pub issuer: Option<String>,
     /// The `aud` of access tokens (RFC 9068 resource); defaults to the issuer.
     pub audience: Option<String>,
+    /// Further audiences a token exchange may ask for (RFC 8693 `audience` or `resource`);
+    /// any other is `invalid_target`.
+    pub exchange_audiences: Vec<String>,
     pub signing_alg: SigningAlg,
     /// A PEM private key; a fresh key is made at start when absent.
     pub key_file: Option<PathBuf>,
@@ -70,6 +73,7 @@ impl Default for Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             issuer: None,
             audience: None,
+            exchange_audiences: Vec::new(),
             signing_alg: SigningAlg::Rs256,
             key_file: None,
             access_token_ttl: Duration::from_secs(3600),

@@ -30,10 +30,10 @@ pub fn document(urls: &Urls, config: &Config, alg: SigningAlg) -> String {
         ],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [alg.as_str()],
-        "userinfo_signing_alg_values_supported": ["none"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        // A public client may revoke its own tokens (RFC 7009 2.1), identified by client_id.
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login"],
         "claims_supported": [

@@ -21,6 +21,9 @@ pub enum OAuthError {
     InvalidScope(String),
     #[error("unsupported_token_type: {0}")]
     UnsupportedTokenType(String),
+    /// A token-exchange `audience` or `resource` this server does not serve (RFC 8693 2.2.2).
+    #[error("invalid_target: {0}")]
+    InvalidTarget(String),
     /// A bearer token that is missing, malformed, expired, revoked or wrongly signed (RFC 6750).
     #[error("unsupported_response_type: {0}")]
     UnsupportedResponseType(String),
@@ -32,12 +35,23 @@ pub enum OAuthError {
     InsufficientScope(String),
     #[error("invalid_token: {0}")]
     InvalidToken(String),
+    /// A resource request with no token at all: 401 with a bare `Bearer` challenge, because
+    /// RFC 6750 3.1 asks for no error code when no authentication was attempted.
+    #[error("no access token: {0}")]
+    MissingToken(String),
     #[error("request body larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("no such endpoint: {0}")]
     NotFound(String),
-    #[error("method {0} not allowed here")]
-    MethodNotAllowed(String),
+    /// 405, with the methods the path does take in `Allow` (RFC 9110 15.5.6).
+    #[error("method {method} not allowed here")]
+    MethodNotAllowed { method: String, allow: &'static str },
+    /// The request's body did not arrive in time: 408, and the connection is closed.
+    #[error("the request was not received within {seconds} s")]
+    RequestTimeout { seconds: u64 },
+    /// A store of the server is at its configured size limit: 503 until entries expire.
+    #[error("temporarily_unavailable: {0}")]
+    StoreFull(String),
     #[error("server_error: {0}")]
     ServerError(String),
 }
@@ -53,13 +67,18 @@ impl OAuthError {
             OAuthError::UnsupportedGrantType(_) => "unsupported_grant_type",
             OAuthError::InvalidScope(_) => "invalid_scope",
             OAuthError::UnsupportedTokenType(_) => "unsupported_token_type",
+            OAuthError::InvalidTarget(_) => "invalid_target",
             OAuthError::InvalidToken(_) => "invalid_token",
+            // Never sent (see `body`): only for logs and tests.
+            OAuthError::MissingToken(_) => "invalid_request",
             OAuthError::UnsupportedResponseType(_) => "unsupported_response_type",
             OAuthError::LoginRequired(_) => "login_required",
             OAuthError::InsufficientScope(_) => "insufficient_scope",
             OAuthError::PayloadTooLarge { .. } => "invalid_request",
             OAuthError::NotFound(_) => "not_found",
-            OAuthError::MethodNotAllowed(_) => "invalid_request",
+            OAuthError::MethodNotAllowed { .. } => "invalid_request",
+            OAuthError::RequestTimeout { .. } => "invalid_request",
+            OAuthError::StoreFull(_) => "temporarily_unavailable",
             OAuthError::ServerError(_) => "server_error",
         }
     }
@@ -74,7 +93,10 @@ impl OAuthError {
             | OAuthError::UnsupportedGrantType(text)
             | OAuthError::InvalidScope(text)
             | OAuthError::UnsupportedTokenType(text)
+            | OAuthError::InvalidTarget(text)
             | OAuthError::InvalidToken(text)
+            | OAuthError::MissingToken(text)
+            | OAuthError::StoreFull(text)
             | OAuthError::UnsupportedResponseType(text)
             | OAuthError::LoginRequired(text)
             | OAuthError::InsufficientScope(text)
@@ -83,35 +105,59 @@ impl OAuthError {
             OAuthError::PayloadTooLarge { limit } => {
                 format!("request body larger than {limit} bytes")
             }
-            OAuthError::MethodNotAllowed(method) => format!("method {method} not allowed here"),
+            OAuthError::MethodNotAllowed { method, allow } => {
+                format!("method {method} not allowed here; use {allow}")
+            }
+            OAuthError::RequestTimeout { seconds } => {
+                format!("the request was not received within {seconds} s")
+            }
         }
     }
 
     pub fn status(&self) -> StatusCode {
         match self {
-            OAuthError::InvalidClient(_) | OAuthError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            OAuthError::InvalidClient(_)
+            | OAuthError::InvalidToken(_)
+            | OAuthError::MissingToken(_) => StatusCode::UNAUTHORIZED,
             OAuthError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             OAuthError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             OAuthError::NotFound(_) => StatusCode::NOT_FOUND,
-            OAuthError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            OAuthError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            OAuthError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            OAuthError::StoreFull(_) => StatusCode::SERVICE_UNAVAILABLE,
             OAuthError::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         }
     }
 
-    /// The JSON body of RFC 6749 5.2.
+    /// The JSON body of RFC 6749 5.2 (without `error` when no token was sent, as RFC 6750 3.1
+    /// asks).
     pub fn body(&self) -> String {
-        serde_json::json!({
-            "error": self.code(),
-            "error_description": self.description(),
-        })
+        match self {
+            OAuthError::MissingToken(_) => serde_json::json!({
+                "error_description": self.description(),
+            }),
+            _ => serde_json::json!({
+                "error": self.code(),
+                "error_description": self.description(),
+            }),
+        }
         .to_string()
+    }
+
+    /// The `Allow` header of a 405.
+    pub fn allow(&self) -> Option<&'static str> {
+        match self {
+            OAuthError::MethodNotAllowed { allow, .. } => Some(allow),
+            _ => None,
+        }
     }
 
     /// The `WWW-Authenticate` challenge this error carries, if any.
     pub fn www_authenticate(&self) -> Option<String> {
         match self {
             OAuthError::InvalidClient(_) => Some(r#"Basic realm="mock-idp""#.to_owned()),
+            OAuthError::MissingToken(_) => Some(r#"Bearer realm="mock-idp""#.to_owned()),
             OAuthError::InvalidToken(description) => Some(format!(
                 r#"Bearer realm="mock-idp", error="invalid_token", error_description="{}""#,
                 description.replace(['"', '\\'], "'")
@@ -140,6 +186,18 @@ mod tests {
         let body: serde_json::Value = serde_json::from_str(&error.body()).unwrap();
         assert_eq!(body["error"], "invalid_client");
         assert_eq!(body["error_description"], "bad secret");
+    }
+
+    #[test]
+    fn a_missing_token_gets_a_challenge_without_an_error_code() {
+        let error = OAuthError::MissingToken("no access token was sent".into());
+        assert_eq!(error.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            error.www_authenticate().as_deref(),
+            Some(r#"Bearer realm="mock-idp""#)
+        );
+        let body: serde_json::Value = serde_json::from_str(&error.body()).unwrap();
+        assert!(body.get("error").is_none(), "{body}");
     }
 
     #[test]

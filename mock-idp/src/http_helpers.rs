@@ -58,6 +58,17 @@ pub fn error_response(error: &OAuthError) -> HttpResponse {
             .headers_mut()
             .insert(header::WWW_AUTHENTICATE, challenge);
     }
+    if let Some(allow) = error.allow() {
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(allow));
+    }
+    if matches!(error, OAuthError::RequestTimeout { .. }) {
+        // The rest of the body may still be on its way: the connection cannot be reused.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     response
 }
 

@@ -24,7 +24,7 @@ mod test_endpoints;
 mod token_endpoint;
 
 pub use app::App;
-pub use authorize::SESSION_COOKIE;
+pub use authorize::{MAX_NONCE_BYTES, SESSION_COOKIE};
 pub use config::{AccessTokenFormat, Config, Fault, FaultKind, RefreshTokenFormat, SigningAlg};
 pub use error::OAuthError;
 pub use http_helpers::HttpResponse;

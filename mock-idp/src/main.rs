@@ -24,6 +24,14 @@ struct Cli {
     /// Audience (`aud`) of access tokens; defaults to the issuer.
     #[arg(long, env = "MOCK_IDP_AUDIENCE")]
     audience: Option<String>,
+    /// A further audience a token exchange may ask for (besides the access tokens' own);
+    /// repeat the flag for several.
+    #[arg(
+        long = "exchange-audience",
+        env = "MOCK_IDP_EXCHANGE_AUDIENCES",
+        value_delimiter = ','
+    )]
+    exchange_audiences: Vec<String>,
     /// Signature algorithm of every token.
     #[arg(
         long,
@@ -103,6 +111,7 @@ impl Cli {
             addr: self.addr,
             issuer: self.issuer,
             audience: self.audience,
+            exchange_audiences: self.exchange_audiences,
             signing_alg: self.signing_alg,
             key_file: self.key_file,
             access_token_ttl: self.access_token_ttl,

@@ -17,6 +17,14 @@ use crate::token_endpoint::{access_claims, live_access_token};
 pub fn userinfo(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthError> {
     let token = bearer_token(request)?;
     let (claims, _) = live_access_token(idp, &token)?;
+    // RFC 9068 4: a resource takes only tokens meant for it. Userinfo is this server's own
+    // resource, so a token exchanged for another audience is refused here.
+    if claims.aud != idp.minter.audience() {
+        return Err(OAuthError::InvalidToken(format!(
+            "the access token is for the audience {:?}, not this userinfo endpoint",
+            claims.aud
+        )));
+    }
     let scopes: Vec<&str> = claims.scope.split(' ').collect();
     if !scopes.contains(&"openid") {
         return Err(OAuthError::InsufficientScope(
@@ -81,7 +89,9 @@ fn bearer_token(request: &Incoming) -> Result<String, OAuthError> {
             "send the access token once, in the header or in the body".into(),
         )),
         (Some(token), None) | (None, Some(token)) => Ok(token),
-        (None, None) => Err(OAuthError::InvalidToken("no access token was sent".into())),
+        (None, None) => Err(OAuthError::MissingToken(
+            "send an access token as `Authorization: Bearer TOKEN`".into(),
+        )),
     }
 }
 
@@ -89,7 +99,14 @@ fn bearer_token(request: &Incoming) -> Result<String, OAuthError> {
 pub fn introspect(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthError> {
     request.require_form()?;
     let params = Params::parse(&request.body)?;
-    clients::authenticate(request.header(header::AUTHORIZATION), &params)?;
+    let caller = clients::authenticate(request.header(header::AUTHORIZATION), &params)?;
+    // RFC 7662 2.1: the caller must be authorized. A public client proves nothing about
+    // itself, so anyone could introspect any token as it.
+    if caller.is_public() {
+        return Err(OAuthError::InvalidClient(
+            "introspection needs the credentials of a confidential client".into(),
+        ));
+    }
     let token = params.required("token")?;
     let hint = params.get("token_type_hint");
     let answer = if hint == Some("refresh_token") {

@@ -191,6 +191,7 @@ pub(crate) fn open_grant_and_issue(idp: &Idp, grant: Grant) -> Result<Opened, OA
         nonce: grant.nonce.as_deref(),
         actor: None,
         audience: None,
+        id_token: true,
     };
     let mut response = issue(idp, &issued)?;
     response.refresh_token = Some(new_refresh_token(
@@ -263,6 +264,7 @@ fn refresh_token(idp: &Idp, client: &Client, params: &Params) -> Result<TokenRes
         nonce: grant.nonce.as_deref(),
         actor: None,
         audience: None,
+        id_token: true,
     };
     let mut response = issue(idp, &issued)?;
     response.refresh_token = Some(if rotate {
@@ -313,6 +315,7 @@ fn token_exchange(
         }
     };
     let scope = narrowed_scope(&subject.scope, params.get("scope"))?;
+    let audience = exchange_audience(idp, params)?;
     // The new token belongs to the subject token's grant: revoking that grant revokes it too.
     let issued = Issue {
         grant_id,
@@ -322,12 +325,41 @@ fn token_exchange(
         auth_time: subject.auth_time,
         nonce: None,
         actor,
-        audience: params.get("audience"),
+        audience: Some(audience),
+        id_token: false,
     };
     let mut response = issue(idp, &issued)?;
-    response.id_token = None;
     response.issued_token_type = Some(TOKEN_TYPE_ACCESS_TOKEN);
     Ok(response)
+}
+
+/// The audience of an exchanged token: the `audience` (or `resource`) asked for, which must be
+/// one this server issues tokens for (RFC 8693 2.2.2 `invalid_target`), or by default the
+/// audience of its own access tokens.
+fn exchange_audience<'a>(idp: &'a Idp, params: &'a Params) -> Result<&'a str, OAuthError> {
+    let own = idp.minter.audience();
+    let mut asked = params
+        .get("audience")
+        .into_iter()
+        .chain(params.get("resource"));
+    let Some(first) = asked.next() else {
+        return Ok(own);
+    };
+    for target in std::iter::once(first).chain(asked) {
+        let known = target == own
+            || idp
+                .config
+                .exchange_audiences
+                .iter()
+                .any(|allowed| allowed == target);
+        if !known {
+            return Err(OAuthError::InvalidTarget(format!(
+                "this server issues no tokens for {target:?}; start mock-idp with \
+                 --exchange-audience {target} to allow it"
+            )));
+        }
+    }
+    Ok(first)
 }
 
 /// RFC 6749 4.4: a token for the client itself; no refresh token, no ID token.
@@ -362,6 +394,7 @@ fn client_credentials(
         nonce: None,
         actor: None,
         audience: None,
+        id_token: false,
     };
     issue(idp, &issued)
 }
@@ -420,6 +453,9 @@ pub(crate) struct Issue<'a> {
     pub(crate) nonce: Option<&'a str>,
     pub(crate) actor: Option<Actor>,
     pub(crate) audience: Option<&'a str>,
+    /// Whether the answer carries an ID token (with `openid` granted to a signed-in user). A
+    /// token exchange has none (RFC 8693 2.2.1), so it must not sign or count one.
+    pub(crate) id_token: bool,
 }
 
 /// Signs the access token (and the ID token when `openid` was granted for a user) and records
@@ -461,7 +497,7 @@ pub(crate) fn issue(idp: &Idp, issued: &Issue<'_>) -> Result<TokenResponse, OAut
     idp.store.extend_grant(issued.grant_id, access_expires_ms);
     idp.metrics.record_token(TokenKind::Access);
 
-    let wants_id_token = issued.scope.split(' ').any(|value| value == "openid");
+    let wants_id_token = issued.id_token && issued.scope.split(' ').any(|value| value == "openid");
     let id_token = match issued.auth_time {
         Some(auth_time) if wants_id_token => {
             let id_claims = IdClaims {

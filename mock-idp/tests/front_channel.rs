@@ -2,6 +2,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use anyhow::{Context as _, Result};
 use http::{StatusCode, header};
 use jsonwebtoken::jwk::JwkSet;
@@ -43,6 +45,26 @@ async fn discovery_lists_what_is_implemented() -> Result<()> {
     ] {
         assert!(grants.contains(grant), "{grant}");
     }
+    // Userinfo answers plain JSON, which is no signing algorithm at all, "none" included.
+    assert!(
+        document
+            .get("userinfo_signing_alg_values_supported")
+            .is_none()
+    );
+    // A public client revokes its own tokens with client_id only (RFC 7009 2.1), as advertised.
+    assert!(
+        document["revocation_endpoint_auth_methods_supported"]
+            .as_array()
+            .is_some_and(|methods| methods.contains(&serde_json::json!("none")))
+    );
+    let revoked = idp
+        .post_form(
+            "/revoke",
+            &[("token", "unknown"), ("client_id", "loadtest-public")],
+            &[],
+        )
+        .await?;
+    assert_eq!(revoked.status, StatusCode::OK);
     // Every advertised endpoint answers something other than 404.
     for member in ["userinfo_endpoint", "jwks_uri", "token_endpoint"] {
         let url = text(&document, member)?;
@@ -171,20 +193,84 @@ async fn a_wrong_password_or_unknown_user_gets_the_form_again() -> Result<()> {
         assert!(reply.header(header::SET_COOKIE).is_none());
         assert!(String::from_utf8(reply.body.to_vec())?.contains("wrong password"));
     }
-    // return_to cannot point anywhere but /authorize: no open redirect.
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_bad_return_to_is_refused_before_any_session_opens() -> Result<()> {
+    let idp = TestIdp::start().await?;
+    // Anywhere but /authorize would be an open redirect; a control character (sent raw or as
+    // %01, which the form decoding turns into the byte) cannot go into a Location header.
+    for return_to in [
+        "https://evil.example/",
+        "//evil.example/authorize",
+        "/authorize?x=1\r\nSet-Cookie: a=b",
+        "/authorize?x=\u{1}",
+        "/authorize?x=1 2",
+    ] {
+        let reply = idp
+            .post_form(
+                "/login",
+                &[
+                    ("username", "user-loadtest-00001"),
+                    ("password", "loadtest"),
+                    ("return_to", return_to),
+                ],
+                &[],
+            )
+            .await?;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{return_to:?}");
+        assert_eq!(reply.error_code()?, "invalid_request", "{return_to:?}");
+        assert!(reply.header(header::LOCATION).is_none(), "{return_to:?}");
+        assert!(reply.header(header::SET_COOKIE).is_none(), "{return_to:?}");
+    }
+    let raw = idp
+        .post_raw(
+            "/login",
+            "username=user-loadtest-00001&password=loadtest&return_to=%2Fauthorize%3Fx%3D%01",
+            &[],
+        )
+        .await?;
+    assert_eq!(raw.status, StatusCode::BAD_REQUEST);
+    assert!(raw.header(header::SET_COOKIE).is_none());
+    assert_eq!(idp.metric("mock_idp_logins_total").await?, 0);
+    // Nothing broke: a good login still works.
+    assert!(
+        idp.login("user-loadtest-00001")
+            .await?
+            .starts_with("mock_idp_session=")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_with_an_https_issuer() -> Result<()> {
+    let idp = TestIdp::with(|config| config.issuer = Some("https://idp.example".into())).await?;
     let reply = idp
         .post_form(
             "/login",
             &[
                 ("username", "user-loadtest-00001"),
                 ("password", "loadtest"),
-                ("return_to", "https://evil.example/"),
             ],
             &[],
         )
         .await?;
-    assert_eq!(reply.status, StatusCode::OK);
-    assert!(reply.header(header::LOCATION).is_none());
+    let cookie = reply.header(header::SET_COOKIE).context("no cookie")?;
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    let plain = TestIdp::start().await?;
+    let reply = plain
+        .post_form(
+            "/login",
+            &[
+                ("username", "user-loadtest-00001"),
+                ("password", "loadtest"),
+            ],
+            &[],
+        )
+        .await?;
+    let cookie = reply.header(header::SET_COOKIE).context("no cookie")?;
+    assert!(!cookie.contains("Secure"), "{cookie}");
     Ok(())
 }
 
@@ -315,6 +401,69 @@ async fn prompt_none_without_a_session_is_login_required() -> Result<()> {
         )
         .await?;
     assert!(reply.location_param("code")?.is_some());
+    Ok(())
+}
+
+#[tokio::test]
+async fn max_age_asks_a_stale_session_to_sign_in_again() -> Result<()> {
+    let idp = TestIdp::start().await?;
+    let cookie = idp.login("user-loadtest-00001").await?;
+    // auth_time has a one-second resolution: after 1.1 s the session is at least 1 s old.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let authorize = |extra: &[(&str, &str)]| format!("/authorize?{}", idp.authorize_query(extra));
+
+    let fresh_enough = idp
+        .get(&authorize(&[("max_age", "3600")]), &[("cookie", &cookie)])
+        .await?;
+    assert!(fresh_enough.location_param("code")?.is_some());
+
+    let stale = idp
+        .get(&authorize(&[("max_age", "0")]), &[("cookie", &cookie)])
+        .await?;
+    assert_eq!(stale.status, StatusCode::FOUND);
+    let location = stale.header(header::LOCATION).context("no Location")?;
+    assert!(location.starts_with("/login?"), "{location}");
+    assert!(location.contains("max_age=0"), "{location}");
+
+    let stale_silent = idp
+        .get(
+            &authorize(&[("max_age", "0"), ("prompt", "none")]),
+            &[("cookie", &cookie)],
+        )
+        .await?;
+    assert_eq!(
+        stale_silent.location_param("error")?.as_deref(),
+        Some("login_required")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn malformed_prompt_max_age_and_nonce_are_invalid_requests() -> Result<()> {
+    let idp = TestIdp::start().await?;
+    let cookie = idp.login("user-loadtest-00001").await?;
+    let long_nonce = "n".repeat(mock_idp::MAX_NONCE_BYTES + 1);
+    for extra in [
+        [("prompt", "none login")],
+        [("prompt", "consent none")],
+        [("max_age", "-1")],
+        [("max_age", "soon")],
+        [("nonce", long_nonce.as_str())],
+    ] {
+        let reply = idp
+            .get(
+                &format!("/authorize?{}", idp.authorize_query(&extra)),
+                &[("cookie", &cookie)],
+            )
+            .await?;
+        assert_eq!(reply.status, StatusCode::FOUND, "{extra:?}");
+        assert_eq!(
+            reply.location_param("error")?.as_deref(),
+            Some("invalid_request"),
+            "{extra:?}"
+        );
+        assert!(reply.location_param("code")?.is_none(), "{extra:?}");
+    }
     Ok(())
 }
 

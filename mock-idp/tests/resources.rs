@@ -124,8 +124,14 @@ async fn userinfo_refuses_every_bad_token_with_401_and_a_bearer_challenge() -> R
             "{name}: {challenge}"
         );
     }
+    // No token at all: a bare challenge, no error code (RFC 6750 3.1).
     let reply = idp.get("/userinfo", &[]).await?;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        reply.header(header::WWW_AUTHENTICATE),
+        Some(r#"Bearer realm="mock-idp""#)
+    );
+    assert!(reply.json()?.get("error").is_none());
     let reply = idp
         .get("/userinfo", &[("authorization", "Basic abc")])
         .await?;
@@ -165,6 +171,21 @@ async fn introspection_reports_active_tokens_only() -> Result<()> {
 
     let unauthenticated = idp.post_form("/introspect", &[("token", "x")], &[]).await?;
     assert_eq!(unauthenticated.status, StatusCode::UNAUTHORIZED);
+    // A public client has no credentials, so it is no authorized caller (RFC 7662 2.1): it
+    // would otherwise learn the claims of any token it holds or guesses.
+    let public = idp
+        .post_form(
+            "/introspect",
+            &[
+                ("token", &text(&tokens, "access_token")?),
+                ("client_id", "loadtest-public"),
+            ],
+            &[],
+        )
+        .await?;
+    assert_eq!(public.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(public.error_code()?, "invalid_client");
+    assert!(public.json()?.get("active").is_none());
     Ok(())
 }
 

@@ -97,8 +97,28 @@ async fn every_malformed_token_request_is_a_4xx_json_error() -> Result<()> {
     assert_eq!(wrong_type.status, StatusCode::BAD_REQUEST);
     assert_eq!(wrong_type.error_code()?, "invalid_request");
 
-    let get = idp.get("/token", &[]).await?;
-    assert_eq!(get.status, StatusCode::METHOD_NOT_ALLOWED);
+    // A 405 names the methods the path does take (RFC 9110 15.5.6).
+    for (path, allow) in [
+        ("/token", "POST"),
+        ("/introspect", "POST"),
+        ("/metrics", "GET"),
+    ] {
+        let get = if allow == "POST" {
+            idp.get(path, &[]).await?
+        } else {
+            idp.post_form(path, &[], &[]).await?
+        };
+        assert_eq!(get.status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        assert_eq!(get.header(header::ALLOW), Some(allow), "{path}");
+    }
+    let delete = idp
+        .send(
+            http::Request::delete(idp.url("/.well-known/openid-configuration"))
+                .body(String::new().into())?,
+        )
+        .await?;
+    assert_eq!(delete.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(delete.header(header::ALLOW), Some("GET, HEAD"));
     let unknown = idp.get("/nowhere", &[]).await?;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert!(unknown.json().is_ok());

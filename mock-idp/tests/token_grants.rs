@@ -288,7 +288,10 @@ async fn refresh_tokens_can_be_jwts() -> Result<()> {
 
 #[tokio::test]
 async fn token_exchange_answers_an_access_token() -> Result<()> {
-    let idp = TestIdp::start().await?;
+    let idp = TestIdp::with(|config| {
+        config.exchange_audiences = vec!["https://api.example".into()];
+    })
+    .await?;
     let subject = text(&idp.tokens("user-loadtest-00001").await?, "access_token")?;
     let actor = text(&idp.tokens("user-loadtest-00002").await?, "access_token")?;
     let reply = idp
@@ -315,6 +318,20 @@ async fn token_exchange_answers_an_access_token() -> Result<()> {
     assert_eq!(claims["aud"], "https://api.example");
     assert_eq!(claims["scope"], "openid email");
     assert_eq!(claims["act"]["sub"], "user-loadtest-00002");
+    // A token exchange answers no ID token, so none is signed or counted (RFC 8693 2.2.1):
+    // two sign-ins, two ID tokens, whatever the exchange did.
+    assert!(body.get("id_token").is_none());
+    assert_eq!(
+        idp.metric(r#"mock_idp_tokens_issued_total{kind="id_token"}"#)
+            .await?,
+        2
+    );
+    // The exchanged token is for another audience: userinfo, this server's own resource,
+    // refuses it (RFC 9068 4), while the subject token still works there.
+    let elsewhere = idp.userinfo(&exchanged).await?;
+    assert_eq!(elsewhere.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(elsewhere.error_code()?, "invalid_token");
+    assert_eq!(idp.userinfo(&subject).await?.status, StatusCode::OK);
 
     let bad = idp
         .token(&[
@@ -324,6 +341,40 @@ async fn token_exchange_answers_an_access_token() -> Result<()> {
         ])
         .await?;
     assert_eq!(bad.error_code()?, "invalid_request");
+    Ok(())
+}
+
+#[tokio::test]
+async fn token_exchange_refuses_an_audience_it_does_not_serve() -> Result<()> {
+    let idp = TestIdp::start().await?;
+    let subject = text(&idp.tokens("user-loadtest-00001").await?, "access_token")?;
+    for (name, target) in [
+        ("audience", "https://api.example"),
+        ("resource", "https://elsewhere.example/api"),
+    ] {
+        let reply = idp
+            .token(&[
+                ("grant_type", TOKEN_EXCHANGE),
+                ("subject_token", &subject),
+                ("subject_token_type", ACCESS_TOKEN_TYPE),
+                (name, target),
+            ])
+            .await?;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{name}");
+        assert_eq!(reply.error_code()?, "invalid_target", "{name}");
+    }
+    // The provider's own audience is always allowed, and is the default.
+    let own = idp
+        .token(&[
+            ("grant_type", TOKEN_EXCHANGE),
+            ("subject_token", &subject),
+            ("subject_token_type", ACCESS_TOKEN_TYPE),
+            ("audience", &idp.base_url()),
+        ])
+        .await?;
+    assert_eq!(own.status, StatusCode::OK);
+    let exchanged = text(&own.json()?, "access_token")?;
+    assert_eq!(idp.userinfo(&exchanged).await?.status, StatusCode::OK);
     Ok(())
 }
 
