@@ -19,7 +19,7 @@ use crate::jwt::Minter;
 use crate::keys::{KeyError, SigningKey};
 use crate::metrics::Metrics;
 use crate::state::{Idp, Urls};
-use crate::store::Store;
+use crate::store::{Limits, Store};
 use crate::{authorize, discovery, resource, test_endpoints, token_endpoint};
 
 /// The OpenID provider: configuration, keys, state and counters, shared by every connection.
@@ -93,12 +93,16 @@ impl App {
             })
             .collect();
         let minter = Minter::new(key, issuer, audience, config.refresh_token_format);
+        let limits = Limits {
+            max_entries_per_map: config.max_store_entries,
+            replay_window_ms: config.refresh_replay_window.as_millis() as u64,
+        };
         Self {
             shared: Arc::new(Shared {
                 idp: Idp {
                     config,
                     minter,
-                    store: Store::default(),
+                    store: Store::with_limits(limits),
                     metrics: Metrics::default(),
                     urls,
                 },
@@ -107,6 +111,12 @@ impl App {
                 faults,
             }),
         }
+    }
+
+    /// What the endpoints share, for the crate's own tests of a flow's steps.
+    #[cfg(test)]
+    pub(crate) fn idp(&self) -> &Idp {
+        &self.shared.idp
     }
 
     /// The configuration it was built with.
@@ -124,9 +134,11 @@ impl App {
         self.shared.idp.minter.key()
     }
 
-    /// The Prometheus text of the counters (what `GET /metrics` answers).
+    /// The Prometheus text of the counters and store sizes (what `GET /metrics` answers).
     pub fn metrics_text(&self) -> String {
-        self.shared.idp.metrics.render()
+        let idp = &self.shared.idp;
+        idp.metrics.set_store_sizes(&idp.store.sizes());
+        idp.metrics.render()
     }
 
     /// Removes expired state now (the server also does this every `sweep_interval`).
@@ -143,22 +155,31 @@ impl App {
     {
         let (parts, body) = request.into_parts();
         let endpoint = endpoint_label(parts.uri.path());
-        let response =
-            match read_body(body, &parts.headers, self.shared.idp.config.max_body_bytes).await {
-                Ok(body) => {
-                    let incoming = Incoming {
-                        method: parts.method,
-                        path: parts.uri.path().to_owned(),
-                        query: parts.uri.query().map(str::to_owned),
-                        headers: parts.headers,
-                        body,
-                    };
-                    self.route(endpoint, incoming)
-                        .await
-                        .unwrap_or_else(|error| error_response(&error))
-                }
-                Err(error) => error_response(&error),
-            };
+        let config = &self.shared.idp.config;
+        let body = tokio::time::timeout(
+            config.request_timeout,
+            read_body(body, &parts.headers, config.max_body_bytes),
+        );
+        let body = body.await.unwrap_or_else(|_elapsed| {
+            Err(OAuthError::RequestTimeout {
+                after: config.request_timeout,
+            })
+        });
+        let response = match body {
+            Ok(body) => {
+                let incoming = Incoming {
+                    method: parts.method,
+                    path: parts.uri.path().to_owned(),
+                    query: parts.uri.query().map(str::to_owned),
+                    headers: parts.headers,
+                    body,
+                };
+                self.route(endpoint, incoming)
+                    .await
+                    .unwrap_or_else(|error| error_response(&error))
+            }
+            Err(error) => error_response(&error),
+        };
         self.shared
             .idp
             .metrics
@@ -197,7 +218,7 @@ impl App {
             ("metrics", Method::GET) => Ok(text_response(
                 StatusCode::OK,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                idp.metrics.render(),
+                self.metrics_text(),
             )),
             ("test", Method::POST) if idp.config.enable_test_endpoints => {
                 // A batch signs up to 3,000 tokens: off the runtime's workers, so that the

@@ -57,7 +57,7 @@ pub fn login(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthError> 
             auth_time: now / 1000,
             expires_at_ms: now + ttl.as_millis() as u64,
         },
-    );
+    )?;
     idp.metrics.logins.inc();
     // Secure whenever the issuer is https: a cookie that also travels over plain http could be
     // read on the way (RFC 6265 4.1.2.5).
@@ -208,7 +208,7 @@ pub fn authorize(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthErr
             auth_time: session.auth_time,
             expires_at_ms: now + idp.config.code_ttl.as_millis() as u64,
         },
-    );
+    )?;
     idp.metrics.codes_issued.inc();
     Ok(redirect(&redirect_uri_with(
         redirect_uri,

@@ -53,16 +53,30 @@ pub struct Config {
     pub rotate_refresh_tokens: bool,
     /// How long a rotated refresh token may still be used once (concurrent refresh), 0 = never.
     pub refresh_grace: Duration,
+    /// How long a rotated refresh token is remembered so that its replay revokes the family
+    /// (RFC 9700 4.14.2); after that it is forgotten and a replay is just an unknown token.
+    pub refresh_replay_window: Duration,
+    /// Entries each in-memory map may hold (sessions, codes, grants, refresh and access
+    /// tokens); past it, requests that would add one answer 503 until entries expire.
+    pub max_store_entries: usize,
     /// Users `user-loadtest-00001` ... up to this count.
     pub users: u32,
     /// Serve the token-minting helpers under `/_test/`.
     pub enable_test_endpoints: bool,
+    /// Serve `/_test/` on an address beyond loopback too. Off, such a start is refused: the
+    /// helpers hand out real tokens to whoever asks.
+    pub allow_test_endpoints_beyond_loopback: bool,
     /// Faults injected into token requests, to prove that a load test's gate can fail.
     pub faults: Vec<Fault>,
     /// Request bodies past this size answer 413.
     pub max_body_bytes: usize,
     /// A connection whose request headers have not all arrived by then is closed.
     pub header_read_timeout: Duration,
+    /// A request whose body has not all arrived this long after its headers answers 408 and
+    /// its connection is closed, so a client trickling bytes cannot hold a task for ever.
+    pub request_timeout: Duration,
+    /// Connections served at once; further ones wait in the listen backlog until one closes.
+    pub max_connections: usize,
     /// How often expired codes, tokens and sessions are swept from memory.
     pub sweep_interval: Duration,
 }
@@ -85,11 +99,16 @@ impl Default for Config {
             access_token_format: AccessTokenFormat::Jwt,
             rotate_refresh_tokens: true,
             refresh_grace: Duration::ZERO,
+            refresh_replay_window: Duration::from_secs(15 * 60),
+            max_store_entries: 4_000_000,
             users: 10_000,
             enable_test_endpoints: false,
+            allow_test_endpoints_beyond_loopback: false,
             faults: Vec::new(),
             max_body_bytes: 64 * 1024,
             header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
             sweep_interval: Duration::from_secs(30),
         }
     }

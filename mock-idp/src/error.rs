@@ -47,13 +47,19 @@ pub enum OAuthError {
     #[error("method {method} not allowed here")]
     MethodNotAllowed { method: String, allow: &'static str },
     /// The request's body did not arrive in time: 408, and the connection is closed.
-    #[error("the request was not received within {seconds} s")]
-    RequestTimeout { seconds: u64 },
+    #[error("the request was not received within {}", humantime::format_duration(*after))]
+    RequestTimeout { after: std::time::Duration },
     /// A store of the server is at its configured size limit: 503 until entries expire.
     #[error("temporarily_unavailable: {0}")]
     StoreFull(String),
     #[error("server_error: {0}")]
     ServerError(String),
+}
+
+impl From<crate::store::StoreFull> for OAuthError {
+    fn from(full: crate::store::StoreFull) -> Self {
+        OAuthError::StoreFull(full.to_string())
+    }
 }
 
 impl OAuthError {
@@ -108,9 +114,10 @@ impl OAuthError {
             OAuthError::MethodNotAllowed { method, allow } => {
                 format!("method {method} not allowed here; use {allow}")
             }
-            OAuthError::RequestTimeout { seconds } => {
-                format!("the request was not received within {seconds} s")
-            }
+            OAuthError::RequestTimeout { after } => format!(
+                "the request body did not arrive within {}",
+                humantime::format_duration(*after)
+            ),
         }
     }
 

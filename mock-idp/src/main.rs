@@ -80,12 +80,24 @@ struct Cli {
     /// How long a rotated refresh token may still be used (concurrent refresh); 0 = never.
     #[arg(long, env = "MOCK_IDP_REFRESH_GRACE", value_parser = humantime::parse_duration, default_value = "0s")]
     refresh_grace: Duration,
+    /// How long a rotated refresh token is remembered, so that its replay revokes the family;
+    /// a replay after that is refused as an unknown token.
+    #[arg(long, env = "MOCK_IDP_REFRESH_REPLAY_WINDOW", value_parser = humantime::parse_duration, default_value = "15m")]
+    refresh_replay_window: Duration,
+    /// Entries each in-memory map may hold (sessions, codes, grants, refresh and access
+    /// tokens); past it, requests that would add one answer 503 until entries expire.
+    #[arg(long, env = "MOCK_IDP_MAX_STORE_ENTRIES", default_value_t = 4_000_000)]
+    max_store_entries: usize,
     /// Number of test users (`user-loadtest-00001` ...), all with password `loadtest`.
     #[arg(long, env = "MOCK_IDP_USERS", default_value_t = 10_000)]
     users: u32,
     /// Serve the token-minting helpers under /_test/.
     #[arg(long, env = "MOCK_IDP_ENABLE_TEST_ENDPOINTS")]
     enable_test_endpoints: bool,
+    /// Allow --enable-test-endpoints on an address beyond loopback (they mint real tokens for
+    /// anyone who asks).
+    #[arg(long, env = "MOCK_IDP_ALLOW_TEST_ENDPOINTS_BEYOND_LOOPBACK")]
+    allow_test_endpoints_beyond_loopback: bool,
     /// Fault injected into a fraction of token requests: `401:0.01`, `500:0.005` or
     /// `delay:0.1:250ms`. Repeat the flag for several.
     #[arg(
@@ -100,6 +112,13 @@ struct Cli {
     /// Close connections whose request headers take longer than this to arrive.
     #[arg(long, env = "MOCK_IDP_HEADER_READ_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
     header_read_timeout: Duration,
+    /// Answer 408 and close when a request's body has not all arrived this long after its
+    /// headers.
+    #[arg(long, env = "MOCK_IDP_REQUEST_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
+    request_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    #[arg(long, env = "MOCK_IDP_MAX_CONNECTIONS", default_value_t = 10_000)]
+    max_connections: usize,
     /// How often expired codes, tokens and sessions are removed from memory.
     #[arg(long, env = "MOCK_IDP_SWEEP_INTERVAL", value_parser = humantime::parse_duration, default_value = "30s")]
     sweep_interval: Duration,
@@ -123,11 +142,16 @@ impl Cli {
             access_token_format: self.access_token_format,
             rotate_refresh_tokens: !self.no_rotation,
             refresh_grace: self.refresh_grace,
+            refresh_replay_window: self.refresh_replay_window,
+            max_store_entries: self.max_store_entries,
             users: self.users,
             enable_test_endpoints: self.enable_test_endpoints,
+            allow_test_endpoints_beyond_loopback: self.allow_test_endpoints_beyond_loopback,
             faults: self.faults,
             max_body_bytes: self.max_body_bytes,
             header_read_timeout: self.header_read_timeout,
+            request_timeout: self.request_timeout,
+            max_connections: self.max_connections,
             sweep_interval: self.sweep_interval,
         }
     }

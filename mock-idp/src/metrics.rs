@@ -4,6 +4,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -15,6 +16,11 @@ struct RequestLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
     kind: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MapLabels {
+    map: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -41,6 +47,8 @@ pub mod series {
     pub const REFRESH_REUSE_DETECTED: &str = "refresh_reuse_detected";
     pub const FAMILIES_REVOKED: &str = "families_revoked";
     pub const LOGINS: &str = "logins";
+    /// A gauge, not a counter: entries each in-memory map holds, by `map`.
+    pub const STORE_ENTRIES: &str = "store_entries";
 
     /// The exposed name of counter `name`: `mock_idp_<name>_total`.
     pub fn total(name: &str) -> String {
@@ -70,6 +78,7 @@ pub struct Metrics {
     tokens_issued: Family<KindLabels, Counter>,
     token_requests: Family<GrantLabels, Counter>,
     faults_injected: Family<KindLabels, Counter>,
+    store_entries: Family<MapLabels, Gauge>,
     pub codes_issued: Counter,
     pub codes_redeemed: Counter,
     pub code_reuse_detected: Counter,
@@ -106,6 +115,7 @@ impl Default for Metrics {
             tokens_issued: Family::default(),
             token_requests: Family::default(),
             faults_injected: Family::default(),
+            store_entries: Family::default(),
             codes_issued: Counter::default(),
             codes_redeemed: Counter::default(),
             code_reuse_detected: Counter::default(),
@@ -166,6 +176,11 @@ impl Default for Metrics {
             metrics.families_revoked.clone(),
         );
         registry.register(series::LOGINS, "Successful logins", metrics.logins.clone());
+        registry.register(
+            series::STORE_ENTRIES,
+            "Entries held in memory, by map (set when /metrics is read)",
+            metrics.store_entries.clone(),
+        );
         Self {
             registry,
             ..metrics
@@ -200,6 +215,15 @@ impl Metrics {
         self.faults_injected
             .get_or_create(&KindLabels { kind })
             .inc();
+    }
+
+    /// Sets the store-size gauges, so a soak run can watch memory level off.
+    pub fn set_store_sizes(&self, sizes: &crate::store::Swept) {
+        for (map, entries) in sizes.by_map() {
+            self.store_entries
+                .get_or_create(&MapLabels { map })
+                .set(i64::try_from(entries).unwrap_or(i64::MAX));
+        }
     }
 
     /// The Prometheus text exposition of every counter.

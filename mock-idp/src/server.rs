@@ -5,6 +5,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -12,7 +13,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
 use crate::app::App;
@@ -30,6 +31,14 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error(
+        "refusing to serve the /_test/ token minting on {addr}, beyond loopback: anyone who \
+         reaches it gets real tokens; listen on 127.0.0.1 or ::1, or pass \
+         --allow-test-endpoints-beyond-loopback if that is really meant"
+    )]
+    TestEndpointsBeyondLoopback { addr: SocketAddr },
+    #[error("--max-connections must be at least 1")]
+    NoConnectionsAllowed,
     #[error(transparent)]
     Key(#[from] KeyError),
 }
@@ -70,6 +79,15 @@ impl RunningIdp {
 /// Binds `config.addr`, builds the provider and serves it in the background.
 pub async fn spawn(config: Config) -> Result<RunningIdp, StartError> {
     let addr = config.addr;
+    if config.enable_test_endpoints
+        && !addr.ip().is_loopback()
+        && !config.allow_test_endpoints_beyond_loopback
+    {
+        return Err(StartError::TestEndpointsBeyondLoopback { addr });
+    }
+    if config.max_connections == 0 {
+        return Err(StartError::NoConnectionsAllowed);
+    }
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| StartError::Bind { addr, source })?;
@@ -104,8 +122,16 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
     let sweeper = tokio::spawn(sweep_periodically(app.clone()));
+    // A permit per open connection: at the cap, nothing more is accepted until one closes, so
+    // the kernel's backlog holds the rest instead of this process's memory.
+    let connection_slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
     tokio::pin!(shutdown);
     loop {
+        let slot = tokio::select! {
+            slot = Arc::clone(&connection_slots).acquire_owned() => slot,
+            () = &mut shutdown => break,
+        };
+        let Ok(slot) = slot else { break };
         tokio::select! {
             accepted = listener.accept() => {
                 let stream = match accepted {
@@ -128,6 +154,7 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
                     if let Err(error) = connection.await {
                         tracing::debug!(%error, "connection ended with an error");
                     }
+                    drop(slot);
                 });
             }
             () = &mut shutdown => break,

@@ -6,6 +6,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use dashmap::DashMap;
 
 use crate::jwt::AccessClaims;
@@ -45,6 +48,17 @@ pub struct PendingCode {
 pub struct RedeemedCode {
     pub grant_id: u64,
     pub forget_at_ms: u64,
+    /// Presented again since: the grant it opens must not answer tokens.
+    pub reused: bool,
+}
+
+/// A code is pending until redeemed, then remembered as redeemed, in one entry: the change from
+/// one to the other is a single step under the entry's lock, so a concurrent second use always
+/// sees "already redeemed" and never "unknown".
+#[derive(Debug, Clone)]
+enum CodeEntry {
+    Pending(PendingCode),
+    Redeemed(RedeemedCode),
 }
 
 /// One authorization grant: the tokens issued from one code (or one client-credentials or
@@ -64,15 +78,16 @@ pub struct Grant {
 }
 
 /// Where a refresh token stands in its family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshState {
     /// The newest token of the family: the one that may be used.
     Active,
-    /// Used once already, at this time; using it again is a replay (after the grace window).
-    Rotated { at_ms: u64 },
+    /// Used once already, at this time, and replaced by `successor`; using it again is a
+    /// replay (after the grace window, inside which the family's newest token is answered).
+    Rotated { at_ms: u64, successor: Arc<str> },
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RefreshRecord {
     pub grant_id: u64,
     pub state: RefreshState,
@@ -86,13 +101,45 @@ pub struct AccessRecord {
     pub expires_at_ms: u64,
 }
 
+/// How much the store may hold and how long it remembers used refresh tokens.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Entries per map (sessions, codes, grants, refresh tokens, access tokens); past it, what
+    /// would add one is refused with [`StoreFull`] until the sweep frees room.
+    pub max_entries_per_map: usize,
+    /// How long a rotated refresh token is remembered, so that a replay of it revokes its
+    /// family (RFC 9700 4.14.2). A replay after that finds an unknown token: refused all the
+    /// same, but the family it came from stays live.
+    pub replay_window_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_entries_per_map: usize::MAX,
+            replay_window_ms: u64::MAX,
+        }
+    }
+}
+
+/// A map of the store is at [`Limits::max_entries_per_map`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "mock-idp already holds {limit} {map}, its --max-store-entries limit; entries leave as they \
+     expire (shorten --refresh-token-ttl or --access-token-ttl), or raise the limit"
+)]
+pub struct StoreFull {
+    pub map: &'static str,
+    pub limit: usize,
+}
+
 /// The server's whole state, behind operations that own the locking rule: a guard is never held
 /// while another map is touched, and each decision that must be atomic is taken under one guard.
 #[derive(Debug, Default)]
 pub struct Store {
+    limits: Limits,
     sessions: DashMap<String, Session>,
-    codes: DashMap<String, PendingCode>,
-    redeemed_codes: DashMap<String, RedeemedCode>,
+    codes: DashMap<String, CodeEntry>,
     grants: DashMap<u64, Grant>,
     refresh_tokens: DashMap<String, RefreshRecord>,
     /// Access tokens by `jti`: a JWT that verifies is still refused once its grant is revoked.
@@ -105,11 +152,24 @@ pub struct Store {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Swept {
     pub sessions: usize,
+    /// Pending and redeemed codes.
     pub codes: usize,
-    pub redeemed_codes: usize,
     pub grants: usize,
     pub refresh_tokens: usize,
     pub access_tokens: usize,
+}
+
+impl Swept {
+    /// Each count with the name of its map, as `/metrics` labels them.
+    pub fn by_map(&self) -> [(&'static str, usize); 5] {
+        [
+            ("sessions", self.sessions),
+            ("codes", self.codes),
+            ("grants", self.grants),
+            ("refresh_tokens", self.refresh_tokens),
+            ("access_tokens", self.access_tokens),
+        ]
+    }
 }
 
 /// What became of a code presented for redemption.
@@ -124,20 +184,48 @@ pub enum CodeRedemption {
 }
 
 /// What the refresh-token state machine decided for one presented token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshDecision {
-    /// The newest token of its family: rotate it (or, with rotation off, keep it).
+    /// The newest token of its family: rotated to the successor given (or, with rotation off,
+    /// kept).
     Use,
-    /// An already rotated token, inside the grace window.
-    UseInGrace,
+    /// An already rotated token, inside the grace window: answered with the family's newest
+    /// token, so a retried refresh does not fork the family into two live tokens.
+    UseInGrace { newest: Arc<str> },
     /// An already rotated token past the grace window: theft is assumed.
     Replay,
 }
 
+/// The most successors followed to find a family's newest token; rotations inside one grace
+/// window are few, so this is never reached but by a loop that cannot happen.
+const MAX_SUCCESSOR_HOPS: usize = 64;
+
 impl Store {
+    /// A store with these limits.
+    pub fn with_limits(limits: Limits) -> Self {
+        Self {
+            limits,
+            ..Self::default()
+        }
+    }
+
+    fn check_room<K: Eq + std::hash::Hash, V>(
+        &self,
+        map: &DashMap<K, V>,
+        name: &'static str,
+    ) -> Result<(), StoreFull> {
+        let limit = self.limits.max_entries_per_map;
+        if map.len() >= limit {
+            return Err(StoreFull { map: name, limit });
+        }
+        Ok(())
+    }
+
     /// Records a signed-in session under its cookie value.
-    pub fn open_session(&self, session_id: String, session: Session) {
+    pub fn open_session(&self, session_id: String, session: Session) -> Result<(), StoreFull> {
+        self.check_room(&self.sessions, "sessions")?;
         self.sessions.insert(session_id, session);
+        Ok(())
     }
 
     /// The session named by a cookie, while it has not expired at `now_ms`.
@@ -147,39 +235,65 @@ impl Store {
     }
 
     /// Records an issued, not yet redeemed authorization code.
-    pub fn issue_code(&self, code: String, pending: PendingCode) {
-        self.codes.insert(code, pending);
+    pub fn issue_code(&self, code: String, pending: PendingCode) -> Result<(), StoreFull> {
+        self.check_room(&self.codes, "authorization codes")?;
+        self.codes.insert(code, CodeEntry::Pending(pending));
+        Ok(())
     }
 
-    /// Takes a code for redemption. A pending code is removed by this call, so two concurrent
-    /// uses cannot both get it; the caller records the redemption with [`Store::mark_redeemed`].
-    pub fn redeem_code(&self, code: &str) -> CodeRedemption {
-        if let Some((_, pending)) = self.codes.remove(code) {
-            return CodeRedemption::Pending(pending);
-        }
-        match self.redeemed_codes.get(code).map(|entry| entry.grant_id) {
-            Some(grant_id) => CodeRedemption::AlreadyRedeemed { grant_id },
-            None => CodeRedemption::Unknown,
+    /// Takes a code for redemption into the grant `grant_id` (not opened yet), and in the same
+    /// step remembers it as redeemed until `forget_at_ms`: of concurrent uses exactly one gets
+    /// the pending code, and every other sees it already redeemed (and is marked a reuse).
+    pub fn redeem_code(&self, code: &str, grant_id: u64, forget_at_ms: u64) -> CodeRedemption {
+        let Some(mut entry) = self.codes.get_mut(code) else {
+            return CodeRedemption::Unknown;
+        };
+        match &mut *entry {
+            CodeEntry::Redeemed(redeemed) => {
+                redeemed.reused = true;
+                CodeRedemption::AlreadyRedeemed {
+                    grant_id: redeemed.grant_id,
+                }
+            }
+            CodeEntry::Pending(_) => {
+                let redeemed = CodeEntry::Redeemed(RedeemedCode {
+                    grant_id,
+                    forget_at_ms,
+                    reused: false,
+                });
+                match std::mem::replace(&mut *entry, redeemed) {
+                    CodeEntry::Pending(pending) => CodeRedemption::Pending(pending),
+                    CodeEntry::Redeemed(_) => CodeRedemption::Unknown,
+                }
+            }
         }
     }
 
-    /// Remembers that `code` was redeemed into `grant_id`, until `forget_at_ms`, so that a reuse
-    /// can revoke what it produced.
-    pub fn mark_redeemed(&self, code: &str, grant_id: u64, forget_at_ms: u64) {
-        self.redeemed_codes.insert(
-            code.to_owned(),
-            RedeemedCode {
-                grant_id,
-                forget_at_ms,
-            },
-        );
+    /// Whether a redeemed code was presented again since it was taken.
+    pub fn code_reused(&self, code: &str) -> bool {
+        self.codes.get(code).is_some_and(
+            |entry| matches!(&*entry, CodeEntry::Redeemed(redeemed) if redeemed.reused),
+        )
+    }
+
+    /// Forgets a code taken by a request that then failed (expired, wrong client or verifier):
+    /// it opened no grant, so a later use is simply unknown.
+    pub fn forget_code(&self, code: &str) {
+        self.codes.remove(code);
     }
 
     /// Opens a grant and returns its id.
-    pub fn open_grant(&self, grant: Grant) -> u64 {
+    pub fn open_grant(&self, grant: Grant) -> Result<u64, StoreFull> {
         let grant_id = crate::random::id();
+        self.open_grant_with_id(grant_id, grant)?;
+        Ok(grant_id)
+    }
+
+    /// Opens a grant under an id chosen before (the one a redeemed code names).
+    pub fn open_grant_with_id(&self, grant_id: u64, grant: Grant) -> Result<(), StoreFull> {
+        self.check_room(&self.grants, "grants")?;
         self.grants.insert(grant_id, grant);
-        grant_id
+        Ok(())
     }
 
     /// A copy of a grant.
@@ -214,48 +328,80 @@ impl Store {
     }
 
     /// Records a new refresh token of a grant's family.
-    pub fn add_refresh_token(&self, token: String, record: RefreshRecord) {
+    pub fn add_refresh_token(&self, token: String, record: RefreshRecord) -> Result<(), StoreFull> {
+        self.check_room(&self.refresh_tokens, "refresh tokens")?;
         self.refresh_tokens.insert(token, record);
+        Ok(())
     }
 
     /// A copy of a refresh token's record.
     pub fn refresh_record(&self, token: &str) -> Option<RefreshRecord> {
-        self.refresh_tokens.get(token).map(|record| *record)
+        self.refresh_tokens.get(token).map(|record| record.clone())
     }
 
     /// Decides what a presented refresh token may do and marks it, in one step under the token's
     /// shard lock: of two concurrent uses of the newest token exactly one sees it active. With
-    /// `rotate`, a use marks it rotated; a rotated token is usable for `grace_ms` after its
-    /// rotation and a replay after that. `None` when the token is unknown.
+    /// `rotate`, a use marks it rotated to `successor` (which the caller then records); a
+    /// rotated token is usable for `grace_ms` after its rotation, answered with the family's
+    /// newest token, and a replay after that. `None` when the token is unknown.
     pub fn use_refresh_token(
         &self,
         token: &str,
         now_ms: u64,
         rotate: bool,
         grace_ms: u64,
+        successor: &str,
     ) -> Option<RefreshDecision> {
-        let mut record = self.refresh_tokens.get_mut(token)?;
-        Some(match record.state {
-            RefreshState::Active => {
-                if rotate {
-                    record.state = RefreshState::Rotated { at_ms: now_ms };
+        let rotated_to = {
+            let mut record = self.refresh_tokens.get_mut(token)?;
+            match &record.state {
+                RefreshState::Active => {
+                    if rotate {
+                        record.state = RefreshState::Rotated {
+                            at_ms: now_ms,
+                            successor: Arc::from(successor),
+                        };
+                    }
+                    return Some(RefreshDecision::Use);
                 }
-                RefreshDecision::Use
+                RefreshState::Rotated { at_ms, successor }
+                    if now_ms.saturating_sub(*at_ms) < grace_ms =>
+                {
+                    Arc::clone(successor)
+                }
+                RefreshState::Rotated { .. } => return Some(RefreshDecision::Replay),
             }
-            RefreshState::Rotated { at_ms } if now_ms.saturating_sub(at_ms) < grace_ms => {
-                RefreshDecision::UseInGrace
-            }
-            RefreshState::Rotated { .. } => RefreshDecision::Replay,
+        };
+        Some(RefreshDecision::UseInGrace {
+            newest: self.newest_of_family(rotated_to),
         })
     }
 
+    /// Follows successors from `token` to the family's newest one, one guard at a time.
+    fn newest_of_family(&self, mut token: Arc<str>) -> Arc<str> {
+        for _ in 0..MAX_SUCCESSOR_HOPS {
+            let next = match self
+                .refresh_tokens
+                .get(&*token)
+                .map(|record| record.state.clone())
+            {
+                Some(RefreshState::Rotated { successor, .. }) => successor,
+                _ => break,
+            };
+            token = next;
+        }
+        token
+    }
+
     /// Records an issued access token by its `jti`.
-    pub fn add_access_token(&self, jti: String, record: AccessRecord) {
+    pub fn add_access_token(&self, jti: String, record: AccessRecord) -> Result<(), StoreFull> {
+        self.check_room(&self.access_tokens, "access tokens")?;
         self.access_tokens.insert(jti, record);
+        Ok(())
     }
 
     /// Records the claims of an opaque access token (its record goes in with
-    /// [`Store::add_access_token`], under the same key).
+    /// [`Store::add_access_token`], under the same key, which bounds this map too).
     pub fn add_opaque_access_claims(&self, token: String, claims: AccessClaims) {
         self.opaque_access_claims.insert(token, claims);
     }
@@ -284,14 +430,15 @@ impl Store {
         Swept {
             sessions: self.sessions.len(),
             codes: self.codes.len(),
-            redeemed_codes: self.redeemed_codes.len(),
             grants: self.grants.len(),
             refresh_tokens: self.refresh_tokens.len(),
             access_tokens: self.access_tokens.len(),
         }
     }
 
-    /// Removes everything that has expired at `now_ms`.
+    /// Removes, at `now_ms`, everything that can never be used again: what has expired, refresh
+    /// tokens rotated longer ago than the replay window, and revoked grants with their refresh
+    /// tokens (their access tokens die with the grant, which is gone).
     pub fn sweep(&self, now_ms: u64) -> Swept {
         fn retain<K: Eq + std::hash::Hash, V>(
             map: &DashMap<K, V>,
@@ -301,12 +448,38 @@ impl Store {
             map.retain(|_, value| keep(value));
             before.saturating_sub(map.len())
         }
+        let replay_window_ms = self.limits.replay_window_ms;
+        // Collected first, so that no guard of `grants` is held while `refresh_tokens` is swept.
+        let revoked: HashSet<u64> = self
+            .grants
+            .iter()
+            .filter(|grant| grant.revoked)
+            .map(|grant| *grant.key())
+            .collect();
+        let refresh_tokens = retain(&self.refresh_tokens, |token| {
+            token.expires_at_ms > now_ms
+                && !revoked.contains(&token.grant_id)
+                && match &token.state {
+                    RefreshState::Active => true,
+                    RefreshState::Rotated { at_ms, .. } => {
+                        now_ms.saturating_sub(*at_ms) < replay_window_ms
+                    }
+                }
+        });
         Swept {
             sessions: retain(&self.sessions, |session| session.expires_at_ms > now_ms),
-            codes: retain(&self.codes, |code| code.expires_at_ms > now_ms),
-            redeemed_codes: retain(&self.redeemed_codes, |code| code.forget_at_ms > now_ms),
-            grants: retain(&self.grants, |grant| grant.expires_at_ms > now_ms),
-            refresh_tokens: retain(&self.refresh_tokens, |token| token.expires_at_ms > now_ms),
+            codes: retain(&self.codes, |code| match code {
+                CodeEntry::Pending(pending) => pending.expires_at_ms > now_ms,
+                CodeEntry::Redeemed(redeemed) => redeemed.forget_at_ms > now_ms,
+            }),
+            grants: {
+                let before = self.grants.len();
+                self.grants.retain(|grant_id, grant| {
+                    grant.expires_at_ms > now_ms && !revoked.contains(grant_id)
+                });
+                before.saturating_sub(self.grants.len())
+            },
+            refresh_tokens,
             access_tokens: retain(&self.access_tokens, |token| token.expires_at_ms > now_ms)
                 + retain(&self.opaque_access_claims, |claims| {
                     claims.exp * 1000 > now_ms
@@ -353,16 +526,18 @@ mod tests {
             auth_time: 0,
             expires_at_ms,
         };
-        store.open_session("old".into(), session(now - 1));
-        store.open_session("new".into(), session(now + 1));
-        store.add_access_token(
-            "jti".into(),
-            AccessRecord {
-                grant_id: 1,
-                revoked: false,
-                expires_at_ms: now,
-            },
-        );
+        store.open_session("old".into(), session(now - 1)).unwrap();
+        store.open_session("new".into(), session(now + 1)).unwrap();
+        store
+            .add_access_token(
+                "jti".into(),
+                AccessRecord {
+                    grant_id: 1,
+                    revoked: false,
+                    expires_at_ms: now,
+                },
+            )
+            .unwrap();
         let swept = store.sweep(now);
         assert_eq!(swept.sessions, 1);
         assert_eq!(swept.access_tokens, 1);
@@ -374,7 +549,7 @@ mod tests {
     #[test]
     fn a_grant_is_revoked_once() {
         let store = Store::default();
-        let id = store.open_grant(grant());
+        let id = store.open_grant(grant()).unwrap();
         assert!(store.grant_is_live(id));
         assert!(store.revoke_grant(id));
         assert!(!store.revoke_grant(id));
@@ -385,67 +560,154 @@ mod tests {
     #[test]
     fn a_code_is_redeemed_once_and_then_names_its_grant() {
         let store = Store::default();
-        store.issue_code("code".into(), pending());
+        store.issue_code("code".into(), pending()).unwrap();
         assert!(matches!(
-            store.redeem_code("code"),
+            store.redeem_code("code", 7, u64::MAX),
             CodeRedemption::Pending(_)
         ));
-        let grant_id = store.open_grant(grant());
-        store.mark_redeemed("code", grant_id, u64::MAX);
+        assert!(!store.code_reused("code"));
         assert!(matches!(
-            store.redeem_code("code"),
-            CodeRedemption::AlreadyRedeemed { grant_id: id } if id == grant_id
+            store.redeem_code("code", 8, u64::MAX),
+            CodeRedemption::AlreadyRedeemed { grant_id: 7 }
         ));
+        assert!(store.code_reused("code"));
         assert!(matches!(
-            store.redeem_code("other"),
+            store.redeem_code("other", 9, u64::MAX),
+            CodeRedemption::Unknown
+        ));
+        store.forget_code("code");
+        assert!(matches!(
+            store.redeem_code("code", 10, u64::MAX),
             CodeRedemption::Unknown
         ));
     }
 
     #[test]
-    fn of_concurrent_redemptions_exactly_one_gets_the_code() {
+    fn of_concurrent_redemptions_one_gets_the_code_and_every_other_sees_it_redeemed() {
         let store = std::sync::Arc::new(Store::default());
-        store.issue_code("code".into(), pending());
-        let winners: usize = std::thread::scope(|scope| {
+        store.issue_code("code".into(), pending()).unwrap();
+        let outcomes: Vec<CodeRedemption> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..8)
-                .map(|_| {
+                .map(|racer| {
                     let store = std::sync::Arc::clone(&store);
-                    scope.spawn(move || {
-                        matches!(store.redeem_code("code"), CodeRedemption::Pending(_)) as usize
-                    })
+                    scope.spawn(move || store.redeem_code("code", racer, u64::MAX))
                 })
                 .collect();
             handles
                 .into_iter()
-                .map(|handle| handle.join().unwrap_or(0))
-                .sum()
+                .map(|handle| handle.join().unwrap())
+                .collect()
         });
-        assert_eq!(winners, 1);
+        let winners: Vec<u64> = (0..8u64)
+            .filter(|racer| matches!(outcomes[*racer as usize], CodeRedemption::Pending(_)))
+            .collect();
+        assert_eq!(winners.len(), 1);
+        for outcome in &outcomes {
+            match outcome {
+                CodeRedemption::Pending(_) => {}
+                CodeRedemption::AlreadyRedeemed { grant_id } => assert_eq!(*grant_id, winners[0]),
+                CodeRedemption::Unknown => panic!("a concurrent use saw the code as unknown"),
+            }
+        }
     }
 
     #[test]
     fn a_rotated_refresh_token_is_a_replay_after_the_grace_window() {
         let store = Store::default();
-        let record = RefreshRecord {
+        let active = RefreshRecord {
             grant_id: 1,
             state: RefreshState::Active,
             expires_at_ms: u64::MAX,
         };
-        store.add_refresh_token("rt".into(), record);
-        let used = |now| store.use_refresh_token("rt", now, true, 100);
-        assert_eq!(used(1_000), Some(RefreshDecision::Use));
-        assert_eq!(used(1_050), Some(RefreshDecision::UseInGrace));
-        assert_eq!(used(1_100), Some(RefreshDecision::Replay));
-        assert_eq!(store.use_refresh_token("unknown", 0, true, 0), None);
+        store
+            .add_refresh_token("rt".into(), active.clone())
+            .unwrap();
+        let used =
+            |token, now, successor| store.use_refresh_token(token, now, true, 100, successor);
+        assert_eq!(used("rt", 1_000, "rt2"), Some(RefreshDecision::Use));
+        store
+            .add_refresh_token("rt2".into(), active.clone())
+            .unwrap();
+        // Inside the grace window the family's newest token is answered, not a new one.
+        assert_eq!(
+            used("rt", 1_050, "unused"),
+            Some(RefreshDecision::UseInGrace {
+                newest: Arc::from("rt2")
+            })
+        );
+        assert_eq!(used("rt2", 1_060, "rt3"), Some(RefreshDecision::Use));
+        assert_eq!(
+            used("rt", 1_070, "unused"),
+            Some(RefreshDecision::UseInGrace {
+                newest: Arc::from("rt3")
+            })
+        );
+        assert_eq!(used("rt", 1_100, "unused"), Some(RefreshDecision::Replay));
+        assert_eq!(store.use_refresh_token("unknown", 0, true, 0, "x"), None);
         // Without rotation the token stays usable.
-        store.add_refresh_token("kept".into(), record);
-        assert_eq!(
-            store.use_refresh_token("kept", 1, false, 0),
-            Some(RefreshDecision::Use)
-        );
-        assert_eq!(
-            store.use_refresh_token("kept", 2, false, 0),
-            Some(RefreshDecision::Use)
-        );
+        store.add_refresh_token("kept".into(), active).unwrap();
+        for now in [1, 2] {
+            assert_eq!(
+                store.use_refresh_token("kept", now, false, 0, "kept"),
+                Some(RefreshDecision::Use)
+            );
+        }
+    }
+
+    #[test]
+    fn the_sweep_forgets_rotated_tokens_after_the_replay_window_and_revoked_families() {
+        let store = Store::with_limits(Limits {
+            max_entries_per_map: usize::MAX,
+            replay_window_ms: 1_000,
+        });
+        let live = store.open_grant(grant()).unwrap();
+        let revoked = store.open_grant(grant()).unwrap();
+        let record = |grant_id| RefreshRecord {
+            grant_id,
+            state: RefreshState::Active,
+            expires_at_ms: u64::MAX,
+        };
+        store.add_refresh_token("old".into(), record(live)).unwrap();
+        store.use_refresh_token("old", 10_000, true, 0, "new");
+        store.add_refresh_token("new".into(), record(live)).unwrap();
+        store
+            .add_refresh_token("stolen".into(), record(revoked))
+            .unwrap();
+        store.revoke_grant(revoked);
+
+        // Inside the window the rotated token stays, so its replay is still detected.
+        let swept = store.sweep(10_500);
+        assert_eq!((swept.refresh_tokens, swept.grants), (1, 1));
+        assert!(store.refresh_record("old").is_some());
+        assert!(store.grant(revoked).is_none());
+        // After it, only the family's newest token is left.
+        assert_eq!(store.sweep(11_000).refresh_tokens, 1);
+        assert!(store.refresh_record("old").is_none());
+        assert!(store.refresh_record("new").is_some());
+        assert_eq!(store.sizes().refresh_tokens, 1);
+        assert!(store.grant_is_live(live));
+    }
+
+    #[test]
+    fn a_full_map_refuses_with_a_clear_error_until_the_sweep_frees_room() {
+        let store = Store::with_limits(Limits {
+            max_entries_per_map: 2,
+            replay_window_ms: u64::MAX,
+        });
+        let session = |expires_at_ms| Session {
+            subject: "a".into(),
+            auth_time: 0,
+            expires_at_ms,
+        };
+        store.open_session("a".into(), session(5)).unwrap();
+        store.open_session("b".into(), session(u64::MAX)).unwrap();
+        let full = store
+            .open_session("c".into(), session(u64::MAX))
+            .unwrap_err();
+        assert_eq!(full.map, "sessions");
+        assert!(full.to_string().contains("--max-store-entries"), "{full}");
+        assert_eq!(store.sizes().sessions, 2);
+        store.sweep(10);
+        store.open_session("c".into(), session(u64::MAX)).unwrap();
     }
 }

@@ -88,6 +88,7 @@ fn mint_for(idp: &Idp, user: &UserRef, scope: Option<&str>) -> Result<TokenRespo
     let auth_time = now_ms() / 1000;
     let opened = open_grant_and_issue(
         idp,
+        crate::random::id(),
         Grant {
             client_id: CONFIDENTIAL_CLIENT_ID.to_owned(),
             subject,

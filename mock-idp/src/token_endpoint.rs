@@ -19,7 +19,8 @@ use crate::metrics::TokenKind;
 use crate::random;
 use crate::state::Idp;
 use crate::store::{
-    AccessRecord, CodeRedemption, Grant, RefreshDecision, RefreshRecord, RefreshState, now_ms,
+    AccessRecord, CodeRedemption, Grant, PendingCode, RefreshDecision, RefreshRecord, RefreshState,
+    now_ms,
 };
 
 pub const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -86,17 +87,37 @@ fn grant(
     }
 }
 
-/// RFC 6749 4.1.3 with PKCE (RFC 7636 4.6). A code is removed from the store by the request that
-/// redeems it, so two concurrent uses cannot both succeed; a use after redemption revokes every
-/// token the first use produced (RFC 6749 4.1.2).
+/// RFC 6749 4.1.3 with PKCE (RFC 7636 4.6). Taking a code marks it redeemed in the same step,
+/// so of concurrent uses exactly one gets it and every other is a detected reuse; a reuse
+/// revokes every token the first use produced (RFC 6749 4.1.2), even while that first use is
+/// still being answered.
 fn authorization_code(
     idp: &Idp,
     client: &Client,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
     let code = params.required("code")?;
+    let taken = take_code(idp, client, params, code)?;
+    answer_code(idp, code, taken)
+}
+
+/// A code taken for redemption and checked, with the grant it is to open.
+pub(crate) struct TakenCode {
+    grant_id: u64,
+    grant: Grant,
+}
+
+/// Takes `code` and checks it against the request; the first half of a redemption.
+fn take_code(
+    idp: &Idp,
+    client: &Client,
+    params: &Params,
+    code: &str,
+) -> Result<TakenCode, OAuthError> {
     let now = now_ms();
-    let pending = match idp.store.redeem_code(code) {
+    let grant_id = crate::random::id();
+    let forget_at_ms = now + idp.config.code_ttl.as_millis() as u64;
+    let pending = match idp.store.redeem_code(code, grant_id, forget_at_ms) {
         CodeRedemption::Pending(pending) => pending,
         CodeRedemption::AlreadyRedeemed { grant_id } => {
             idp.metrics.code_reuse_detected.inc();
@@ -114,6 +135,33 @@ fn authorization_code(
             ));
         }
     };
+    let checked = check_code(&pending, client, params, now);
+    if checked.is_err() {
+        // It opened nothing: a later use of it is simply unknown, not a reuse to punish.
+        idp.store.forget_code(code);
+    }
+    checked?;
+    Ok(TakenCode {
+        grant_id,
+        grant: Grant {
+            client_id: pending.client_id,
+            subject: pending.subject,
+            scope: pending.scope,
+            nonce: pending.nonce,
+            auth_time: Some(pending.auth_time),
+            revoked: false,
+            expires_at_ms: pending.expires_at_ms,
+        },
+    })
+}
+
+/// Whether a pending code may be redeemed by this request.
+fn check_code(
+    pending: &PendingCode,
+    client: &Client,
+    params: &Params,
+    now: u64,
+) -> Result<(), OAuthError> {
     if pending.expires_at_ms <= now {
         return Err(OAuthError::InvalidGrant(
             "the authorization code has expired".into(),
@@ -151,22 +199,23 @@ fn authorization_code(
         }
         (None, None) => {}
     }
+    Ok(())
+}
 
-    let code_ttl_ms = idp.config.code_ttl.as_millis() as u64;
-    let issued = open_grant_and_issue(
-        idp,
-        Grant {
-            client_id: pending.client_id,
-            subject: pending.subject,
-            scope: pending.scope,
-            nonce: pending.nonce,
-            auth_time: Some(pending.auth_time),
-            revoked: false,
-            expires_at_ms: pending.expires_at_ms,
-        },
-    )?;
-    idp.store
-        .mark_redeemed(code, issued.grant_id, now + code_ttl_ms);
+/// Opens the grant of a taken code and answers its tokens; the second half of a redemption.
+/// A reuse that came in meanwhile found no grant to revoke yet, so this looks again once the
+/// tokens exist: they are never answered already dead.
+fn answer_code(idp: &Idp, code: &str, taken: TakenCode) -> Result<TokenResponse, OAuthError> {
+    let issued = open_grant_and_issue(idp, taken.grant_id, taken.grant)?;
+    if idp.store.code_reused(code) {
+        if idp.store.revoke_grant(issued.grant_id) {
+            idp.metrics.families_revoked.inc();
+        }
+        return Err(OAuthError::InvalidGrant(
+            "the authorization code was used twice at once; the tokens issued from it are revoked"
+                .into(),
+        ));
+    }
     idp.metrics.codes_redeemed.inc();
     Ok(issued.response)
 }
@@ -180,8 +229,12 @@ pub(crate) struct Opened {
 /// Opens `grant` for a user's sign-in and issues its tokens: access token, ID token (with
 /// `openid`) and the first refresh token of its family. Redeeming a code and the `/_test`
 /// minting both go through here.
-pub(crate) fn open_grant_and_issue(idp: &Idp, grant: Grant) -> Result<Opened, OAuthError> {
-    let grant_id = idp.store.open_grant(grant.clone());
+pub(crate) fn open_grant_and_issue(
+    idp: &Idp,
+    grant_id: u64,
+    grant: Grant,
+) -> Result<Opened, OAuthError> {
+    idp.store.open_grant_with_id(grant_id, grant.clone())?;
     let issued = Issue {
         grant_id,
         client_id: &grant.client_id,
@@ -214,6 +267,28 @@ fn is_code_verifier(verifier: &str) -> bool {
 /// RFC 6749 6 with rotation and reuse detection (RFC 9700 4.14.2): each use of the newest token
 /// rotates it; a replay of an older one revokes the whole family, newest token included.
 fn refresh_token(idp: &Idp, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+    let decided = decide_refresh(idp, client, params)?;
+    answer_refresh(idp, client, decided)
+}
+
+/// A refresh the state machine allowed, with what its answer needs.
+pub(crate) struct DecidedRefresh {
+    grant_id: u64,
+    grant: Grant,
+    scope: String,
+    /// The refresh token to answer: the successor it was rotated to, the family's newest (in
+    /// the grace window) or, without rotation, the presented one.
+    refresh_token: String,
+    rotated: bool,
+}
+
+/// Checks a presented refresh token and takes the rotation decision; the first half of a
+/// refresh.
+fn decide_refresh(
+    idp: &Idp,
+    client: &Client,
+    params: &Params,
+) -> Result<DecidedRefresh, OAuthError> {
     let presented = params.required("refresh_token")?;
     let unknown = || OAuthError::InvalidGrant("unknown or expired refresh token".into());
     let now = now_ms();
@@ -237,42 +312,80 @@ fn refresh_token(idp: &Idp, client: &Client, params: &Params) -> Result<TokenRes
     }
     let scope = narrowed_scope(&grant.scope, params.get("scope"))?;
 
+    // The successor is made before the decision, so that the rotation names it in the same
+    // step: a use inside the grace window can then answer it instead of forking the family.
+    let rotate = idp.config.rotate_refresh_tokens;
+    let successor = if rotate {
+        idp.minter.refresh_token(
+            &grant.subject,
+            client.id,
+            now / 1000,
+            (now + idp.config.refresh_token_ttl.as_millis() as u64) / 1000,
+        )?
+    } else {
+        presented.to_owned()
+    };
     // The store decides and marks in one step: of two concurrent uses of the same token,
     // exactly one sees it active.
-    let rotate = idp.config.rotate_refresh_tokens;
     let grace_ms = idp.config.refresh_grace.as_millis() as u64;
     let decision = idp
         .store
-        .use_refresh_token(presented, now, rotate, grace_ms)
+        .use_refresh_token(presented, now, rotate, grace_ms, &successor)
         .ok_or_else(unknown)?;
-    if let RefreshDecision::Replay = decision {
-        idp.metrics.refresh_reuse_detected.inc();
-        if idp.store.revoke_grant(grant_id) {
-            idp.metrics.families_revoked.inc();
+    let (refresh_token, rotated) = match decision {
+        RefreshDecision::Use => (successor, rotate),
+        RefreshDecision::UseInGrace { newest } => (newest.to_string(), false),
+        RefreshDecision::Replay => {
+            idp.metrics.refresh_reuse_detected.inc();
+            if idp.store.revoke_grant(grant_id) {
+                idp.metrics.families_revoked.inc();
+            }
+            return Err(OAuthError::InvalidGrant(
+                "the refresh token was already used; its whole family is revoked".into(),
+            ));
         }
-        return Err(OAuthError::InvalidGrant(
-            "the refresh token was already used; its whole family is revoked".into(),
-        ));
-    }
-
-    let issued = Issue {
+    };
+    Ok(DecidedRefresh {
         grant_id,
+        grant,
+        scope,
+        refresh_token,
+        rotated,
+    })
+}
+
+/// Issues the tokens of an allowed refresh; the second half. A replay of an older token that
+/// came in meanwhile revoked the family, so this looks again once the tokens exist: they are
+/// never answered already dead.
+fn answer_refresh(
+    idp: &Idp,
+    client: &Client,
+    decided: DecidedRefresh,
+) -> Result<TokenResponse, OAuthError> {
+    let issued = Issue {
+        grant_id: decided.grant_id,
         client_id: client.id,
-        subject: &grant.subject,
-        scope: &scope,
-        auth_time: grant.auth_time,
-        nonce: grant.nonce.as_deref(),
+        subject: &decided.grant.subject,
+        scope: &decided.scope,
+        auth_time: decided.grant.auth_time,
+        nonce: decided.grant.nonce.as_deref(),
         actor: None,
         audience: None,
         id_token: true,
     };
     let mut response = issue(idp, &issued)?;
-    response.refresh_token = Some(if rotate {
+    if decided.rotated {
         idp.metrics.refresh_rotations.inc();
-        new_refresh_token(idp, grant_id, &grant.subject, client.id)?
-    } else {
-        presented.to_owned()
-    });
+        record_refresh_token(idp, decided.grant_id, decided.refresh_token.clone())?;
+    }
+    if !idp.store.grant_is_live(decided.grant_id) {
+        return Err(OAuthError::InvalidGrant(
+            "the refresh token's family was revoked while this refresh was answered (an older \
+             token of it was replayed)"
+                .into(),
+        ));
+    }
+    response.refresh_token = Some(decided.refresh_token);
     Ok(response)
 }
 
@@ -384,7 +497,7 @@ fn client_credentials(
         auth_time: None,
         revoked: false,
         expires_at_ms: 0,
-    });
+    })?;
     let issued = Issue {
         grant_id,
         client_id: client.id,
@@ -493,7 +606,7 @@ pub(crate) fn issue(idp: &Idp, issued: &Issue<'_>) -> Result<TokenResponse, OAut
             revoked: false,
             expires_at_ms: access_expires_ms,
         },
-    );
+    )?;
     idp.store.extend_grant(issued.grant_id, access_expires_ms);
     idp.metrics.record_token(TokenKind::Access);
 
@@ -539,22 +652,113 @@ pub(crate) fn new_refresh_token(
     let token = idp
         .minter
         .refresh_token(subject, client_id, now / 1000, expires_at_ms / 1000)?;
+    record_refresh_token(idp, grant_id, token.clone())?;
+    Ok(token)
+}
+
+/// Records `token` as the active refresh token of the grant's family, counted as issued.
+fn record_refresh_token(idp: &Idp, grant_id: u64, token: String) -> Result<(), OAuthError> {
+    let expires_at_ms = now_ms() + idp.config.refresh_token_ttl.as_millis() as u64;
     idp.store.add_refresh_token(
-        token.clone(),
+        token,
         RefreshRecord {
             grant_id,
             state: RefreshState::Active,
             expires_at_ms,
         },
-    );
+    )?;
     idp.store.extend_grant(grant_id, expires_at_ms);
     idp.metrics.record_token(TokenKind::Refresh);
-    Ok(token)
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clients::{CONFIDENTIAL_CLIENT_ID, REDIRECT_URI, find_client};
+
+    fn app() -> crate::App {
+        crate::App::new(crate::Config::ephemeral(), "http://idp.test").unwrap()
+    }
+
+    fn user_grant() -> Grant {
+        Grant {
+            client_id: CONFIDENTIAL_CLIENT_ID.into(),
+            subject: "user-loadtest-00001".into(),
+            scope: "openid offline_access".into(),
+            nonce: None,
+            auth_time: Some(now_ms() / 1000),
+            revoked: false,
+            expires_at_ms: 0,
+        }
+    }
+
+    fn form(pairs: &[(&str, &str)]) -> Params {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        Params::parse(body.as_bytes()).unwrap()
+    }
+
+    /// A replay of an older token that lands between a refresh's decision and its answer
+    /// revokes the family: the refresh must then fail, not answer tokens already dead.
+    #[test]
+    fn a_refresh_overtaken_by_a_replay_answers_no_dead_tokens() {
+        let app = app();
+        let idp = app.idp();
+        let client = find_client(CONFIDENTIAL_CLIENT_ID).unwrap();
+        let opened = open_grant_and_issue(idp, 1, user_grant()).unwrap();
+        let first = opened.response.refresh_token.unwrap();
+        let refresh =
+            |token: &str| form(&[("grant_type", "refresh_token"), ("refresh_token", token)]);
+        let second = refresh_token(idp, client, &refresh(&first))
+            .unwrap()
+            .refresh_token
+            .unwrap();
+
+        let decided = decide_refresh(idp, client, &refresh(&second)).unwrap();
+        let replay = refresh_token(idp, client, &refresh(&first));
+        assert_eq!(replay.unwrap_err().code(), "invalid_grant");
+        let answered = answer_refresh(idp, client, decided);
+        assert_eq!(answered.unwrap_err().code(), "invalid_grant");
+    }
+
+    /// A second use of a code that lands while the first is being answered finds no grant to
+    /// revoke yet: the first use must notice and answer no tokens.
+    #[test]
+    fn a_redemption_overtaken_by_a_reuse_answers_no_tokens() {
+        let app = app();
+        let idp = app.idp();
+        let client = find_client(CONFIDENTIAL_CLIENT_ID).unwrap();
+        idp.store
+            .issue_code(
+                "code".into(),
+                PendingCode {
+                    client_id: CONFIDENTIAL_CLIENT_ID.into(),
+                    redirect_uri: REDIRECT_URI.into(),
+                    code_challenge: None,
+                    nonce: None,
+                    subject: "user-loadtest-00001".into(),
+                    scope: "openid".into(),
+                    auth_time: 0,
+                    expires_at_ms: u64::MAX,
+                },
+            )
+            .unwrap();
+        let redeem = form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "code"),
+            ("redirect_uri", REDIRECT_URI),
+        ]);
+        let taken = take_code(idp, client, &redeem, "code").unwrap();
+        let reuse = authorization_code(idp, client, &redeem);
+        assert!(
+            reuse.unwrap_err().description().contains("already used"),
+            "a concurrent reuse must be recognised as one"
+        );
+        let answered = answer_code(idp, "code", taken);
+        assert_eq!(answered.unwrap_err().code(), "invalid_grant");
+    }
 
     #[test]
     fn scope_may_only_narrow() {

@@ -182,6 +182,120 @@ async fn headers_must_arrive_in_time() -> Result<()> {
 }
 
 #[tokio::test]
+async fn a_body_trickled_too_slowly_answers_408_and_closes() -> Result<()> {
+    let idp = TestIdp::over_tcp_with(|config| config.request_timeout = Duration::from_millis(300))
+        .await?;
+    let stream = tokio::net::TcpStream::connect(idp.server()?.addr()).await?;
+    let (mut reader, mut writer) = stream.into_split();
+    writer
+        .write_all(
+            b"POST /token HTTP/1.1\r\nHost: x\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n",
+        )
+        .await?;
+    // One byte every 100 ms: 10 s for the whole body, far past the timeout.
+    let trickle = tokio::spawn(async move {
+        for _ in 0..100 {
+            if writer.write_all(b"a").await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    // The server answers 408 and closes: reading ends well before the body would have.
+    tokio::time::timeout(Duration::from_secs(5), reader.read_to_end(&mut answer)).await??;
+    let elapsed = started.elapsed();
+    trickle.abort();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
+    assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
+    // Nothing broke.
+    assert_eq!(idp.get("/jwks", &[]).await?.status, StatusCode::OK);
+    Ok(())
+}
+
+#[tokio::test]
+async fn connections_past_the_cap_wait_until_one_closes() -> Result<()> {
+    let idp = TestIdp::over_tcp_with(|config| config.max_connections = 1).await?;
+    let addr = idp.server()?.addr();
+    let request = b"GET /jwks HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut first = tokio::net::TcpStream::connect(addr).await?;
+    first.write_all(request).await?;
+    let mut buffer = [0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), first.read(&mut buffer)).await??;
+    assert!(buffer[..n].starts_with(b"HTTP/1.1 200"));
+
+    // The first connection is kept alive, so the second is not served yet.
+    let mut second = tokio::net::TcpStream::connect(addr).await?;
+    second.write_all(request).await?;
+    let waited = tokio::time::timeout(Duration::from_millis(500), second.read(&mut buffer)).await;
+    assert!(
+        waited.is_err(),
+        "the second connection was served past the cap"
+    );
+
+    drop(first);
+    let n = tokio::time::timeout(Duration::from_secs(5), second.read(&mut buffer)).await??;
+    assert!(buffer[..n].starts_with(b"HTTP/1.1 200"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn test_endpoints_beyond_loopback_are_refused_unless_forced() -> Result<()> {
+    let config = mock_idp::Config {
+        addr: "0.0.0.0:0".parse()?,
+        enable_test_endpoints: true,
+        ..mock_idp::Config::ephemeral()
+    };
+    let error = mock_idp::spawn(config)
+        .await
+        .err()
+        .context("mock-idp served /_test/ beyond loopback")?;
+    assert!(matches!(
+        error,
+        mock_idp::StartError::TestEndpointsBeyondLoopback { .. }
+    ));
+    assert!(
+        error
+            .to_string()
+            .contains("--allow-test-endpoints-beyond-loopback")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_minting_batch_does_not_hold_up_other_requests() -> Result<()> {
+    // One thread, as in `#[tokio::test]`: a batch signed on it would hold every other request
+    // until all its tokens were signed.
+    let idp = TestIdp::with(|config| config.enable_test_endpoints = true).await?;
+    let users: Vec<u32> = (1..=300).collect();
+    let finished = std::sync::Mutex::new(Vec::new());
+    let batch = async {
+        let reply = idp
+            .post_raw("/_test/mint-tokens-batch", &json!(users).to_string(), &[])
+            .await;
+        finished.lock().unwrap().push("batch");
+        reply
+    };
+    let discovery = async {
+        let reply = idp.get("/.well-known/openid-configuration", &[]).await;
+        finished.lock().unwrap().push("discovery");
+        reply
+    };
+    let (batch, discovery) = tokio::join!(batch, discovery);
+    assert_eq!(batch?.status, StatusCode::OK);
+    assert_eq!(discovery?.status, StatusCode::OK);
+    assert_eq!(*finished.lock().unwrap(), ["discovery", "batch"]);
+    Ok(())
+}
+
+#[tokio::test]
 async fn injected_faults_hit_exactly_their_fraction() -> Result<()> {
     let idp = TestIdp::with(|config| {
         config.faults = vec![
@@ -351,10 +465,23 @@ async fn expired_state_is_swept() -> Result<()> {
     .await?;
     idp.code("user-loadtest-00001").await?;
     idp.token(&[("grant_type", "client_credentials")]).await?;
+    // /metrics publishes what each map holds, so a soak run can watch memory level off.
+    let entries = |map: &'static str| {
+        let idp = &idp;
+        async move {
+            idp.metric(&format!(r#"mock_idp_store_entries{{map="{map}"}}"#))
+                .await
+        }
+    };
+    assert_eq!(entries("codes").await?, 1);
+    assert_eq!(entries("access_tokens").await?, 1);
+    assert_eq!(entries("sessions").await?, 1);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let swept = idp.app().sweep();
     assert_eq!(swept.codes, 1);
     assert_eq!(swept.access_tokens, 1);
+    assert_eq!(entries("codes").await?, 0);
+    assert_eq!(entries("access_tokens").await?, 0);
     Ok(())
 }
 

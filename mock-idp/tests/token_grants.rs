@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use http::{StatusCode, header};
 use mock_idp::clients::REDIRECT_URI;
 use support::{TestIdp, VERIFIER, text};
@@ -227,6 +227,80 @@ async fn a_grace_window_allows_a_concurrent_refresh() -> Result<()> {
     assert_eq!(a.status, StatusCode::OK);
     assert_eq!(b.status, StatusCode::OK);
     assert_eq!(idp.metric("mock_idp_families_revoked_total").await?, 0);
+    Ok(())
+}
+
+/// Concurrent refreshes of one token inside the grace window all answer the family's one
+/// newest token: a retry must not fork the family into several live tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refreshes_inside_the_grace_window_do_not_fork_the_family() -> Result<()> {
+    let idp = std::sync::Arc::new(
+        TestIdp::with(|config| config.refresh_grace = Duration::from_secs(30)).await?,
+    );
+    let first = text(&idp.tokens("user-loadtest-00001").await?, "refresh_token")?;
+    let racers: Vec<_> = (0..6)
+        .map(|_| {
+            let idp = std::sync::Arc::clone(&idp);
+            let first = first.clone();
+            tokio::spawn(async move {
+                idp.token(&[("grant_type", "refresh_token"), ("refresh_token", &first)])
+                    .await
+            })
+        })
+        .collect();
+    let mut answered = std::collections::BTreeSet::new();
+    for racer in racers {
+        let reply = racer.await??;
+        assert_eq!(reply.status, StatusCode::OK);
+        answered.insert(text(&reply.json()?, "refresh_token")?);
+    }
+    assert_eq!(answered.len(), 1, "the family forked: {answered:?}");
+    let newest = answered.into_iter().next().context("no answer")?;
+    let next = idp
+        .token(&[("grant_type", "refresh_token"), ("refresh_token", &newest)])
+        .await?;
+    assert_eq!(next.status, StatusCode::OK);
+    assert_eq!(idp.metric("mock_idp_families_revoked_total").await?, 0);
+    Ok(())
+}
+
+/// Racing real requests: of concurrent uses of one code at most one answers tokens, every
+/// other is told the code was already used (never "unknown"), and whatever was answered is
+/// revoked in the end, as RFC 6749 4.1.2 asks of a code used twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_uses_of_a_code_are_all_detected() -> Result<()> {
+    let idp = std::sync::Arc::new(TestIdp::start().await?);
+    for round in 0..40 {
+        let code = idp.code("user-loadtest-00001").await?;
+        let racers: Vec<_> = (0..4)
+            .map(|_| {
+                let idp = std::sync::Arc::clone(&idp);
+                let code = code.clone();
+                tokio::spawn(async move { idp.token(&redeem(&code, VERIFIER)).await })
+            })
+            .collect();
+        let mut answered = Vec::new();
+        for racer in racers {
+            let reply = racer.await??;
+            if reply.status == StatusCode::OK {
+                answered.push(text(&reply.json()?, "access_token")?);
+            } else {
+                let description = reply.json()?["error_description"].to_string();
+                assert!(
+                    description.contains("already used") || description.contains("used twice"),
+                    "round {round}: {description}"
+                );
+            }
+        }
+        assert!(answered.len() <= 1, "round {round}: {answered:?}");
+        for access_token in answered {
+            assert_eq!(
+                idp.userinfo(&access_token).await?.status,
+                StatusCode::UNAUTHORIZED,
+                "round {round}: a twice-used code's token is still live"
+            );
+        }
+    }
     Ok(())
 }
 
