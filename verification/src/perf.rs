@@ -28,8 +28,9 @@ pub fn tolerance(unit: &str) -> f64 {
     }
 }
 
-/// The figures of a run: per test p50/p95/p99 latency, per bench mock-idp's time and its ratio
-/// to the raw primitive.
+/// The figures of a run: per test p50/p95/p99 latency, named with the test's load profile so a
+/// quick run is never compared with a full one, and per bench mock-idp's time and its ratio to
+/// the raw primitive.
 pub fn figures(summary: &Summary) -> Vec<Figure> {
     let mut figures = Vec::new();
     for test in &summary.tests {
@@ -39,7 +40,10 @@ pub fn figures(summary: &Summary) -> Vec<Figure> {
             ("p99", test.p99_ms),
         ] {
             figures.push(Figure {
-                name: format!("{} {} {percentile} latency", test.test_id, test.scenario),
+                name: format!(
+                    "{} {} {percentile} latency ({})",
+                    test.test_id, test.scenario, test.profile
+                ),
                 unit: "ms".into(),
                 value,
             });
@@ -160,5 +164,45 @@ mod tests {
         assert_eq!(comparisons[2].baseline, None);
         let doubled = compare(&[figure("p99", "ms", 4.1)], &baseline);
         assert!(doubled[0].regression);
+    }
+
+    #[test]
+    fn a_quick_run_is_never_compared_with_a_full_one() {
+        let row = |steady_s: f64, p99_ms: f64| crate::summary::TestRow {
+            test_id: "TEST 1".into(),
+            scenario: "token-code".into(),
+            profile: crate::summary::describe_profile(&loadgen::schedule::LoadProfile {
+                rate_per_s: 300.0,
+                ramp_up_s: 2.0,
+                steady_s,
+                ramp_down_s: 2.0,
+            }),
+            requests: 1,
+            success_rate: 1.0,
+            unauthorized: 0,
+            p50_ms: 1.0,
+            p95_ms: 1.0,
+            p99_ms,
+            achieved_rate_per_s: 300.0,
+            reconciled: None,
+            passed: true,
+            failures: Vec::new(),
+            skipped_checks: Vec::new(),
+        };
+        let summary = |row| crate::summary::Summary::new("run".into(), vec![row], vec![], vec![]);
+        let full = figures(&summary(row(120.0, 1.0)));
+        let quick = figures(&summary(row(10.0, 9.0)));
+        assert!(
+            full.iter()
+                .any(|figure| figure.name.contains("(300/s, 2+120+2 s)"))
+        );
+        let comparisons = compare(&quick, &full);
+        assert!(
+            comparisons
+                .iter()
+                .all(|comparison| comparison.baseline.is_none())
+        );
+        let again = compare(&figures(&summary(row(10.0, 30.0))), &quick);
+        assert!(again.iter().any(|comparison| comparison.regression));
     }
 }

@@ -14,6 +14,10 @@ use loadgen::RunResult;
 pub struct TestRow {
     pub test_id: String,
     pub scenario: String,
+    /// The load profile run, `300/s, 10+120+10 s` (ramp up, steady, ramp down): figures of
+    /// different profiles are different figures.
+    #[serde(default)]
+    pub profile: String,
     pub requests: u64,
     pub success_rate: f64,
     pub unauthorized: u64,
@@ -47,6 +51,7 @@ impl TestRow {
         Self {
             test_id: result.test_id.clone(),
             scenario: result.scenario.clone(),
+            profile: describe_profile(&result.load_profile.profile),
             requests: result.requests.total,
             success_rate: result.success_rate,
             unauthorized: result.requests.unauthorized,
@@ -60,6 +65,14 @@ impl TestRow {
             skipped_checks: result.skipped_checks.clone(),
         }
     }
+}
+
+/// `300/s, 10+120+10 s`: the rate, then ramp up, steady and ramp down.
+pub fn describe_profile(profile: &loadgen::schedule::LoadProfile) -> String {
+    format!(
+        "{}/s, {}+{}+{} s",
+        profile.rate_per_s, profile.ramp_up_s, profile.steady_s, profile.ramp_down_s
+    )
 }
 
 /// The whole summary.
@@ -190,6 +203,7 @@ mod tests {
         let row = TestRow {
             test_id: "TEST 1".into(),
             scenario: "token-code".into(),
+            profile: "300/s, 2+10+2 s".into(),
             requests: 36_000,
             success_rate: 1.0,
             unauthorized: 0,

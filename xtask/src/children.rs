@@ -148,6 +148,14 @@ impl Loadgen {
         args
     }
 
+    /// `loadgen run` in the background, for commands that watch the target meanwhile (`soak`).
+    pub fn spawn_run(&self, test: &TestRun<'_>) -> Result<std::process::Child> {
+        Command::new(&self.binary)
+            .args(Self::run_args(test))
+            .spawn()
+            .with_context(|| format!("could not start {}", self.binary.display()))
+    }
+
     /// `loadgen run`; its exit code (0 pass, 99 a threshold failed, other: an error).
     pub fn run(&self, test: &TestRun<'_>) -> Result<i32> {
         let status = run_to_completion(Command::new(&self.binary).args(Self::run_args(test)))?;

@@ -23,7 +23,11 @@ pub enum Command {
     /// The pre-merge check: fmt, clippy, tests, the quick pipeline, deliberate fault runs (401s
     /// must fail the gate; a few 500s within the 99.9 % allowance must pass it), and the quick
     /// pipeline against node-oidc-provider.
-    Verify,
+    Verify {
+        /// Leave out fmt, clippy and the tests (for `.ci/run`, which runs them itself first).
+        #[arg(long)]
+        pipelines_only: bool,
+    },
     /// Collects the criterion estimates and the load tests' key figures (quick pipeline) in
     /// github-action-benchmark's format, appends them to the history, compares with the baseline.
     Perf {
@@ -38,6 +42,42 @@ pub enum Command {
     /// same arrival pattern (evenly spaced requests), as medians over alternating rounds; fails
     /// above the target ratio.
     WrkCompare(WrkCompareArgs),
+    /// Memory under a bounded refresh storm on loopback: samples mock-idp's resident memory and
+    /// store sizes, and fails when memory still grows over the steady phase's second half.
+    Soak(SoakArgs),
+}
+
+/// Flags of `soak`.
+#[derive(Debug, Clone, Args)]
+pub struct SoakArgs {
+    /// Refreshes per second.
+    #[arg(long, default_value_t = 300)]
+    pub rate: u32,
+    /// Time at the steady rate.
+    #[arg(long, default_value = "4m", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Refresh families (and virtual users).
+    #[arg(long, default_value_t = 300)]
+    pub families: u32,
+    /// How often memory and store sizes are sampled.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub sample_every: Duration,
+    /// mock-idp's --refresh-replay-window for the run.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub replay_window: Duration,
+    /// mock-idp's --access-token-ttl for the run.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub access_token_ttl: Duration,
+    /// Fail when resident memory grows by more than this fraction over the second half of the
+    /// steady phase.
+    #[arg(long, default_value_t = 0.05)]
+    pub max_growth: f64,
+    /// Another mock-idp build to soak (an older commit's, to compare).
+    #[arg(long)]
+    pub idp_binary: Option<PathBuf>,
+    /// Do not pass --refresh-replay-window (for builds that predate it).
+    #[arg(long)]
+    pub no_replay_window: bool,
 }
 
 /// Flags of `wrk-compare`.

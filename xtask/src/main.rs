@@ -8,6 +8,7 @@ mod perf;
 mod pipeline;
 mod process;
 mod run_dir;
+mod soak;
 mod verify;
 mod workspace;
 mod wrk_compare;
@@ -22,8 +23,9 @@ fn main() -> Result<()> {
     process::install_interrupt_handler()?;
     match cli.command {
         None => pipeline::run(&cli.pipeline, pipeline::Mode::Gate),
-        Some(Command::Verify) => verify::run(),
+        Some(Command::Verify { pipelines_only }) => verify::run(pipelines_only),
         Some(Command::Perf { strict, full }) => perf::run(cli.pipeline, strict, full),
         Some(Command::WrkCompare(args)) => wrk_compare::run(args),
+        Some(Command::Soak(args)) => soak::run(args),
     }
 }

@@ -277,9 +277,14 @@ fn reconcile(pipeline: &mut Pipeline) -> Result<Outcome> {
 fn check_snapshots(pipeline: &mut Pipeline) -> Result<Outcome> {
     let shell = pipeline.workspace.shell()?;
     let insta_update = if in_ci() { "no" } else { "new" };
-    let snapshots = cmd!(shell, "cargo test -p verification --test snapshots")
-        .env("INSTA_UPDATE", insta_update)
-        .run();
+    // In the release profile, so it reuses the libraries the pipeline's release build already
+    // compiled: a debug test build of the whole tree was most of a fresh clone's quick run.
+    let snapshots = cmd!(
+        shell,
+        "cargo test --release -p verification --test snapshots"
+    )
+    .env("INSTA_UPDATE", insta_update)
+    .run();
     if snapshots.is_err() {
         pipeline.problems.push(
             "the result-schema snapshots changed: review them with `cargo insta review`".to_owned(),
