@@ -1,18 +1,25 @@
 //! The HTTP client of one virtual user: one keep-alive HTTP/1.1 connection (hyper), re-opened
-//! when it breaks, with every failure classified as connect, timeout, reset or protocol.
+//! when it breaks, with every failure classified as connect, timeout, reset, protocol or a body
+//! too large to read (every body is capped, so no answer can make loadgen buffer without bound).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::header::{ACCEPT, CONNECTION, HOST};
+use bytes::{Bytes, BytesMut};
+use http::header::{ACCEPT, CONNECTION, CONTENT_LENGTH, HOST};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use crate::stats::TransportErrorKind;
+
+/// The largest response body a client reads, by default: 1 MiB. Token responses, discovery
+/// documents, key sets and login pages are a few kilobytes; anything near this is a fault, and
+/// reading it whole would let one answer exhaust the generator's memory.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Where requests go: an `http://host:port` base URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,22 +150,73 @@ fn classify(error: &hyper::Error) -> TransportErrorKind {
     }
 }
 
+fn body_too_large(limit: usize, what: &str) -> TransportError {
+    TransportError::new(
+        TransportErrorKind::BodyTooLarge,
+        format!(
+            "the response body {what}, more than the {limit} bytes loadgen reads; the provider \
+             answered with something other than an OAuth or OpenID message"
+        ),
+    )
+}
+
+/// Reads a whole body of at most `limit` bytes. A declared `Content-Length` above the limit fails
+/// before anything is read; a chunked or close-delimited body fails as soon as it passes the limit.
+async fn read_capped_body(
+    headers: &HeaderMap,
+    mut incoming: Incoming,
+    limit: usize,
+) -> Result<Bytes, TransportError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if let Some(declared) = declared
+        && declared > limit as u64
+    {
+        return Err(body_too_large(
+            limit,
+            &format!("declares {declared} bytes (Content-Length)"),
+        ));
+    }
+    let mut body = BytesMut::with_capacity(declared.map_or(0, |length| length as usize));
+    while let Some(frame) = incoming.frame().await {
+        let frame = frame.map_err(|error| TransportError::new(classify(&error), error))?;
+        if let Ok(data) = frame.into_data() {
+            if body.len() + data.len() > limit {
+                return Err(body_too_large(limit, "went on past the limit"));
+            }
+            body.extend_from_slice(&data);
+        }
+    }
+    Ok(body.freeze())
+}
+
 /// One virtual user's connection.
 #[derive(Debug)]
 pub struct VuClient {
     target: Arc<Target>,
     sender: Option<SendRequest<Full<Bytes>>>,
     connections_opened: u64,
+    max_body_bytes: usize,
 }
 
 impl VuClient {
-    /// A client that connects on first use.
+    /// A client that connects on first use and reads bodies of up to
+    /// [`DEFAULT_MAX_BODY_BYTES`].
     pub fn new(target: Arc<Target>) -> Self {
         Self {
             target,
             sender: None,
             connections_opened: 0,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
+    }
+
+    /// The same client, reading bodies of up to `limit` bytes.
+    pub fn with_max_body_bytes(mut self, limit: usize) -> Self {
+        self.max_body_bytes = limit;
+        self
     }
 
     /// How many TCP connections this client has opened (1 while keep-alive holds).
@@ -186,7 +244,9 @@ impl VuClient {
 
     /// Sends one request and reads the whole response, all within `timeout`. `path` is the path
     /// and query on the target. A stale keep-alive connection (closed by the server while idle)
-    /// is re-opened once without counting as an error, as browsers and k6 do.
+    /// is re-opened once without counting as an error, as browsers and k6 do. A body larger than
+    /// the client's cap is a [`TransportErrorKind::BodyTooLarge`], and the connection, whose
+    /// unread rest cannot be skipped, is closed.
     pub async fn send(
         &mut self,
         method: Method,
@@ -265,11 +325,7 @@ impl VuClient {
                 }
             };
             let (parts, incoming) = response.into_parts();
-            let body = incoming
-                .collect()
-                .await
-                .map_err(|error| TransportError::new(classify(&error), error))?
-                .to_bytes();
+            let body = read_capped_body(&parts.headers, incoming, self.max_body_bytes).await?;
             return Ok(HttpResponse {
                 status: parts.status,
                 headers: parts.headers,
@@ -361,5 +417,94 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(error.kind, TransportErrorKind::Connect);
+    }
+
+    /// A loopback server that answers the first request on each connection with `first` (raw
+    /// HTTP/1.1 bytes, written in pieces so a chunked body can go on for ever) and every later
+    /// connection's with a small JSON body, so a test can see the client recover.
+    async fn raw_server(first: fn() -> Vec<Vec<u8>>) -> Arc<Target> {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut served = 0;
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                served += 1;
+                let pieces = if served == 1 {
+                    first()
+                } else {
+                    vec![b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}".to_vec()]
+                };
+                tokio::spawn(async move {
+                    let mut request = [0_u8; 4096];
+                    let _ = stream.read(&mut request).await;
+                    for piece in pieces {
+                        if stream.write_all(&piece).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Arc::new(Target::parse(&base).unwrap())
+    }
+
+    async fn get(client: &mut VuClient) -> Result<HttpResponse, TransportError> {
+        client
+            .send(Method::GET, "/", &[], Bytes::new(), Duration::from_secs(5))
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_declared_oversized_body_fails_before_it_is_read_and_the_client_recovers() {
+        let target =
+            raw_server(|| vec![b"HTTP/1.1 200 OK\r\ncontent-length: 2000000\r\n\r\n{".to_vec()])
+                .await;
+        let mut client = VuClient::new(target);
+        let error = get(&mut client).await.unwrap_err();
+        assert_eq!(error.kind, TransportErrorKind::BodyTooLarge);
+        assert_eq!(
+            error.to_string(),
+            "body_too_large error: the response body declares 2000000 bytes (Content-Length), \
+             more than the 1048576 bytes loadgen reads; the provider answered with something \
+             other than an OAuth or OpenID message"
+        );
+        let next = get(&mut client).await.unwrap();
+        assert_eq!(next.body, "{}");
+        assert_eq!(client.connections_opened(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_endless_chunked_body_stops_at_the_cap() {
+        let target = raw_server(|| {
+            let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000)).into_bytes();
+            let mut pieces =
+                vec![b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec()];
+            // 64 MiB if nobody stops it: far more than the cap.
+            pieces.extend(std::iter::repeat_n(chunk, 1024));
+            pieces
+        })
+        .await;
+        let mut client = VuClient::new(target);
+        let error = get(&mut client).await.unwrap_err();
+        assert_eq!(error.kind, TransportErrorKind::BodyTooLarge);
+        assert!(error.detail.contains("went on past the limit"), "{error}");
+        assert_eq!(get(&mut client).await.unwrap().body, "{}");
+    }
+
+    #[tokio::test]
+    async fn a_body_at_the_cap_is_read_whole() {
+        let target = raw_server(|| {
+            vec![
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n8\r\n12345678\r\n0\r\n\r\n"
+                    .to_vec(),
+            ]
+        })
+        .await;
+        let mut client = VuClient::new(target).with_max_body_bytes(8);
+        assert_eq!(get(&mut client).await.unwrap().body, "12345678");
     }
 }

@@ -123,7 +123,7 @@ pub struct Requests {
     pub by_status: BTreeMap<String, u64>,
     /// Responses with status 401, shown apart because the gate allows none.
     pub unauthorized: u64,
-    /// Requests without a complete response, by kind: `connect`, `timeout`, `reset`, `protocol`.
+    /// Requests without a complete response, by kind: `connect`, `timeout`, `reset`, `protocol`, `body_too_large`.
     pub transport_errors: BTreeMap<String, u64>,
 }
 

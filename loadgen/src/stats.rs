@@ -116,6 +116,8 @@ pub enum TransportErrorKind {
     Reset,
     /// The peer sent something that is not valid HTTP/1.1.
     Protocol,
+    /// The response body was larger than loadgen reads (1 MiB by default), declared or sent.
+    BodyTooLarge,
 }
 
 /// Every check a scenario makes on an answer that claimed success; each is tallied pass/fail.

@@ -320,6 +320,37 @@ async fn a_changed_discovery_document_fails_its_check_every_time() {
     );
 }
 
+#[tokio::test]
+async fn an_oversized_body_is_a_transport_error_that_names_its_cause_and_the_run_goes_on() {
+    let target = common::spawn_oversized_answering_target().await.unwrap();
+    let config = run_config(
+        ScenarioKind::Discovery,
+        &target.base_url,
+        steady(20.0, 1.0),
+        2,
+    );
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, Seeds::default(), stop).await.unwrap();
+    assert!(result.complete);
+    assert_eq!(
+        result.requests.transport_errors.get("body_too_large"),
+        Some(&10),
+        "{:#?}",
+        result.requests
+    );
+    // The answers after each oversized one are read on a fresh connection and pass.
+    assert_eq!(check(&result, "discovery_issuer"), (10, 0));
+    assert_eq!(result.iterations.failed, 10);
+    assert!(
+        result.notes.iter().any(|note| note
+            == "First body_too_large error on discovery: the response body declares 2097152 \
+                bytes (Content-Length), more than the 1048576 bytes loadgen reads; the provider \
+                answered with something other than an OAuth or OpenID message."),
+        "{:#?}",
+        result.notes
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unauthorized_responses_are_counted_apart_and_fail_the_gate() {
     let idp = common::spawn_idp_with(|config| {

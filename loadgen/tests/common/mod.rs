@@ -209,3 +209,24 @@ pub async fn spawn_issuer_changing_target(right_answers: usize) -> anyhow::Resul
     })
     .await
 }
+
+/// A target whose discovery document is right for the first request (the run's metadata fetch)
+/// and then alternately 2 MiB of padding and right again.
+pub async fn spawn_oversized_answering_target() -> anyhow::Result<StubTarget> {
+    let served = Arc::new(AtomicUsize::new(0));
+    spawn_stub_target(|base_url| {
+        let right = discovery_document(base_url, base_url);
+        let oversized = Bytes::from(vec![b' '; 2 * 1024 * 1024]);
+        Arc::new(move |path: &str| {
+            let body = if path == "/jwks" {
+                Bytes::from_static(JWKS.as_bytes())
+            } else if served.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
+                right.clone()
+            } else {
+                oversized.clone()
+            };
+            Box::pin(std::future::ready(body))
+        })
+    })
+    .await
+}
