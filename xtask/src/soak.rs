@@ -153,14 +153,16 @@ fn resident_kib(pid: u32) -> Result<u64> {
         .context("no VmRSS line in /proc/PID/status")
 }
 
-/// The `mock_idp_store_entries{map="..."} N` lines of a `/metrics` text.
-fn store_entries(metrics: &str) -> Vec<(String, u64)> {
-    metrics
+/// The `mock_idp_store_entries{map="..."}` series of a `gate metrics` snapshot (JSON, one
+/// series per line: `"mock_idp_store_entries{map=\"grants\"}": 300.0,`).
+fn store_entries(snapshot: &str) -> Vec<(String, u64)> {
+    snapshot
         .lines()
-        .filter_map(|line| line.strip_prefix("mock_idp_store_entries{map=\""))
-        .filter_map(|rest| {
-            let (map, value) = rest.split_once("\"} ")?;
-            Some((map.to_owned(), value.trim().parse().ok()?))
+        .filter_map(|line| line.split_once("mock_idp_store_entries{map=\\\""))
+        .filter_map(|(_, rest)| {
+            let (map, value) = rest.split_once("\\\"}\":")?;
+            let value: f64 = value.trim().trim_end_matches(',').parse().ok()?;
+            Some((map.to_owned(), value as u64))
         })
         .collect()
 }
@@ -208,9 +210,16 @@ mod tests {
 
     #[test]
     fn store_entries_are_read_from_metrics() {
-        let text = "# HELP x\nmock_idp_store_entries{map=\"grants\"} 12\nmock_idp_store_entries{map=\"codes\"} 0\nmock_idp_logins_total 3\n";
+        let snapshot = r#"{
+  "series": {
+    "mock_idp_logins_total": 300.0,
+    "mock_idp_store_entries{map=\"grants\"}": 12.0,
+    "mock_idp_store_entries{map=\"codes\"}": 0.0,
+    "mock_idp_tokens_issued_total{kind=\"id_token\"}": 3.0
+  }
+}"#;
         assert_eq!(
-            store_entries(text),
+            store_entries(snapshot),
             [("grants".to_owned(), 12), ("codes".to_owned(), 0)]
         );
     }
