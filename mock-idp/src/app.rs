@@ -232,9 +232,10 @@ impl App {
                     OAuthError::ServerError(format!("token minting failed: {error}"))
                 })?
             }
-            ("test" | "other", _) => Err(OAuthError::NotFound(
+            ("test", _) if !idp.config.enable_test_endpoints => Err(OAuthError::NotFound(
                 "no such endpoint (test endpoints need --enable-test-endpoints)".into(),
             )),
+            ("other", _) => Err(OAuthError::NotFound("no such endpoint".into())),
             (endpoint, method) => Err(OAuthError::MethodNotAllowed {
                 method: method.to_string(),
                 allow: allowed_methods(endpoint),
@@ -288,7 +289,8 @@ fn endpoint_label(path: &str) -> &'static str {
     }
 }
 
-/// The methods an endpoint takes, for the `Allow` header of a 405; the one list `route` matches.
+/// The methods an endpoint takes, for the `Allow` header of a 405. `route` matches the same
+/// methods; a test holds the two lists equal.
 fn allowed_methods(endpoint: &str) -> &'static str {
     match endpoint {
         "discovery" | "jwks" => "GET, HEAD",
@@ -336,6 +338,50 @@ mod tests {
         assert_eq!(hits.len(), 10);
         assert_eq!(hits[0], 99);
         assert_eq!(hits[1], 199);
+    }
+
+    /// `Allow` names exactly the methods that `route` answers with something other than 405.
+    #[tokio::test]
+    async fn allowed_methods_are_the_methods_route_takes() {
+        let config = Config {
+            enable_test_endpoints: true,
+            ..Config::ephemeral()
+        };
+        let app = App::new(config, "http://idp.test").unwrap();
+        for path in [
+            "/.well-known/openid-configuration",
+            "/jwks",
+            "/login",
+            "/authorize",
+            "/token",
+            "/userinfo",
+            "/introspect",
+            "/revoke",
+            "/metrics",
+            "/_test/debug-token",
+        ] {
+            let allow = allowed_methods(endpoint_label(path));
+            for method in [
+                Method::GET,
+                Method::HEAD,
+                Method::POST,
+                Method::PUT,
+                Method::DELETE,
+            ] {
+                let request = Request::builder()
+                    .method(method.clone())
+                    .uri(path)
+                    .body(http_body_util::Full::new(Bytes::new()))
+                    .unwrap();
+                let status = app.handle(request).await.status();
+                let listed = allow.split(", ").any(|name| name == method.as_str());
+                assert_eq!(
+                    status != StatusCode::METHOD_NOT_ALLOWED,
+                    listed,
+                    "{method} {path}: {status}, Allow: {allow}"
+                );
+            }
+        }
     }
 
     #[test]

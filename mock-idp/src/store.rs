@@ -6,10 +6,14 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use std::borrow::Borrow;
 use std::collections::HashSet;
+use std::hash::Hash;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dashmap::DashMap;
+use dashmap::mapref::one::{Ref, RefMut};
 
 use crate::jwt::AccessClaims;
 
@@ -133,19 +137,110 @@ pub struct StoreFull {
     pub limit: usize,
 }
 
+/// A map that counts its entries as they come and go, so the size cap is checked in O(1):
+/// `DashMap::len` takes every shard's lock, which three times per token request is work the hot
+/// path does not need. Every insertion and removal goes through here, so the count is exact.
+#[derive(Debug)]
+struct Capped<K: Eq + Hash, V> {
+    /// Named in the error a full map answers.
+    name: &'static str,
+    entries: DashMap<K, V>,
+    len: AtomicUsize,
+}
+
+impl<K: Eq + Hash, V> Capped<K, V> {
+    fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            entries: DashMap::new(),
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    /// Inserts unless the map already holds `limit` entries; the room is reserved before the
+    /// insertion, so concurrent inserts cannot pass the cap together.
+    fn insert(&self, key: K, value: V, limit: usize) -> Result<(), StoreFull> {
+        if self.len.fetch_add(1, Ordering::Relaxed) >= limit {
+            self.len.fetch_sub(1, Ordering::Relaxed);
+            return Err(StoreFull {
+                map: self.name,
+                limit,
+            });
+        }
+        if self.entries.insert(key, value).is_some() {
+            self.len.fetch_sub(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<Ref<'_, K, V>>
+    where
+        K: Borrow<Q>,
+    {
+        self.entries.get(key)
+    }
+
+    fn get_mut<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<RefMut<'_, K, V>>
+    where
+        K: Borrow<Q>,
+    {
+        self.entries.get_mut(key)
+    }
+
+    fn remove<Q: Hash + Eq + ?Sized>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+    {
+        if self.entries.remove(key).is_some() {
+            self.len.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Keeps the entries `keep` says yes to; returns how many were removed.
+    fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool) -> usize {
+        let mut removed = 0;
+        self.entries.retain(|key, value| {
+            let kept = keep(key, value);
+            removed += usize::from(!kept);
+            kept
+        });
+        self.len.fetch_sub(removed, Ordering::Relaxed);
+        removed
+    }
+
+    fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+}
+
 /// The server's whole state, behind operations that own the locking rule: a guard is never held
 /// while another map is touched, and each decision that must be atomic is taken under one guard.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Store {
     limits: Limits,
-    sessions: DashMap<String, Session>,
-    codes: DashMap<String, CodeEntry>,
-    grants: DashMap<u64, Grant>,
-    refresh_tokens: DashMap<String, RefreshRecord>,
+    sessions: Capped<String, Session>,
+    codes: Capped<String, CodeEntry>,
+    grants: Capped<u64, Grant>,
+    refresh_tokens: Capped<String, RefreshRecord>,
     /// Access tokens by `jti`: a JWT that verifies is still refused once its grant is revoked.
-    access_tokens: DashMap<String, AccessRecord>,
-    /// The claims of opaque access tokens, by the token (which is also its `jti`).
+    access_tokens: Capped<String, AccessRecord>,
+    /// The claims of opaque access tokens, by the token (which is also its `jti`); bounded by
+    /// `access_tokens`, which holds a record for each.
     opaque_access_claims: DashMap<String, AccessClaims>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            sessions: Capped::new("sessions"),
+            codes: Capped::new("authorization codes"),
+            grants: Capped::new("grants"),
+            refresh_tokens: Capped::new("refresh tokens"),
+            access_tokens: Capped::new("access tokens"),
+            opaque_access_claims: DashMap::new(),
+        }
+    }
 }
 
 /// How many entries a sweep removed, per map (or how many each map holds).
@@ -209,23 +304,10 @@ impl Store {
         }
     }
 
-    fn check_room<K: Eq + std::hash::Hash, V>(
-        &self,
-        map: &DashMap<K, V>,
-        name: &'static str,
-    ) -> Result<(), StoreFull> {
-        let limit = self.limits.max_entries_per_map;
-        if map.len() >= limit {
-            return Err(StoreFull { map: name, limit });
-        }
-        Ok(())
-    }
-
     /// Records a signed-in session under its cookie value.
     pub fn open_session(&self, session_id: String, session: Session) -> Result<(), StoreFull> {
-        self.check_room(&self.sessions, "sessions")?;
-        self.sessions.insert(session_id, session);
-        Ok(())
+        self.sessions
+            .insert(session_id, session, self.limits.max_entries_per_map)
     }
 
     /// The session named by a cookie, while it has not expired at `now_ms`.
@@ -236,9 +318,11 @@ impl Store {
 
     /// Records an issued, not yet redeemed authorization code.
     pub fn issue_code(&self, code: String, pending: PendingCode) -> Result<(), StoreFull> {
-        self.check_room(&self.codes, "authorization codes")?;
-        self.codes.insert(code, CodeEntry::Pending(pending));
-        Ok(())
+        self.codes.insert(
+            code,
+            CodeEntry::Pending(pending),
+            self.limits.max_entries_per_map,
+        )
     }
 
     /// Takes a code for redemption into the grant `grant_id` (not opened yet), and in the same
@@ -291,9 +375,8 @@ impl Store {
 
     /// Opens a grant under an id chosen before (the one a redeemed code names).
     pub fn open_grant_with_id(&self, grant_id: u64, grant: Grant) -> Result<(), StoreFull> {
-        self.check_room(&self.grants, "grants")?;
-        self.grants.insert(grant_id, grant);
-        Ok(())
+        self.grants
+            .insert(grant_id, grant, self.limits.max_entries_per_map)
     }
 
     /// A copy of a grant.
@@ -329,9 +412,8 @@ impl Store {
 
     /// Records a new refresh token of a grant's family.
     pub fn add_refresh_token(&self, token: String, record: RefreshRecord) -> Result<(), StoreFull> {
-        self.check_room(&self.refresh_tokens, "refresh tokens")?;
-        self.refresh_tokens.insert(token, record);
-        Ok(())
+        self.refresh_tokens
+            .insert(token, record, self.limits.max_entries_per_map)
     }
 
     /// A copy of a refresh token's record.
@@ -395,9 +477,8 @@ impl Store {
 
     /// Records an issued access token by its `jti`.
     pub fn add_access_token(&self, jti: String, record: AccessRecord) -> Result<(), StoreFull> {
-        self.check_room(&self.access_tokens, "access tokens")?;
-        self.access_tokens.insert(jti, record);
-        Ok(())
+        self.access_tokens
+            .insert(jti, record, self.limits.max_entries_per_map)
     }
 
     /// Records the claims of an opaque access token (its record goes in with
@@ -440,23 +521,16 @@ impl Store {
     /// tokens rotated longer ago than the replay window, and revoked grants with their refresh
     /// tokens (their access tokens die with the grant, which is gone).
     pub fn sweep(&self, now_ms: u64) -> Swept {
-        fn retain<K: Eq + std::hash::Hash, V>(
-            map: &DashMap<K, V>,
-            keep: impl Fn(&V) -> bool,
-        ) -> usize {
-            let before = map.len();
-            map.retain(|_, value| keep(value));
-            before.saturating_sub(map.len())
-        }
         let replay_window_ms = self.limits.replay_window_ms;
         // Collected first, so that no guard of `grants` is held while `refresh_tokens` is swept.
         let revoked: HashSet<u64> = self
             .grants
+            .entries
             .iter()
             .filter(|grant| grant.revoked)
             .map(|grant| *grant.key())
             .collect();
-        let refresh_tokens = retain(&self.refresh_tokens, |token| {
+        let refresh_tokens = self.refresh_tokens.retain(|_, token| {
             token.expires_at_ms > now_ms
                 && !revoked.contains(&token.grant_id)
                 && match &token.state {
@@ -466,24 +540,24 @@ impl Store {
                     }
                 }
         });
+        // The claims of opaque tokens leave with their records; they are not counted twice.
+        self.opaque_access_claims
+            .retain(|_, claims| claims.exp * 1000 > now_ms);
         Swept {
-            sessions: retain(&self.sessions, |session| session.expires_at_ms > now_ms),
-            codes: retain(&self.codes, |code| match code {
+            sessions: self
+                .sessions
+                .retain(|_, session| session.expires_at_ms > now_ms),
+            codes: self.codes.retain(|_, code| match code {
                 CodeEntry::Pending(pending) => pending.expires_at_ms > now_ms,
                 CodeEntry::Redeemed(redeemed) => redeemed.forget_at_ms > now_ms,
             }),
-            grants: {
-                let before = self.grants.len();
-                self.grants.retain(|grant_id, grant| {
-                    grant.expires_at_ms > now_ms && !revoked.contains(grant_id)
-                });
-                before.saturating_sub(self.grants.len())
-            },
+            grants: self.grants.retain(|grant_id, grant| {
+                grant.expires_at_ms > now_ms && !revoked.contains(grant_id)
+            }),
             refresh_tokens,
-            access_tokens: retain(&self.access_tokens, |token| token.expires_at_ms > now_ms)
-                + retain(&self.opaque_access_claims, |claims| {
-                    claims.exp * 1000 > now_ms
-                }),
+            access_tokens: self
+                .access_tokens
+                .retain(|_, token| token.expires_at_ms > now_ms),
         }
     }
 }
@@ -709,5 +783,35 @@ mod tests {
         assert_eq!(store.sizes().sessions, 2);
         store.sweep(10);
         store.open_session("c".into(), session(u64::MAX)).unwrap();
+    }
+
+    #[test]
+    fn a_capped_map_counts_exactly_and_concurrent_inserts_stay_under_the_cap() {
+        let map: Capped<u32, u32> = Capped::new("numbers");
+        map.insert(1, 1, 10).unwrap();
+        map.insert(1, 2, 10).unwrap();
+        assert_eq!(map.len(), 1, "a replaced entry is not counted twice");
+        map.remove(&1);
+        map.remove(&1);
+        assert_eq!(map.len(), 0);
+        for key in 0..6 {
+            map.insert(key, key, 10).unwrap();
+        }
+        assert_eq!(map.retain(|key, _| key % 2 == 0), 3);
+        assert_eq!(map.len(), map.entries.len());
+
+        let map: std::sync::Arc<Capped<u32, u32>> = std::sync::Arc::new(Capped::new("numbers"));
+        std::thread::scope(|scope| {
+            for thread in 0..4u32 {
+                let map = std::sync::Arc::clone(&map);
+                scope.spawn(move || {
+                    for key in 0..100 {
+                        let _ = map.insert(thread * 1000 + key, key, 50);
+                    }
+                });
+            }
+        });
+        assert_eq!(map.len(), 50);
+        assert_eq!(map.entries.len(), 50);
     }
 }

@@ -102,7 +102,7 @@ fn authorization_code(
 }
 
 /// A code taken for redemption and checked, with the grant it is to open.
-pub(crate) struct TakenCode {
+struct TakenCode {
     grant_id: u64,
     grant: Grant,
 }
@@ -115,7 +115,7 @@ fn take_code(
     code: &str,
 ) -> Result<TakenCode, OAuthError> {
     let now = now_ms();
-    let grant_id = crate::random::id();
+    let grant_id = random::id();
     let forget_at_ms = now + idp.config.code_ttl.as_millis() as u64;
     let pending = match idp.store.redeem_code(code, grant_id, forget_at_ms) {
         CodeRedemption::Pending(pending) => pending,
@@ -272,13 +272,13 @@ fn refresh_token(idp: &Idp, client: &Client, params: &Params) -> Result<TokenRes
 }
 
 /// A refresh the state machine allowed, with what its answer needs.
-pub(crate) struct DecidedRefresh {
+struct DecidedRefresh {
     grant_id: u64,
     grant: Grant,
     scope: String,
     /// The refresh token to answer: the successor it was rotated to, the family's newest (in
     /// the grace window) or, without rotation, the presented one.
-    refresh_token: String,
+    refresh_token: MintedRefresh,
     rotated: bool,
 }
 
@@ -316,25 +316,29 @@ fn decide_refresh(
     // step: a use inside the grace window can then answer it instead of forking the family.
     let rotate = idp.config.rotate_refresh_tokens;
     let successor = if rotate {
-        idp.minter.refresh_token(
-            &grant.subject,
-            client.id,
-            now / 1000,
-            (now + idp.config.refresh_token_ttl.as_millis() as u64) / 1000,
-        )?
+        mint_refresh_token(idp, &grant.subject, client.id)?
     } else {
-        presented.to_owned()
+        MintedRefresh {
+            token: presented.to_owned(),
+            expires_at_ms: record.expires_at_ms,
+        }
     };
     // The store decides and marks in one step: of two concurrent uses of the same token,
     // exactly one sees it active.
     let grace_ms = idp.config.refresh_grace.as_millis() as u64;
     let decision = idp
         .store
-        .use_refresh_token(presented, now, rotate, grace_ms, &successor)
+        .use_refresh_token(presented, now, rotate, grace_ms, &successor.token)
         .ok_or_else(unknown)?;
     let (refresh_token, rotated) = match decision {
         RefreshDecision::Use => (successor, rotate),
-        RefreshDecision::UseInGrace { newest } => (newest.to_string(), false),
+        RefreshDecision::UseInGrace { newest } => (
+            MintedRefresh {
+                token: newest.to_string(),
+                expires_at_ms: record.expires_at_ms,
+            },
+            false,
+        ),
         RefreshDecision::Replay => {
             idp.metrics.refresh_reuse_detected.inc();
             if idp.store.revoke_grant(grant_id) {
@@ -376,7 +380,7 @@ fn answer_refresh(
     let mut response = issue(idp, &issued)?;
     if decided.rotated {
         idp.metrics.refresh_rotations.inc();
-        record_refresh_token(idp, decided.grant_id, decided.refresh_token.clone())?;
+        record_refresh_token(idp, decided.grant_id, &decided.refresh_token)?;
     }
     if !idp.store.grant_is_live(decided.grant_id) {
         return Err(OAuthError::InvalidGrant(
@@ -385,7 +389,7 @@ fn answer_refresh(
                 .into(),
         ));
     }
-    response.refresh_token = Some(decided.refresh_token);
+    response.refresh_token = Some(decided.refresh_token.token);
     Ok(response)
 }
 
@@ -647,27 +651,49 @@ pub(crate) fn new_refresh_token(
     subject: &str,
     client_id: &str,
 ) -> Result<String, OAuthError> {
+    let minted = mint_refresh_token(idp, subject, client_id)?;
+    record_refresh_token(idp, grant_id, &minted)?;
+    Ok(minted.token)
+}
+
+/// A refresh token made but not yet recorded, with the expiry it carries.
+struct MintedRefresh {
+    token: String,
+    expires_at_ms: u64,
+}
+
+/// Makes a refresh token (opaque or JWT, as configured) that expires a TTL from now.
+fn mint_refresh_token(
+    idp: &Idp,
+    subject: &str,
+    client_id: &str,
+) -> Result<MintedRefresh, OAuthError> {
     let now = now_ms();
     let expires_at_ms = now + idp.config.refresh_token_ttl.as_millis() as u64;
     let token = idp
         .minter
         .refresh_token(subject, client_id, now / 1000, expires_at_ms / 1000)?;
-    record_refresh_token(idp, grant_id, token.clone())?;
-    Ok(token)
+    Ok(MintedRefresh {
+        token,
+        expires_at_ms,
+    })
 }
 
-/// Records `token` as the active refresh token of the grant's family, counted as issued.
-fn record_refresh_token(idp: &Idp, grant_id: u64, token: String) -> Result<(), OAuthError> {
-    let expires_at_ms = now_ms() + idp.config.refresh_token_ttl.as_millis() as u64;
+/// Records `minted` as the active refresh token of the grant's family, counted as issued.
+fn record_refresh_token(
+    idp: &Idp,
+    grant_id: u64,
+    minted: &MintedRefresh,
+) -> Result<(), OAuthError> {
     idp.store.add_refresh_token(
-        token,
+        minted.token.clone(),
         RefreshRecord {
             grant_id,
             state: RefreshState::Active,
-            expires_at_ms,
+            expires_at_ms: minted.expires_at_ms,
         },
     )?;
-    idp.store.extend_grant(grant_id, expires_at_ms);
+    idp.store.extend_grant(grant_id, minted.expires_at_ms);
     idp.metrics.record_token(TokenKind::Refresh);
     Ok(())
 }
