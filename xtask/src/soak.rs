@@ -2,7 +2,7 @@
 //! memory and store sizes are sampled, to show that memory levels off instead of growing with
 //! every rotation (rotated tokens leave after the replay window, expired state is swept).
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -181,7 +181,7 @@ fn describe(sample: &Sample) -> String {
     )
 }
 
-fn write_csv(path: &PathBuf, samples: &[Sample]) -> Result<()> {
+fn write_csv(path: &Path, samples: &[Sample]) -> Result<()> {
     let mut text = String::from("elapsed_s,rss_kib,refresh_tokens,access_tokens,grants\n");
     for sample in samples {
         let entries = |map: &str| {
