@@ -397,6 +397,7 @@ async fn run_scenario<S: Scenario>(
             authorize_path: paths.authorize.clone(),
             client: config.client.clone(),
             issuer: discovery.issuer.clone(),
+            issuer_parameter_required: discovery.authorization_response_iss_parameter_supported,
             sessions: seeds.sessions.clone(),
             total: schedule.total_iterations(),
             ahead: ((config.profile.rate_per_s * 0.5).ceil() as usize).max(10),
@@ -416,6 +417,7 @@ async fn run_scenario<S: Scenario>(
             shards,
         )
         .with_token_checks(config.access_token, config.skipped_checks)
+        .with_issuer_parameter(discovery.authorization_response_iss_parameter_supported)
         .with_minted_codes(minters.as_ref().map(|(codes, _)| Arc::clone(codes))),
     );
 

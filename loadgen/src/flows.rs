@@ -132,6 +132,13 @@ pub enum AuthorizationFailure {
         /// The `iss` parameter.
         returned: String,
     },
+    /// No RFC 9207 `iss`, from a provider whose discovery promises one.
+    #[error(
+        "the authorization response carries no iss, though the provider's discovery document sets \
+         authorization_response_iss_parameter_supported (RFC 9207 section 2.4: such a response \
+         must be refused)"
+    )]
+    MissingIssuer,
 }
 
 impl AuthorizationFailure {
@@ -162,57 +169,130 @@ impl AuthorizationFailure {
 
     /// Whether the failure concerns the RFC 9207 issuer (a check of its own).
     pub fn is_issuer(&self) -> bool {
-        matches!(self, AuthorizationFailure::WrongIssuer { .. })
+        matches!(
+            self,
+            AuthorizationFailure::WrongIssuer { .. } | AuthorizationFailure::MissingIssuer
+        )
     }
 }
 
+/// What the RFC 9207 `iss` of an authorization response must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IssuerExpectation<'a> {
+    /// The issuer from discovery, which `iss` must equal exactly.
+    pub issuer: &'a str,
+    /// Whether discovery sets `authorization_response_iss_parameter_supported`: then a response
+    /// without `iss` is refused (RFC 9207 section 2.4); otherwise `iss` is optional.
+    pub required: bool,
+}
+
+impl IssuerExpectation<'_> {
+    /// Judges the `iss` an authorization response carried (`None`: it carried none).
+    pub fn judge(&self, returned: Option<&str>) -> Result<(), AuthorizationFailure> {
+        match returned {
+            Some(returned) if returned == self.issuer => Ok(()),
+            Some(returned) => Err(AuthorizationFailure::WrongIssuer {
+                expected: self.issuer.to_owned(),
+                returned: returned.to_owned(),
+            }),
+            None if self.required => Err(AuthorizationFailure::MissingIssuer),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Each rule of one authorization response judged on its own, so that a measured flow counts
+/// every check on every response, passed or failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationJudgement {
+    /// The code, or why there is none (no redirect to the client, or a refusal).
+    pub code: Result<String, AuthorizationFailure>,
+    /// Whether `state` came back unchanged; `None` when the answer was no redirect to the client.
+    pub state: Option<Result<(), AuthorizationFailure>>,
+    /// Whether the RFC 9207 `iss` is right; `None` when the answer was no redirect to the client.
+    pub issuer: Option<Result<(), AuthorizationFailure>>,
+}
+
 impl AuthorizationRequest {
+    /// Judges the authorization endpoint's answer to this request: whether it redirected to
+    /// `redirect_uri` with a code, the same `state`, and an `iss` as `issuer` expects. A redirect
+    /// with an error (RFC 6749 section 4.1.2.1) carries `state` and `iss` too, and they are judged.
+    pub fn judge(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &[u8],
+        redirect_uri: &str,
+        issuer: IssuerExpectation<'_>,
+    ) -> AuthorizationJudgement {
+        if !is_authorization_redirect(status) {
+            return AuthorizationJudgement {
+                code: Err(AuthorizationFailure::not_a_redirect(status, headers, body)),
+                state: None,
+                issuer: None,
+            };
+        }
+        let location = headers
+            .get(LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
+        let (code, state, returned_issuer) =
+            match read_authorization_redirect(location, redirect_uri) {
+                AuthorizationRedirect::Code {
+                    code,
+                    state,
+                    issuer,
+                } => (Ok(code), state, issuer),
+                AuthorizationRedirect::Error {
+                    error,
+                    description,
+                    state,
+                    issuer,
+                } => (
+                    Err(AuthorizationFailure::Refused { error, description }),
+                    state,
+                    issuer,
+                ),
+                AuthorizationRedirect::Elsewhere(location) => {
+                    return AuthorizationJudgement {
+                        code: Err(AuthorizationFailure::Elsewhere { location }),
+                        state: None,
+                        issuer: None,
+                    };
+                }
+            };
+        let state = if state.as_deref() == Some(self.state.as_str()) {
+            Ok(())
+        } else {
+            Err(AuthorizationFailure::StateChanged {
+                sent: self.state.clone(),
+                returned: state,
+            })
+        };
+        AuthorizationJudgement {
+            code,
+            state: Some(state),
+            issuer: Some(issuer.judge(returned_issuer.as_deref())),
+        }
+    }
+
     /// Reads the authorization endpoint's answer to this request: the code, when it redirected to
-    /// `redirect_uri` with one, the same `state`, and (when present) `iss` equal to `issuer`.
+    /// `redirect_uri` with one, the same `state`, and an `iss` as `issuer` expects. A refusal or
+    /// an answer that is no redirect to the client is named first, then a changed `state`, then
+    /// a wrong `iss`.
     pub fn code_from(
         &self,
         status: StatusCode,
         headers: &HeaderMap,
         body: &[u8],
         redirect_uri: &str,
-        issuer: &str,
+        issuer: IssuerExpectation<'_>,
     ) -> Result<String, AuthorizationFailure> {
-        if !is_authorization_redirect(status) {
-            return Err(AuthorizationFailure::not_a_redirect(status, headers, body));
-        }
-        let location = headers
-            .get(LOCATION)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default();
-        match read_authorization_redirect(location, redirect_uri) {
-            AuthorizationRedirect::Code {
-                code,
-                state,
-                issuer: returned_issuer,
-            } => {
-                if state.as_deref() != Some(self.state.as_str()) {
-                    return Err(AuthorizationFailure::StateChanged {
-                        sent: self.state.clone(),
-                        returned: state,
-                    });
-                }
-                if let Some(returned) = returned_issuer
-                    && returned != issuer
-                {
-                    return Err(AuthorizationFailure::WrongIssuer {
-                        expected: issuer.to_owned(),
-                        returned,
-                    });
-                }
-                Ok(code)
-            }
-            AuthorizationRedirect::Error { error, description } => {
-                Err(AuthorizationFailure::Refused { error, description })
-            }
-            AuthorizationRedirect::Elsewhere(location) => {
-                Err(AuthorizationFailure::Elsewhere { location })
-            }
-        }
+        let judgement = self.judge(status, headers, body, redirect_uri, issuer);
+        let code = judgement.code?;
+        judgement.state.transpose()?;
+        judgement.issuer.transpose()?;
+        Ok(code)
     }
 }
 
@@ -238,8 +318,8 @@ pub struct FlowEndpoints<'a> {
     pub token_headers: &'a [(HeaderName, HeaderValue)],
     /// The client.
     pub client: &'a ClientCredentials,
-    /// The issuer from discovery, which an RFC 9207 `iss` must equal.
-    pub issuer: &'a str,
+    /// What an RFC 9207 `iss` must be.
+    pub issuer: IssuerExpectation<'a>,
     /// Per-request timeout.
     pub timeout: Duration,
 }
@@ -370,6 +450,10 @@ pub enum AuthorizationRedirect {
         error: String,
         /// `error_description`, if any.
         description: Option<String>,
+        /// The `state` as returned.
+        state: Option<String>,
+        /// The `iss` parameter (RFC 9207), when the provider sends it.
+        issuer: Option<String>,
     },
     /// Redirected somewhere else (for example a login page: the session is not valid).
     Elsewhere(String),
@@ -399,7 +483,12 @@ pub fn read_authorization_redirect(location: &str, redirect_uri: &str) -> Author
         }
     }
     match (code, error) {
-        (_, Some(error)) => AuthorizationRedirect::Error { error, description },
+        (_, Some(error)) => AuthorizationRedirect::Error {
+            error,
+            description,
+            state,
+            issuer,
+        },
         (Some(code), None) => AuthorizationRedirect::Code {
             code,
             state,
@@ -611,24 +700,43 @@ mod tests {
         (StatusCode::from_u16(status).unwrap(), headers)
     }
 
+    const ISSUER: &str = "http://127.0.0.1:8080/oidc";
+
+    fn optional_iss() -> IssuerExpectation<'static> {
+        IssuerExpectation {
+            issuer: ISSUER,
+            required: false,
+        }
+    }
+
+    fn required_iss() -> IssuerExpectation<'static> {
+        IssuerExpectation {
+            issuer: ISSUER,
+            required: true,
+        }
+    }
+
+    fn encoded(value: &str) -> String {
+        form_urlencoded::byte_serialize(value.as_bytes()).collect()
+    }
+
     #[test]
     fn a_code_comes_back_with_302_303_or_307_and_its_state_and_issuer() {
         let request = AuthorizationRequest::fresh();
         let redirect = "http://127.0.0.1:3000/callback";
-        let issuer = "http://127.0.0.1:8080/oidc";
         let good = format!(
             "{redirect}?code=abc&state={}&iss={}",
             request.state,
-            form_urlencoded::byte_serialize(issuer.as_bytes()).collect::<String>()
+            encoded(ISSUER)
         );
         for status in [302, 303, 307] {
             let (status, headers) = answer(status, &good, "text/plain");
             assert_eq!(
-                request.code_from(status, &headers, b"", redirect, issuer),
+                request.code_from(status, &headers, b"", redirect, required_iss()),
                 Ok("abc".to_owned())
             );
         }
-        // No `iss` at all is fine: RFC 9207 is optional for a provider.
+        // No `iss` at all is fine when discovery does not promise one: RFC 9207 is optional.
         let (status, headers) = answer(
             302,
             &format!("{redirect}?code=abc&state={}", request.state),
@@ -636,22 +744,103 @@ mod tests {
         );
         assert!(
             request
-                .code_from(status, &headers, b"", redirect, issuer)
+                .code_from(status, &headers, b"", redirect, optional_iss())
                 .is_ok()
         );
+        let failure = request
+            .code_from(status, &headers, b"", redirect, required_iss())
+            .unwrap_err();
+        assert_eq!(failure, AuthorizationFailure::MissingIssuer);
+        assert!(failure.is_issuer());
 
         let (status, headers) = answer(302, &good, "");
+        let elsewhere = IssuerExpectation {
+            issuer: "http://evil.example",
+            required: false,
+        };
         let failure = request
-            .code_from(status, &headers, b"", redirect, "http://evil.example")
+            .code_from(status, &headers, b"", redirect, elsewhere)
             .unwrap_err();
         assert!(failure.is_issuer(), "{failure}");
         assert!(failure.to_string().contains("RFC 9207"), "{failure}");
+        // Exact: a trailing slash is another issuer.
+        let (status, headers) = answer(
+            302,
+            &format!(
+                "{redirect}?code=abc&state={}&iss={}",
+                request.state,
+                encoded(&format!("{ISSUER}/"))
+            ),
+            "",
+        );
+        assert!(
+            request
+                .code_from(status, &headers, b"", redirect, optional_iss())
+                .unwrap_err()
+                .is_issuer()
+        );
 
         let (status, headers) = answer(302, &format!("{redirect}?code=abc&state=other"), "");
         let failure = request
-            .code_from(status, &headers, b"", redirect, issuer)
+            .code_from(status, &headers, b"", redirect, optional_iss())
             .unwrap_err();
         assert!(failure.is_state(), "{failure}");
+    }
+
+    #[test]
+    fn every_rule_of_an_authorization_response_is_judged_apart() {
+        let request = AuthorizationRequest::fresh();
+        let redirect = "http://127.0.0.1:3000/callback";
+        // A right response: every rule judged, every one passed.
+        let (status, headers) = answer(
+            302,
+            &format!(
+                "{redirect}?code=abc&state={}&iss={}",
+                request.state,
+                encoded(ISSUER)
+            ),
+            "",
+        );
+        assert_eq!(
+            request.judge(status, &headers, b"", redirect, required_iss()),
+            AuthorizationJudgement {
+                code: Ok("abc".into()),
+                state: Some(Ok(())),
+                issuer: Some(Ok(())),
+            }
+        );
+        // A changed state and a wrong issuer in one response: both are judged, both fail.
+        let (status, headers) = answer(
+            302,
+            &format!("{redirect}?code=abc&state=forged&iss=http%3A%2F%2Fevil.example"),
+            "",
+        );
+        let judgement = request.judge(status, &headers, b"", redirect, optional_iss());
+        assert_eq!(judgement.code, Ok("abc".into()));
+        assert!(judgement.state.unwrap().unwrap_err().is_state());
+        assert!(judgement.issuer.unwrap().unwrap_err().is_issuer());
+        // An error redirect carries state and iss too (RFC 9207 section 2).
+        let (status, headers) = answer(
+            302,
+            &format!(
+                "{redirect}?error=access_denied&state={}&iss={}",
+                request.state,
+                encoded(ISSUER)
+            ),
+            "",
+        );
+        let judgement = request.judge(status, &headers, b"", redirect, required_iss());
+        assert!(matches!(
+            judgement.code,
+            Err(AuthorizationFailure::Refused { .. })
+        ));
+        assert_eq!(judgement.state, Some(Ok(())));
+        assert_eq!(judgement.issuer, Some(Ok(())));
+        // No redirect to the client: nothing to judge but the code.
+        let (status, headers) = answer(303, "/interaction/abc", "");
+        let judgement = request.judge(status, &headers, b"", redirect, required_iss());
+        assert!(judgement.code.is_err());
+        assert_eq!((judgement.state, judgement.issuer), (None, None));
     }
 
     #[test]
@@ -664,7 +853,7 @@ mod tests {
                 &headers,
                 b"<html><form><input type=password></form></html>",
                 "http://127.0.0.1:3000/callback",
-                "http://idp",
+                optional_iss(),
             )
             .unwrap_err();
         assert!(
@@ -685,7 +874,7 @@ mod tests {
                 &headers,
                 b"",
                 "http://127.0.0.1:3000/callback",
-                "http://idp",
+                optional_iss(),
             )
             .unwrap_err();
         assert_eq!(

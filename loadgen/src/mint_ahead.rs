@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::client::{Target, VuClient};
-use crate::flows::{FlowEndpoints, authorize_with_session};
+use crate::flows::{FlowEndpoints, IssuerExpectation, authorize_with_session};
 use crate::oidc::ClientCredentials;
 use crate::seed_files::{CodeSeed, SessionSeed, unix_now};
 
@@ -32,6 +32,8 @@ pub struct MintingPlan {
     pub client: ClientCredentials,
     /// The issuer, for RFC 9207 `iss`.
     pub issuer: String,
+    /// Whether discovery promises an RFC 9207 `iss` on every authorization response.
+    pub issuer_parameter_required: bool,
     /// The seeded sessions the codes are minted through.
     pub sessions: Vec<SessionSeed>,
     /// How many codes the run uses.
@@ -125,7 +127,10 @@ async fn mint(
         token_path: "",
         token_headers: &token_headers,
         client: &plan.client,
-        issuer: &plan.issuer,
+        issuer: IssuerExpectation {
+            issuer: &plan.issuer,
+            required: plan.issuer_parameter_required,
+        },
         timeout: plan.timeout,
     };
     loop {

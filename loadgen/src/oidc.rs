@@ -94,6 +94,10 @@ pub struct Discovery {
     /// `introspection_endpoint` (RFC 8414), if offered.
     #[serde(default)]
     pub introspection_endpoint: Option<String>,
+    /// `authorization_response_iss_parameter_supported` (RFC 9207): every authorization
+    /// response then carries `iss`.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 /// How access tokens are checked.

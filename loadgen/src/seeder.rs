@@ -18,7 +18,8 @@ use crate::browser::{Browser, Credentials, FormHints};
 use crate::client::{Target, TargetError, VuClient};
 use crate::engine::{RunError, fetch_provider_metadata};
 use crate::flows::{
-    AuthorizationRequest, FlowEndpoints, FlowError, redeem_code, token_request_headers,
+    AuthorizationRequest, FlowEndpoints, FlowError, IssuerExpectation, redeem_code,
+    token_request_headers,
 };
 use crate::oidc::ClientCredentials;
 use crate::progress::ProgressMode;
@@ -125,6 +126,8 @@ struct SeedContext {
     token_path: String,
     token_headers: Vec<(HeaderName, HeaderValue)>,
     issuer: String,
+    /// Whether discovery promises an RFC 9207 `iss` on every authorization response.
+    issuer_parameter_required: bool,
     /// The target's base URL, where the browser's requests go.
     base: Url,
     /// Each signed-in user's browser, by user number.
@@ -226,7 +229,10 @@ impl Worker {
             token_path: &context.token_path,
             token_headers: &context.token_headers,
             client: &context.config.client,
-            issuer: &context.issuer,
+            issuer: IssuerExpectation {
+                issuer: &context.issuer,
+                required: context.issuer_parameter_required,
+            },
             timeout: context.config.timeout,
         }
     }
@@ -392,6 +398,7 @@ pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
         token_path: target.path_of(&discovery.token_endpoint),
         token_headers: token_request_headers(&config.client),
         issuer: discovery.issuer.clone(),
+        issuer_parameter_required: discovery.authorization_response_iss_parameter_supported,
         base: Url::parse(target.base_url()).map_err(|_| SeedError::Request {
             what: "the target".into(),
             attempts: 0,

@@ -154,7 +154,9 @@ pub enum Check {
     AuthorizationCodeIssued,
     /// `state` came back unchanged on the redirect.
     StateUnchanged,
-    /// The redirect's `iss`, when present, is the issuer (RFC 9207).
+    /// The redirect's `iss` is exactly the issuer, and present when discovery sets
+    /// `authorization_response_iss_parameter_supported` (RFC 9207). Counted on every redirect to
+    /// the client, passed or failed.
     AuthorizationIssuer,
     /// `/userinfo` answered for the same subject as the ID token.
     UserinfoSubject,

@@ -107,6 +107,19 @@ async fn seeding_and_test_1_to_3_against_node_oidc_provider_with_opaque_tokens()
         let (_handle, stop) = stop_signal();
         let result = loadgen::run(&config, Seeds::load(directory.path())?, stop).await?;
         assert_clean(&result);
+        if scenario == ScenarioKind::FullOidc {
+            // node-oidc-provider sends an RFC 9207 iss on every redirect and says so in discovery.
+            let judged = result
+                .checks
+                .get("authorization_issuer")
+                .map(|counts| counts.passed);
+            assert_eq!(
+                judged,
+                Some(result.iterations.completed),
+                "{:#?}",
+                result.checks
+            );
+        }
         // Opaque tokens are checked by the provider's introspection.
         if scenario != ScenarioKind::Userinfo {
             let active = result

@@ -59,31 +59,45 @@ impl Scenario for FullOidc {
                 Expect::AuthorizationRedirect,
             )
             .await?;
-        let code = request.code_from(
+        // Each rule is counted on every redirect to the client, passed or failed, so that a
+        // count says how many responses were judged, not how many went wrong.
+        let judgement = request.judge(
             response.status,
             &response.headers,
             &response.body,
             &context.client.redirect_uri,
-            &context.issuer,
+            context.issuer_expectation(),
         );
-        let code = match code {
+        let mut right = true;
+        for (check, verdict) in [
+            (Check::StateUnchanged, &judgement.state),
+            (Check::AuthorizationIssuer, &judgement.issuer),
+        ] {
+            if let Some(verdict) = verdict {
+                right &= vu.check(check, verdict.is_ok(), || {
+                    verdict
+                        .as_ref()
+                        .err()
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                });
+            }
+        }
+        let code = match judgement.code {
             Ok(code) => {
                 vu.check(Check::AuthorizationCodeIssued, true, String::new);
-                vu.check(Check::StateUnchanged, true, String::new);
                 code
             }
             Err(failure) => {
-                let check = if failure.is_state() {
-                    Check::StateUnchanged
-                } else if failure.is_issuer() {
-                    Check::AuthorizationIssuer
-                } else {
-                    Check::AuthorizationCodeIssued
-                };
-                vu.check(check, false, || failure.to_string());
+                vu.check(Check::AuthorizationCodeIssued, false, || {
+                    failure.to_string()
+                });
                 return None;
             }
         };
+        if !right {
+            return None;
+        }
 
         // Later steps follow at once on the same VU: their intended start is their send time.
         let body = code_grant_body(

@@ -11,7 +11,7 @@ use http::{HeaderName, HeaderValue};
 use tokio::time::Instant;
 
 use crate::client::Target;
-use crate::flows::token_request_headers;
+use crate::flows::{IssuerExpectation, token_request_headers};
 use crate::mint_ahead::MintedCodes;
 use crate::oidc::{AccessTokenFormat, ClientCredentials, TokenVerifier};
 use crate::scenario::ScenarioKind;
@@ -72,6 +72,8 @@ pub struct RunContext {
     pub paths: EndpointPaths,
     /// The issuer discovery named.
     pub issuer: String,
+    /// Whether discovery promises an RFC 9207 `iss` on every authorization response.
+    pub issuer_parameter_required: bool,
     /// Checks the signatures and claims of tokens against the JWKS.
     pub verifier: TokenVerifier,
     /// Per-request timeout.
@@ -114,6 +116,7 @@ impl RunContext {
             client,
             paths,
             issuer,
+            issuer_parameter_required: false,
             verifier,
             timeout,
             seeds,
@@ -132,6 +135,21 @@ impl RunContext {
         self.access_token = format;
         self.skipped_checks = skipped;
         self
+    }
+
+    /// The same context, refusing authorization responses without an RFC 9207 `iss` when
+    /// `required` (discovery promises one).
+    pub fn with_issuer_parameter(mut self, required: bool) -> Self {
+        self.issuer_parameter_required = required;
+        self
+    }
+
+    /// What the RFC 9207 `iss` of an authorization response must be.
+    pub fn issuer_expectation(&self) -> IssuerExpectation<'_> {
+        IssuerExpectation {
+            issuer: &self.issuer,
+            required: self.issuer_parameter_required,
+        }
     }
 
     /// The same context, taking TEST 1's codes from `minted` instead of the seeds.

@@ -390,7 +390,7 @@ impl Vu {
             token_path: &context.paths.token,
             token_headers: context.token_headers(),
             client: &context.client,
-            issuer: &context.issuer,
+            issuer: context.issuer_expectation(),
             timeout: context.timeout,
         };
         let signed_in: Result<TokenResponse, FlowError> = async {
