@@ -12,6 +12,7 @@ pub mod browser;
 pub mod client;
 pub mod engine;
 pub mod flows;
+pub mod id_token;
 pub mod mint_ahead;
 pub mod oidc;
 pub mod printer;

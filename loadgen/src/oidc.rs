@@ -146,7 +146,9 @@ pub enum JwksError {
     NoKeys,
 }
 
-/// Claims of an ID token that the checks look at.
+/// Claims of an ID token that the checks look at. The ones whose type is itself a rule (`iat`
+/// must be a number) are read as JSON values, so a wrong type fails its own check, not the
+/// token's verification.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct IdTokenClaims {
     /// Subject.
@@ -154,6 +156,30 @@ pub struct IdTokenClaims {
     /// Nonce of the authorization request, if any.
     #[serde(default)]
     pub nonce: Option<String>,
+    /// `aud`: one audience (a string) or several (an array).
+    #[serde(default)]
+    pub aud: serde_json::Value,
+    /// `azp`, the authorized party, if any.
+    #[serde(default)]
+    pub azp: Option<serde_json::Value>,
+    /// `iat`, when the token was issued.
+    #[serde(default)]
+    pub iat: Option<serde_json::Value>,
+    /// `auth_time`, when the user authenticated, if given.
+    #[serde(default)]
+    pub auth_time: Option<serde_json::Value>,
+    /// `at_hash`, the hash of the access token issued with it, if given.
+    #[serde(default)]
+    pub at_hash: Option<serde_json::Value>,
+}
+
+/// An ID token whose signature, `iss`, `aud` and `exp` verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedIdToken {
+    /// Its claims.
+    pub claims: IdTokenClaims,
+    /// The algorithm it was signed with, which names the hash of `at_hash`.
+    pub algorithm: Algorithm,
 }
 
 /// Claims of an access token that the checks look at.
@@ -281,12 +307,15 @@ impl TokenVerifier {
     }
 
     /// Verifies an ID token: signature, `iss`, `aud` = client, `exp`.
-    pub fn verify_id_token(&self, token: &str) -> Result<IdTokenClaims, TokenError> {
+    pub fn verify_id_token(&self, token: &str) -> Result<VerifiedIdToken, TokenError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|error| TokenError::Invalid(error.to_string()))?;
         let key = self.key_for(header.kid.as_deref())?;
         jsonwebtoken::decode::<IdTokenClaims>(token, &key.key, &key.id_token)
-            .map(|data| data.claims)
+            .map(|data| VerifiedIdToken {
+                claims: data.claims,
+                algorithm: data.header.alg,
+            })
             .map_err(|error| TokenError::Invalid(error.to_string()))
     }
 }

@@ -150,6 +150,16 @@ pub enum Check {
     IdTokenVerifies,
     /// The ID token's `nonce` is the one sent in the authorization request.
     IdTokenNonce,
+    /// The ID token's `at_hash`, when it carries one, is the left half of the hash (the one its
+    /// `alg` names) of the access token issued with it (OpenID Connect Core 3.1.3.6).
+    IdTokenAtHash,
+    /// The ID token's `azp`, when present, is our client; it is present when `aud` names several
+    /// audiences (OpenID Connect Core 3.1.3.7).
+    IdTokenAzp,
+    /// The ID token's `iat` is present, a number, and not in the future beyond 60 s of skew.
+    IdTokenIat,
+    /// The ID token's `auth_time`, when present, is a number not in the future beyond the skew.
+    IdTokenAuthTime,
     /// `/authorize` redirected to the redirect URI with a `code`.
     AuthorizationCodeIssued,
     /// `state` came back unchanged on the redirect.

@@ -120,6 +120,16 @@ async fn seeding_and_test_1_to_3_against_node_oidc_provider_with_opaque_tokens()
                 result.checks
             );
         }
+        // Every ID token is judged by iat. node-oidc-provider's ID tokens from the token
+        // endpoint carry no at_hash, no auth_time (none asked for) and no azp (one audience), so
+        // those rules have nothing to judge here; mock-idp's tests count them.
+        if scenario != ScenarioKind::Userinfo {
+            let judged = result
+                .checks
+                .get("id_token_iat")
+                .map_or(0, |counts| counts.passed);
+            assert!(judged > 0, "{}: {:#?}", scenario.name(), result.checks);
+        }
         // Opaque tokens are checked by the provider's introspection.
         if scenario != ScenarioKind::Userinfo {
             let active = result

@@ -110,6 +110,15 @@ async fn token_code_uses_each_code_exactly_once() {
     assert_eq!(check(&result, "id_token_nonce"), (100, 0));
     assert_eq!(check(&result, "access_token_verifies"), (100, 0));
     assert_eq!(check(&result, "id_token_verifies"), (100, 0));
+    // mock-idp's ID tokens carry every claim these rules judge, so each is counted every time.
+    for name in [
+        "id_token_at_hash",
+        "id_token_azp",
+        "id_token_iat",
+        "id_token_auth_time",
+    ] {
+        assert_eq!(check(&result, name), (100, 0), "{name}");
+    }
     assert_eq!(result.test_id, "TEST 1");
 
     // Every code was redeemed once: the same seeds again are all refused.

@@ -121,7 +121,7 @@ impl Scenario for FullOidc {
             .id_token
             .as_deref()
             .and_then(|token| context.verifier.verify_id_token(token).ok())
-            .map(|claims| claims.sub);
+            .map(|verified| verified.claims.sub);
         let access_token = tokens.access_token?;
         userinfo_step(vu, &access_token, id_subject.as_deref(), Instant::now()).await
     }

@@ -103,7 +103,7 @@ impl Scenario for Userinfo {
                 .id_token
                 .as_deref()
                 .and_then(|id_token| context.verifier.verify_id_token(id_token).ok())
-                .map(|claims| claims.sub),
+                .map(|verified| verified.claims.sub),
         };
         let bearer = HeaderValue::from_str(&format!("Bearer {access_token}"))
             .map_err(|_| "its access token cannot be sent in a header".to_owned())?;

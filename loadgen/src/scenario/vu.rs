@@ -13,8 +13,10 @@ use crate::flows::{
     AuthorizationFailure, FlowEndpoints, FlowError, TokenResponse, authorize_with_session,
     describe_error_body, redeem_code, refresh_grant_body,
 };
-use crate::oidc::{AccessTokenFormat, looks_like_jws};
+use crate::id_token::{at_hash_rule, auth_time_rule, azp_rule, iat_rule};
+use crate::oidc::{AccessTokenFormat, VerifiedIdToken, looks_like_jws};
 use crate::scenario::{Iteration, RunContext, Scenario};
+use crate::seed_files::unix_now;
 use crate::stats::{Check, Endpoint, RequestOutcome};
 
 /// Why a virtual user could not be set up before the run.
@@ -318,7 +320,7 @@ impl Vu {
             if let Some(nonce) = expect.nonce {
                 let same = verified
                     .as_ref()
-                    .is_ok_and(|claims| claims.nonce.as_deref() == Some(nonce));
+                    .is_ok_and(|verified| verified.claims.nonce.as_deref() == Some(nonce));
                 self.check(Check::IdTokenNonce, same, || {
                     "the ID token's nonce differs from the one sent".to_owned()
                 });
@@ -330,12 +332,43 @@ impl Vu {
                     reason.unwrap_or_default()
                 )
             });
+            // The claims of a token that did not verify say nothing: they are judged only after.
+            if let Ok(verified) = &verified {
+                self.check_id_token_claims(verified, tokens.access_token.as_deref());
+            }
         } else if expect.id_token_required {
             self.check(Check::IdTokenVerifies, false, || {
                 "the response has no id_token".to_owned()
             });
         }
         has_fields.then_some(tokens)
+    }
+
+    /// Judges the claim rules of a verified ID token that the signature does not cover
+    /// (`at_hash` against `access_token`, `azp`, `iat`, `auth_time`), each as its own check, each
+    /// counted only when there was something to judge.
+    fn check_id_token_claims(&mut self, verified: &VerifiedIdToken, access_token: Option<&str>) {
+        let claims = &verified.claims;
+        let now_s = unix_now();
+        let verdicts = [
+            (
+                Check::IdTokenAtHash,
+                at_hash_rule(claims, verified.algorithm, access_token),
+            ),
+            (
+                Check::IdTokenAzp,
+                azp_rule(claims, &self.context.client.client_id),
+            ),
+            (Check::IdTokenIat, iat_rule(claims, now_s)),
+            (Check::IdTokenAuthTime, auth_time_rule(claims, now_s)),
+        ];
+        for (check, verdict) in verdicts {
+            if let Some(verdict) = verdict {
+                self.check(check, verdict.is_ok(), || {
+                    format!("the ID token {}", verdict.err().unwrap_or_default())
+                });
+            }
+        }
     }
 
     /// Sends `grant_type=refresh_token` with `refresh_token`, expecting `expected`.
