@@ -28,6 +28,7 @@ pub struct Target {
     port: u16,
     authority: HeaderValue,
     base_url: String,
+    given: String,
 }
 
 /// Why a target URL is not usable.
@@ -70,12 +71,26 @@ impl Target {
             port,
             authority,
             base_url,
+            given: url.to_owned(),
         })
     }
 
     /// The base URL without a trailing slash.
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// The target exactly as the user gave it.
+    pub fn given(&self) -> &str {
+        &self.given
+    }
+
+    /// Whether `issuer`, as a discovery document names it, is identical to the issuer URL the
+    /// document was fetched under (OpenID Connect Discovery 4.3): the target as given, or the
+    /// target without the trailing slash that section 4 removes before appending the path. Any
+    /// other difference, a trailing slash the user did not give included, is another issuer.
+    pub fn is_issuer(&self, issuer: &str) -> bool {
+        issuer == self.given || issuer == self.base_url
     }
 
     /// The path of the discovery document: under the issuer's path, as OpenID Connect Discovery
@@ -402,6 +417,28 @@ mod tests {
             Err(TargetError::UnsupportedScheme(_))
         ));
         assert!(Target::parse("not a url").is_err());
+    }
+
+    #[test]
+    fn the_issuer_must_be_the_target_exactly() {
+        let with_path = Target::parse("http://idp:8080/oidc").unwrap();
+        assert!(with_path.is_issuer("http://idp:8080/oidc"));
+        for other in [
+            "http://idp:8080/oidc/",
+            "http://idp:8080/OIDC",
+            "http://idp:8080",
+            "https://idp:8080/oidc",
+            "http://idp/oidc",
+            "",
+        ] {
+            assert!(!with_path.is_issuer(other), "{other}");
+        }
+        // The user's own trailing slash: discovery is fetched without it, so either form is the
+        // issuer they targeted.
+        let slashed = Target::parse("http://idp:8080/oidc/").unwrap();
+        assert!(slashed.is_issuer("http://idp:8080/oidc/"));
+        assert!(slashed.is_issuer("http://idp:8080/oidc"));
+        assert!(!slashed.is_issuer("http://idp:8080/oidc//"));
     }
 
     #[tokio::test]

@@ -110,6 +110,20 @@ pub enum RunError {
     /// Discovery or the JWKS could not be fetched.
     #[error("provider metadata: {0}")]
     Discovery(String),
+    /// Discovery names an issuer that is not the target (OpenID Connect Discovery 4.3).
+    #[error(
+        "the discovery document at {discovery_path} names issuer {issuer}, not the target \
+         {target} (check discovery_issuer, OpenID Connect Discovery 4.3): give --target the \
+         issuer's URL exactly"
+    )]
+    IssuerMismatch {
+        /// Where the document was fetched.
+        discovery_path: String,
+        /// The issuer it names.
+        issuer: String,
+        /// The target as given.
+        target: String,
+    },
     /// The JWKS is not usable.
     #[error(transparent)]
     Jwks(#[from] JwksError),
@@ -192,14 +206,12 @@ pub async fn fetch_provider_metadata(
             "{discovery_path} is not an OpenID Connect discovery document: {error}"
         ))
     })?;
-    // OpenID Connect Discovery 4.3: the issuer must be the URL the document was asked from.
-    if discovery.issuer.trim_end_matches('/') != target.base_url() {
-        return Err(RunError::Discovery(format!(
-            "the discovery document at {discovery_path} names issuer {}, not the target {}: give \
-             --target the issuer's URL exactly",
-            discovery.issuer,
-            target.base_url()
-        )));
+    if !target.is_issuer(&discovery.issuer) {
+        return Err(RunError::IssuerMismatch {
+            discovery_path,
+            issuer: discovery.issuer,
+            target: target.given().to_owned(),
+        });
     }
     let jwks = get_json(&mut client, target, &discovery.jwks_uri, timeout).await?;
     Ok((discovery, jwks))

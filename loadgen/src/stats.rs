@@ -170,7 +170,9 @@ pub enum Check {
     AuthorizationIssuer,
     /// `/userinfo` answered for the same subject as the ID token.
     UserinfoSubject,
-    /// Discovery names the expected issuer.
+    /// A discovery document names exactly the issuer the run targeted (OpenID Connect Discovery
+    /// 4.3): judged on every document of the `discovery` scenario; the document fetched before a
+    /// run is held to it too, and a run whose target is not the issuer is refused.
     DiscoveryIssuer,
     /// Replaying a rotated-away refresh token is refused with `invalid_grant`.
     ReplayRejected,

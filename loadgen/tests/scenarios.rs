@@ -564,6 +564,32 @@ async fn a_target_that_is_not_the_issuer_is_refused_in_words() {
         error.contains("give --target the issuer's URL exactly"),
         "{error}"
     );
+
+    // Exactly: an issuer that adds a trailing slash to the target is another issuer.
+    let target = common::spawn_stub_target(|base| {
+        let document = common::discovery_document(base, &format!("{base}/"));
+        std::sync::Arc::new(move |_path: &str| {
+            let document = document.clone();
+            Box::pin(async move { document })
+                as std::pin::Pin<Box<dyn std::future::Future<Output = bytes::Bytes> + Send>>
+        })
+    })
+    .await
+    .unwrap();
+    let config = run_config(
+        ScenarioKind::Discovery,
+        &target.base_url,
+        steady(5.0, 1.0),
+        1,
+    );
+    let (_handle, stop) = stop_signal();
+    let error = loadgen::run(&config, Seeds::default(), stop)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, RunError::IssuerMismatch { issuer, .. } if *issuer == format!("{}/", target.base_url)),
+        "{error}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
