@@ -561,6 +561,14 @@ async fn run_scenario<S: Scenario>(
                 .to_owned(),
         );
     }
+    if context.subjects_unknown() {
+        notes.push(
+            "Some tokens' subjects were not checked (token_subject): their seeds do not record \
+             the subject of their user, as seeds made by an older loadgen or elsewhere do not. \
+             Seed again with `loadgen seed` to check them."
+                .to_owned(),
+        );
+    }
     if dropped > 0 {
         notes.push(format!(
             "{dropped} iterations were dropped: no virtual user was free within {}; raise \

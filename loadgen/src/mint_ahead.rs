@@ -179,6 +179,7 @@ async fn mint(
                         user_id: session.user_id.clone(),
                         nonce: request.nonce,
                         minted_at: Some(unix_now()),
+                        subject: session.subject.clone(),
                     });
             }
             Err(error) => {

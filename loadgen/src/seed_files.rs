@@ -33,6 +33,11 @@ pub struct CodeSeed {
     /// against the provider's code lifetime (`--code-lifetime`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minted_at: Option<u64>,
+    /// The `sub` the provider gave the user when it signed in during seeding, which every token
+    /// issued for the user must carry; absent in seeds made elsewhere or by an older loadgen, or
+    /// when the provider issued no ID token to learn it from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 /// The first refresh token of one independent family.
@@ -44,6 +49,11 @@ pub struct RefreshTokenSeed {
     pub refresh_token: String,
     /// The client the family belongs to.
     pub client_id: String,
+    /// The `sub` the provider gave the user when it signed in during seeding, which every token
+    /// issued for the user must carry; absent in seeds made elsewhere or by an older loadgen, or
+    /// when the provider issued no ID token to learn it from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 /// A logged-in browser session.
@@ -53,6 +63,11 @@ pub struct SessionSeed {
     pub user_id: String,
     /// The `Cookie` header pair, `name=value`, to send with `/authorize`.
     pub cookie: String,
+    /// The `sub` the provider gave the user when it signed in during seeding, which every token
+    /// issued for the user must carry; absent in seeds made elsewhere or by an older loadgen, or
+    /// when the provider issued no ID token to learn it from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 /// All seeds of a directory; files that are absent load as empty lists.
@@ -257,6 +272,7 @@ mod tests {
             user_id: "u".into(),
             nonce: "n".into(),
             minted_at,
+            subject: None,
         };
         // 100 iterations over 10 s; codes minted 55 s before the start reach 60 s from 5 s on.
         let codes: Vec<CodeSeed> = (0..100).map(|_| code(Some(1_000 - 55))).collect();
@@ -316,15 +332,18 @@ mod tests {
                 user_id: "user-loadtest-00001".into(),
                 nonce: "n".into(),
                 minted_at: Some(1_795_000_000),
+                subject: Some("248289761001".into()),
             }],
             refresh_tokens: vec![RefreshTokenSeed {
                 user_id: "user-loadtest-00001".into(),
                 refresh_token: "rt".into(),
                 client_id: "loadtest-client".into(),
+                subject: Some("248289761001".into()),
             }],
             sessions: vec![SessionSeed {
                 user_id: "user-loadtest-00001".into(),
                 cookie: "mock_idp_session=abc".into(),
+                subject: Some("248289761001".into()),
             }],
         };
         seeds.save(&directory).unwrap();
@@ -337,5 +356,36 @@ mod tests {
             Seeds::load(&directory),
             Err(SeedFileError::Parse { .. })
         ));
+    }
+
+    #[test]
+    fn seeds_without_subjects_are_still_read() {
+        // The files of an older loadgen, or of the specification's k6 scripts, name no subject.
+        let temporary = tempfile::tempdir().unwrap();
+        let directory = temporary.path();
+        std::fs::write(
+            directory.join(AUTHORIZATION_CODES_FILE),
+            r#"[{"code": "c", "code_verifier": "v", "redirect_uri": "r", "client_id": "cl",
+                "user_id": "user-loadtest-00001", "nonce": "n"}]"#,
+        )
+        .unwrap();
+        std::fs::write(
+            directory.join(REFRESH_TOKENS_FILE),
+            r#"[{"user_id": "user-loadtest-00001", "refresh_token": "rt", "client_id": "cl"}]"#,
+        )
+        .unwrap();
+        std::fs::write(
+            directory.join(SESSIONS_FILE),
+            r#"[{"user_id": "user-loadtest-00001", "cookie": "s=1"}]"#,
+        )
+        .unwrap();
+        let seeds = Seeds::load(directory).unwrap();
+        assert_eq!(seeds.authorization_codes[0].subject, None);
+        assert_eq!(seeds.refresh_tokens[0].subject, None);
+        assert_eq!(seeds.sessions[0].subject, None);
+        // And written back the same way: no subject key when none is known.
+        seeds.save(directory).unwrap();
+        let text = std::fs::read_to_string(directory.join(SESSIONS_FILE)).unwrap();
+        assert!(!text.contains("subject"), "{text}");
     }
 }

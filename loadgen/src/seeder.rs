@@ -1,7 +1,9 @@
 //! `loadgen seed`: makes sessions, authorization codes and refresh-token families through the
 //! IdP's public endpoints, as a browser and a client would: each user signs in once through the
 //! provider's own login (and consent) pages ([`crate::browser`]), and its browser then gets the
-//! codes; families are codes redeemed at the token endpoint. Concurrent, with bounded retries.
+//! codes; families are codes redeemed at the token endpoint. The code of each sign-in is redeemed
+//! too, so that every seed of the user records the subject its verified ID token names, which
+//! the run's tokens must carry. Concurrent, with bounded retries.
 
 use std::io::IsTerminal as _;
 use std::path::Path;
@@ -21,7 +23,7 @@ use crate::flows::{
     AuthorizationRequest, FlowEndpoints, FlowError, IssuerExpectation, redeem_code,
     token_request_headers,
 };
-use crate::oidc::ClientCredentials;
+use crate::oidc::{ClientCredentials, TokenVerifier};
 use crate::progress::ProgressMode;
 use crate::seed_files::{CodeSeed, RefreshTokenSeed, SeedFileError, Seeds, SessionSeed, unix_now};
 
@@ -119,6 +121,13 @@ enum Made {
     Family(RefreshTokenSeed),
 }
 
+impl SeedContext {
+    /// The subject user number `user` signed in as, when it was learnt.
+    fn subject_of(&self, user: usize) -> Option<String> {
+        self.subjects.get(user).cloned().flatten()
+    }
+}
+
 #[derive(Debug, Clone)]
 struct SeedContext {
     config: SeedConfig,
@@ -132,6 +141,11 @@ struct SeedContext {
     base: Url,
     /// Each signed-in user's browser, by user number.
     browsers: Vec<Browser>,
+    /// Each signed-in user's subject, by user number, when a verified ID token named it.
+    subjects: Vec<Option<String>>,
+    /// Verifies the ID tokens the subjects are read from; `None` when the JWKS is not usable
+    /// (the run will say so), and then no subject is learnt.
+    verifier: Option<Arc<TokenVerifier>>,
 }
 
 /// A failed attempt; `retry` is false when trying again cannot help (wrong password).
@@ -163,6 +177,7 @@ impl Worker {
                     user_id: self.context.config.user(user),
                     nonce: request.nonce,
                     minted_at: Some(unix_now()),
+                    subject: self.context.subject_of(user),
                 }))
             }
             Job::Family(user) => self.open_family(user).await.map(Made::Family),
@@ -174,7 +189,8 @@ impl Worker {
     async fn login(&mut self, user: usize) -> Result<(SessionSeed, Browser), Attempt> {
         let context = Arc::clone(&self.context);
         let mut browser = Browser::new();
-        self.authorize_in(&mut browser, user).await?;
+        let (code, request) = self.authorize_in(&mut browser, user).await?;
+        let subject = self.learn_subject(&request, &code).await?;
         let authorize_url = context
             .base
             .join(&context.authorize_path)
@@ -190,8 +206,27 @@ impl Worker {
         let session = SessionSeed {
             user_id: context.config.user(user),
             cookie: cookie.to_str().unwrap_or_default().to_owned(),
+            subject,
         };
         Ok((session, browser))
+    }
+
+    /// Redeems the code of a user's sign-in and reads the subject its verified ID token names:
+    /// `None` when the provider issued no ID token (no `openid` scope) or it did not verify.
+    async fn learn_subject(
+        &mut self,
+        request: &AuthorizationRequest,
+        code: &str,
+    ) -> Result<Option<String>, Attempt> {
+        let context = Arc::clone(&self.context);
+        let tokens = redeem_code(&mut self.client, &Self::endpoints(&context), request, code)
+            .await
+            .map_err(Attempt::from)?;
+        Ok(tokens
+            .id_token
+            .zip(context.verifier.as_deref())
+            .and_then(|(id_token, verifier)| verifier.verify_id_token(&id_token).ok())
+            .map(|verified| verified.claims.sub))
     }
 
     /// One authorization request in `browser` as `user`: the code and the request it answers.
@@ -270,6 +305,7 @@ impl Worker {
             user_id: config.user(user),
             refresh_token,
             client_id: config.client.client_id.clone(),
+            subject: context.subject_of(user),
         })
     }
 }
@@ -374,7 +410,17 @@ async fn run_jobs(
 /// Makes the seeds in memory.
 pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
     let target = Arc::new(Target::parse(&config.target)?);
-    let (discovery, _) = fetch_provider_metadata(&target, config.timeout).await?;
+    let (discovery, jwks) = fetch_provider_metadata(&target, config.timeout).await?;
+    // The access-token audience plays no part here: only ID tokens (audience: the client) are
+    // read.
+    let verifier = TokenVerifier::from_jwks(
+        &jwks,
+        &discovery.issuer,
+        &discovery.issuer,
+        &config.client.client_id,
+    )
+    .ok()
+    .map(Arc::new);
     let users = config
         .sessions
         .max(config.refresh_families)
@@ -405,6 +451,8 @@ pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
             detail: format!("{} is not a URL", target.base_url()),
         })?,
         browsers: Vec::new(),
+        subjects: Vec::new(),
+        verifier,
     };
     let logins = run_jobs(
         &Arc::new(context.clone()),
@@ -417,6 +465,7 @@ pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
     for made in logins {
         if let Made::Session(session, browser) = made {
             context.browsers.push(*browser);
+            context.subjects.push(session.subject.clone());
             sessions.push(session);
         }
     }

@@ -160,6 +160,9 @@ pub enum Check {
     IdTokenIat,
     /// The ID token's `auth_time`, when present, is a number not in the future beyond the skew.
     IdTokenAuthTime,
+    /// The `sub` of the ID token and of a JWT access token is the subject the seeds recorded for
+    /// the user who signed in (counted when the seeds record one and a token names a subject).
+    TokenSubject,
     /// `/authorize` redirected to the redirect URI with a `code`.
     AuthorizationCodeIssued,
     /// `state` came back unchanged on the redirect.

@@ -92,6 +92,12 @@ async fn seeding_and_test_1_to_3_against_node_oidc_provider_with_opaque_tokens()
         "{:?}",
         seeds.sessions[0]
     );
+    // The subject of each user, learnt from its sign-in's ID token (this configuration's
+    // subject is the user name).
+    assert_eq!(
+        seeds.sessions[0].subject.as_deref(),
+        Some("user-loadtest-00001")
+    );
     let directory = tempfile::tempdir()?;
     seeds.save(directory.path())?;
 
@@ -122,13 +128,18 @@ async fn seeding_and_test_1_to_3_against_node_oidc_provider_with_opaque_tokens()
         }
         // Every ID token is judged by iat. node-oidc-provider's ID tokens from the token
         // endpoint carry no at_hash, no auth_time (none asked for) and no azp (one audience), so
-        // those rules have nothing to judge here; mock-idp's tests count them.
+        // those rules have nothing to judge here; mock-idp's tests count them. The ID tokens name
+        // the subject the seeds recorded (the access tokens are opaque).
         if scenario != ScenarioKind::Userinfo {
-            let judged = result
-                .checks
-                .get("id_token_iat")
-                .map_or(0, |counts| counts.passed);
-            assert!(judged > 0, "{}: {:#?}", scenario.name(), result.checks);
+            for name in ["id_token_iat", "token_subject"] {
+                let judged = result.checks.get(name).map_or(0, |counts| counts.passed);
+                assert!(
+                    judged > 0,
+                    "{}: {name}: {:#?}",
+                    scenario.name(),
+                    result.checks
+                );
+            }
         }
         // Opaque tokens are checked by the provider's introspection.
         if scenario != ScenarioKind::Userinfo {

@@ -65,8 +65,19 @@ async fn seeding_makes_the_files_in_the_documented_format() {
             "minted_at",
             "nonce",
             "redirect_uri",
+            "subject",
             "user_id"
         ]
+    );
+    // Each seed records the subject of its user, learnt from the ID token of its sign-in
+    // (mock-idp's subject is the user name).
+    assert_eq!(first.subject.as_deref(), Some(first.user_id.as_str()));
+    for family in &seeds.refresh_tokens {
+        assert_eq!(family.subject.as_deref(), Some(family.user_id.as_str()));
+    }
+    assert_eq!(
+        seeds.sessions[2].subject.as_deref(),
+        Some("user-loadtest-00003")
     );
     idp.shutdown().await;
 }
@@ -110,6 +121,7 @@ async fn token_code_uses_each_code_exactly_once() {
     assert_eq!(check(&result, "id_token_nonce"), (100, 0));
     assert_eq!(check(&result, "access_token_verifies"), (100, 0));
     assert_eq!(check(&result, "id_token_verifies"), (100, 0));
+    assert_eq!(check(&result, "token_subject"), (100, 0));
     // mock-idp's ID tokens carry every claim these rules judge, so each is counted every time.
     for name in [
         "id_token_at_hash",
@@ -139,6 +151,56 @@ async fn token_code_uses_each_code_exactly_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_for_another_user_than_the_seeds_fail_token_subject() {
+    let idp = spawn_idp().await.unwrap();
+    let profile = steady(10.0, 1.0);
+    let needed = loadgen::seed_files::required_codes(&profile) as usize;
+    let mut seeds = make_seeds(&idp.base_url(), needed, 0, 0).await.unwrap();
+    // The seeds say the codes are another user's: every token names the wrong subject.
+    for code in &mut seeds.authorization_codes {
+        code.subject = Some("user-loadtest-09999".into());
+    }
+    let config = run_config(ScenarioKind::TokenCode, &idp.base_url(), profile, 2);
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, seeds.clone(), stop).await.unwrap();
+    assert_eq!(check(&result, "token_subject"), (0, 10));
+    assert_eq!(result.iterations.failed, 10);
+    assert!(
+        result.notes.iter().any(|note| note.contains(
+            "names subject user-loadtest-00001, but the user who signed in is user-loadtest-09999"
+        )),
+        "{:#?}",
+        result.notes
+    );
+    idp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeds_without_subjects_run_and_say_token_subject_was_not_checked() {
+    let idp = spawn_idp().await.unwrap();
+    let profile = steady(10.0, 1.0);
+    let needed = loadgen::seed_files::required_codes(&profile) as usize;
+    let mut seeds = make_seeds(&idp.base_url(), needed, 0, 0).await.unwrap();
+    for code in &mut seeds.authorization_codes {
+        code.subject = None;
+    }
+    let config = run_config(ScenarioKind::TokenCode, &idp.base_url(), profile, 2);
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, seeds, stop).await.unwrap();
+    assert_clean(&result);
+    assert_eq!(check(&result, "token_subject"), (0, 0));
+    assert!(
+        result
+            .notes
+            .iter()
+            .any(|note| note.starts_with("Some tokens' subjects were not checked")),
+        "{:#?}",
+        result.notes
+    );
+    idp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_storm_rotates_each_vus_own_family() {
     let idp = spawn_idp().await.unwrap();
     let vus = 6;
@@ -156,6 +218,7 @@ async fn refresh_storm_rotates_each_vus_own_family() {
     assert_clean(&result);
     assert_eq!(result.iterations.completed, 120);
     assert_eq!(check(&result, "refresh_token_rotated"), (120, 0));
+    assert_eq!(check(&result, "token_subject"), (120, 0));
     assert_eq!(result.test_id, "TEST 2");
 
     // Each VU kept its family moving: the seeded tokens are all stale now, so a second run
@@ -222,6 +285,7 @@ async fn full_oidc_keeps_sessions_and_checks_state_and_nonce() {
         "authorization_issuer",
         "authorization_code_issued",
         "id_token_nonce",
+        "token_subject",
         "userinfo_subject",
     ] {
         assert_eq!(check(&result, name), (40, 0), "{name}");
@@ -632,6 +696,17 @@ async fn codes_that_would_expire_before_their_use_stop_the_run_before_any_load()
     let profile = steady(50.0, 3.0);
     let needed = loadgen::seed_files::required_codes(&profile) as usize;
     let seeds = make_seeds(&idp.base_url(), needed, 0, 0).await.unwrap();
+    // Seeding itself redeems each sign-in's code (to learn the user's subject): the run's
+    // requests are what the metrics gain from here.
+    let token_requests = || {
+        idp.app()
+            .metrics_text()
+            .lines()
+            .filter(|line| line.contains(r#"endpoint="token""#))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let seeded = token_requests();
     let mut config = run_config(ScenarioKind::TokenCode, &idp.base_url(), profile, 4);
     config.code_lifetime = Some(std::time::Duration::from_secs(2));
     let (_handle, stop) = stop_signal();
@@ -647,11 +722,7 @@ async fn codes_that_would_expire_before_their_use_stop_the_run_before_any_load()
         error.contains("seed them again just before the run"),
         "{error}"
     );
-    let metrics = idp.app().metrics_text();
-    assert!(
-        !metrics.contains(r#"endpoint="token""#),
-        "no token request may be sent: {metrics}"
-    );
+    assert_eq!(token_requests(), seeded, "no token request may be sent");
     idp.shutdown().await;
 }
 

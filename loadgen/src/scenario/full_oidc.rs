@@ -23,6 +23,8 @@ pub struct FullOidc;
 #[derive(Debug)]
 pub struct Session {
     cookie: HeaderValue,
+    /// The subject the seeds recorded for the session's user.
+    subject: Option<String>,
 }
 
 impl Scenario for FullOidc {
@@ -41,6 +43,7 @@ impl Scenario for FullOidc {
     async fn set_up(vu: &mut Vu) -> Result<Session, String> {
         Ok(Session {
             cookie: vu.session_cookie()?,
+            subject: vu.session_subject(),
         })
     }
 
@@ -113,6 +116,7 @@ impl Scenario for FullOidc {
                 TokenExpectations {
                     nonce: Some(&request.nonce),
                     id_token_required: true,
+                    subject: session.subject.as_deref(),
                     ..TokenExpectations::default()
                 },
             )

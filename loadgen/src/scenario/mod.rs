@@ -246,6 +246,7 @@ mod tests {
                     user_id: "u".into(),
                     refresh_token: "rt".into(),
                     client_id: "c".into(),
+                    subject: None,
                 };
                 3
             ],
@@ -253,6 +254,7 @@ mod tests {
                 SessionSeed {
                     user_id: "u".into(),
                     cookie: "a=b".into(),
+                    subject: None,
                 };
                 2
             ],

@@ -56,7 +56,9 @@ impl Scenario for RefreshReuse {
             return None;
         };
         let original = seed.refresh_token.clone();
-        let rotated = vu.rotate(&original, iteration.intended_start).await?;
+        let rotated = vu
+            .rotate(&original, seed.subject.as_deref(), iteration.intended_start)
+            .await?;
         let replay = expect_invalid_grant(vu, &original, Check::ReplayRejected).await;
         let family = expect_invalid_grant(vu, &rotated, Check::FamilyRevoked).await;
         replay.and(family)

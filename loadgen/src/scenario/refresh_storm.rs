@@ -12,6 +12,8 @@ pub struct RefreshStorm;
 #[derive(Debug)]
 pub struct Family {
     refresh_token: String,
+    /// The subject the seeds recorded for the family's user.
+    subject: Option<String>,
 }
 
 impl Scenario for RefreshStorm {
@@ -35,6 +37,7 @@ impl Scenario for RefreshStorm {
             .ok_or("there is no seeded refresh-token family for it")?;
         Ok(Family {
             refresh_token: seed.refresh_token.clone(),
+            subject: seed.subject.clone(),
         })
     }
 
@@ -45,7 +48,11 @@ impl Scenario for RefreshStorm {
     async fn iterate(vu: &mut Vu, family: &mut Family, iteration: Iteration) -> Option<()> {
         // A failed rotation leaves the family where it was: the token held stays the newest.
         let rotated = vu
-            .rotate(&family.refresh_token, iteration.intended_start)
+            .rotate(
+                &family.refresh_token,
+                family.subject.as_deref(),
+                iteration.intended_start,
+            )
             .await?;
         family.refresh_token = rotated;
         Some(())

@@ -92,6 +92,8 @@ pub struct RunContext {
     pub minted_codes: Option<Arc<MintedCodes>>,
     /// Set when an opaque access token could not be checked where it was issued.
     opaque_unchecked: AtomicBool,
+    /// Set when a token's subject could not be checked: its seed records none.
+    subject_unknown: AtomicBool,
     first_failures: Mutex<BTreeMap<String, String>>,
 }
 
@@ -126,6 +128,7 @@ impl RunContext {
             skipped_checks: CheckSet::default(),
             minted_codes: None,
             opaque_unchecked: AtomicBool::new(false),
+            subject_unknown: AtomicBool::new(false),
             first_failures: Mutex::new(BTreeMap::new()),
         }
     }
@@ -166,6 +169,16 @@ impl RunContext {
     /// Whether some opaque access token could not be checked where it was issued.
     pub fn opaque_tokens_unchecked(&self) -> bool {
         self.opaque_unchecked.load(Ordering::Relaxed)
+    }
+
+    /// Remembers that a token's subject could not be checked: its seed records none.
+    pub fn note_subject_unknown(&self) {
+        self.subject_unknown.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether some token's subject could not be checked for want of a subject in its seed.
+    pub fn subjects_unknown(&self) -> bool {
+        self.subject_unknown.load(Ordering::Relaxed)
     }
 
     /// The headers of every token request.

@@ -75,6 +75,7 @@ impl Scenario for TokenCode {
             TokenExpectations {
                 nonce: Some(&seed.nonce),
                 id_token_required: openid,
+                subject: seed.subject.as_deref(),
                 ..TokenExpectations::default()
             },
         )

@@ -18,6 +18,8 @@ pub struct TokenExchange;
 #[derive(Debug)]
 pub struct SubjectToken {
     access_token: String,
+    /// The subject the seeds recorded for the session's user, whom the exchanged token is for.
+    subject: Option<String>,
 }
 
 impl Scenario for TokenExchange {
@@ -36,7 +38,10 @@ impl Scenario for TokenExchange {
         let access_token = tokens
             .access_token
             .ok_or("the token endpoint issued no access_token")?;
-        Ok(SubjectToken { access_token })
+        Ok(SubjectToken {
+            access_token,
+            subject: vu.session_subject(),
+        })
     }
 
     async fn iterate(vu: &mut Vu, subject: &mut SubjectToken, iteration: Iteration) -> Option<()> {
@@ -49,6 +54,7 @@ impl Scenario for TokenExchange {
             &response,
             TokenExpectations {
                 issued_token_type_required: true,
+                subject: subject.subject.as_deref(),
                 ..TokenExpectations::default()
             },
         )

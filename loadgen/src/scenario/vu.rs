@@ -60,6 +60,9 @@ pub struct TokenExpectations<'a> {
     pub id_token_required: bool,
     /// The response must carry `issued_token_type` (token exchange).
     pub issued_token_type_required: bool,
+    /// The subject the tokens must name: the one the seeds recorded for their user. `None` when
+    /// the seeds record none (made elsewhere, or by an older loadgen).
+    pub subject: Option<&'a str>,
 }
 
 /// A virtual user's connection and the plumbing every scenario's requests and checks go through.
@@ -215,6 +218,11 @@ impl Vu {
     /// opaque token by the provider's introspection (RFC 7662) when it offers one; without one,
     /// an opaque token is checked where it is used (userinfo).
     pub async fn check_access_token(&mut self, token: &str) -> bool {
+        self.check_access_token_for_subject(token).await.0
+    }
+
+    /// [`Self::check_access_token`], also giving the subject of a JWT that verified.
+    async fn check_access_token_for_subject(&mut self, token: &str) -> (bool, Option<String>) {
         let context = Arc::clone(&self.context);
         let is_jwt = match context.access_token {
             AccessTokenFormat::Jwt => true,
@@ -223,16 +231,20 @@ impl Vu {
         };
         if is_jwt {
             let verified = context.verifier.verify_access_token(token);
-            return self.check(Check::AccessTokenVerifies, verified.is_ok(), || {
+            let reason = verified.as_ref().err().map(ToString::to_string);
+            let passed = self.check(Check::AccessTokenVerifies, reason.is_none(), || {
                 format!(
                     "the access token did not verify: {}",
-                    verified
-                        .err()
-                        .map(|error| error.to_string())
-                        .unwrap_or_default()
+                    reason.unwrap_or_default()
                 )
             });
+            return (passed, verified.ok().map(|claims| claims.sub));
         }
+        (self.check_opaque_access_token(token).await, None)
+    }
+
+    async fn check_opaque_access_token(&mut self, token: &str) -> bool {
+        let context = Arc::clone(&self.context);
         if context.skipped_checks.contains(Check::AccessTokenActive) {
             return true;
         }
@@ -305,9 +317,11 @@ impl Vu {
                 "the refresh response carried no new refresh token (is rotation on?)".to_owned()
             });
         }
+        let mut subjects = Vec::with_capacity(2);
         match tokens.access_token.as_deref() {
             Some(token) => {
-                self.check_access_token(token).await;
+                let (_, subject) = self.check_access_token_for_subject(token).await;
+                subjects.extend(subject.map(|subject| ("access token", subject)));
             }
             None => {
                 self.check(Check::AccessTokenVerifies, false, || {
@@ -333,15 +347,33 @@ impl Vu {
                 )
             });
             // The claims of a token that did not verify say nothing: they are judged only after.
-            if let Ok(verified) = &verified {
-                self.check_id_token_claims(verified, tokens.access_token.as_deref());
+            if let Ok(verified) = verified {
+                self.check_id_token_claims(&verified, tokens.access_token.as_deref());
+                subjects.push(("ID token", verified.claims.sub));
             }
         } else if expect.id_token_required {
             self.check(Check::IdTokenVerifies, false, || {
                 "the response has no id_token".to_owned()
             });
         }
+        self.check_subjects(&subjects, expect.subject);
         has_fields.then_some(tokens)
+    }
+
+    /// Checks that every verified token of a response names the seeds' subject for its user: one
+    /// check per response, made when the subject is known and some token names one.
+    fn check_subjects(&mut self, subjects: &[(&str, String)], expected: Option<&str>) {
+        let Some(expected) = expected else {
+            if !subjects.is_empty() {
+                self.context.note_subject_unknown();
+            }
+            return;
+        };
+        if let Some(verdict) = subject_verdict(subjects, expected) {
+            self.check(Check::TokenSubject, verdict.is_ok(), || {
+                verdict.err().unwrap_or_default()
+            });
+        }
     }
 
     /// Judges the claim rules of a verified ID token that the signature does not cover
@@ -382,9 +414,15 @@ impl Vu {
         self.post_token(body, intended_start, expected).await
     }
 
-    /// One rotation of `sent`: the new refresh token, when the request succeeded and the
-    /// response passed its checks (the new token differs from the one sent).
-    pub async fn rotate(&mut self, sent: &str, intended_start: Instant) -> Option<String> {
+    /// One rotation of `sent`, a refresh token of `subject`'s family: the new refresh token, when
+    /// the request succeeded and the response passed its checks (the new token differs from the
+    /// one sent).
+    pub async fn rotate(
+        &mut self,
+        sent: &str,
+        subject: Option<&str>,
+        intended_start: Instant,
+    ) -> Option<String> {
         let response = self
             .send_refresh(sent, intended_start, StatusCode::OK)
             .await?;
@@ -394,6 +432,7 @@ impl Vu {
                 TokenExpectations {
                     previous_refresh_token: Some(sent),
                     refresh_token_required: true,
+                    subject,
                     ..TokenExpectations::default()
                 },
             )
@@ -411,6 +450,15 @@ impl Vu {
             .ok_or_else(|| "there is no seeded session for it".to_owned())?;
         HeaderValue::from_str(&seed.cookie)
             .map_err(|_| "its seeded session cookie is not a valid header value".to_owned())
+    }
+
+    /// The subject the seeds recorded for the user of this VU's session, when they record one.
+    pub fn session_subject(&self) -> Option<String> {
+        self.context
+            .seeds
+            .sessions
+            .get(self.id)
+            .and_then(|seed| seed.subject.clone())
     }
 
     /// Gets an access token through the VU's session, unmeasured (set-up of the `userinfo` and
@@ -434,6 +482,23 @@ impl Vu {
         .await;
         signed_in.map_err(|error| format!("signing in through its session failed: {error}"))
     }
+}
+
+/// Whether every token named (`(which token, its sub)`) is `expected`'s: `None` when no token
+/// names a subject, otherwise why not in words.
+fn subject_verdict(subjects: &[(&str, String)], expected: &str) -> Option<Result<(), String>> {
+    if subjects.is_empty() {
+        return None;
+    }
+    let wrong = subjects
+        .iter()
+        .find(|(_, subject)| subject.as_str() != expected);
+    Some(match wrong {
+        Some((token, subject)) => Err(format!(
+            "the {token} names subject {subject}, but the user who signed in is {expected}"
+        )),
+        None => Ok(()),
+    })
 }
 
 /// A virtual user of scenario `S`: its plumbing and its scenario's state.
@@ -473,5 +538,36 @@ impl<S: Scenario> VirtualUser<S> {
         self.vu.context.recorder.with_shard(self.vu.id, |recorder| {
             recorder.record_iteration(succeeded, duration);
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_token_must_name_the_seeded_subject() {
+        let both = [
+            ("access token", "alice".to_owned()),
+            ("ID token", "alice".to_owned()),
+        ];
+        assert_eq!(subject_verdict(&both, "alice"), Some(Ok(())));
+        assert_eq!(
+            subject_verdict(&both, "bob"),
+            Some(Err(
+                "the access token names subject alice, but the user who signed in is bob".into()
+            ))
+        );
+        let mixed = [
+            ("access token", "alice".to_owned()),
+            ("ID token", "mallory".to_owned()),
+        ];
+        assert_eq!(
+            subject_verdict(&mixed, "alice"),
+            Some(Err(
+                "the ID token names subject mallory, but the user who signed in is alice".into()
+            ))
+        );
+        assert_eq!(subject_verdict(&[], "alice"), None);
     }
 }
