@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use crate::client::{Target, TargetError, VuClient};
 use crate::flows::describe_error_body;
+use crate::jwks::{JwksSource, KeySet, REFETCH_INTERVAL};
 use crate::mint_ahead::{self, MintingPlan};
 use crate::oidc::{AccessTokenFormat, ClientCredentials, Discovery, JwksError, TokenVerifier};
 use crate::progress::{ProgressMode, spawn_progress};
@@ -381,6 +382,18 @@ async fn run_scenario<S: Scenario>(
         &audience,
         &config.client.client_id,
     )?;
+    let keys = KeySet::new(
+        verifier,
+        JwksSource {
+            client: VuClient::new(Arc::clone(&target)),
+            path: target.path_of(&discovery.jwks_uri),
+            issuer: discovery.issuer.clone(),
+            access_token_audience: audience,
+            client_id: config.client.client_id.clone(),
+            timeout: config.timeout,
+            interval: REFETCH_INTERVAL,
+        },
+    );
     let paths = EndpointPaths {
         authorize: target.path_of(&discovery.authorization_endpoint),
         token: target.path_of(&discovery.token_endpoint),
@@ -423,7 +436,7 @@ async fn run_scenario<S: Scenario>(
             config.client.clone(),
             paths,
             discovery.issuer.clone(),
-            verifier,
+            keys,
             config.timeout,
             seeds,
             shards,
@@ -561,6 +574,7 @@ async fn run_scenario<S: Scenario>(
                 .to_owned(),
         );
     }
+    notes.extend(context.keys.note());
     if context.subjects_unknown() {
         notes.push(
             "Some tokens' subjects were not checked (token_subject): their seeds do not record \

@@ -13,6 +13,7 @@ pub mod client;
 pub mod engine;
 pub mod flows;
 pub mod id_token;
+pub mod jwks;
 pub mod mint_ahead;
 pub mod oidc;
 pub mod printer;

@@ -125,7 +125,10 @@ pub fn looks_like_jws(token: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     /// The header has no `kid`, or the JWKS has no key with that `kid`.
-    #[error("no JWKS key for kid {0:?}")]
+    #[error("{}", match .0 {
+        Some(kid) => format!("the JWKS holds no key with kid {kid}"),
+        None => "the token names no kid and the JWKS holds several keys".to_owned(),
+    })]
     UnknownKey(Option<String>),
     /// Access token header `typ` is not `at+jwt` (RFC 9068 section 4).
     #[error("access token typ is {0:?}, expected at+jwt")]

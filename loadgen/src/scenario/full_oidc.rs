@@ -121,11 +121,15 @@ impl Scenario for FullOidc {
                 },
             )
             .await?;
-        let id_subject = tokens
-            .id_token
-            .as_deref()
-            .and_then(|token| context.verifier.verify_id_token(token).ok())
-            .map(|verified| verified.claims.sub);
+        let id_subject = match tokens.id_token.as_deref() {
+            Some(token) => context
+                .keys
+                .verify_id_token(token)
+                .await
+                .ok()
+                .map(|verified| verified.claims.sub),
+            None => None,
+        };
         let access_token = tokens.access_token?;
         userinfo_step(vu, &access_token, id_subject.as_deref(), Instant::now()).await
     }

@@ -1,5 +1,5 @@
 //! What the virtual users of one run share: the target, the client, the endpoints' paths, the
-//! token verifier, the seeds, the recorder, the live counters and the first note of each failure.
+//! key set, the seeds, the recorder, the live counters and the first note of each failure.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,8 +12,9 @@ use tokio::time::Instant;
 
 use crate::client::Target;
 use crate::flows::{IssuerExpectation, token_request_headers};
+use crate::jwks::KeySet;
 use crate::mint_ahead::MintedCodes;
-use crate::oidc::{AccessTokenFormat, ClientCredentials, TokenVerifier};
+use crate::oidc::{AccessTokenFormat, ClientCredentials};
 use crate::scenario::ScenarioKind;
 use crate::seed_files::Seeds;
 use crate::stats::{CheckSet, ShardedRecorder};
@@ -74,8 +75,9 @@ pub struct RunContext {
     pub issuer: String,
     /// Whether discovery promises an RFC 9207 `iss` on every authorization response.
     pub issuer_parameter_required: bool,
-    /// Checks the signatures and claims of tokens against the JWKS.
-    pub verifier: TokenVerifier,
+    /// Checks the signatures and claims of tokens against the JWKS, fetched again on an unknown
+    /// `kid`.
+    pub keys: KeySet,
     /// Per-request timeout.
     pub timeout: Duration,
     /// The seeds of the run.
@@ -106,7 +108,7 @@ impl RunContext {
         client: ClientCredentials,
         paths: EndpointPaths,
         issuer: String,
-        verifier: TokenVerifier,
+        keys: KeySet,
         timeout: Duration,
         seeds: Seeds,
         recorder_shards: usize,
@@ -119,7 +121,7 @@ impl RunContext {
             paths,
             issuer,
             issuer_parameter_required: false,
-            verifier,
+            keys,
             timeout,
             seeds,
             recorder: ShardedRecorder::new(recorder_shards),

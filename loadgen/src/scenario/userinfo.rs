@@ -99,16 +99,21 @@ impl Scenario for Userinfo {
         let context = Arc::clone(vu.context());
         // The subject the seeds recorded for the user is the surest; the tokens' own subject
         // serves when the seeds record none.
-        let subject = vu.session_subject().or_else(|| {
-            match context.verifier.verify_access_token(&access_token) {
+        let subject = match vu.session_subject() {
+            Some(subject) => Some(subject),
+            None => match context.keys.verify_access_token(&access_token).await {
                 Ok(claims) => Some(claims.sub),
-                Err(_) => tokens
-                    .id_token
-                    .as_deref()
-                    .and_then(|id_token| context.verifier.verify_id_token(id_token).ok())
-                    .map(|verified| verified.claims.sub),
-            }
-        });
+                Err(_) => match tokens.id_token.as_deref() {
+                    Some(id_token) => context
+                        .keys
+                        .verify_id_token(id_token)
+                        .await
+                        .ok()
+                        .map(|verified| verified.claims.sub),
+                    None => None,
+                },
+            },
+        };
         let bearer = HeaderValue::from_str(&format!("Bearer {access_token}"))
             .map_err(|_| "its access token cannot be sent in a header".to_owned())?;
         Ok(SignedIn { bearer, subject })

@@ -230,7 +230,7 @@ impl Vu {
             AccessTokenFormat::Auto => looks_like_jws(token),
         };
         if is_jwt {
-            let verified = context.verifier.verify_access_token(token);
+            let verified = context.keys.verify_access_token(token).await;
             let reason = verified.as_ref().err().map(ToString::to_string);
             let passed = self.check(Check::AccessTokenVerifies, reason.is_none(), || {
                 format!(
@@ -330,7 +330,7 @@ impl Vu {
             }
         }
         if let Some(id_token) = tokens.id_token.as_deref() {
-            let verified = context.verifier.verify_id_token(id_token);
+            let verified = context.keys.verify_id_token(id_token).await;
             if let Some(nonce) = expect.nonce {
                 let same = verified
                     .as_ref()
