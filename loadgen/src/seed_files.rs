@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic_file::write_atomically;
@@ -102,7 +103,7 @@ pub enum SeedFileError {
     },
 }
 
-fn read_list<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, SeedFileError> {
+fn read_list<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>, SeedFileError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -113,10 +114,16 @@ fn read_list<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, SeedFi
             });
         }
     };
-    serde_json::from_str(&text).map_err(|source| SeedFileError::Parse {
+    parse_list(&text).map_err(|source| SeedFileError::Parse {
         path: path.to_owned(),
         source,
     })
+}
+
+/// The seeds of one file's text, as [`Seeds::load`] reads each file: public so that the fuzz
+/// target (`fuzz/fuzz_targets/loadgen_seed_files.rs`) reads them exactly as a run does.
+pub fn parse_list<T: DeserializeOwned>(text: &str) -> Result<Vec<T>, serde_json::Error> {
+    serde_json::from_str(text)
 }
 
 fn write_list<T: Serialize>(path: &Path, items: &[T]) -> Result<(), SeedFileError> {

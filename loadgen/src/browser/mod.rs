@@ -111,7 +111,10 @@ impl Browser {
             .filter(|_| !header.is_empty())
     }
 
-    fn keep_cookies(&mut self, url: &Url, headers: &http::HeaderMap) {
+    /// Keeps the cookies that the `Set-Cookie` headers of the answer from `url` set. Public so
+    /// that the fuzz target of responses (`fuzz/fuzz_targets/loadgen_responses.rs`) feeds the
+    /// jar as a sign-in does.
+    pub fn keep_cookies(&mut self, url: &Url, headers: &http::HeaderMap) {
         for value in headers.get_all(SET_COOKIE) {
             if let Ok(text) = value.to_str() {
                 // A cookie the jar refuses (a bad domain) is one a browser would drop too.
@@ -249,8 +252,8 @@ impl Browser {
 }
 
 /// Whether `url` is the client's `redirect_uri` (same scheme, host, port and path): the browser
-/// stops there and never requests it.
-fn is_redirect_uri(url: &Url, redirect_uri: &str) -> bool {
+/// stops there and never requests it. Public for the fuzz target of responses.
+pub fn is_redirect_uri(url: &Url, redirect_uri: &str) -> bool {
     Url::parse(redirect_uri).is_ok_and(|expected| {
         url.scheme() == expected.scheme()
             && url.host_str() == expected.host_str()
