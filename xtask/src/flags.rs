@@ -45,6 +45,10 @@ pub enum Command {
     /// Memory under a bounded refresh storm on loopback: samples mock-idp's resident memory and
     /// store sizes, and fails when memory still grows over the steady phase's second half.
     Soak(SoakArgs),
+    /// Runs the cargo-fuzz targets of fuzz/ (mock-idp's request handling, loadgen's reading of
+    /// seed files and of providers' answers), each for a bounded number of executions; installs
+    /// cargo-fuzz, pinned, under target/fuzz-tools on first use.
+    Fuzz(FuzzArgs),
 }
 
 /// Flags of `soak`.
@@ -78,6 +82,20 @@ pub struct SoakArgs {
     /// Do not pass --refresh-replay-window (for builds that predate it).
     #[arg(long)]
     pub no_replay_window: bool,
+}
+
+/// Flags of `fuzz`.
+#[derive(Debug, Clone, Args)]
+pub struct FuzzArgs {
+    /// Run only this target (mock_idp_handle, loadgen_seed_files or loadgen_responses).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Executions per target.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub runs: u64,
+    /// The longest one target may run; it stops at whichever bound comes first.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub max_time: Duration,
 }
 
 /// Flags of `wrk-compare`.
@@ -169,6 +187,15 @@ mod tests {
         assert!(cli.pipeline.quick);
         assert_eq!(cli.pipeline.rate, 200);
         assert!(Cli::try_parse_from(["xtask", "--target", "http://idp"]).is_err());
+        let Some(Command::Fuzz(fuzz)) =
+            Cli::try_parse_from(["xtask", "fuzz", "--target", "loadgen_responses"])
+                .unwrap()
+                .command
+        else {
+            panic!("`fuzz` is not the fuzz command");
+        };
+        assert_eq!(fuzz.target.as_deref(), Some("loadgen_responses"));
+        assert_eq!(fuzz.runs, 1_000_000);
         let node = Cli::try_parse_from(["xtask", "--idp", "node-oidc-provider"]).unwrap();
         assert_eq!(node.pipeline.idp, Idp::NodeOidcProvider);
         assert!(

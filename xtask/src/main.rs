@@ -4,6 +4,7 @@
 
 mod children;
 mod flags;
+mod fuzz;
 mod perf;
 mod pipeline;
 mod process;
@@ -27,5 +28,6 @@ fn main() -> Result<()> {
         Some(Command::Perf { strict, full }) => perf::run(cli.pipeline, strict, full),
         Some(Command::WrkCompare(args)) => wrk_compare::run(args),
         Some(Command::Soak(args)) => soak::run(args),
+        Some(Command::Fuzz(args)) => fuzz::run(&args),
     }
 }

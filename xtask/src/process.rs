@@ -2,7 +2,7 @@
 //! on an ephemeral port and stopped on every path (error and Ctrl-C included), and commands waited
 //! on without missing an interrupt.
 
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -145,10 +145,42 @@ impl Drop for IdpProcess {
 /// waits a moment for the child to finish on its own (it got the signal too), then kills it.
 pub fn run_to_completion(command: &mut Command) -> Result<ExitStatus> {
     let program = format!("{:?}", command.get_program());
-    let mut child = command
+    let child = command
         .stdin(Stdio::null())
         .spawn()
         .with_context(|| format!("could not start {program}"))?;
+    wait_for(child, &program)
+}
+
+/// Runs `command` as [`run_to_completion`] does, its stderr shown and also copied into `log`, so
+/// that what it printed can be read afterwards.
+pub fn run_copying_stderr(command: &mut Command, log: &Path) -> Result<ExitStatus> {
+    let program = format!("{:?}", command.get_program());
+    let mut file = std::fs::File::create(log)
+        .with_context(|| format!("could not create {}", log.display()))?;
+    let mut child = command
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("could not start {program}"))?;
+    let mut stderr = child.stderr.take().context("the child has no stderr")?;
+    let copier = std::thread::spawn(move || {
+        let mut buffer = [0u8; 8192];
+        // Reading on after a failed write keeps the child from blocking on a full pipe.
+        while let Ok(read) = stderr.read(&mut buffer) {
+            if read == 0 {
+                break;
+            }
+            let _ = std::io::stderr().write_all(&buffer[..read]);
+            let _ = file.write_all(&buffer[..read]);
+        }
+    });
+    let status = wait_for(child, &program);
+    let _ = copier.join();
+    status
+}
+
+fn wait_for(mut child: Child, program: &str) -> Result<ExitStatus> {
     let mut interrupted_at: Option<Instant> = None;
     loop {
         if let Some(status) = child.try_wait()? {

@@ -44,6 +44,11 @@ impl Workspace {
         self.root.join(relative)
     }
 
+    /// A file or directory under the target directory (`target/RELATIVE`).
+    pub fn target_path(&self, relative: &str) -> PathBuf {
+        self.target.join(relative)
+    }
+
     /// A directory of xtask's own under the target directory (`target/xtask/NAME`).
     pub fn xtask_dir(&self, name: &str) -> PathBuf {
         self.target.join("xtask").join(name)
