@@ -3,8 +3,10 @@
 //! ARCHITECTURE.md's invariant: no request makes it panic or answer 5xx, but an injected fault.
 //!
 //! Values may be the provider's own (its clients, users, PKCE pair, grant types) or what an
-//! earlier answer of the same sequence gave (session cookie, code, tokens), so the fuzzer reaches
-//! the token grants and resource endpoints and not only the parsers in front of them.
+//! earlier answer of the same sequence gave (session cookie, code, tokens), and a step may be a
+//! whole sign-in (mock-idp's `in_process` flow, through `App::handle` too), so the fuzzer reaches
+//! the token grants and resource endpoints and not only the parsers in front of them: a million
+//! runs of arbitrary requests alone never got a login through.
 
 #![no_main]
 
@@ -21,15 +23,15 @@ use mock_idp::clients::{
     CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET, PUBLIC_CLIENT_ID, REDIRECT_URI,
     USER_PASSWORD, basic_authorization,
 };
-use mock_idp::in_process::CODE_VERIFIER;
+use mock_idp::in_process::{self, CODE_VERIFIER};
 use mock_idp::keys::SigningKey;
 use mock_idp::{
     AccessTokenFormat, App, Config, Fault, FaultKind, RefreshTokenFormat, SESSION_COOKIE,
     SigningAlg,
 };
 
-/// More requests per input rarely find more: the state worth reaching takes three or four.
-const MAX_REQUESTS: usize = 6;
+/// More steps per input rarely find more: the state worth reaching takes three or four.
+const MAX_STEPS: usize = 6;
 /// Batches are capped so that one input cannot spend seconds signing; the endpoint's own cap
 /// (1000) is still reached by raw JSON bodies.
 const MAX_BATCH: usize = 8;
@@ -39,7 +41,18 @@ fuzz_target!(|input: Input| run(input));
 #[derive(Debug, Arbitrary)]
 struct Input {
     setup: Setup,
-    requests: Vec<FuzzRequest>,
+    steps: Vec<Step>,
+}
+
+#[derive(Debug, Arbitrary)]
+enum Step {
+    Request(FuzzRequest),
+    /// Logs the first user in: the session cookie.
+    Login,
+    /// Logs in and runs `/authorize` (PKCE with `KnownValue::Verifier`): a pending code.
+    Code,
+    /// The whole sign-in: access, refresh and ID tokens.
+    SignIn,
 }
 
 #[derive(Debug, Clone, Copy, Arbitrary)]
@@ -112,8 +125,30 @@ enum PathChoice {
 
 #[derive(Debug, Arbitrary)]
 enum Params {
+    Prepared(Prepared),
     Pairs(Vec<(Name, Value)>),
     Raw(String),
+}
+
+/// A well-formed form of the provider's own, less one pair maybe, plus arbitrary pairs (which may
+/// repeat one): the fuzzer starts from requests that pass, one change away from those that fail.
+#[derive(Debug, Arbitrary)]
+struct Prepared {
+    form: Form,
+    dropped: Option<u8>,
+    extra: Vec<(Name, Value)>,
+}
+
+#[derive(Debug, Clone, Copy, Arbitrary)]
+enum Form {
+    Authorize,
+    Login,
+    CodeGrant,
+    RefreshGrant,
+    TokenExchange,
+    ClientCredentials,
+    Introspect(Earlier),
+    Revoke(Earlier),
 }
 
 #[derive(Debug, Arbitrary)]
@@ -200,7 +235,12 @@ enum Earlier {
 
 #[derive(Debug, Arbitrary)]
 enum HeaderChoice {
-    Basic { client: Value, secret: Value },
+    /// The confidential client's `client_secret_basic` credentials.
+    ConfidentialClient,
+    Basic {
+        client: Value,
+        secret: Value,
+    },
     Bearer(Value),
     SessionCookie(Value),
     Cookie(String),
@@ -208,12 +248,16 @@ enum HeaderChoice {
     JsonContentType,
     ContentType(String),
     ContentLength(u64),
-    Raw { name: String, value: Vec<u8> },
+    Raw {
+        name: String,
+        value: Vec<u8>,
+    },
 }
 
 #[derive(Debug, Arbitrary)]
 enum BodyChoice {
     Empty,
+    Prepared(Prepared),
     Form(Vec<(Name, Value)>),
     MintToken {
         user: UserChoice,
@@ -391,18 +435,78 @@ impl Value {
     fn text(&self, memory: &Memory) -> String {
         match self {
             Value::Known(known) => known.text(),
-            Value::Earlier(earlier) => {
-                let remembered = match earlier {
-                    Earlier::Session => &memory.session,
-                    Earlier::Code => &memory.code,
-                    Earlier::AccessToken => &memory.access_token,
-                    Earlier::RefreshToken => &memory.refresh_token,
-                    Earlier::IdToken => &memory.id_token,
-                };
-                remembered.clone().unwrap_or_default()
-            }
+            Value::Earlier(earlier) => earlier.text(memory),
             Value::Raw(text) => text.clone(),
         }
+    }
+}
+
+impl Earlier {
+    fn text(self, memory: &Memory) -> String {
+        let remembered = match self {
+            Earlier::Session => &memory.session,
+            Earlier::Code => &memory.code,
+            Earlier::AccessToken => &memory.access_token,
+            Earlier::RefreshToken => &memory.refresh_token,
+            Earlier::IdToken => &memory.id_token,
+        };
+        remembered.clone().unwrap_or_default()
+    }
+}
+
+impl Prepared {
+    fn encode(&self, memory: &Memory) -> String {
+        let own = |name: &str, value: &str| (name.to_owned(), value.to_owned());
+        let mut pairs: Vec<(String, String)> = match self.form {
+            Form::Authorize => form_urlencoded::parse(
+                in_process::AuthorizationRequest::default()
+                    .query()
+                    .as_bytes(),
+            )
+            .into_owned()
+            .collect(),
+            Form::Login => vec![
+                own("username", "user-loadtest-00001"),
+                own("password", USER_PASSWORD),
+            ],
+            Form::CodeGrant => vec![
+                own("grant_type", "authorization_code"),
+                own("code", &Earlier::Code.text(memory)),
+                own("redirect_uri", REDIRECT_URI),
+                own("code_verifier", CODE_VERIFIER),
+            ],
+            Form::RefreshGrant => vec![
+                own("grant_type", "refresh_token"),
+                own("refresh_token", &Earlier::RefreshToken.text(memory)),
+            ],
+            Form::TokenExchange => vec![
+                own(
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:token-exchange",
+                ),
+                own("subject_token", &Earlier::AccessToken.text(memory)),
+                own(
+                    "subject_token_type",
+                    "urn:ietf:params:oauth:token-type:access_token",
+                ),
+            ],
+            Form::ClientCredentials => vec![own("grant_type", "client_credentials")],
+            Form::Introspect(earlier) | Form::Revoke(earlier) => {
+                vec![own("token", &earlier.text(memory))]
+            }
+        };
+        if let Some(dropped) = self.dropped {
+            let position = usize::from(dropped) % pairs.len().max(1);
+            if position < pairs.len() {
+                pairs.remove(position);
+            }
+        }
+        let mut serializer = form_urlencoded::Serializer::new(String::new());
+        serializer.extend_pairs(&pairs);
+        for (name, value) in &self.extra {
+            serializer.append_pair(name.text(), &value.text(memory));
+        }
+        serializer.finish()
     }
 }
 
@@ -453,6 +557,10 @@ impl FuzzRequest {
             PathChoice::Raw(path) => path.clone(),
         };
         match &self.query {
+            Some(Params::Prepared(prepared)) => {
+                uri.push('?');
+                uri.push_str(&prepared.encode(memory));
+            }
             Some(Params::Pairs(pairs)) => {
                 uri.push('?');
                 uri.push_str(&encode(pairs, memory));
@@ -465,6 +573,7 @@ impl FuzzRequest {
         }
         let body = match &self.body {
             BodyChoice::Empty => Bytes::new(),
+            BodyChoice::Prepared(prepared) => Bytes::from(prepared.encode(memory)),
             BodyChoice::Form(pairs) => Bytes::from(encode(pairs, memory)),
             BodyChoice::MintToken { user, scope } => {
                 let mut mint = serde_json::json!({ "user_id": user.json(memory) });
@@ -495,6 +604,11 @@ impl FuzzRequest {
             .ok()?;
         for choice in &self.headers {
             let (name, value) = match choice {
+                HeaderChoice::ConfidentialClient => (
+                    header::AUTHORIZATION,
+                    basic_authorization(CONFIDENTIAL_CLIENT_ID, CONFIDENTIAL_CLIENT_SECRET)
+                        .into_bytes(),
+                ),
                 HeaderChoice::Basic { client, secret } => (
                     header::AUTHORIZATION,
                     basic_authorization(&client.text(memory), &secret.text(memory)).into_bytes(),
@@ -573,15 +687,38 @@ fn remember(memory: &mut Memory, headers: &http::HeaderMap, body: &[u8]) {
     }
 }
 
+/// `FUZZ_TRACE=1` prints each request's method, path and status: replaying a corpus with it
+/// (`-runs=0`) shows how deep the fuzzer got (logins, codes, tokens issued).
+fn tracing() -> bool {
+    static TRACE: OnceLock<bool> = OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("FUZZ_TRACE").is_some())
+}
+
 fn run(input: Input) {
     let app = App::with_key(
         input.setup.config(),
         "http://127.0.0.1:8080",
         key(input.setup.alg),
     );
+    let injects_server_errors = input.setup.injects_server_errors();
     runtime().block_on(async {
         let mut memory = Memory::default();
-        for fuzz_request in input.requests.iter().take(MAX_REQUESTS) {
+        for step in input.steps.iter().take(MAX_STEPS) {
+            let fuzz_request = match step {
+                Step::Request(fuzz_request) => fuzz_request,
+                Step::Login | Step::Code | Step::SignIn => {
+                    let reached = flow(&app, step, &mut memory).await;
+                    if let Err(error) = reached {
+                        // A refusal is expected (few users, zero lifetimes, faults); a 5xx is not.
+                        let injected = injects_server_errors && error.step == "POST /token";
+                        assert!(
+                            error.status < 500 || injected,
+                            "the sign-in failed with a 5xx without an injected fault: {error}"
+                        );
+                    }
+                    continue;
+                }
+            };
             let Some(request) = fuzz_request.build(&memory) else {
                 continue;
             };
@@ -591,7 +728,7 @@ fn run(input: Input) {
             // The answers' bodies are in memory: reading them cannot fail.
             let Ok(collected) = body.collect().await;
             let body = collected.to_bytes();
-            let injected = input.setup.injects_server_errors()
+            let injected = injects_server_errors
                 && method == Method::POST
                 && path == "/token"
                 && parts.status.as_u16() == 500;
@@ -601,7 +738,44 @@ fn run(input: Input) {
                 parts.status,
                 String::from_utf8_lossy(&body)
             );
+            if tracing() {
+                eprintln!("FUZZ_TRACE {method} {path} {}", parts.status.as_u16());
+            }
             remember(&mut memory, &parts.headers, &body);
         }
     });
+}
+
+/// Runs a scripted step of the sign-in, keeping what it gave.
+async fn flow(app: &App, step: &Step, memory: &mut Memory) -> Result<(), in_process::FlowError> {
+    const USER: &str = "user-loadtest-00001";
+    let authorization = in_process::AuthorizationRequest::default();
+    match step {
+        Step::Login => {
+            let cookie = in_process::login(app, USER, USER_PASSWORD).await?;
+            memory.session = cookie.split_once('=').map(|(_, value)| value.to_owned());
+        }
+        Step::Code => {
+            let cookie = in_process::login(app, USER, USER_PASSWORD).await?;
+            memory.session = cookie.split_once('=').map(|(_, value)| value.to_owned());
+            memory.code = Some(in_process::authorization_code(app, &cookie, &authorization).await?);
+        }
+        Step::SignIn => {
+            let tokens = in_process::sign_in(app, USER, &authorization).await?;
+            let token = |name: &str| {
+                tokens
+                    .get(name)
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned)
+            };
+            memory.access_token = token("access_token");
+            memory.refresh_token = token("refresh_token");
+            memory.id_token = token("id_token");
+        }
+        Step::Request(_) => {}
+    }
+    if tracing() {
+        eprintln!("FUZZ_TRACE {step:?} done");
+    }
+    Ok(())
 }
