@@ -155,8 +155,8 @@ fn run_target(
                 cargo_fuzz.display()
             ),
             None => bail!(
-                "fuzz target {target} failed ({status}) before it ran: see its output above or \
-                 in {}",
+                "fuzz target {target} stopped with no failing input saved ({status}): a build \
+                 error or an outside signal; see its output above or in {}",
                 log.display()
             ),
         }
