@@ -190,6 +190,8 @@ enum KnownName {
 enum Value {
     Known(KnownValue),
     Earlier(Earlier),
+    /// A value of the provider's own with arbitrary text after it: a valid prefix, a bad tail.
+    Extended(KnownValue, String),
     Raw(String),
 }
 
@@ -199,6 +201,8 @@ enum KnownValue {
     PublicClient,
     Secret,
     RedirectUri,
+    /// The `return_to` of the login form: the pending authorization request.
+    AuthorizeReturn,
     FirstUser,
     LastUser,
     Password,
@@ -403,6 +407,10 @@ impl KnownValue {
             KnownValue::PublicClient => PUBLIC_CLIENT_ID.into(),
             KnownValue::Secret => CONFIDENTIAL_CLIENT_SECRET.into(),
             KnownValue::RedirectUri => REDIRECT_URI.into(),
+            KnownValue::AuthorizeReturn => format!(
+                "/authorize?{}",
+                in_process::AuthorizationRequest::default().query()
+            ),
             KnownValue::FirstUser => "user-loadtest-00001".into(),
             KnownValue::LastUser => "user-loadtest-10000".into(),
             KnownValue::Password => USER_PASSWORD.into(),
@@ -436,6 +444,7 @@ impl Value {
         match self {
             Value::Known(known) => known.text(),
             Value::Earlier(earlier) => earlier.text(memory),
+            Value::Extended(known, tail) => known.text() + tail,
             Value::Raw(text) => text.clone(),
         }
     }
