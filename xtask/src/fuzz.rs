@@ -121,11 +121,12 @@ fn run_target(
     target: &str,
     args: &FuzzArgs,
 ) -> Result<Option<Outcome>> {
-    // The corpus that grows stays under target/; the committed seeds are only read.
+    // The corpus that grows stays under target/; the committed seeds and the inputs that once
+    // failed (replayed first, so a fix that regressed shows at once) are only read.
     let corpus = work.join("corpus").join(target);
     std::fs::create_dir_all(&corpus)
         .with_context(|| format!("could not create {}", corpus.display()))?;
-    let seeds = workspace.path("fuzz/corpus").join(target);
+    let read_only = ["fuzz/corpus", "fuzz/regressions"].map(|dir| workspace.path(dir).join(target));
     let log = work.join(format!("{target}.log"));
     let mut command = Command::new(cargo_fuzz);
     command
@@ -135,9 +136,7 @@ fn run_target(
         .arg("--target-dir")
         .arg(work.join("build"))
         .arg(&corpus);
-    if seeds.is_dir() {
-        command.arg(&seeds);
-    }
+    command.args(read_only.iter().filter(|dir| dir.is_dir()));
     command.args([
         "--".to_owned(),
         format!("-runs={}", args.runs),
@@ -150,8 +149,9 @@ fn run_target(
         match crash_input(&printed) {
             Some(input) => bail!(
                 "fuzz target {target} found an input that fails it, saved as {input}: see why \
-                 with `{} fuzz run {target} {input} --sanitizer none --fuzz-dir fuzz`, fix it, and \
-                 keep the input as a regression test in the crate that failed",
+                 with `{} fuzz run {target} {input} --sanitizer none --fuzz-dir fuzz`, fix it, \
+                 keep the input in fuzz/regressions/{target}/ and make it a test of the crate \
+                 that failed",
                 cargo_fuzz.display()
             ),
             None => bail!(
