@@ -130,12 +130,14 @@ enum Params {
     Raw(String),
 }
 
-/// A well-formed form of the provider's own, less one pair maybe, plus arbitrary pairs (which may
-/// repeat one): the fuzzer starts from requests that pass, one change away from those that fail.
+/// A well-formed form of the provider's own, less one pair maybe, one value with arbitrary text
+/// after it maybe, plus arbitrary pairs (which may repeat one): the fuzzer starts from requests
+/// that pass, one change away from those that fail.
 #[derive(Debug, Arbitrary)]
 struct Prepared {
     form: Form,
     dropped: Option<u8>,
+    extended: Option<(u8, String)>,
     extra: Vec<(Name, Value)>,
 }
 
@@ -474,9 +476,11 @@ impl Prepared {
             )
             .into_owned()
             .collect(),
+            // As the login form sends it: the pending authorization request rides along.
             Form::Login => vec![
                 own("username", "user-loadtest-00001"),
                 own("password", USER_PASSWORD),
+                own("return_to", &KnownValue::AuthorizeReturn.text()),
             ],
             Form::CodeGrant => vec![
                 own("grant_type", "authorization_code"),
@@ -504,6 +508,12 @@ impl Prepared {
                 vec![own("token", &earlier.text(memory))]
             }
         };
+        if let Some((position, tail)) = &self.extended {
+            let position = usize::from(*position) % pairs.len().max(1);
+            if let Some((_, value)) = pairs.get_mut(position) {
+                value.push_str(tail);
+            }
+        }
         if let Some(dropped) = self.dropped {
             let position = usize::from(dropped) % pairs.len().max(1);
             if position < pairs.len() {
