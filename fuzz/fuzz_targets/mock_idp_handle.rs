@@ -706,8 +706,9 @@ fn remember(memory: &mut Memory, headers: &http::HeaderMap, body: &[u8]) {
     }
 }
 
-/// `FUZZ_TRACE=1` prints each request's method, path and status: replaying a corpus with it
-/// (`-runs=0`) shows how deep the fuzzer got (logins, codes, tokens issued).
+/// `FUZZ_TRACE=1` prints each request's method, path and status, then what was sent: replaying a
+/// corpus with it (`-runs=0`) shows how deep the fuzzer got (logins, codes, tokens issued), and
+/// replaying a failing input shows the request to keep as a test.
 fn tracing() -> bool {
     static TRACE: OnceLock<bool> = OnceLock::new();
     *TRACE.get_or_init(|| std::env::var_os("FUZZ_TRACE").is_some())
@@ -743,6 +744,14 @@ fn run(input: Input) {
             };
             let method = request.method().clone();
             let path = request.uri().path().to_owned();
+            let sent = tracing().then(|| {
+                format!(
+                    "{} {:?} {:?}",
+                    request.uri(),
+                    request.headers(),
+                    request.body()
+                )
+            });
             let (parts, body) = app.handle(request).await.into_parts();
             // The answers' bodies are in memory: reading them cannot fail.
             let Ok(collected) = body.collect().await;
@@ -757,8 +766,11 @@ fn run(input: Input) {
                 parts.status,
                 String::from_utf8_lossy(&body)
             );
-            if tracing() {
-                eprintln!("FUZZ_TRACE {method} {path} {}", parts.status.as_u16());
+            if let Some(sent) = sent {
+                eprintln!(
+                    "FUZZ_TRACE {method} {path} {} {sent}",
+                    parts.status.as_u16()
+                );
             }
             remember(&mut memory, &parts.headers, &body);
         }
