@@ -46,7 +46,7 @@ struct Input {
 
 #[derive(Debug, Arbitrary)]
 enum Step {
-    Request(FuzzRequest),
+    Request(Box<FuzzRequest>),
     /// Logs the first user in: the session cookie.
     Login,
     /// Logs in and runs `/authorize` (PKCE with `KnownValue::Verifier`): a pending code.
