@@ -35,7 +35,7 @@ pub fn run(args: &FuzzArgs) -> Result<()> {
     let workspace = Workspace::find()?;
     let cargo_fuzz = install_cargo_fuzz(&workspace)?;
     let work = workspace.xtask_dir("fuzz");
-    let mut outcomes = Vec::new();
+    let mut summaries = Vec::new();
     for target in targets {
         println!(
             "==> fuzz {target}: {} executions at most, for {} at most",
@@ -44,25 +44,29 @@ pub fn run(args: &FuzzArgs) -> Result<()> {
         );
         let started = Instant::now();
         let outcome = run_target(&workspace, &cargo_fuzz, &work, target, args)?;
-        let outcome = outcome.unwrap_or(Outcome {
-            executions: 0,
-            seconds: started.elapsed().as_secs(),
-        });
-        if outcome.executions < args.runs {
-            println!(
-                "fuzz {target}: stopped by --max-time after {} of the {} executions; give it \
-                 more time with --max-time to reach them all",
-                outcome.executions, args.runs
-            );
-        }
-        outcomes.push((target, outcome));
+        let summary = match outcome {
+            Some(outcome) if outcome.executions < args.runs => format!(
+                "{} of the {} executions in {} s, no crash: --max-time stopped it first; give it \
+                 more time to reach them all",
+                outcome.executions, args.runs, outcome.seconds
+            ),
+            Some(outcome) => format!(
+                "{} executions in {} s, no crash",
+                outcome.executions, outcome.seconds
+            ),
+            None => format!(
+                "no crash in {} s; libFuzzer's closing line, with the count of executions, is \
+                 missing from {}",
+                started.elapsed().as_secs(),
+                work.join(format!("{target}.log")).display()
+            ),
+        };
+        println!("fuzz {target}: {summary}");
+        summaries.push((target, summary));
     }
     println!();
-    for (target, outcome) in &outcomes {
-        println!(
-            "fuzz {target}: {} executions in {} s, no crash",
-            outcome.executions, outcome.seconds
-        );
+    for (target, summary) in &summaries {
+        println!("fuzz {target}: {summary}");
     }
     Ok(())
 }
