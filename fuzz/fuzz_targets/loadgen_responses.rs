@@ -17,8 +17,8 @@ use loadgen::browser::page::{self, Credentials, FormHints};
 use loadgen::browser::{Browser, is_redirect_uri};
 use loadgen::client::Target;
 use loadgen::flows::{
-    AuthorizationFailure, AuthorizationRequest, DiscoveryIssuer, ErrorResponse, TokenResponse,
-    describe_error_body, read_authorization_redirect,
+    AuthorizationFailure, AuthorizationRequest, DiscoveryIssuer, ErrorResponse, IssuerExpectation,
+    TokenResponse, describe_error_body, read_authorization_redirect,
 };
 use loadgen::oidc::{ClientCredentials, Discovery, TokenVerifier, looks_like_jws};
 use mock_idp::jwt::{AccessClaims, IdClaims, Minter};
@@ -49,6 +49,8 @@ enum Answer<'a> {
         body: &'a [u8],
         state: &'a str,
         issuer: Option<&'a str>,
+        /// Whether discovery promised `iss` on every authorization response (RFC 9207).
+        issuer_required: bool,
     },
     Page {
         path: &'a str,
@@ -316,6 +318,7 @@ fn run(answer: Answer<'_>) {
             body,
             state,
             issuer,
+            issuer_required,
         } => {
             let Ok(status) = StatusCode::from_u16(status) else {
                 return;
@@ -330,7 +333,10 @@ fn run(answer: Answer<'_>) {
                 &headers,
                 body,
                 REDIRECT_URI,
-                issuer.unwrap_or(ISSUER),
+                IssuerExpectation {
+                    issuer: issuer.unwrap_or(ISSUER),
+                    required: issuer_required,
+                },
             );
             if let Err(failure) = read {
                 let _ = failure.to_string();
