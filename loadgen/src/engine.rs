@@ -19,6 +19,7 @@ use crate::mint_ahead::{self, MintingPlan};
 use crate::oidc::{AccessTokenFormat, ClientCredentials, Discovery, JwksError, TokenVerifier};
 use crate::progress::{ProgressMode, spawn_progress};
 use crate::result::{RunMeta, RunResult};
+use crate::scenario::families::FamilyCounts;
 use crate::scenario::{
     EndpointPaths, Iteration, RunContext, Scenario, ScenarioKind, VirtualUser, VuSetupError,
     with_scenario,
@@ -272,49 +273,81 @@ async fn vu_loop<S: Scenario>(
 }
 
 /// Writes each family's newest refresh token back to the seeds, so that another run on the same
-/// seeds does not replay rotated tokens (which a provider rightly answers by revoking the family).
-/// Returns a note saying what was written, or why not; `None` when the scenario keeps no tokens.
+/// seeds does not replay rotated tokens (which a provider rightly answers by revoking the family),
+/// and leaves out the families in doubt: those set aside after a transport error, and those of
+/// VUs cut off mid-rotation at the end. Returns a note saying what was written, or why not;
+/// `None` when the scenario holds no families.
 fn write_back_refresh_tokens<S: Scenario>(
     config: &RunConfig,
     context: &RunContext,
     ended: &[VirtualUser<S>],
 ) -> Option<String> {
+    if !S::HOLDS_FAMILIES {
+        return None;
+    }
     let directory = config.seeds_out.as_deref()?;
+    let families = &context.families;
     let mut seeds = context.seeds.clone();
+    let mut ended_vus = vec![false; config.max_vus];
     let mut kept = 0;
     for vu in ended {
+        if let Some(ended) = ended_vus.get_mut(vu.id()) {
+            *ended = true;
+        }
         let (Some(newest), Some(seed)) = (
             vu.newest_refresh_token(),
-            seeds.refresh_tokens.get_mut(vu.id()),
+            families
+                .held_by(vu.id())
+                .and_then(|family| seeds.refresh_tokens.get_mut(family)),
         ) else {
             continue;
         };
         newest.clone_into(&mut seed.refresh_token);
         kept += 1;
     }
-    if kept == 0 {
-        return None;
+    for (vu, _) in ended_vus.iter().enumerate().filter(|(_, ended)| !**ended) {
+        if let Some(family) = families.held_by(vu) {
+            families.set_aside(family);
+        }
     }
-    let lost = config
-        .max_vus
-        .min(seeds.refresh_tokens.len())
-        .saturating_sub(kept);
+    let mut left_out = families.set_aside_families();
+    left_out.retain(|&family| family < seeds.refresh_tokens.len());
+    left_out.sort_unstable_by(|a, b| b.cmp(a));
+    for &family in &left_out {
+        seeds.refresh_tokens.remove(family);
+    }
+    let remaining = seeds.refresh_tokens.len();
     Some(match seeds.save(directory) {
-        Ok(()) if lost == 0 => format!(
+        Ok(()) if left_out.is_empty() => format!(
             "Wrote the newest refresh token of {kept} families to {}, so TEST 2 can run again on \
              these seeds.",
             directory.display()
         ),
         Ok(()) => format!(
-            "Wrote the newest refresh token of {kept} families to {}; {lost} families were cut \
-             off mid-rotation and may be revoked at their next use: seed them again.",
-            directory.display()
+            "Wrote the newest refresh token of {kept} families to {} and left out {} families \
+             whose last rotation was never answered (the provider may have rotated them, so \
+             their next use would be a replay); {remaining} families remain for the next run.",
+            directory.display(),
+            left_out.len()
         ),
         Err(error) => format!(
             "Could not write the rotated refresh tokens back ({error}): the seeds now hold \
              rotated tokens, so seed again before the next TEST 2."
         ),
     })
+}
+
+/// A sentence on the families lost after transport errors, when any were.
+fn describe_family_losses(counts: FamilyCounts) -> Option<String> {
+    if counts.lost_after_transport_error == 0 {
+        return None;
+    }
+    Some(format!(
+        "{} refresh-token families were set aside after a transport error left their rotation \
+         unanswered (the provider may have rotated them); their users went on with {} spare \
+         families, {} spares left. Seed more families than virtual users to keep spares.",
+        counts.lost_after_transport_error, counts.spares_taken, counts.spares_left
+    ))
 }
 
 fn rfc3339_now() -> String {
@@ -439,6 +472,7 @@ async fn run_scenario<S: Scenario>(
             keys,
             config.timeout,
             seeds,
+            config.max_vus,
             shards,
         )
         .with_token_checks(config.access_token, config.skipped_checks)
@@ -558,7 +592,11 @@ async fn run_scenario<S: Scenario>(
         progress.finish().await;
     }
 
+    // Counted before the write-back sets aside the families of VUs cut off at the end: those are
+    // in doubt because the run ended, not because of a transport error.
+    let refresh_families = S::HOLDS_FAMILIES.then(|| context.families.counts());
     let mut notes = context.failure_notes();
+    notes.extend(refresh_families.and_then(describe_family_losses));
     if let Some((codes, mut tasks)) = minters {
         tasks.abort_all();
         notes.push(codes.note());
@@ -616,6 +654,7 @@ async fn run_scenario<S: Scenario>(
         steady_state_started,
         notes,
         skipped_checks: config.skipped_checks.names(),
+        refresh_families,
     };
     let recorder = context.recorder.merged();
     Ok(RunResult::from_recorder(

@@ -106,8 +106,9 @@ struct SeedArgs {
     /// The profile of the TEST 1 the codes are for, when --codes is not given.
     #[command(flatten)]
     profile: ProfileArgs,
-    /// Refresh-token families to open, one per user (TEST 2).
-    #[arg(long, env = "LOADGEN_REFRESH_FAMILIES", default_value_t = 300)]
+    /// Refresh-token families to open, one per user (TEST 2): one per virtual user, and the rest
+    /// spares for VUs whose family is in doubt after a transport error.
+    #[arg(long, env = "LOADGEN_REFRESH_FAMILIES", default_value_t = 330)]
     refresh_families: usize,
     /// Login sessions to record, one per user (TEST 3).
     #[arg(long, env = "LOADGEN_SESSIONS", default_value_t = 300)]

@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::atomic_file::write_atomically;
+use crate::scenario::families::FamilyCounts;
 use crate::schedule::{LoadProfile, Stage};
 use crate::stats::{
     Check, CheckTally, Endpoint, HistogramCodecError, Recorder, TransportErrorKind, add_histogram,
@@ -85,6 +86,9 @@ pub struct RunResult {
     /// Checks turned off for this run (`--skip-check`), by name: they were not made.
     #[serde(default)]
     pub skipped_checks: Vec<String>,
+    /// What became of the refresh-token families, for the scenario that holds them (TEST 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_families: Option<FamilyCounts>,
 }
 
 /// The load profile as run.
@@ -242,6 +246,8 @@ pub struct RunMeta {
     pub notes: Vec<String>,
     /// Checks turned off, by name.
     pub skipped_checks: Vec<String>,
+    /// What became of the refresh-token families, when the scenario holds them.
+    pub refresh_families: Option<FamilyCounts>,
 }
 
 /// Why result files could not be read, merged or written.
@@ -426,6 +432,7 @@ impl RunResult {
             },
             notes: meta.notes,
             skipped_checks: meta.skipped_checks,
+            refresh_families: meta.refresh_families,
         };
         let evaluation = result.judge(thresholds);
         result.thresholds = evaluation.outcomes;
@@ -579,6 +586,7 @@ pub fn merge_results(results: &[RunResult]) -> Result<RunResult, ResultError> {
         steady_state_started: 0,
         notes: Vec::new(),
         skipped_checks: Vec::new(),
+        refresh_families: None,
     };
     meta.profile.rate_per_s = 0.0;
     let mut steady_rate = 0.0;
@@ -602,6 +610,10 @@ pub fn merge_results(results: &[RunResult]) -> Result<RunResult, ResultError> {
         meta.shards += result.shards;
         meta.scheduled += result.iterations.scheduled;
         meta.dropped += result.iterations.dropped;
+        meta.refresh_families = match (meta.refresh_families, result.refresh_families) {
+            (Some(sum), Some(counts)) => Some(sum.merged(counts)),
+            (sum, counts) => sum.or(counts),
+        };
         steady_rate += result.steady_state_achieved_rate_per_s;
         meta.notes.extend(result.notes.iter().cloned());
         if result.target != first.target && !meta.target.contains(&result.target) {
@@ -664,6 +676,7 @@ mod tests {
             steady_state_started: scheduled,
             notes: vec![],
             skipped_checks: vec![],
+            refresh_families: None,
         }
     }
 

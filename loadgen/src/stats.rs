@@ -120,6 +120,21 @@ pub enum TransportErrorKind {
     BodyTooLarge,
 }
 
+impl TransportErrorKind {
+    /// Whether the request may have reached the provider and been acted on: every kind but a
+    /// connection that never opened. A request that may have arrived leaves what it asked for
+    /// (a rotation) in doubt.
+    pub fn request_may_have_arrived(self) -> bool {
+        match self {
+            TransportErrorKind::Connect => false,
+            TransportErrorKind::Timeout
+            | TransportErrorKind::Reset
+            | TransportErrorKind::Protocol
+            | TransportErrorKind::BodyTooLarge => true,
+        }
+    }
+}
+
 /// Every check a scenario makes on an answer that claimed success; each is tallied pass/fail.
 /// An answer with an unexpected status is a failed request, not a failed check.
 #[derive(

@@ -229,6 +229,87 @@ async fn refresh_storm_rotates_each_vus_own_family() {
     idp.shutdown().await;
 }
 
+/// TEST 2 through a connection that loses one refresh answer in `lose_every`, after the
+/// provider rotated: the run's figures, and the seeds it wrote back.
+async fn refresh_storm_losing_answers(spares: usize) -> anyhow::Result<(RunResult, Seeds, usize)> {
+    let vus = 4;
+    let idp = common::spawn_answer_losing_idp(20).await?;
+    let seeds = make_seeds(&idp.base_url, 0, vus + spares, 0).await?;
+    let directory = tempfile::tempdir()?;
+    let mut config = run_config(
+        ScenarioKind::RefreshStorm,
+        &idp.base_url,
+        steady(40.0, 2.0),
+        vus,
+    );
+    config.seeds_out = Some(directory.path().to_owned());
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, seeds, stop).await?;
+    let lost = idp.lost.load(std::sync::atomic::Ordering::SeqCst);
+    Ok((result, Seeds::load(directory.path())?, lost))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_refresh_answer_fails_one_iteration_and_its_vu_goes_on_with_a_spare_family() {
+    let (result, written, lost) = refresh_storm_losing_answers(4).await.unwrap();
+    assert_eq!(lost, 4, "the proxy lost every 20th of 80 refresh answers");
+    // Each lost answer is one transport error and one failed iteration. The family it left in
+    // doubt is never sent again, so the provider never sees a replay and revokes nothing.
+    let transport_errors: u64 = result.requests.transport_errors.values().sum();
+    assert_eq!(transport_errors, 4, "{:#?}", result.requests);
+    assert_eq!(
+        result.requests.by_status.get("400"),
+        None,
+        "{:#?}",
+        result.notes
+    );
+    assert_eq!(result.iterations.failed, 4, "{:#?}", result.notes);
+    assert_eq!(result.iterations.completed, 76);
+    assert_eq!(
+        result.refresh_families,
+        Some(loadgen::scenario::families::FamilyCounts {
+            lost_after_transport_error: 4,
+            spares_taken: 4,
+            spares_left: 0,
+        })
+    );
+    assert!(
+        result.notes.iter().any(|note| note
+            .starts_with("4 refresh-token families were set aside after a transport error")),
+        "{:#?}",
+        result.notes
+    );
+    // The families in doubt are left out of the seeds written back; the 4 the VUs hold at the
+    // end remain, and a second run on them starts clean.
+    assert_eq!(written.refresh_tokens.len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_spare_a_vu_whose_family_is_in_doubt_sends_no_replay_and_says_why() {
+    let (result, written, lost) = refresh_storm_losing_answers(0).await.unwrap();
+    assert!(lost >= 1, "the proxy lost no answer");
+    assert_eq!(
+        result.requests.by_status.get("400"),
+        None,
+        "{:#?}",
+        result.notes
+    );
+    let counts = result
+        .refresh_families
+        .expect("TEST 2 reports its families");
+    assert_eq!(counts.lost_after_transport_error, lost as u64);
+    assert_eq!((counts.spares_taken, counts.spares_left), (0, 0));
+    assert!(
+        result.notes.iter().any(|note| note.contains(
+            "lost its family after a transport error and no spare family was left; seed more \
+             families than virtual users"
+        )),
+        "{:#?}",
+        result.notes
+    );
+    assert_eq!(written.refresh_tokens.len(), 4 - lost);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_storm_needs_a_family_per_vu() {
     let idp = spawn_idp().await.unwrap();

@@ -26,6 +26,10 @@ pub enum Mode {
 /// Virtual users, refresh-token families and sessions of the standard tests (one each per VU).
 pub const MAX_VUS: u32 = 300;
 
+/// Refresh-token families seeded beyond one per VU: TEST 2 moves a VU whose family is in doubt
+/// after a transport error to a spare, so one lost answer fails one iteration, not the VU's rest.
+pub const SPARE_FAMILIES: u32 = 30;
+
 /// The three standard tests: id, loadgen scenario, file stem.
 pub const TESTS: [(&str, &str, &str); 3] = [
     ("TEST 1", "token-code", "test1"),
@@ -190,12 +194,13 @@ fn seed(pipeline: &mut Pipeline) -> Result<Outcome> {
         return Ok(Outcome::Skipped("--seeds given"));
     }
     println!(
-        "    authorization codes for TEST 1, {MAX_VUS} refresh-token families, {MAX_VUS} sessions"
+        "    authorization codes for TEST 1, {MAX_VUS} refresh-token families and \
+         {SPARE_FAMILIES} spares, {MAX_VUS} sessions"
     );
     let dir = pipeline.run_dir.seeds();
     let counts = SeedCounts {
         codes_for: Some(pipeline.profile),
-        refresh_families: MAX_VUS,
+        refresh_families: MAX_VUS + SPARE_FAMILIES,
         sessions: MAX_VUS,
     };
     pipeline

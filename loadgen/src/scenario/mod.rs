@@ -6,6 +6,7 @@
 //! that must learn about it: no dispatch has a catch-all arm.
 
 pub(crate) mod discovery;
+pub mod families;
 pub(crate) mod full_oidc;
 pub(crate) mod refresh_reuse;
 pub(crate) mod refresh_storm;
@@ -21,7 +22,7 @@ use crate::schedule::LoadProfile;
 use crate::seed_files::{NotEnoughSeeds, Seeds};
 
 pub use run_context::{EndpointPaths, Iteration, LiveCounters, RunContext};
-pub use vu::{VirtualUser, Vu, VuSetupError};
+pub use vu::{RotationFailure, VirtualUser, Vu, VuSetupError};
 
 /// The scenarios `loadgen run` knows. The command-line names (clap) and the result names (strum)
 /// both derive from the variants, in kebab case; a test holds them equal.
@@ -154,6 +155,10 @@ pub trait Scenario: Send + Sync + 'static {
 
     /// Sets up virtual user `vu.id()` before the clock starts (unmeasured).
     fn set_up(vu: &mut Vu) -> impl Future<Output = Result<Self::State, String>> + Send;
+
+    /// Whether each VU holds a refresh-token family of its own across iterations (TEST 2), moving
+    /// to a spare when its own is in doubt ([`families`]).
+    const HOLDS_FAMILIES: bool = false;
 
     /// The newest refresh token the VU holds, which the seeds keep after the run (TEST 2's
     /// family); `None` for the scenarios that keep none.

@@ -16,6 +16,7 @@ use crate::jwks::KeySet;
 use crate::mint_ahead::MintedCodes;
 use crate::oidc::{AccessTokenFormat, ClientCredentials};
 use crate::scenario::ScenarioKind;
+use crate::scenario::families::Families;
 use crate::seed_files::Seeds;
 use crate::stats::{CheckSet, ShardedRecorder};
 
@@ -82,6 +83,8 @@ pub struct RunContext {
     pub timeout: Duration,
     /// The seeds of the run.
     pub seeds: Seeds,
+    /// Which refresh-token family each VU holds (TEST 2), and the spares.
+    pub families: Families,
     /// Where measurements go.
     pub recorder: ShardedRecorder,
     /// Live counters.
@@ -111,6 +114,7 @@ impl RunContext {
         keys: KeySet,
         timeout: Duration,
         seeds: Seeds,
+        vus: usize,
         recorder_shards: usize,
     ) -> Self {
         Self {
@@ -123,6 +127,7 @@ impl RunContext {
             issuer_parameter_required: false,
             keys,
             timeout,
+            families: Families::new(vus, seeds.refresh_tokens.len()),
             seeds,
             recorder: ShardedRecorder::new(recorder_shards),
             live: LiveCounters::default(),

@@ -17,7 +17,7 @@ use crate::id_token::{at_hash_rule, auth_time_rule, azp_rule, iat_rule};
 use crate::oidc::{AccessTokenFormat, VerifiedIdToken, looks_like_jws};
 use crate::scenario::{Iteration, RunContext, Scenario};
 use crate::seed_files::unix_now;
-use crate::stats::{Check, Endpoint, RequestOutcome};
+use crate::stats::{Check, Endpoint, RequestOutcome, TransportErrorKind};
 
 /// Why a virtual user could not be set up before the run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,6 +73,19 @@ pub struct Vu {
     client: VuClient,
     context: Arc<RunContext>,
     iteration_failed: bool,
+    /// The transport error that ended the last step, if one did.
+    last_transport_error: Option<TransportErrorKind>,
+}
+
+/// Why a rotation gave no new refresh token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotationFailure {
+    /// The provider answered, and the answer (an error status, or a failed check) leaves the
+    /// family where it was: the token sent is still the newest.
+    Answered,
+    /// No answer arrived after the request was sent (a timeout, a reset): the provider may have
+    /// rotated the family, so the token sent may already be spent.
+    InDoubt,
 }
 
 impl Vu {
@@ -82,6 +95,7 @@ impl Vu {
             client: VuClient::new(Arc::clone(&context.target)),
             context,
             iteration_failed: false,
+            last_transport_error: None,
         }
     }
 
@@ -156,6 +170,7 @@ impl Vu {
             Ok(response) => RequestOutcome::Status(response.status.as_u16()),
             Err(error) => RequestOutcome::Transport(error.kind),
         };
+        self.last_transport_error = result.as_ref().err().map(|error| error.kind);
         self.context.recorder.with_shard(self.id, |recorder| {
             recorder.record_request(endpoint, outcome, latency, service_time);
         });
@@ -416,28 +431,35 @@ impl Vu {
 
     /// One rotation of `sent`, a refresh token of `subject`'s family: the new refresh token, when
     /// the request succeeded and the response passed its checks (the new token differs from the
-    /// one sent).
+    /// one sent); otherwise whether the family is in doubt.
     pub async fn rotate(
         &mut self,
         sent: &str,
         subject: Option<&str>,
         intended_start: Instant,
-    ) -> Option<String> {
-        let response = self
+    ) -> Result<String, RotationFailure> {
+        let Some(response) = self
             .send_refresh(sent, intended_start, StatusCode::OK)
-            .await?;
-        let tokens = self
-            .check_token_response(
-                &response,
-                TokenExpectations {
-                    previous_refresh_token: Some(sent),
-                    refresh_token_required: true,
-                    subject,
-                    ..TokenExpectations::default()
-                },
-            )
-            .await?;
-        tokens.refresh_token.filter(|new| new != sent)
+            .await
+        else {
+            return Err(match self.last_transport_error {
+                Some(kind) if kind.request_may_have_arrived() => RotationFailure::InDoubt,
+                _ => RotationFailure::Answered,
+            });
+        };
+        self.check_token_response(
+            &response,
+            TokenExpectations {
+                previous_refresh_token: Some(sent),
+                refresh_token_required: true,
+                subject,
+                ..TokenExpectations::default()
+            },
+        )
+        .await
+        .and_then(|tokens| tokens.refresh_token)
+        .filter(|new| new != sent)
+        .ok_or(RotationFailure::Answered)
     }
 
     /// The session cookie of this VU's seed, for the scenarios that sign in through one.

@@ -230,3 +230,94 @@ pub async fn spawn_oversized_answering_target() -> anyhow::Result<StubTarget> {
     })
     .await
 }
+
+/// mock-idp behind a connection that loses answers: every `lose_every`-th refresh request is
+/// handled by the provider (which rotates the family), then its connection is closed before the
+/// answer is sent, as a proxy or a network that drops the answer would.
+pub struct AnswerLosingIdp {
+    pub base_url: String,
+    /// Refresh answers lost so far.
+    pub lost: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for AnswerLosingIdp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Why [`AnswerLosingIdp`] closed a connection unanswered.
+#[derive(Debug)]
+pub struct LostAnswer(String);
+
+impl std::fmt::Display for LostAnswer {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LostAnswer {}
+
+/// Starts an [`AnswerLosingIdp`].
+pub async fn spawn_answer_losing_idp(lose_every: usize) -> anyhow::Result<AnswerLosingIdp> {
+    use http_body_util::BodyExt as _;
+
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let base_url = format!("http://{}", listener.local_addr()?);
+    let app = Arc::new(mock_idp::App::new(
+        mock_idp::Config::ephemeral(),
+        &base_url,
+    )?);
+    let refreshes = Arc::new(AtomicUsize::new(0));
+    let lost = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&lost);
+    let task = tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let (app, refreshes, lost) = (
+                Arc::clone(&app),
+                Arc::clone(&refreshes),
+                Arc::clone(&counted),
+            );
+            let service = service_fn(move |request: Request<hyper::body::Incoming>| {
+                let (app, refreshes, lost) =
+                    (Arc::clone(&app), Arc::clone(&refreshes), Arc::clone(&lost));
+                async move {
+                    let (parts, body) = request.into_parts();
+                    let body = match body.collect().await {
+                        Ok(collected) => collected.to_bytes(),
+                        Err(error) => return Err(LostAnswer(error.to_string())),
+                    };
+                    let is_refresh = body
+                        .windows(b"grant_type=refresh_token".len())
+                        .any(|window| window == b"grant_type=refresh_token");
+                    let answer = app
+                        .handle(Request::from_parts(parts, Full::new(body)))
+                        .await;
+                    if is_refresh
+                        && (refreshes.fetch_add(1, Ordering::SeqCst) + 1).is_multiple_of(lose_every)
+                    {
+                        lost.fetch_add(1, Ordering::SeqCst);
+                        // An error from the service makes hyper close the connection unanswered.
+                        return Err(LostAnswer("answer lost".to_owned()));
+                    }
+                    Ok::<_, LostAnswer>(answer)
+                }
+            });
+            connections.spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Ok(AnswerLosingIdp {
+        base_url,
+        lost,
+        task,
+    })
+}
