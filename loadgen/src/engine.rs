@@ -27,7 +27,7 @@ use crate::scenario::{
 use crate::schedule::{LoadProfile, Schedule, ScheduleError};
 use crate::seed_files::{CodesTooOld, NotEnoughSeeds, Seeds, check_code_ages, unix_now};
 use crate::stats::{CheckSet, HistogramCodecError};
-use crate::thresholds::Thresholds;
+use crate::thresholds::{LatencyBasis, Thresholds};
 
 /// Path of the discovery document (OpenID Connect Discovery 1.0 section 4).
 /// Everything `loadgen run` needs besides the seeds.
@@ -515,6 +515,14 @@ async fn run_scenario<S: Scenario>(
     let mut dropped = 0_u64;
     let mut steady_state_started = 0_u64;
     let mut incomplete_reason = None;
+    // A dropped iteration never started, so the user it stands for waited at least the timeout
+    // (wrk2's rule): it is recorded at the timeout, never left out of the latency judged.
+    let record_dropped = || {
+        context.live.dropped.fetch_add(1, Ordering::Relaxed);
+        context.recorder.with_shard(0, |recorder| {
+            recorder.record_dropped_iteration(config.timeout);
+        });
+    };
     let hand_out = async {
         for due in schedule.iter() {
             let intended_start = start + due.offset;
@@ -537,17 +545,18 @@ async fn run_scenario<S: Scenario>(
                     if vu_inboxes[vu].try_send(iteration).is_err() {
                         context.live.started.fetch_sub(1, Ordering::Relaxed);
                         dropped += 1;
-                        context.live.dropped.fetch_add(1, Ordering::Relaxed);
+                        record_dropped();
                     }
                 }
                 Ok(None) => {
                     incomplete_reason = Some("every virtual user ended unexpectedly".to_owned());
                     dropped += 1;
+                    record_dropped();
                     return;
                 }
                 Err(_) => {
                     dropped += 1;
-                    context.live.dropped.fetch_add(1, Ordering::Relaxed);
+                    record_dropped();
                 }
             }
         }
@@ -655,6 +664,7 @@ async fn run_scenario<S: Scenario>(
         notes,
         skipped_checks: config.skipped_checks.names(),
         refresh_families,
+        gated_latency: LatencyBasis::Iterations,
     };
     let recorder = context.recorder.merged();
     Ok(RunResult::from_recorder(

@@ -16,13 +16,15 @@ use crate::stats::{
     decode_histogram, encode_histogram,
 };
 use crate::thresholds::{
-    Evaluation, Observations, ThresholdOutcome, Thresholds, Verdict, evaluate,
+    Evaluation, LatencyBasis, Observations, ThresholdOutcome, Thresholds, Verdict, evaluate,
 };
 
 /// Version of the result format; bumped on any incompatible change. Version 2: threshold names
 /// are a closed set, every run carries the `complete` outcome, an observed value is `null` when
 /// nothing was measured, and an error status is a failed request, no longer a failed `status` check.
-pub const SCHEMA_VERSION: u32 = 2;
+/// Version 3: the latency thresholds judge iterations (`gated_latency`), each dropped iteration is
+/// in `iteration_duration` at no less than the timeout, and `refresh_families` may appear.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The oldest result format [`RunResult::read`] still reads (its fields are a subset of today's).
 pub const OLDEST_READABLE_SCHEMA_VERSION: u32 = 1;
@@ -67,8 +69,13 @@ pub struct RunResult {
     pub latency: LatencySummary,
     /// Request service time over all endpoints: actual send to last byte.
     pub service_time: LatencySummary,
-    /// Whole iteration: intended start to the end of its last step.
+    /// Whole iteration: intended start to the end of its last step, loadgen's own check
+    /// requests (introspection) left out; each dropped iteration counted at the timeout.
     pub iteration_duration: LatencySummary,
+    /// Which latency the p95 and p99 thresholds judge: `iterations` (`iteration_duration`) since
+    /// format 3; a file of an older format says nothing and was judged on `requests` (`latency`).
+    #[serde(default)]
+    pub gated_latency: LatencyBasis,
     /// Per endpoint (`authorize`, `token`, `userinfo`, `discovery`), only those called.
     pub endpoints: BTreeMap<String, EndpointResult>,
     /// Per check, only those evaluated.
@@ -248,6 +255,8 @@ pub struct RunMeta {
     pub skipped_checks: Vec<String>,
     /// What became of the refresh-token families, when the scenario holds them.
     pub refresh_families: Option<FamilyCounts>,
+    /// Which latency the thresholds judge.
+    pub gated_latency: LatencyBasis,
 }
 
 /// Why result files could not be read, merged or written.
@@ -284,7 +293,7 @@ pub enum ResultError {
     #[error("histogram: {0}")]
     Histogram(#[from] HistogramCodecError),
     /// Results of different tests cannot be merged.
-    #[error("cannot merge results of different scenarios ({0} and {1})")]
+    #[error("cannot merge results of different tests or judged differently ({0} and {1})")]
     Mismatch(String, String),
     /// Nothing to merge.
     #[error("no results to merge")]
@@ -420,6 +429,7 @@ impl RunResult {
             latency,
             service_time: LatencySummary::of(&overall_service),
             iteration_duration: LatencySummary::of(&recorder.iteration_duration),
+            gated_latency: meta.gated_latency,
             endpoints,
             checks,
             threshold_config: thresholds.clone(),
@@ -443,13 +453,18 @@ impl RunResult {
     /// The figures thresholds are judged on, read from this result's own counts (never from the
     /// verdict it carries).
     pub fn observations(&self) -> Observations {
-        let measured = self.latency.count > 0;
+        let gated = match self.gated_latency {
+            LatencyBasis::Requests => &self.latency,
+            LatencyBasis::Iterations => &self.iteration_duration,
+        };
+        let measured = gated.count > 0;
         Observations {
+            latency_basis: self.gated_latency,
             iterations_succeeded: self.iterations.completed,
             iterations_scheduled: self.iterations.scheduled,
             unauthorized: self.requests.unauthorized,
-            p95_latency_ms: measured.then_some(self.latency.p95_ms),
-            p99_latency_ms: measured.then_some(self.latency.p99_ms),
+            p95_latency_ms: measured.then_some(gated.p95_ms),
+            p99_latency_ms: measured.then_some(gated.p99_ms),
             failed_checks: self.checks.values().map(|counts| counts.failed).sum(),
             complete: self.complete,
         }
@@ -587,11 +602,26 @@ pub fn merge_results(results: &[RunResult]) -> Result<RunResult, ResultError> {
         notes: Vec::new(),
         skipped_checks: Vec::new(),
         refresh_families: None,
+        gated_latency: first.gated_latency,
     };
     meta.profile.rate_per_s = 0.0;
     let mut steady_rate = 0.0;
     let mut incomplete_reasons = Vec::new();
     for result in results {
+        if result.gated_latency != first.gated_latency {
+            return Err(ResultError::Mismatch(
+                format!(
+                    "{} judged on {}",
+                    first.test_id,
+                    first.gated_latency.describe()
+                ),
+                format!(
+                    "{} judged on {}",
+                    result.test_id,
+                    result.gated_latency.describe()
+                ),
+            ));
+        }
         if result.scenario != first.scenario || result.test_id != first.test_id {
             return Err(ResultError::Mismatch(
                 format!("{} {}", first.test_id, first.scenario),
@@ -677,6 +707,7 @@ mod tests {
             notes: vec![],
             skipped_checks: vec![],
             refresh_families: None,
+            gated_latency: LatencyBasis::Iterations,
         }
     }
 
@@ -773,6 +804,35 @@ mod tests {
             RunResult::read(&path),
             Err(ResultError::Version { found: 99, .. })
         ));
+    }
+
+    #[test]
+    fn the_gate_judges_iterations_and_a_file_of_format_2_as_it_was_judged() {
+        let mut recorder = Recorder::new();
+        record(&mut recorder, 3, 200);
+        // The iteration took longer than its one request: loadgen's checks, or a second step.
+        recorder.record_iteration(true, Duration::from_millis(700));
+        let result = RunResult::from_recorder(meta(1), &recorder, &Thresholds::default()).unwrap();
+        assert_eq!(result.gated_latency, LatencyBasis::Iterations);
+        let p99 = &result.thresholds[3];
+        assert_eq!(p99.condition, "p99 iteration latency < 500 ms");
+        assert_eq!(p99.observed, Some(result.iteration_duration.p99_ms));
+        assert_eq!(result.verdict, Verdict::Fail);
+
+        // A file of format 2 carries no basis: it was judged on request latency, and still is.
+        let mut old = serde_json::to_value(&result).unwrap();
+        let fields = old.as_object_mut().unwrap();
+        fields.remove("gated_latency");
+        fields.insert("schema_version".into(), 2.into());
+        let directory = tempfile::tempdir().unwrap();
+        let path = directory.path().join("result.json");
+        std::fs::write(&path, old.to_string()).unwrap();
+        let reread = RunResult::read(&path).unwrap();
+        assert_eq!(reread.gated_latency, LatencyBasis::Requests);
+        let evaluation = reread.judge(&Thresholds::default());
+        assert_eq!(evaluation.outcomes[3].condition, "p99 latency < 500 ms");
+        assert_eq!(evaluation.outcomes[3].observed, Some(reread.latency.p99_ms));
+        assert_eq!(evaluation.verdict, Verdict::Pass);
     }
 
     #[test]

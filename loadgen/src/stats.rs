@@ -413,6 +413,13 @@ impl Recorder {
         }
     }
 
+    /// Records an iteration dropped for want of a free VU at `waited`, how long it waited: it
+    /// never started, so the user it stands for waited at least that long (wrk2's rule). Its
+    /// count is the engine's; only its latency is recorded here.
+    pub fn record_dropped_iteration(&mut self, waited: Duration) {
+        self.iteration_duration.saturating_record(to_micros(waited));
+    }
+
     /// What one endpoint saw.
     pub fn endpoint(&self, endpoint: Endpoint) -> &EndpointRecorder {
         &self.endpoints[endpoint.slot()]

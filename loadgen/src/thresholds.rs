@@ -204,6 +204,40 @@ impl ThresholdArgs {
     }
 }
 
+/// Which latency the p95 and p99 thresholds judge.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum LatencyBasis {
+    /// Each request's latency from its own intended start: how results before format 3 were
+    /// judged, so that they are judged again the same way.
+    #[default]
+    Requests,
+    /// Each iteration's latency from its intended start to its end, loadgen's own check
+    /// requests (introspection) left out, with every dropped iteration at no less than the
+    /// timeout: what a user of the provider waits for, however many requests an iteration makes.
+    Iterations,
+}
+
+impl LatencyBasis {
+    /// How the basis is named in a threshold's condition.
+    pub fn describe(self) -> &'static str {
+        match self {
+            LatencyBasis::Requests => "latency",
+            LatencyBasis::Iterations => "iteration latency",
+        }
+    }
+}
+
 /// The figures of a run that thresholds are judged on.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Observations {
@@ -213,6 +247,8 @@ pub struct Observations {
     pub iterations_scheduled: u64,
     /// Responses with status 401.
     pub unauthorized: u64,
+    /// Which latency the two percentiles below are of.
+    pub latency_basis: LatencyBasis,
     /// p95 latency in milliseconds, `None` when nothing was measured.
     pub p95_latency_ms: Option<f64>,
     /// p99 latency in milliseconds, `None` when nothing was measured.
@@ -341,9 +377,10 @@ impl Evaluation {
 
 /// Judges observations against thresholds; the only place a verdict is made.
 pub fn evaluate(thresholds: &Thresholds, observed: &Observations) -> Evaluation {
+    let observed_basis = observed.latency_basis;
     let latency = |name, percentile: &str, observed: Option<f64>, limit: f64| ThresholdOutcome {
         name,
-        condition: format!("{percentile} latency < {limit} ms"),
+        condition: format!("{percentile} {} < {limit} ms", observed_basis.describe()),
         observed,
         limit,
         // Nothing measured shows nothing about latency, so it cannot pass.
@@ -417,6 +454,7 @@ mod tests {
 
     fn good() -> Observations {
         Observations {
+            latency_basis: LatencyBasis::Iterations,
             iterations_succeeded: 36_000,
             iterations_scheduled: 36_000,
             unauthorized: 0,

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_clean, make_seeds, run_config, spawn_idp, steady};
+use common::{assert_clean, make_seeds, run_config, spawn_idp, spawn_idp_with, steady};
 use loadgen::engine::RunError;
 use loadgen::result::RunResult;
 use loadgen::{ScenarioKind, Seeds, Verdict, merge_results, stop_signal};
@@ -343,6 +343,55 @@ async fn too_few_codes_are_refused_before_any_request() {
     let text = error.to_string();
     assert!(text.contains("needs 36360"), "{text}");
     assert!(text.contains("hold 5"), "{text}");
+    idp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_3_is_judged_on_whole_iterations_from_their_intended_start() {
+    // Every token request waits 150 ms at the provider: no single request of TEST 3's three is
+    // slower than that, but the user waits for all three, and that is what the gate judges.
+    let idp = spawn_idp_with(|config| {
+        config.faults = vec![mock_idp::Fault {
+            kind: mock_idp::FaultKind::Delay(std::time::Duration::from_millis(150)),
+            fraction: 1.0,
+        }];
+    })
+    .await
+    .unwrap();
+    let seeds = make_seeds(&idp.base_url(), 0, 0, 4).await.unwrap();
+    let config = run_config(
+        ScenarioKind::FullOidc,
+        &idp.base_url(),
+        steady(10.0, 1.0),
+        4,
+    );
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, seeds, stop).await.unwrap();
+    assert_eq!(result.iterations.completed, 10, "{:#?}", result.notes);
+    let authorize = &result.endpoints["authorize"].latency;
+    let token = &result.endpoints["token"].latency;
+    let userinfo = &result.endpoints["userinfo"].latency;
+    assert!(token.p50_ms >= 150.0, "{token:?}");
+    assert!(authorize.p50_ms < 150.0, "{authorize:?}");
+    let iteration = &result.iteration_duration;
+    assert!(
+        iteration.min_ms >= authorize.min_ms + token.min_ms + userinfo.min_ms,
+        "iteration {iteration:?}"
+    );
+    for (percentile, observed) in [("p95", iteration.p95_ms), ("p99", iteration.p99_ms)] {
+        let outcome = result
+            .thresholds
+            .iter()
+            .find(|outcome| outcome.condition.starts_with(percentile))
+            .unwrap();
+        assert!(
+            outcome
+                .condition
+                .starts_with(&format!("{percentile} iteration latency < ")),
+            "{outcome:?}"
+        );
+        assert_eq!(outcome.observed, Some(observed));
+    }
     idp.shutdown().await;
 }
 

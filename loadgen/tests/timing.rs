@@ -167,6 +167,26 @@ async fn a_target_that_hangs_times_out_and_drops_iterations() {
         result.iterations.completed + result.iterations.failed + result.iterations.dropped,
         40
     );
+    // Every iteration, dropped ones included, is in the latency the gate judges, a dropped one
+    // at the timeout (wrk2's rule): leaving them out would judge only the lucky ones.
+    assert_eq!(
+        result.iteration_duration.count, 40,
+        "{:?}",
+        result.iterations
+    );
+    assert!(
+        result.iteration_duration.p95_ms >= 500.0,
+        "{:?}",
+        result.iteration_duration
+    );
+    let p95 = result
+        .thresholds
+        .iter()
+        .find(|outcome| outcome.condition.starts_with("p95"))
+        .unwrap();
+    assert_eq!(p95.condition, "p95 iteration latency < 300 ms");
+    assert_eq!(p95.observed, Some(result.iteration_duration.p95_ms));
+    assert_eq!(p95.verdict, Verdict::Fail);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
