@@ -729,27 +729,22 @@ async fn an_error_status_is_a_failed_request_not_a_failed_check() {
 #[tokio::test]
 async fn a_target_that_is_not_the_issuer_is_refused_in_words() {
     // Discovery must be asked of the issuer itself (OpenID Connect Discovery 4.3).
-    let target = common::spawn_stub_target(|base| {
-        let document = common::discovery_document(base, "http://127.0.0.1:1/realms/other");
-        std::sync::Arc::new(move |_path: &str| {
-            let document = document.clone();
-            Box::pin(async move { document })
-                as std::pin::Pin<Box<dyn std::future::Future<Output = bytes::Bytes> + Send>>
-        })
-    })
-    .await
-    .unwrap();
-    let config = run_config(
-        ScenarioKind::Discovery,
-        &target.base_url,
-        steady(5.0, 1.0),
-        1,
-    );
-    let (_handle, stop) = stop_signal();
-    let error = loadgen::run(&config, Seeds::default(), stop)
-        .await
-        .unwrap_err()
-        .to_string();
+    let run_against = |issuer: fn(&str) -> String| async move {
+        let target = common::spawn_target_naming_issuer(issuer).await.unwrap();
+        let config = run_config(
+            ScenarioKind::Discovery,
+            &target.base_url,
+            steady(5.0, 1.0),
+            1,
+        );
+        let (_handle, stop) = stop_signal();
+        let error = loadgen::run(&config, Seeds::default(), stop)
+            .await
+            .unwrap_err();
+        (target.base_url.clone(), error)
+    };
+    let (_, error) = run_against(|_| "http://127.0.0.1:1/realms/other".to_owned()).await;
+    let error = error.to_string();
     assert!(
         error.contains("names issuer http://127.0.0.1:1/realms/other, not the target"),
         "{error}"
@@ -760,28 +755,9 @@ async fn a_target_that_is_not_the_issuer_is_refused_in_words() {
     );
 
     // Exactly: an issuer that adds a trailing slash to the target is another issuer.
-    let target = common::spawn_stub_target(|base| {
-        let document = common::discovery_document(base, &format!("{base}/"));
-        std::sync::Arc::new(move |_path: &str| {
-            let document = document.clone();
-            Box::pin(async move { document })
-                as std::pin::Pin<Box<dyn std::future::Future<Output = bytes::Bytes> + Send>>
-        })
-    })
-    .await
-    .unwrap();
-    let config = run_config(
-        ScenarioKind::Discovery,
-        &target.base_url,
-        steady(5.0, 1.0),
-        1,
-    );
-    let (_handle, stop) = stop_signal();
-    let error = loadgen::run(&config, Seeds::default(), stop)
-        .await
-        .unwrap_err();
+    let (base_url, error) = run_against(|base| format!("{base}/")).await;
     assert!(
-        matches!(&error, RunError::IssuerMismatch { issuer, .. } if *issuer == format!("{}/", target.base_url)),
+        matches!(&error, RunError::IssuerMismatch { issuer, .. } if *issuer == format!("{base_url}/")),
         "{error}"
     );
 }

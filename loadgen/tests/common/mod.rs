@@ -160,6 +160,21 @@ pub async fn spawn_stub_target(answers: impl FnOnce(&str) -> Answer) -> anyhow::
     Ok(StubTarget { base_url, task })
 }
 
+/// A target whose discovery document, served on every path, names the issuer `issuer` makes of
+/// the target's base URL.
+pub async fn spawn_target_naming_issuer(
+    issuer: impl FnOnce(&str) -> String,
+) -> anyhow::Result<StubTarget> {
+    spawn_stub_target(|base_url| {
+        let document = discovery_document(base_url, &issuer(base_url));
+        Arc::new(move |_path: &str| {
+            let document = document.clone();
+            Box::pin(async move { document }) as Pin<Box<dyn Future<Output = Bytes> + Send>>
+        })
+    })
+    .await
+}
+
 /// A target that serves a discovery document (and a static JWKS) instantly, except that every
 /// request arriving in `[stall_from, stall_from + stall_for)` after start is held until the end
 /// of that window, like a stop-the-world pause.
