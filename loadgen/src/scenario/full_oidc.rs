@@ -110,7 +110,7 @@ impl Scenario for FullOidc {
             &request.code_verifier,
         );
         let response = vu.post_token(body, Instant::now(), StatusCode::OK).await?;
-        let tokens = vu
+        let checked = vu
             .check_token_response(
                 &response,
                 TokenExpectations {
@@ -121,16 +121,13 @@ impl Scenario for FullOidc {
                 },
             )
             .await?;
-        let id_subject = match tokens.id_token.as_deref() {
-            Some(token) => context
-                .keys
-                .verify_id_token(token)
-                .await
-                .ok()
-                .map(|verified| verified.claims.sub),
-            None => None,
-        };
-        let access_token = tokens.access_token?;
-        userinfo_step(vu, &access_token, id_subject.as_deref(), Instant::now()).await
+        let access_token = checked.tokens.access_token?;
+        userinfo_step(
+            vu,
+            &access_token,
+            checked.id_token_subject.as_deref(),
+            Instant::now(),
+        )
+        .await
     }
 }

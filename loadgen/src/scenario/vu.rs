@@ -65,6 +65,15 @@ pub struct TokenExpectations<'a> {
     pub subject: Option<&'a str>,
 }
 
+/// A token response that passed [`Vu::check_token_response`]'s required fields.
+#[derive(Debug)]
+pub struct CheckedTokens {
+    /// The response.
+    pub tokens: TokenResponse,
+    /// The `sub` of its ID token, when it carried one that verified.
+    pub id_token_subject: Option<String>,
+}
+
 /// A virtual user's connection and the plumbing every scenario's requests and checks go through.
 /// It records each request and check, and remembers whether the current iteration failed.
 #[derive(Debug)]
@@ -305,12 +314,13 @@ impl Vu {
         })
     }
 
-    /// Checks a 200 token response; returns it when it has the required fields.
+    /// Checks a 200 token response; returns it when it has the required fields, with the subject
+    /// of its ID token when that verified (so no caller verifies the ID token a second time).
     pub async fn check_token_response(
         &mut self,
         response: &HttpResponse,
         expect: TokenExpectations<'_>,
-    ) -> Option<TokenResponse> {
+    ) -> Option<CheckedTokens> {
         let context = Arc::clone(&self.context);
         let tokens: TokenResponse = serde_json::from_slice(&response.body).unwrap_or_default();
         let has_fields = tokens.access_token.is_some()
@@ -340,6 +350,7 @@ impl Vu {
             });
         }
         let mut subjects = Vec::with_capacity(2);
+        let mut id_token_subject = None;
         match tokens.access_token.as_deref() {
             Some(token) => {
                 let (_, subject) = self.check_access_token_for_subject(token).await;
@@ -371,6 +382,7 @@ impl Vu {
             // The claims of a token that did not verify say nothing: they are judged only after.
             if let Ok(verified) = verified {
                 self.check_id_token_claims(&verified, tokens.access_token.as_deref());
+                id_token_subject = Some(verified.claims.sub.clone());
                 subjects.push(("ID token", verified.claims.sub));
             }
         } else if expect.id_token_required {
@@ -379,7 +391,10 @@ impl Vu {
             });
         }
         self.check_subjects(&subjects, expect.subject);
-        has_fields.then_some(tokens)
+        has_fields.then_some(CheckedTokens {
+            tokens,
+            id_token_subject,
+        })
     }
 
     /// Checks that every verified token of a response names the seeds' subject for its user: one
@@ -464,7 +479,7 @@ impl Vu {
             },
         )
         .await
-        .and_then(|tokens| tokens.refresh_token)
+        .and_then(|checked| checked.tokens.refresh_token)
         .filter(|new| new != sent)
         .ok_or(RotationFailure::Answered)
     }
