@@ -13,7 +13,6 @@ use http::{Method, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use loadgen::seeder::{SeedConfig, make_seeds};
 use tokio::net::TcpListener;
 
@@ -158,17 +157,11 @@ async fn spawn(script: Script) -> String {
         listener.local_addr().expect("an address")
     ));
     let url = base.to_string();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let base = Arc::clone(&base);
-            let service = service_fn(move |request| answer(script, Arc::clone(&base), request));
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
+    // Detached: the provider serves until the test's runtime ends.
+    drop(common::serve_connections(
+        listener,
+        service_fn(move |request| answer(script, Arc::clone(&base), request)),
+    ));
     url
 }
 

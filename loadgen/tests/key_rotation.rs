@@ -15,17 +15,16 @@ use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64_URL;
 use bytes::Bytes;
-use common::{assert_clean, run_config, steady};
+use common::{assert_clean, check, run_config, steady};
 use http::Method;
 use http_body_util::{BodyExt as _, Full};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use loadgen::id_token::at_hash_with;
 use loadgen::oidc::{DEFAULT_CLIENT_ID, DEFAULT_REDIRECT_URI};
 use loadgen::seed_files::{CodeSeed, required_codes};
-use loadgen::{LoadProfile, RunResult, ScenarioKind, Seeds, stop_signal};
+use loadgen::{LoadProfile, ScenarioKind, Seeds, stop_signal};
 use tokio::net::TcpListener;
 
 /// The subject of every token the scripted provider issues.
@@ -181,17 +180,11 @@ async fn spawn(script: Script) -> Arc<Provider> {
         jwks_fetches: AtomicUsize::new(0),
     });
     let serving = Arc::clone(&provider);
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let provider = Arc::clone(&serving);
-            let service = service_fn(move |request| Arc::clone(&provider).answer(request));
-            tokio::spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
+    // Detached: the provider serves until the test's runtime ends.
+    drop(common::serve_connections(
+        listener,
+        service_fn(move |request| Arc::clone(&serving).answer(request)),
+    ));
     provider
 }
 
@@ -212,13 +205,6 @@ fn seeds_for(profile: &LoadProfile) -> Seeds {
             .collect(),
         ..Seeds::default()
     }
-}
-
-fn check(result: &RunResult, name: &str) -> (u64, u64) {
-    result
-        .checks
-        .get(name)
-        .map_or((0, 0), |counts| (counts.passed, counts.failed))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,17 +3,10 @@
 
 mod common;
 
-use common::{assert_clean, make_seeds, run_config, spawn_idp, spawn_idp_with, steady};
+use common::{assert_clean, check, make_seeds, run_config, spawn_idp, spawn_idp_with, steady};
 use loadgen::engine::RunError;
 use loadgen::result::RunResult;
 use loadgen::{ScenarioKind, Seeds, Verdict, merge_results, stop_signal};
-
-fn check(result: &RunResult, name: &str) -> (u64, u64) {
-    result
-        .checks
-        .get(name)
-        .map_or((0, 0), |counts| (counts.passed, counts.failed))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeding_makes_the_files_in_the_documented_format() {
@@ -150,19 +143,28 @@ async fn token_code_uses_each_code_exactly_once() {
     idp.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tokens_for_another_user_than_the_seeds_fail_token_subject() {
-    let idp = spawn_idp().await.unwrap();
+/// TEST 1 for 1 s at 10/s on seeds whose codes all record `subject` as their user's.
+async fn token_code_with_seeded_subject(subject: Option<&str>) -> anyhow::Result<RunResult> {
+    let idp = spawn_idp().await?;
     let profile = steady(10.0, 1.0);
     let needed = loadgen::seed_files::required_codes(&profile) as usize;
-    let mut seeds = make_seeds(&idp.base_url(), needed, 0, 0).await.unwrap();
-    // The seeds say the codes are another user's: every token names the wrong subject.
+    let mut seeds = make_seeds(&idp.base_url(), needed, 0, 0).await?;
     for code in &mut seeds.authorization_codes {
-        code.subject = Some("user-loadtest-09999".into());
+        code.subject = subject.map(str::to_owned);
     }
     let config = run_config(ScenarioKind::TokenCode, &idp.base_url(), profile, 2);
     let (_handle, stop) = stop_signal();
-    let result = loadgen::run(&config, seeds.clone(), stop).await.unwrap();
+    let result = loadgen::run(&config, seeds, stop).await?;
+    idp.shutdown().await;
+    Ok(result)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_for_another_user_than_the_seeds_fail_token_subject() {
+    // The seeds say the codes are another user's: every token names the wrong subject.
+    let result = token_code_with_seeded_subject(Some("user-loadtest-09999"))
+        .await
+        .unwrap();
     assert_eq!(check(&result, "token_subject"), (0, 10));
     assert_eq!(result.iterations.failed, 10);
     assert!(
@@ -172,21 +174,11 @@ async fn tokens_for_another_user_than_the_seeds_fail_token_subject() {
         "{:#?}",
         result.notes
     );
-    idp.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeds_without_subjects_run_and_say_token_subject_was_not_checked() {
-    let idp = spawn_idp().await.unwrap();
-    let profile = steady(10.0, 1.0);
-    let needed = loadgen::seed_files::required_codes(&profile) as usize;
-    let mut seeds = make_seeds(&idp.base_url(), needed, 0, 0).await.unwrap();
-    for code in &mut seeds.authorization_codes {
-        code.subject = None;
-    }
-    let config = run_config(ScenarioKind::TokenCode, &idp.base_url(), profile, 2);
-    let (_handle, stop) = stop_signal();
-    let result = loadgen::run(&config, seeds, stop).await.unwrap();
+    let result = token_code_with_seeded_subject(None).await.unwrap();
     assert_clean(&result);
     assert_eq!(check(&result, "token_subject"), (0, 0));
     assert!(
@@ -197,7 +189,6 @@ async fn seeds_without_subjects_run_and_say_token_subject_was_not_checked() {
         "{:#?}",
         result.notes
     );
-    idp.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

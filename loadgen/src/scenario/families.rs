@@ -78,8 +78,6 @@ impl Families {
         self.set_aside(held.load(Ordering::Relaxed));
         let spare = self.next_spare.fetch_add(1, Ordering::Relaxed);
         if spare >= self.seeded {
-            // Keep the cursor from creeping past the end, so the counts below stay true.
-            self.next_spare.fetch_min(self.seeded, Ordering::Relaxed);
             return None;
         }
         held.store(spare, Ordering::Relaxed);

@@ -39,6 +39,44 @@ pub fn assert_clean(result: &loadgen::RunResult) {
     );
 }
 
+/// The passed and failed counts of check `name` (0, 0 when it was never made).
+pub fn check(result: &loadgen::RunResult, name: &str) -> (u64, u64) {
+    result
+        .checks
+        .get(name)
+        .map_or((0, 0), |counts| (counts.passed, counts.failed))
+}
+
+/// Serves every connection `listener` accepts with a clone of `service`, HTTP/1.1, until the
+/// returned task is aborted or dropped with its target; aborting it drops every connection too.
+pub fn serve_connections<S, B>(listener: TcpListener, service: S) -> JoinHandle<()>
+where
+    S: hyper::service::Service<Request<hyper::body::Incoming>, Response = Response<B>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let service = service.clone();
+            connections.spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    })
+}
+
 /// A mock IdP on an ephemeral loopback port with the documented defaults.
 pub async fn spawn_idp() -> anyhow::Result<mock_idp::RunningIdp> {
     Ok(mock_idp::spawn(mock_idp::Config::ephemeral()).await?)
@@ -138,25 +176,11 @@ pub async fn spawn_stub_target(answers: impl FnOnce(&str) -> Answer) -> anyhow::
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let base_url = format!("http://{}", listener.local_addr()?);
     let answer = answers(&base_url);
-    let task = tokio::spawn(async move {
-        let mut connections = tokio::task::JoinSet::new();
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let answer = Arc::clone(&answer);
-            let service = service_fn(move |request: Request<hyper::body::Incoming>| {
-                let body = answer(request.uri().path());
-                async move { Ok::<_, Infallible>(Response::new(Full::new(body.await))) }
-            });
-            // Held in the set so that aborting the target drops every connection too.
-            connections.spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
+    let service = service_fn(move |request: Request<hyper::body::Incoming>| {
+        let body = answer(request.uri().path());
+        async move { Ok::<_, Infallible>(Response::new(Full::new(body.await))) }
     });
+    let task = serve_connections(listener, service);
     Ok(StubTarget { base_url, task })
 }
 
@@ -287,49 +311,35 @@ pub async fn spawn_answer_losing_idp(lose_every: usize) -> anyhow::Result<Answer
     let refreshes = Arc::new(AtomicUsize::new(0));
     let lost = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&lost);
-    let task = tokio::spawn(async move {
-        let mut connections = tokio::task::JoinSet::new();
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
+    let service = service_fn(move |request: Request<hyper::body::Incoming>| {
+        let (app, refreshes, lost) = (
+            Arc::clone(&app),
+            Arc::clone(&refreshes),
+            Arc::clone(&counted),
+        );
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = match body.collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(error) => return Err(LostAnswer(error.to_string())),
             };
-            let (app, refreshes, lost) = (
-                Arc::clone(&app),
-                Arc::clone(&refreshes),
-                Arc::clone(&counted),
-            );
-            let service = service_fn(move |request: Request<hyper::body::Incoming>| {
-                let (app, refreshes, lost) =
-                    (Arc::clone(&app), Arc::clone(&refreshes), Arc::clone(&lost));
-                async move {
-                    let (parts, body) = request.into_parts();
-                    let body = match body.collect().await {
-                        Ok(collected) => collected.to_bytes(),
-                        Err(error) => return Err(LostAnswer(error.to_string())),
-                    };
-                    let is_refresh = body
-                        .windows(b"grant_type=refresh_token".len())
-                        .any(|window| window == b"grant_type=refresh_token");
-                    let answer = app
-                        .handle(Request::from_parts(parts, Full::new(body)))
-                        .await;
-                    if is_refresh
-                        && (refreshes.fetch_add(1, Ordering::SeqCst) + 1).is_multiple_of(lose_every)
-                    {
-                        lost.fetch_add(1, Ordering::SeqCst);
-                        // An error from the service makes hyper close the connection unanswered.
-                        return Err(LostAnswer("answer lost".to_owned()));
-                    }
-                    Ok::<_, LostAnswer>(answer)
-                }
-            });
-            connections.spawn(async move {
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
+            let is_refresh = body
+                .windows(b"grant_type=refresh_token".len())
+                .any(|window| window == b"grant_type=refresh_token");
+            let answer = app
+                .handle(Request::from_parts(parts, Full::new(body)))
+                .await;
+            if is_refresh
+                && (refreshes.fetch_add(1, Ordering::SeqCst) + 1).is_multiple_of(lose_every)
+            {
+                lost.fetch_add(1, Ordering::SeqCst);
+                // An error from the service makes hyper close the connection unanswered.
+                return Err(LostAnswer("answer lost".to_owned()));
+            }
+            Ok::<_, LostAnswer>(answer)
         }
     });
+    let task = serve_connections(listener, service);
     Ok(AnswerLosingIdp {
         base_url,
         lost,
