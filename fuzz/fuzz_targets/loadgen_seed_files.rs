@@ -15,6 +15,7 @@ use loadgen::schedule::Schedule;
 use loadgen::seed_files::{
     CodeSeed, RefreshTokenSeed, SessionSeed, check_code_ages, parse_list, unix_now,
 };
+use loadgen::shard::Shard;
 use loadgen::{LoadProfile, ScenarioKind, Seeds};
 use serde::Serialize;
 use strum::IntoEnumIterator as _;
@@ -55,7 +56,13 @@ fn run(data: &[u8]) {
     let mut seeds = Seeds::default();
     if let Ok(codes) = parse_list::<CodeSeed>(text) {
         round_trips(&codes);
-        let _ = check_code_ages(&codes, schedule(), unix_now(), Duration::from_secs(600));
+        let _ = check_code_ages(
+            &codes,
+            schedule(),
+            Shard::WHOLE,
+            unix_now(),
+            Duration::from_secs(600),
+        );
         for code in &codes {
             let _ = code_grant_body(&client, &code.code, &code.redirect_uri, &code.code_verifier);
         }
@@ -77,7 +84,12 @@ fn run(data: &[u8]) {
     }
     for scenario in ScenarioKind::iter() {
         for max_vus in [1, 50] {
-            let _ = scenario.check_seeds(&seeds, &profile(), max_vus);
+            let _ = scenario.check_seeds(
+                &seeds,
+                profile().scheduled_iterations(),
+                max_vus,
+                Shard::WHOLE,
+            );
         }
     }
 }

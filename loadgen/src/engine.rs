@@ -26,6 +26,7 @@ use crate::scenario::{
 };
 use crate::schedule::{LoadProfile, Schedule, ScheduleError};
 use crate::seed_files::{CodesTooOld, NotEnoughSeeds, Seeds, check_code_ages, unix_now};
+use crate::shard::{RunIdentity, Shard, format_start, hash_hex};
 use crate::stats::{CheckSet, HistogramCodecError};
 use crate::thresholds::{LatencyBasis, Thresholds};
 
@@ -39,7 +40,8 @@ pub struct RunConfig {
     pub target: String,
     /// Arrival-rate profile.
     pub profile: LoadProfile,
-    /// Virtual users (most iterations in flight at once).
+    /// Virtual users of the whole run (most iterations in flight at once); a shard sets up its
+    /// share of them.
     pub max_vus: usize,
     /// Per-request timeout, also the longest an iteration may wait for a free VU.
     pub timeout: Duration,
@@ -66,6 +68,13 @@ pub struct RunConfig {
     pub test_id: Option<String>,
     /// How to show progress.
     pub progress: ProgressMode,
+    /// Which shard of the run this process sends ([`Shard::WHOLE`] on one machine).
+    pub shard: Shard,
+    /// When the schedule starts (wall clock): every shard sets up its VUs, then waits for it.
+    /// `None` starts as soon as the VUs are ready.
+    pub start_at: Option<SystemTime>,
+    /// Names the run in its result; derived from the configuration when `None`.
+    pub run_id: Option<String>,
 }
 
 impl RunConfig {
@@ -87,7 +96,37 @@ impl RunConfig {
             thresholds: Thresholds::default(),
             test_id: None,
             progress: ProgressMode::Hidden,
+            shard: Shard::WHOLE,
+            start_at: None,
+            run_id: None,
         }
+    }
+
+    /// SHA-256 of everything the shards of one run must share: two shards whose hashes differ
+    /// were not sending parts of the same run. The shard's own index and file paths are left out.
+    pub fn hash(&self) -> String {
+        let canonical = serde_json::json!({
+            "scenario": self.scenario.name(),
+            "test_id": self.test_id,
+            "target": self.target,
+            "profile": self.profile,
+            "max_vus": self.max_vus,
+            "timeout_ms": self.timeout.as_millis().to_string(),
+            "client_id": self.client.client_id,
+            "public_client": self.client.client_secret.is_none(),
+            "redirect_uri": self.client.redirect_uri,
+            "scope": self.client.scope,
+            "access_token_audience": self.access_token_audience,
+            "access_token": format!("{:?}", self.access_token),
+            "code_lifetime_s": self.code_lifetime.map(|lifetime| lifetime.as_secs()),
+            "mint_ahead": self.mint_ahead,
+            "skipped_checks": self.skipped_checks.names(),
+            "thresholds": self.thresholds,
+            "shards": self.shard.count(),
+            "planned_start": self.start_at.map(format_start),
+        });
+        // serde_json's maps are sorted by key, so the text is canonical.
+        hash_hex(canonical.to_string().as_bytes())
     }
 }
 
@@ -132,9 +171,15 @@ pub enum RunError {
     /// A virtual user could not be set up.
     #[error(transparent)]
     VuSetup(#[from] VuSetupError),
-    /// `max_vus` is 0.
-    #[error("max VUs must be at least 1")]
-    NoVus,
+    /// `max_vus` is 0, or leaves this shard none.
+    #[error("max VUs must be at least 1, and at least the shard count ({0}) when sharded")]
+    NoVus(u32),
+    /// Shards without a common start would not send the planned schedule together.
+    #[error(
+        "--shard {0} needs --start-at: give every shard the same UTC start time, far enough \
+         ahead for all of them to be ready, so that together they send the planned schedule"
+    )]
+    ShardWithoutStart(Shard),
     /// The result could not be built.
     #[error(transparent)]
     Result(#[from] HistogramCodecError),
@@ -280,6 +325,7 @@ async fn vu_loop<S: Scenario>(
 fn write_back_refresh_tokens<S: Scenario>(
     config: &RunConfig,
     context: &RunContext,
+    vus: usize,
     ended: &[VirtualUser<S>],
 ) -> Option<String> {
     if !S::HOLDS_FAMILIES {
@@ -288,7 +334,7 @@ fn write_back_refresh_tokens<S: Scenario>(
     let directory = config.seeds_out.as_deref()?;
     let families = &context.families;
     let mut seeds = context.seeds.clone();
-    let mut ended_vus = vec![false; config.max_vus];
+    let mut ended_vus = vec![false; vus];
     let mut kept = 0;
     for vu in ended {
         if let Some(ended) = ended_vus.get_mut(vu.id()) {
@@ -371,12 +417,19 @@ async fn run_scenario<S: Scenario>(
     seeds: Seeds,
     mut stop: StopSignal,
 ) -> Result<RunResult, RunError> {
-    if config.max_vus == 0 {
-        return Err(RunError::NoVus);
+    let shard = config.shard;
+    // This process's virtual users: its share of the run's, like its share of the iterations.
+    let vus = usize::try_from(shard.share(config.max_vus as u64)).unwrap_or(usize::MAX);
+    if vus == 0 {
+        return Err(RunError::NoVus(shard.count()));
+    }
+    if !shard.is_whole() && config.start_at.is_none() {
+        return Err(RunError::ShardWithoutStart(shard));
     }
     let target = Arc::new(Target::parse(&config.target)?);
     let schedule = Arc::new(Schedule::new(&config.profile.stages())?);
-    let uses_codes = S::seed_need(&config.profile, config.max_vus as u64)
+    let owned_iterations = shard.share(schedule.total_iterations());
+    let uses_codes = S::seed_need(schedule.total_iterations(), config.max_vus as u64)
         .is_some_and(|need| need.kind == crate::scenario::SeedKind::AuthorizationCodes);
     if config.mint_ahead && !uses_codes {
         return Err(RunError::MintAheadWithoutCodes(config.scenario.name()));
@@ -395,13 +448,19 @@ async fn run_scenario<S: Scenario>(
     } else {
         config
             .scenario
-            .check_seeds(&seeds, &config.profile, config.max_vus)?;
+            .check_seeds(&seeds, schedule.total_iterations(), config.max_vus, shard)?;
     }
     if let Some(lifetime) = config
         .code_lifetime
         .filter(|_| uses_codes && !config.mint_ahead)
     {
-        check_code_ages(&seeds.authorization_codes, &schedule, unix_now(), lifetime)?;
+        check_code_ages(
+            &seeds.authorization_codes,
+            &schedule,
+            shard,
+            unix_now(),
+            lifetime,
+        )?;
     }
 
     let (discovery, jwks) = fetch_provider_metadata(&target, config.timeout).await?;
@@ -457,7 +516,7 @@ async fn run_scenario<S: Scenario>(
             issuer: discovery.issuer.clone(),
             issuer_parameter_required: discovery.authorization_response_iss_parameter_supported,
             sessions: seeds.sessions.clone(),
-            total: schedule.total_iterations(),
+            total: owned_iterations,
             ahead: ((config.profile.rate_per_s * 0.5).ceil() as usize).max(10),
             timeout: config.timeout,
         })
@@ -472,7 +531,7 @@ async fn run_scenario<S: Scenario>(
             keys,
             config.timeout,
             seeds,
-            config.max_vus,
+            vus,
             shards,
         )
         .with_token_checks(config.access_token, config.skipped_checks)
@@ -480,12 +539,12 @@ async fn run_scenario<S: Scenario>(
         .with_minted_codes(minters.as_ref().map(|(codes, _)| Arc::clone(codes))),
     );
 
-    let vus = set_up_vus::<S>(config.max_vus, &context).await?;
+    let ready_vus = set_up_vus::<S>(vus, &context).await?;
 
     let (free_sender, mut free_vus) = mpsc::unbounded_channel::<usize>();
-    let mut vu_inboxes = Vec::with_capacity(vus.len());
+    let mut vu_inboxes = Vec::with_capacity(ready_vus.len());
     let mut vu_tasks = JoinSet::new();
-    for vu in vus {
+    for vu in ready_vus {
         let (inbox, iterations) = mpsc::channel::<Iteration>(1);
         vu_inboxes.push(inbox);
         // Every VU starts free; FIFO hand-out spreads iterations over all VUs (all families).
@@ -499,9 +558,18 @@ async fn run_scenario<S: Scenario>(
     }
     drop(free_sender);
 
+    // A short lead so the first due iteration is not already late when the loop starts; with a
+    // planned start, the VUs (connections open) wait for it. One already past starts now: the
+    // result records both, and a merge refuses shards that started too far apart.
+    let lead = Duration::from_millis(20);
+    let until_planned = config
+        .start_at
+        .and_then(|planned| planned.duration_since(SystemTime::now()).ok())
+        .unwrap_or_default();
+    let start = Instant::now() + until_planned.max(lead);
+    tokio::time::sleep_until(start).await;
+    let actual_start = SystemTime::now();
     let started_at = rfc3339_now();
-    // A short lead so the first due iteration is not already late when the loop starts.
-    let start = Instant::now() + Duration::from_millis(20);
     let progress = spawn_progress(
         config.progress,
         Arc::clone(&context),
@@ -524,7 +592,10 @@ async fn run_scenario<S: Scenario>(
         });
     };
     let hand_out = async {
-        for due in schedule.iter() {
+        // Every shard walks the whole schedule and takes its own iterations, so the shards
+        // together send exactly the single machine's schedule. The VU gets the shard's own count
+        // of the iteration, which is also the seed it uses.
+        for due in schedule.iter().filter(|due| shard.owns(due.index)) {
             let intended_start = start + due.offset;
             tokio::time::sleep_until(intended_start).await;
             let give_up_at = intended_start + config.timeout;
@@ -533,7 +604,7 @@ async fn run_scenario<S: Scenario>(
             match free {
                 Ok(Some(vu)) => {
                     let iteration = Iteration {
-                        index: due.index,
+                        index: shard.local(due.index),
                         intended_start,
                     };
                     let since_start = Instant::now().saturating_duration_since(start);
@@ -580,7 +651,7 @@ async fn run_scenario<S: Scenario>(
     // No more work: VUs finish what they hold, each step bounded by the request timeout.
     drop(vu_inboxes);
     let grace = config.timeout * config.scenario.requests_per_iteration() + Duration::from_secs(1);
-    let mut ended = Vec::with_capacity(config.max_vus);
+    let mut ended = Vec::with_capacity(vus);
     let all_ended = tokio::time::timeout(grace, async {
         while let Some(joined) = vu_tasks.join_next().await {
             ended.extend(joined.ok());
@@ -610,7 +681,7 @@ async fn run_scenario<S: Scenario>(
         tasks.abort_all();
         notes.push(codes.note());
     }
-    if let Some(note) = write_back_refresh_tokens(config, &context, &ended) {
+    if let Some(note) = write_back_refresh_tokens(config, &context, vus, &ended) {
         notes.push(note);
     }
     if context.opaque_tokens_unchecked() {
@@ -642,6 +713,23 @@ async fn run_scenario<S: Scenario>(
             "{abandoned} iterations still running at the end were cut off (counted as failed)"
         ));
     }
+    let planned_start = config.start_at.map(format_start);
+    let config_hash = config.hash();
+    let identity = RunIdentity {
+        run_id: config.run_id.clone().unwrap_or_else(|| {
+            // Shards given the same configuration and start derive the same id; a run without a
+            // planned start is told apart by its actual one.
+            let start = planned_start
+                .clone()
+                .unwrap_or_else(|| format_start(actual_start));
+            hash_hex(format!("{config_hash} {start}").as_bytes())[..16].to_owned()
+        }),
+        config_hash,
+        shard: Some(shard),
+        planned_start,
+        actual_start: format_start(actual_start),
+        start_skew_ms: None,
+    };
     let meta = RunMeta {
         test_id: config
             .test_id
@@ -650,7 +738,7 @@ async fn run_scenario<S: Scenario>(
         scenario: config.scenario.name().to_owned(),
         target: target.base_url().to_owned(),
         profile: config.profile,
-        max_vus: config.max_vus as u64,
+        max_vus: vus as u64,
         timeout_ms: u64::try_from(config.timeout.as_millis()).unwrap_or(u64::MAX),
         started_at,
         duration_s: duration.as_secs_f64(),
@@ -665,6 +753,7 @@ async fn run_scenario<S: Scenario>(
         skipped_checks: config.skipped_checks.names(),
         refresh_families,
         gated_latency: LatencyBasis::Iterations,
+        run: Some(identity),
     };
     let recorder = context.recorder.merged();
     Ok(RunResult::from_recorder(

@@ -23,6 +23,7 @@ pub mod scenario;
 pub mod schedule;
 pub mod seed_files;
 pub mod seeder;
+pub mod shard;
 pub mod stats;
 pub mod thresholds;
 

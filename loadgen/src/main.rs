@@ -16,6 +16,7 @@ use loadgen::printer::summary;
 use loadgen::progress::ProgressMode;
 use loadgen::seed_files::codes_to_seed;
 use loadgen::seeder::SeedConfig;
+use loadgen::shard::{Shard, parse_start};
 use loadgen::stats::Check;
 use loadgen::{LoadProfile, RunConfig, RunResult, ScenarioKind, Seeds, ThresholdArgs, Verdict};
 
@@ -138,6 +139,11 @@ struct SeedArgs {
     /// one of approve, accept, allow, authorize, continue, consent, confirm or yes.
     #[arg(long, env = "LOADGEN_APPROVE_BUTTON")]
     approve_button: Option<String>,
+    /// Seed only shard I of N (from 0): its slice of the counts above (which stay the whole
+    /// run's), for users of its own, so each machine of a sharded run can seed itself. The
+    /// directory records the shard (shard.json) and `loadgen run --shard` checks it.
+    #[arg(long, env = "LOADGEN_SHARD", default_value = "0/1")]
+    shard: Shard,
     /// Seed requests in flight at once.
     #[arg(long, env = "LOADGEN_CONCURRENCY", default_value_t = 64)]
     concurrency: usize,
@@ -210,18 +216,39 @@ struct RunArgs {
     /// No live progress output.
     #[arg(long, env = "LOADGEN_NO_PROGRESS")]
     no_progress: bool,
+    /// Send only shard I of N (from 0; Kubernetes' JOB_COMPLETION_INDEX fits): every N-th
+    /// iteration of the whole run's schedule, on its share of --max-vus and of the seeds. Every
+    /// shard gets the same options and --start-at; `loadgen report --gate` merges the results.
+    #[arg(long, env = "LOADGEN_SHARD", default_value = "0/1")]
+    shard: Shard,
+    /// When the schedule starts, UTC, RFC 3339 (2026-11-23T14:05:00Z): the run sets up its VUs
+    /// and connections, then waits for it. Required with --shard I/N when N is above 1.
+    #[arg(long, env = "LOADGEN_START_AT", value_parser = parse_start)]
+    start_at: Option<std::time::SystemTime>,
+    /// Names the run in the result (for example a CI run id); by default derived from the
+    /// configuration and the start, the same on every shard.
+    #[arg(long, env = "LOADGEN_RUN_ID")]
+    run_id: Option<String>,
     #[command(flatten)]
     client: ClientArgs,
 }
 
 #[derive(Debug, Args)]
 struct ReportArgs {
-    /// Result files; several are merged as shards of one run.
+    /// Result files. Several are merged: the shards of one run (all of them, once each), or
+    /// runs made side by side.
     #[arg(required = true)]
     files: Vec<PathBuf>,
     /// Also write the (merged) result here.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Exit 99 when the (merged) result fails its thresholds, as `loadgen run` does; without it
+    /// the report only prints.
+    #[arg(long)]
+    gate: bool,
+    /// The most the shards' actual starts may differ.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    max_start_skew: Duration,
 }
 
 fn parse_check(name: &str) -> Result<Check, String> {
@@ -269,12 +296,19 @@ async fn seed(args: SeedArgs) -> anyhow::Result<ExitCode> {
         attempts: args.attempts,
         timeout: args.timeout,
         progress: progress_mode(args.no_progress),
+        shard: args.shard,
         ..SeedConfig::new(args.target)
     };
     let began = Instant::now();
     let seeds = loadgen::seeder::seed(&config, &args.out).await?;
+    let for_shard = if args.shard.is_whole() {
+        String::new()
+    } else {
+        format!(" (shard {})", args.shard)
+    };
     eprintln!(
-        "wrote {} authorization codes, {} refresh-token families, {} sessions to {} in {:.1} s",
+        "wrote {} authorization codes, {} refresh-token families, {} sessions{for_shard} to {} in \
+         {:.1} s",
         seeds.authorization_codes.len(),
         seeds.refresh_tokens.len(),
         seeds.sessions.len(),
@@ -289,6 +323,23 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(directory) => Seeds::load(directory)?,
         None => Seeds::default(),
     };
+    let made_for_this_shard = seeds.shard == Some(args.shard) || args.shard.is_whole();
+    let seeds = seeds.for_shard(args.shard)?;
+    // A shard that took its slice of seeds shared by every shard must not write its slice over
+    // them; seeds made for the shard alone are its own to update.
+    let seeds_out = args.seeds_out.clone().or_else(|| {
+        if made_for_this_shard {
+            args.seeds.clone()
+        } else {
+            eprintln!(
+                "note: shard {} runs on its slice of seeds made for the whole run, so the \
+                 rotated refresh tokens are not written back over them; give --seeds-out to \
+                 keep them, or seed each shard with `loadgen seed --shard`",
+                args.shard
+            );
+            None
+        }
+    });
     let profile = args.profile.profile();
     let config = RunConfig {
         max_vus: args.max_vus,
@@ -296,13 +347,16 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         client: args.client.credentials(),
         access_token_audience: args.access_token_audience,
         access_token: args.access_token,
-        seeds_out: args.seeds_out.clone().or_else(|| args.seeds.clone()),
+        seeds_out,
         code_lifetime: args.code_lifetime,
         mint_ahead: args.mint_ahead,
         skipped_checks: args.skip_checks.iter().copied().collect(),
         thresholds: args.thresholds.thresholds(),
         test_id: args.test_id,
         progress: progress_mode(args.no_progress),
+        shard: args.shard,
+        start_at: args.start_at,
+        run_id: args.run_id,
         ..RunConfig::new(args.scenario, args.target, profile)
     };
     let (stop_handle, stop) = loadgen::stop_signal();
@@ -319,6 +373,15 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     result.write(&out)?;
     print!("{}", summary(&result));
     println!("  result: {}", out.display());
+    if !args.shard.is_whole() {
+        // One shard's share says nothing on its own about the run: the thresholds are judged
+        // once, on the merge of every shard, as the single run would be.
+        println!(
+            "  shard {}: judged with the other shards by `loadgen report --gate SHARD...`",
+            args.shard
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     Ok(exit_for(result.verdict))
 }
 
@@ -326,14 +389,18 @@ fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let results = args
         .files
         .iter()
-        .map(|path| RunResult::read(path))
-        .collect::<Result<Vec<_>, _>>()?;
-    let merged = loadgen::merge_results(&results)?;
+        .map(|path| Ok((path.display().to_string(), RunResult::read(path)?)))
+        .collect::<Result<Vec<_>, loadgen::result::ResultError>>()?;
+    let merged = loadgen::merge_results(&results, args.max_start_skew)?;
     if let Some(out) = &args.out {
         merged.write(out).context("writing the merged result")?;
     }
     print!("{}", summary(&merged));
-    Ok(exit_for(merged.verdict))
+    if args.gate {
+        Ok(exit_for(merged.verdict))
+    } else {
+        Ok(ExitCode::SUCCESS)
+    }
 }
 
 fn main() -> ExitCode {

@@ -80,6 +80,22 @@ pub fn summary(result: &RunResult) -> String {
             None => String::new(),
         }
     );
+    if let Some(run) = result.run.as_ref().filter(|run| {
+        run.planned_start.is_some() || run.shard.is_some_and(|shard| !shard.is_whole())
+    }) {
+        let mut line = format!("  run {}", run.run_id);
+        if let Some(shard) = run.shard {
+            let _ = write!(line, ", shard {shard}");
+        }
+        if let Some(planned) = &run.planned_start {
+            let _ = write!(line, ", planned start {planned}");
+        }
+        let _ = write!(line, ", actual start {}", run.actual_start);
+        if let Some(skew) = run.start_skew_ms {
+            let _ = write!(line, ", shards' start skew {skew:.1} ms");
+        }
+        let _ = writeln!(out, "{line}");
+    }
     let _ = writeln!(out);
 
     let checks_passed: u64 = result.checks.values().map(|check| check.passed).sum();

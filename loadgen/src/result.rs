@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use schemars::JsonSchema;
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::atomic_file::write_atomically;
 use crate::scenario::families::FamilyCounts;
 use crate::schedule::{LoadProfile, Stage};
+use crate::shard::{RunIdentity, ShardMergeError, ShardResult, check_shards, parse_start};
 use crate::stats::{
     Check, CheckTally, Endpoint, HistogramCodecError, Recorder, TransportErrorKind, add_histogram,
     decode_histogram, encode_histogram,
@@ -24,7 +26,9 @@ use crate::thresholds::{
 /// nothing was measured, and an error status is a failed request, no longer a failed `status` check.
 /// Version 3: the latency thresholds judge iterations (`gated_latency`), each dropped iteration is
 /// in `iteration_duration` at no less than the timeout, and `refresh_families` may appear.
-pub const SCHEMA_VERSION: u32 = 3;
+/// Version 4: `run` names the run, its configuration hash, the shard and the planned and actual
+/// start, and merged shards keep the run's profile instead of adding their rates.
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The oldest result format [`RunResult::read`] still reads (its fields are a subset of today's).
 pub const OLDEST_READABLE_SCHEMA_VERSION: u32 = 1;
@@ -96,6 +100,10 @@ pub struct RunResult {
     /// What became of the refresh-token families, for the scenario that holds them (TEST 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_families: Option<FamilyCounts>,
+    /// The run this result belongs to (since format 4): its id, configuration hash, shard and
+    /// starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunIdentity>,
 }
 
 /// The load profile as run.
@@ -257,6 +265,8 @@ pub struct RunMeta {
     pub refresh_families: Option<FamilyCounts>,
     /// Which latency the thresholds judge.
     pub gated_latency: LatencyBasis,
+    /// The run, its shard and its starts.
+    pub run: Option<RunIdentity>,
 }
 
 /// Why result files could not be read, merged or written.
@@ -298,6 +308,9 @@ pub enum ResultError {
     /// Nothing to merge.
     #[error("no results to merge")]
     Empty,
+    /// The results are not every shard of one run.
+    #[error(transparent)]
+    Shards(#[from] ShardMergeError),
 }
 
 fn requests_of(
@@ -443,6 +456,7 @@ impl RunResult {
             notes: meta.notes,
             skipped_checks: meta.skipped_checks,
             refresh_families: meta.refresh_families,
+            run: meta.run,
         };
         let evaluation = result.judge(thresholds);
         result.thresholds = evaluation.outcomes;
@@ -575,13 +589,38 @@ impl RunResult {
     }
 }
 
-/// Merges the results of shards of one run (same scenario, run side by side): histograms are
-/// added, counts summed, rates added, and thresholds judged again on the merged figures.
-pub fn merge_results(results: &[RunResult]) -> Result<RunResult, ResultError> {
-    let first = results.first().ok_or(ResultError::Empty)?;
-    if results.len() == 1 {
+/// Merges results into one and judges the thresholds once, on the merged figures: histograms
+/// are added and counts summed. `results` pairs each result with a name for messages (its file).
+///
+/// Shards of one run (`--shard I/N`, N above 1) must be all N shards of the same run id and
+/// configuration, started within `max_start_skew` of each other; the merge is then that run,
+/// with its profile. Other results are runs made side by side: their rates add up.
+pub fn merge_results(
+    results: &[(String, RunResult)],
+    max_start_skew: Duration,
+) -> Result<RunResult, ResultError> {
+    let (_, first) = results.first().ok_or(ResultError::Empty)?;
+    let sharded = results.iter().any(|(_, result)| {
+        result
+            .run
+            .as_ref()
+            .and_then(|run| run.shard)
+            .is_some_and(|shard| !shard.is_whole())
+    });
+    let identity = if sharded {
+        let shards: Vec<ShardResult<'_>> = results
+            .iter()
+            .map(|(name, result)| ShardResult {
+                name,
+                identity: result.run.as_ref(),
+            })
+            .collect();
+        Some(check_shards(&shards, max_start_skew)?)
+    } else if results.len() == 1 {
         return Ok(first.clone());
-    }
+    } else {
+        None
+    };
     let mut recorder = Recorder::new();
     let mut meta = RunMeta {
         test_id: first.test_id.clone(),
@@ -603,11 +642,16 @@ pub fn merge_results(results: &[RunResult]) -> Result<RunResult, ResultError> {
         skipped_checks: Vec::new(),
         refresh_families: None,
         gated_latency: first.gated_latency,
+        run: None,
     };
-    meta.profile.rate_per_s = 0.0;
+    if !sharded {
+        meta.profile.rate_per_s = 0.0;
+    }
     let mut steady_rate = 0.0;
     let mut incomplete_reasons = Vec::new();
-    for result in results {
+    // Shards: the run lasts from the earliest shard's start to the latest shard's end.
+    let mut span: Option<(f64, f64)> = None;
+    for (name, result) in results {
         if result.gated_latency != first.gated_latency {
             return Err(ResultError::Mismatch(
                 format!(
@@ -629,7 +673,23 @@ pub fn merge_results(results: &[RunResult]) -> Result<RunResult, ResultError> {
             ));
         }
         recorder.merge(&result.to_recorder()?);
-        meta.profile.rate_per_s += result.load_profile.profile.rate_per_s;
+        if !sharded {
+            meta.profile.rate_per_s += result.load_profile.profile.rate_per_s;
+        }
+        if let Some(run) = result.run.as_ref().filter(|_| sharded) {
+            let start = parse_start(&run.actual_start)
+                .map_err(|reason| ShardMergeError::BadStart {
+                    path: name.clone(),
+                    reason,
+                })?
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64();
+            let end = start + result.duration_s;
+            span = Some(span.map_or((start, end), |(earliest, latest)| {
+                (earliest.min(start), latest.max(end))
+            }));
+        }
         meta.max_vus += result.load_profile.max_vus;
         meta.duration_s = meta.duration_s.max(result.duration_s);
         if result.started_at < meta.started_at {
@@ -650,12 +710,16 @@ pub fn merge_results(results: &[RunResult]) -> Result<RunResult, ResultError> {
             meta.target = format!("{}, {}", meta.target, result.target);
         }
     }
+    if let Some((earliest, latest)) = span {
+        meta.duration_s = latest - earliest;
+    }
+    meta.run = identity;
     if !incomplete_reasons.is_empty() {
         meta.incomplete_reason = Some(incomplete_reasons.join("; "));
     }
     meta.notes.sort();
     meta.notes.dedup();
-    for result in results {
+    for (_, result) in results {
         meta.skipped_checks
             .extend(result.skipped_checks.iter().cloned());
     }
@@ -708,7 +772,16 @@ mod tests {
             skipped_checks: vec![],
             refresh_families: None,
             gated_latency: LatencyBasis::Iterations,
+            run: None,
         }
+    }
+
+    fn named(results: &[&RunResult]) -> Vec<(String, RunResult)> {
+        results
+            .iter()
+            .enumerate()
+            .map(|(index, result)| (format!("result-{index}.json"), (*result).clone()))
+            .collect()
     }
 
     fn record(recorder: &mut Recorder, millis: u64, status: u16) {
@@ -748,7 +821,7 @@ mod tests {
         whole_meta.shards = 2;
         let whole = RunResult::from_recorder(whole_meta, &both, &thresholds).unwrap();
 
-        let merged = merge_results(&[first, second]).unwrap();
+        let merged = merge_results(&named(&[&first, &second]), Duration::ZERO).unwrap();
         assert_eq!(merged.iterations, whole.iterations);
         assert_eq!(merged.requests, whole.requests);
         assert_eq!(merged.checks, whole.checks);
@@ -771,10 +844,13 @@ mod tests {
         other_meta.scenario = "token-code".into();
         let second = RunResult::from_recorder(other_meta, &recorder, &thresholds).unwrap();
         assert!(matches!(
-            merge_results(&[first, second]),
+            merge_results(&named(&[&first, &second]), Duration::ZERO),
             Err(ResultError::Mismatch(..))
         ));
-        assert!(matches!(merge_results(&[]), Err(ResultError::Empty)));
+        assert!(matches!(
+            merge_results(&[], Duration::ZERO),
+            Err(ResultError::Empty)
+        ));
     }
 
     #[test]
@@ -862,7 +938,7 @@ mod tests {
         run.write(&path).unwrap();
         let reread = RunResult::read(&path).unwrap();
         assert_eq!(reread.judge(&Thresholds::default()).verdict, Verdict::Pass);
-        let reported = merge_results(&[reread]).unwrap();
+        let reported = merge_results(&named(&[&reread]), Duration::ZERO).unwrap();
         assert_eq!(reported.verdict, Verdict::Pass);
     }
 }

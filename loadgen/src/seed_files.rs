@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::atomic_file::write_atomically;
 use crate::schedule::LoadProfile;
+use crate::shard::Shard;
 
 /// File name of the authorization-code seeds.
 pub const AUTHORIZATION_CODES_FILE: &str = "authorization_codes.json";
@@ -14,6 +15,9 @@ pub const AUTHORIZATION_CODES_FILE: &str = "authorization_codes.json";
 pub const REFRESH_TOKENS_FILE: &str = "refresh_tokens.json";
 /// File name of the login sessions.
 pub const SESSIONS_FILE: &str = "sessions.json";
+/// File naming the shard the seeds of a directory were made for (`loadgen seed --shard`); the
+/// three lists keep the k6 scripts' format, so the shard cannot live in them.
+pub const SHARD_FILE: &str = "shard.json";
 
 /// One pre-minted authorization code with what redeeming it needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +84,29 @@ pub struct Seeds {
     pub refresh_tokens: Vec<RefreshTokenSeed>,
     /// `sessions.json`.
     pub sessions: Vec<SessionSeed>,
+    /// The shard these seeds were made for (`shard.json`); `None` for a whole run's seeds, of
+    /// which each shard takes its slice.
+    pub shard: Option<Shard>,
+}
+
+/// What `shard.json` holds.
+#[derive(Debug, Serialize, Deserialize)]
+struct ShardFile {
+    shard: Shard,
+}
+
+/// Seeds made for one shard given to another.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "these seeds were made for shard {made_for} (their {SHARD_FILE} says so), not for shard \
+     {wanted}: give this shard its own seeds (`loadgen seed --shard {wanted}`) or seeds made for \
+     the whole run, of which each shard takes its slice"
+)]
+pub struct SeedsOfAnotherShard {
+    /// The shard the seeds are for.
+    pub made_for: Shard,
+    /// The shard that was to run on them.
+    pub wanted: Shard,
 }
 
 /// Why seeds could not be read or written.
@@ -141,11 +168,49 @@ fn write_list<T: Serialize>(path: &Path, items: &[T]) -> Result<(), SeedFileErro
 impl Seeds {
     /// Loads the three files of `directory`; a missing file is an empty list.
     pub fn load(directory: &Path) -> Result<Self, SeedFileError> {
+        let shard_path = directory.join(SHARD_FILE);
+        let shard = match std::fs::read_to_string(&shard_path) {
+            Ok(text) => Some(
+                serde_json::from_str::<ShardFile>(&text)
+                    .map_err(|source| SeedFileError::Parse {
+                        path: shard_path,
+                        source,
+                    })?
+                    .shard,
+            ),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(source) => {
+                return Err(SeedFileError::Io {
+                    path: shard_path,
+                    source,
+                });
+            }
+        };
         Ok(Self {
             authorization_codes: read_list(&directory.join(AUTHORIZATION_CODES_FILE))?,
             refresh_tokens: read_list(&directory.join(REFRESH_TOKENS_FILE))?,
             sessions: read_list(&directory.join(SESSIONS_FILE))?,
+            shard,
         })
+    }
+
+    /// The seeds shard `shard` runs on: these, when they were made for it; its slice (every
+    /// N-th seed of each list, from its index) when they were made for the whole run.
+    pub fn for_shard(self, shard: Shard) -> Result<Self, SeedsOfAnotherShard> {
+        match self.shard {
+            Some(made_for) if made_for == shard => Ok(self),
+            Some(made_for) => Err(SeedsOfAnotherShard {
+                made_for,
+                wanted: shard,
+            }),
+            None if shard.is_whole() => Ok(self),
+            None => Ok(Self {
+                authorization_codes: shard.slice(&self.authorization_codes),
+                refresh_tokens: shard.slice(&self.refresh_tokens),
+                sessions: shard.slice(&self.sessions),
+                shard: Some(shard),
+            }),
+        }
     }
 
     /// Writes the three files into `directory` (created if needed), each atomically.
@@ -159,16 +224,47 @@ impl Seeds {
             &self.authorization_codes,
         )?;
         write_list(&directory.join(REFRESH_TOKENS_FILE), &self.refresh_tokens)?;
-        write_list(&directory.join(SESSIONS_FILE), &self.sessions)
+        write_list(&directory.join(SESSIONS_FILE), &self.sessions)?;
+        let shard_path = directory.join(SHARD_FILE);
+        match self.shard.filter(|shard| !shard.is_whole()) {
+            Some(shard) => {
+                let mut text =
+                    serde_json::to_vec_pretty(&ShardFile { shard }).map_err(|source| {
+                        SeedFileError::Parse {
+                            path: shard_path.clone(),
+                            source,
+                        }
+                    })?;
+                text.push(b'\n');
+                write_atomically(&shard_path, &text).map_err(|source| SeedFileError::Io {
+                    path: shard_path,
+                    source,
+                })
+            }
+            // Whole-run seeds written where a shard's were must not keep claiming a shard.
+            None => match std::fs::remove_file(&shard_path) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                    Err(SeedFileError::Io {
+                        path: shard_path,
+                        source: error,
+                    })
+                }
+                _ => Ok(()),
+            },
+        }
     }
 }
 
 /// Authorization codes a profile consumes (one per scheduled iteration) plus a 1 % margin
 /// (at least 10), so that a slightly longer schedule never runs dry mid-test.
 pub fn required_codes(profile: &LoadProfile) -> u64 {
-    let scheduled = profile.scheduled_iterations();
-    let margin = (scheduled / 100).max(10);
-    scheduled + margin
+    codes_for_iterations(profile.scheduled_iterations())
+}
+
+/// Authorization codes `iterations` consume, one each, plus a 1 % margin (at least 10).
+pub fn codes_for_iterations(iterations: u64) -> u64 {
+    let margin = (iterations / 100).max(10);
+    iterations + margin
 }
 
 /// Authorization codes to seed for a TEST 1 of `profile`: what it requires, rounded up to whole
@@ -203,17 +299,20 @@ pub struct CodesTooOld {
     pub oldest_s: u64,
 }
 
-/// Refuses codes whose age at their scheduled use (`now_s` plus the offset of iteration `i` in
-/// `schedule`) would reach `lifetime`. Codes that do not record when they were minted pass.
+/// Refuses codes whose age at their scheduled use (`now_s` plus the offset of the shard's
+/// iteration `i` in `schedule`) would reach `lifetime`. Codes that do not record when they were
+/// minted pass.
 pub fn check_code_ages(
     codes: &[CodeSeed],
     schedule: &crate::schedule::Schedule,
+    shard: Shard,
     now_s: u64,
     lifetime: std::time::Duration,
 ) -> Result<(), CodesTooOld> {
     let lifetime_s = lifetime.as_secs();
     let (mut too_old, mut checked, mut oldest_s) = (0, 0, 0);
-    for (due, code) in schedule.iter().zip(codes) {
+    let owned = schedule.iter().filter(|due| shard.owns(due.index));
+    for (due, code) in owned.zip(codes) {
         let Some(minted_at) = code.minted_at else {
             continue;
         };
@@ -283,8 +382,14 @@ mod tests {
         };
         // 100 iterations over 10 s; codes minted 55 s before the start reach 60 s from 5 s on.
         let codes: Vec<CodeSeed> = (0..100).map(|_| code(Some(1_000 - 55))).collect();
-        let error = check_code_ages(&codes, &schedule, 1_000, std::time::Duration::from_secs(60))
-            .unwrap_err();
+        let error = check_code_ages(
+            &codes,
+            &schedule,
+            Shard::WHOLE,
+            1_000,
+            std::time::Duration::from_secs(60),
+        )
+        .unwrap_err();
         assert_eq!(
             (error.too_old, error.checked, error.oldest_s),
             (50, 100, 64)
@@ -299,6 +404,7 @@ mod tests {
             check_code_ages(
                 &codes,
                 &schedule,
+                Shard::WHOLE,
                 1_000,
                 std::time::Duration::from_secs(120)
             )
@@ -309,6 +415,7 @@ mod tests {
             check_code_ages(
                 &unknown,
                 &schedule,
+                Shard::WHOLE,
                 1_000,
                 std::time::Duration::from_secs(1)
             )
@@ -352,12 +459,30 @@ mod tests {
                 cookie: "mock_idp_session=abc".into(),
                 subject: Some("248289761001".into()),
             }],
+            shard: None,
         };
         seeds.save(&directory).unwrap();
         assert_eq!(Seeds::load(&directory).unwrap(), seeds);
         let text = std::fs::read_to_string(directory.join(REFRESH_TOKENS_FILE)).unwrap();
         let raw: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(raw[0]["refresh_token"], "rt");
+
+        // A shard's seeds say so in shard.json (the lists keep the k6 format); whole-run seeds
+        // saved over them take the claim away.
+        let shard: Shard = "1/3".parse().unwrap();
+        let for_shard = Seeds {
+            shard: Some(shard),
+            ..seeds.clone()
+        };
+        for_shard.save(&directory).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(directory.join(SHARD_FILE)).unwrap(),
+            "{\n  \"shard\": \"1/3\"\n}\n"
+        );
+        assert_eq!(Seeds::load(&directory).unwrap(), for_shard);
+        seeds.save(&directory).unwrap();
+        assert!(!directory.join(SHARD_FILE).exists());
+        assert_eq!(Seeds::load(&directory).unwrap().shard, None);
         std::fs::write(directory.join(SESSIONS_FILE), "{").unwrap();
         assert!(matches!(
             Seeds::load(&directory),

@@ -26,6 +26,7 @@ use crate::flows::{
 use crate::oidc::{ClientCredentials, TokenVerifier};
 use crate::progress::ProgressMode;
 use crate::seed_files::{CodeSeed, RefreshTokenSeed, SeedFileError, Seeds, SessionSeed, unix_now};
+use crate::shard::Shard;
 
 /// What to make, and how.
 #[derive(Debug, Clone)]
@@ -54,6 +55,9 @@ pub struct SeedConfig {
     pub timeout: Duration,
     /// Progress bar on a terminal, or nothing.
     pub progress: ProgressMode,
+    /// Seed only this shard's slice of the counts above, for its own users (see
+    /// [`make_seeds`]); [`Shard::WHOLE`] seeds everything.
+    pub shard: Shard,
 }
 
 impl SeedConfig {
@@ -72,6 +76,7 @@ impl SeedConfig {
             attempts: 3,
             timeout: Duration::from_secs(10),
             progress: ProgressMode::Hidden,
+            shard: Shard::WHOLE,
         }
     }
 
@@ -124,7 +129,19 @@ enum Made {
 impl SeedContext {
     /// The subject user number `user` signed in as, when it was learnt.
     fn subject_of(&self, user: usize) -> Option<String> {
-        self.subjects.get(user).cloned().flatten()
+        self.subjects.get(self.position_of(user)).cloned().flatten()
+    }
+
+    /// Where user number `user` (one of this shard's) is among the shard's users.
+    fn position_of(&self, user: usize) -> usize {
+        usize::try_from(self.config.shard.local(user as u64)).unwrap_or(usize::MAX)
+    }
+
+    /// The user who gets the shard's `position`-th code: the shard's users in turn.
+    fn user_of_code(&self, position: usize) -> usize {
+        let users = self.browsers.len().max(1);
+        let shard = self.config.shard;
+        (position % users) * shard.count() as usize + shard.index() as usize
     }
 }
 
@@ -139,9 +156,9 @@ struct SeedContext {
     issuer_parameter_required: bool,
     /// The target's base URL, where the browser's requests go.
     base: Url,
-    /// Each signed-in user's browser, by user number.
+    /// Each signed-in user's browser, by the user's position among this shard's users.
     browsers: Vec<Browser>,
-    /// Each signed-in user's subject, by user number, when a verified ID token named it.
+    /// Each signed-in user's subject, by the same position, when a verified ID token named it.
     subjects: Vec<Option<String>>,
     /// Verifies the ID tokens the subjects are read from; `None` when the JWKS is not usable
     /// (the run will say so), and then no subject is learnt.
@@ -167,7 +184,9 @@ impl Worker {
                 Ok(Made::Session(session, Box::new(browser)))
             }
             Job::Code(number) => {
-                let user = number % self.context.browsers.len().max(1);
+                let position = usize::try_from(self.context.config.shard.local(number as u64))
+                    .unwrap_or(usize::MAX);
+                let user = self.context.user_of_code(position);
                 let (code, request) = self.mint_code(user).await?;
                 Ok(Made::Code(CodeSeed {
                     code,
@@ -276,10 +295,14 @@ impl Worker {
     /// remembers the session and the consent).
     async fn mint_code(&mut self, user: usize) -> Result<(String, AuthorizationRequest), Attempt> {
         let context = Arc::clone(&self.context);
-        let mut browser = context.browsers.get(user).cloned().ok_or_else(|| Attempt {
-            detail: format!("there is no session for user {}", context.config.user(user)),
-            retry: false,
-        })?;
+        let mut browser = context
+            .browsers
+            .get(context.position_of(user))
+            .cloned()
+            .ok_or_else(|| Attempt {
+                detail: format!("there is no session for user {}", context.config.user(user)),
+                retry: false,
+            })?;
         self.authorize_in(&mut browser, user).await
     }
 
@@ -408,7 +431,13 @@ async fn run_jobs(
 }
 
 /// Makes the seeds in memory.
+///
+/// With a shard other than [`Shard::WHOLE`], the counts are the whole run's and only the shard's
+/// slice is made, as [`Seeds::for_shard`] would take it from the whole run's seeds: every N-th
+/// code, family and session from its index, for users of its own (user `u` belongs to shard
+/// `u mod N`), so shards seeding side by side never share a user, a code or a family.
 pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
+    let shard = config.shard;
     let target = Arc::new(Target::parse(&config.target)?);
     let (discovery, jwks) = fetch_provider_metadata(&target, config.timeout).await?;
     // The access-token audience plays no part here: only ID tokens (audience: the client) are
@@ -421,11 +450,18 @@ pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
     )
     .ok()
     .map(Arc::new);
+    // Codes need a signed-in user of the shard's own to be minted for.
     let users = config
         .sessions
         .max(config.refresh_families)
-        .max(usize::from(config.codes > 0));
-    let total = (users + config.codes + config.refresh_families) as u64;
+        .max(if config.codes > 0 {
+            shard.count() as usize
+        } else {
+            0
+        });
+    let owned = |total: usize| (0..total).filter(move |&k| shard.owns(k as u64));
+    let share = |total: usize| owned(total).count();
+    let total = (share(users) + share(config.codes) + share(config.refresh_families)) as u64;
     let bar = if config.progress == ProgressMode::Auto && std::io::stderr().is_terminal() {
         let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
         if let Ok(style) = ProgressStyle::with_template(
@@ -457,7 +493,7 @@ pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
     let logins = run_jobs(
         &Arc::new(context.clone()),
         &target,
-        (0..users).map(Job::Login).collect(),
+        owned(users).map(Job::Login).collect(),
         &bar,
     )
     .await?;
@@ -470,18 +506,19 @@ pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
         }
     }
 
-    let jobs = (0..config.codes)
+    let jobs = owned(config.codes)
         .map(Job::Code)
-        .chain((0..config.refresh_families).map(Job::Family))
+        .chain(owned(config.refresh_families).map(Job::Family))
         .collect();
     let made = run_jobs(&Arc::new(context), &target, jobs, &bar).await?;
     bar.finish_and_clear();
 
     let mut seeds = Seeds {
         sessions,
+        shard: (!shard.is_whole()).then_some(shard),
         ..Seeds::default()
     };
-    seeds.sessions.truncate(config.sessions);
+    seeds.sessions.truncate(share(config.sessions));
     for seed in made {
         match seed {
             Made::Code(code) => seeds.authorization_codes.push(code),

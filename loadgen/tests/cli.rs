@@ -146,6 +146,70 @@ async fn seed_run_and_report_with_exit_codes() {
     let merged_result = loadgen::RunResult::read(&merged).unwrap();
     assert_eq!(merged_result.iterations.scheduled, 80);
 
+    // `report` judges only with --gate: the failed second run prints, exits 0, and gates 99.
+    let output = run_loadgen(&["report", &second_text]).await.unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let output = run_loadgen(&["report", "--gate", &second_text])
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(99));
+
+    // A shard needs a common start; one shard alone exits 0 (judged on the merge), and a merge
+    // of part of a run is refused in words.
+    let shard_arguments = |shard: &'static str, out: String, start: Option<String>| {
+        let mut arguments = vec![
+            "run".to_owned(),
+            "--scenario".to_owned(),
+            "discovery".to_owned(),
+            "--target".to_owned(),
+            target.clone(),
+            "--shard".to_owned(),
+            shard.to_owned(),
+            "--out".to_owned(),
+            out,
+            "--no-progress".to_owned(),
+        ];
+        arguments.extend(profile.iter().map(|word| (*word).to_owned()));
+        arguments.extend(
+            start
+                .into_iter()
+                .flat_map(|start| ["--start-at".to_owned(), start]),
+        );
+        arguments
+    };
+    let lone = directory.join("lone-shard.json");
+    let output = tokio::task::spawn_blocking(loadgen(shard_arguments("1/2", text(&lone), None)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(stderr.contains("--shard 1/2 needs --start-at"), "{stderr}");
+    let start = humantime::format_rfc3339_seconds(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(1),
+    )
+    .to_string();
+    let output =
+        tokio::task::spawn_blocking(loadgen(shard_arguments("1/2", text(&lone), Some(start))))
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = run_loadgen(&["report", "--gate", &text(&lone)])
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        stderr.contains("the run has 2 shards but 0/2 are missing"),
+        "{stderr}"
+    );
+
     // Too few seeds, and an unreachable target: exit 1 with a reason.
     let output = run_loadgen(&[
         "run",

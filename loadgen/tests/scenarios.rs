@@ -601,7 +601,15 @@ async fn two_shards_merge_into_one_result() {
         loadgen::run(&config, seeds, second_stop)
     );
     let (first, second) = (first.unwrap(), second.unwrap());
-    let merged = merge_results(&[first.clone(), second.clone()]).unwrap();
+    // Two whole runs side by side (not shards of one run): their rates add up.
+    let merged = merge_results(
+        &[
+            ("first.json".to_owned(), first.clone()),
+            ("second.json".to_owned(), second.clone()),
+        ],
+        std::time::Duration::from_secs(1),
+    )
+    .unwrap();
     assert_eq!(merged.shards, 2);
     assert_eq!(
         merged.iterations.scheduled,

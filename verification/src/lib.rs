@@ -6,4 +6,5 @@
 pub mod gate;
 pub mod metrics;
 pub mod perf;
+pub mod shards;
 pub mod summary;

@@ -10,6 +10,7 @@ use loadgen::Thresholds;
 use verification::gate;
 use verification::metrics::{self, MetricsSnapshot, Reconciliation};
 use verification::perf::{self, Figure};
+use verification::shards;
 use verification::summary::{BenchRow, Summary, TestRow};
 
 const EXIT_FAILED: u8 = 99;
@@ -77,6 +78,18 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// Compares sharded runs, merged (`loadgen report --out`), with single-process runs of the
+    /// same profiles: same scheduled iterations, no 400 (no seed used twice), the shards' rates
+    /// adding up to the target within 1 %. Give --merged and --single once per test, in pairs.
+    Shards {
+        #[arg(long, required = true)]
+        merged: Vec<PathBuf>,
+        #[arg(long, required = true)]
+        single: Vec<PathBuf>,
+        /// Where to write the side-by-side table (Markdown).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -111,6 +124,33 @@ fn run(cli: Cli) -> Result<bool> {
                 all_passed &= report.passed();
             }
             Ok(all_passed)
+        }
+        Command::Shards {
+            merged,
+            single,
+            out,
+        } => {
+            anyhow::ensure!(
+                merged.len() == single.len(),
+                "give --merged and --single in pairs, one pair per test ({} merged, {} single)",
+                merged.len(),
+                single.len()
+            );
+            let mut comparisons = Vec::with_capacity(merged.len());
+            for (merged, single) in merged.iter().zip(&single) {
+                comparisons.push(shards::compare(&gate::load(merged)?, &gate::load(single)?));
+            }
+            let table = shards::table(&comparisons);
+            print!("{table}");
+            std::fs::write(&out, &table).with_context(|| format!("writing {}", out.display()))?;
+            let mut holds = true;
+            for comparison in &comparisons {
+                for problem in &comparison.problems {
+                    println!("FAIL {}: {problem}", comparison.test_id);
+                    holds = false;
+                }
+            }
+            Ok(holds)
         }
         Command::Metrics { target, out } => {
             let runtime = tokio::runtime::Builder::new_current_thread()

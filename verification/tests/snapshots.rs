@@ -17,6 +17,7 @@ const STABLE: &[&str] = &[
     "complete",
     "incomplete_reason",
     "shards",
+    "shard",
     "verdict",
     "name",
     "condition",

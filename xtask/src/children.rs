@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
 
-use crate::process::run_to_completion;
+use crate::process::{run_side_by_side, run_to_completion};
 use crate::workspace::in_ci;
 
 /// loadgen's and gate's exit code for "a threshold failed" (k6's convention).
@@ -72,6 +72,28 @@ pub struct TestRun<'a> {
     pub max_vus: u32,
     /// Where the result goes.
     pub out: &'a Path,
+}
+
+/// Shard `index` of `count` of one run, all starting at `start_at` (RFC 3339, UTC).
+#[derive(Debug, Clone, Copy)]
+pub struct ShardOf<'a> {
+    /// From 0.
+    pub index: u32,
+    /// The run's shards.
+    pub count: u32,
+    /// The common start.
+    pub start_at: &'a str,
+}
+
+impl ShardOf<'_> {
+    fn args(&self) -> Vec<OsString> {
+        vec![
+            "--shard".into(),
+            format!("{}/{}", self.index, self.count).into(),
+            "--start-at".into(),
+            self.start_at.into(),
+        ]
+    }
 }
 
 /// The release `loadgen` binary.
@@ -146,6 +168,80 @@ impl Loadgen {
             args.push("--no-progress".into());
         }
         args
+    }
+
+    /// `loadgen seed --shard I/N` of every shard, side by side (each into `out(I)`), as the
+    /// machines of a sharded run seed themselves.
+    pub fn seed_shards(
+        &self,
+        target: &str,
+        counts: SeedCounts,
+        count: u32,
+        out: impl Fn(u32) -> PathBuf,
+    ) -> Result<()> {
+        let mut commands: Vec<Command> = (0..count)
+            .map(|index| {
+                let mut command = Command::new(&self.binary);
+                command
+                    .args(Self::seed_args(target, counts, &out(index)))
+                    .args(["--shard".to_owned(), format!("{index}/{count}")]);
+                command
+            })
+            .collect();
+        for (index, status) in run_side_by_side(&mut commands)?.into_iter().enumerate() {
+            ensure!(
+                status.success(),
+                "loadgen seed --shard {index}/{count} failed ({status})"
+            );
+        }
+        Ok(())
+    }
+
+    /// `loadgen run --shard I/N --start-at T` of every shard, side by side; each shard's exit
+    /// code (0 once it wrote its result, whatever its figures; other: an error). `test(I)` is
+    /// shard I's run.
+    pub fn run_shards<'a>(
+        &self,
+        count: u32,
+        start_at: &str,
+        test: impl Fn(u32) -> TestRun<'a>,
+    ) -> Result<Vec<i32>> {
+        let mut commands: Vec<Command> = (0..count)
+            .map(|index| {
+                let shard = ShardOf {
+                    index,
+                    count,
+                    start_at,
+                };
+                let mut command = Command::new(&self.binary);
+                command
+                    .args(Self::run_args(&test(index)))
+                    .args(shard.args());
+                command
+            })
+            .collect();
+        run_side_by_side(&mut commands)?
+            .into_iter()
+            .map(|status| {
+                status
+                    .code()
+                    .with_context(|| format!("loadgen was killed by a signal ({status})"))
+            })
+            .collect()
+    }
+
+    /// `loadgen report --gate FILES --out OUT`: the shards merged into `out`; the exit code
+    /// (0 pass, 99 a threshold failed, other: the merge was refused or failed).
+    pub fn report(&self, files: &[PathBuf], out: &Path) -> Result<i32> {
+        let status = run_to_completion(
+            Command::new(&self.binary)
+                .args(["report", "--gate", "--out"])
+                .arg(out)
+                .args(files),
+        )?;
+        status
+            .code()
+            .with_context(|| format!("loadgen was killed by a signal ({status})"))
     }
 
     /// `loadgen run` in the background, for commands that watch the target meanwhile (`soak`).
@@ -250,6 +346,21 @@ impl Gate {
         }
         for problem in problems {
             args.extend(["--problem".into(), problem.into()]);
+        }
+        self.judge(args)
+    }
+
+    /// `gate shards`: whether each merged sharded run stands for its single-process run; writes
+    /// the side-by-side table to `out`.
+    pub fn shards(&self, pairs: &[(PathBuf, PathBuf)], out: &Path) -> Result<bool> {
+        let mut args: Vec<OsString> = vec!["shards".into(), "--out".into(), out.into()];
+        for (merged, single) in pairs {
+            args.extend([
+                "--merged".into(),
+                merged.into(),
+                "--single".into(),
+                single.into(),
+            ]);
         }
         self.judge(args)
     }

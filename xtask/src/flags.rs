@@ -49,6 +49,24 @@ pub enum Command {
     /// seed files and of providers' answers), each for a bounded number of executions; installs
     /// cargo-fuzz, pinned, under target/fuzz-tools on first use.
     Fuzz(FuzzArgs),
+    /// TEST 1-3 as N shards of one run (N loadgen processes, each seeding its own slice, started
+    /// together) against one mock-idp, merged and gated, then beside the single-process run of
+    /// the same profile: same scheduled iterations, no seed used twice, rates adding up.
+    Shards(ShardsArgs),
+}
+
+/// Flags of `shards`.
+#[derive(Debug, Clone, Args)]
+pub struct ShardsArgs {
+    /// Shards (loadgen processes) of each run.
+    #[arg(long, default_value_t = 2)]
+    pub n: u32,
+    /// 2 s ramps and 10 s steady instead of the specification's 10 s and 120 s.
+    #[arg(long)]
+    pub quick: bool,
+    /// Iterations per second of each test, all shards together.
+    #[arg(long, default_value_t = 300)]
+    pub rate: u32,
 }
 
 /// Flags of `soak`.

@@ -9,6 +9,7 @@ mod perf;
 mod pipeline;
 mod process;
 mod run_dir;
+mod shards;
 mod soak;
 mod verify;
 mod workspace;
@@ -29,5 +30,6 @@ fn main() -> Result<()> {
         Some(Command::WrkCompare(args)) => wrk_compare::run(args),
         Some(Command::Soak(args)) => soak::run(args),
         Some(Command::Fuzz(args)) => fuzz::run(&args),
+        Some(Command::Shards(args)) => shards::run(&args),
     }
 }

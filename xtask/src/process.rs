@@ -180,6 +180,29 @@ pub fn run_copying_stderr(command: &mut Command, log: &Path) -> Result<ExitStatu
     status
 }
 
+/// Runs `commands` side by side, each with inherited output, and returns their statuses in
+/// order once all have ended (on Ctrl-C as [`run_to_completion`] does for one).
+pub fn run_side_by_side(commands: &mut [Command]) -> Result<Vec<ExitStatus>> {
+    let mut children = Vec::with_capacity(commands.len());
+    for command in commands.iter_mut() {
+        let program = format!("{:?}", command.get_program());
+        match command.stdin(Stdio::null()).spawn() {
+            Ok(child) => children.push((child, program)),
+            Err(error) => {
+                for (mut child, _) in children {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                return Err(error).with_context(|| format!("could not start {program}"));
+            }
+        }
+    }
+    children
+        .into_iter()
+        .map(|(child, program)| wait_for(child, &program))
+        .collect()
+}
+
 fn wait_for(mut child: Child, program: &str) -> Result<ExitStatus> {
     let mut interrupted_at: Option<Instant> = None;
     loop {

@@ -1,14 +1,15 @@
 //! `cargo xtask verify`, the pre-merge check: fmt, clippy, the tests, the quick pipeline, two
 //! deliberate fault runs that show the gate judges right (1 % of 401s must fail it, a few 500s
-//! within the 99.9 % success allowance must not), and the quick pipeline against
-//! node-oidc-provider, a real provider.
+//! within the 99.9 % success allowance must not), the quick pipeline against
+//! node-oidc-provider, a real provider, and two shards of one run merged beside the single run.
 
 use anyhow::{Context as _, Result, ensure};
 use xshell::cmd;
 
 use crate::children::{EXIT_THRESHOLD_FAILED, SeedCounts, TestRun};
-use crate::flags::{Idp, PipelineArgs};
+use crate::flags::{Idp, PipelineArgs, ShardsArgs};
 use crate::pipeline::{self, MAX_VUS, Mode, profile_of};
+use crate::shards;
 use crate::workspace::Workspace;
 
 /// Runs every check; the first failure stops it. With `pipelines_only`, fmt, clippy and the
@@ -72,6 +73,15 @@ pub fn run(pipelines_only: bool) -> Result<()> {
         },
         Mode::Gate,
     )?;
+
+    println!(
+        "\n==> two shards of one run, merged, beside the single run (cargo xtask shards --n 2 --quick)"
+    );
+    shards::run(&ShardsArgs {
+        n: 2,
+        quick: true,
+        rate: 300,
+    })?;
     println!("\nverify: PASS");
     Ok(())
 }

@@ -8,7 +8,6 @@ use http::{Method, StatusCode};
 use crate::flows::DiscoveryIssuer;
 use crate::scenario::vu::Expect;
 use crate::scenario::{Iteration, Scenario, SeedNeed, Vu};
-use crate::schedule::LoadProfile;
 use crate::stats::{Check, Endpoint};
 
 /// The `discovery` scenario.
@@ -26,7 +25,7 @@ pub struct Verified {
 impl Scenario for Discovery {
     type State = Verified;
 
-    fn seed_need(_profile: &LoadProfile, _max_vus: u64) -> Option<SeedNeed> {
+    fn seed_need(_iterations: u64, _vus: u64) -> Option<SeedNeed> {
         None
     }
 

@@ -12,7 +12,6 @@ use crate::flows::{AuthorizationRequest, code_grant_body};
 use crate::scenario::userinfo::userinfo_step;
 use crate::scenario::vu::{Expect, TokenExpectations};
 use crate::scenario::{Iteration, Scenario, SeedKind, SeedNeed, Vu};
-use crate::schedule::LoadProfile;
 use crate::stats::{Check, Endpoint};
 
 /// TEST 3.
@@ -32,11 +31,11 @@ impl Scenario for FullOidc {
     const TEST_ID: Option<&'static str> = Some("TEST 3");
     const REQUESTS_PER_ITERATION: u32 = 3;
 
-    fn seed_need(_profile: &LoadProfile, max_vus: u64) -> Option<SeedNeed> {
+    fn seed_need(_iterations: u64, vus: u64) -> Option<SeedNeed> {
         Some(SeedNeed {
             kind: SeedKind::Sessions,
-            needed: max_vus,
-            why: format!("one session per VU, {max_vus} VUs"),
+            needed: vus,
+            why: format!("one session per VU, {vus} VUs"),
         })
     }
 

@@ -18,8 +18,8 @@ mod vu;
 
 use std::future::Future;
 
-use crate::schedule::LoadProfile;
 use crate::seed_files::{NotEnoughSeeds, Seeds};
+use crate::shard::Shard;
 
 pub use run_context::{EndpointPaths, Iteration, LiveCounters, RunContext};
 pub use vu::{RotationFailure, VirtualUser, Vu, VuSetupError};
@@ -150,8 +150,9 @@ pub trait Scenario: Send + Sync + 'static {
     /// The most requests one iteration makes (bounds how long a cut-off iteration may take).
     const REQUESTS_PER_ITERATION: u32 = 1;
 
-    /// The seeds a run of `profile` with `max_vus` virtual users needs, if any.
-    fn seed_need(profile: &LoadProfile, max_vus: u64) -> Option<SeedNeed>;
+    /// The seeds a whole run of `iterations` scheduled iterations on `vus` virtual users needs, if
+    /// any (a shard needs its slice of them).
+    fn seed_need(iterations: u64, vus: u64) -> Option<SeedNeed>;
 
     /// Sets up virtual user `vu.id()` before the clock starts (unmeasured).
     fn set_up(vu: &mut Vu) -> impl Future<Output = Result<Self::State, String>> + Send;
@@ -195,23 +196,40 @@ impl ScenarioKind {
         with_scenario!(self, S => S::REQUESTS_PER_ITERATION)
     }
 
-    /// Refuses seeds too few for this scenario, profile and number of VUs.
+    /// Refuses seeds too few for `shard` of a run of this scenario with `iterations` scheduled
+    /// iterations on `max_vus` virtual users. A shard needs its slice of what the whole run needs
+    /// (every N-th seed from its index), which is what it gets of seeds made for the whole run.
     pub fn check_seeds(
         self,
         seeds: &Seeds,
-        profile: &LoadProfile,
+        iterations: u64,
         max_vus: usize,
+        shard: Shard,
     ) -> Result<(), NotEnoughSeeds> {
-        let Some(need) = with_scenario!(self, S => S::seed_need(profile, max_vus as u64)) else {
+        let Some(need) = with_scenario!(self, S => S::seed_need(iterations, max_vus as u64)) else {
             return Ok(());
         };
+        let (needed, why) = if shard.is_whole() {
+            (need.needed, need.why)
+        } else {
+            let needed = shard.share(need.needed);
+            (
+                needed,
+                format!(
+                    "shard {shard} takes 1 in {} of the {} the whole run needs: {}",
+                    shard.count(),
+                    need.needed,
+                    need.why
+                ),
+            )
+        };
         let available = need.kind.available(seeds) as u64;
-        if available < need.needed {
+        if available < needed {
             return Err(NotEnoughSeeds {
                 kind: need.kind.describe(),
-                needed: need.needed,
+                needed,
                 available,
-                why: need.why,
+                why,
             });
         }
         Ok(())
@@ -221,6 +239,7 @@ impl ScenarioKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schedule::LoadProfile;
     use crate::seed_files::{RefreshTokenSeed, SessionSeed};
 
     fn profile(rate: f64, steady: f64) -> LoadProfile {
@@ -236,7 +255,12 @@ mod tests {
     fn too_few_codes_are_refused_with_the_number_needed() {
         let seeds = Seeds::default();
         let error = ScenarioKind::TokenCode
-            .check_seeds(&seeds, &profile(300.0, 120.0), 300)
+            .check_seeds(
+                &seeds,
+                profile(300.0, 120.0).scheduled_iterations(),
+                300,
+                Shard::WHOLE,
+            )
             .unwrap_err();
         assert_eq!(error.needed, 36_360);
         assert_eq!(error.available, 0);
@@ -266,7 +290,12 @@ mod tests {
             ..Seeds::default()
         };
         let check = |kind: ScenarioKind, rate: f64, vus: usize| {
-            kind.check_seeds(&seeds, &profile(rate, 1.0), vus)
+            kind.check_seeds(
+                &seeds,
+                profile(rate, 1.0).scheduled_iterations(),
+                vus,
+                Shard::WHOLE,
+            )
         };
         assert!(check(ScenarioKind::RefreshStorm, 1.0, 3).is_ok());
         assert_eq!(

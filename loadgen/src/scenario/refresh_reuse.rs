@@ -9,7 +9,6 @@ use tokio::time::Instant;
 
 use crate::flows::ErrorResponse;
 use crate::scenario::{Iteration, Scenario, SeedKind, SeedNeed, Vu};
-use crate::schedule::LoadProfile;
 use crate::stats::Check;
 
 /// The `refresh-reuse` scenario.
@@ -37,10 +36,10 @@ impl Scenario for RefreshReuse {
     type State = ();
     const REQUESTS_PER_ITERATION: u32 = 3;
 
-    fn seed_need(profile: &LoadProfile, _max_vus: u64) -> Option<SeedNeed> {
+    fn seed_need(iterations: u64, _vus: u64) -> Option<SeedNeed> {
         Some(SeedNeed {
             kind: SeedKind::RefreshFamilies,
-            needed: profile.scheduled_iterations(),
+            needed: iterations,
             why: "each iteration revokes one family".to_owned(),
         })
     }

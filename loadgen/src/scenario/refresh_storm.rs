@@ -2,7 +2,6 @@
 //! keeps the newest token, moving to a spare family when its own is in doubt ([`super::families`]).
 
 use crate::scenario::{Iteration, RotationFailure, Scenario, SeedKind, SeedNeed, Vu};
-use crate::schedule::LoadProfile;
 
 /// TEST 2.
 #[derive(Debug)]
@@ -33,11 +32,11 @@ impl Scenario for RefreshStorm {
     const TEST_ID: Option<&'static str> = Some("TEST 2");
     const HOLDS_FAMILIES: bool = true;
 
-    fn seed_need(_profile: &LoadProfile, max_vus: u64) -> Option<SeedNeed> {
+    fn seed_need(_iterations: u64, vus: u64) -> Option<SeedNeed> {
         Some(SeedNeed {
             kind: SeedKind::RefreshFamilies,
-            needed: max_vus,
-            why: format!("one family per VU, {max_vus} VUs"),
+            needed: vus,
+            why: format!("one family per VU, {vus} VUs"),
         })
     }
 

@@ -8,8 +8,7 @@ use http::StatusCode;
 use crate::flows::code_grant_body;
 use crate::scenario::vu::TokenExpectations;
 use crate::scenario::{Iteration, Scenario, SeedKind, SeedNeed, Vu};
-use crate::schedule::LoadProfile;
-use crate::seed_files::required_codes;
+use crate::seed_files::codes_for_iterations;
 
 /// TEST 1.
 #[derive(Debug)]
@@ -19,14 +18,11 @@ impl Scenario for TokenCode {
     type State = ();
     const TEST_ID: Option<&'static str> = Some("TEST 1");
 
-    fn seed_need(profile: &LoadProfile, _max_vus: u64) -> Option<SeedNeed> {
+    fn seed_need(iterations: u64, _vus: u64) -> Option<SeedNeed> {
         Some(SeedNeed {
             kind: SeedKind::AuthorizationCodes,
-            needed: required_codes(profile),
-            why: format!(
-                "{} iterations scheduled plus a 1% margin",
-                profile.scheduled_iterations()
-            ),
+            needed: codes_for_iterations(iterations),
+            why: format!("{iterations} iterations scheduled plus a 1% margin"),
         })
     }
 

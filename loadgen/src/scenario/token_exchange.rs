@@ -8,7 +8,6 @@ use http::StatusCode;
 use crate::flows::token_exchange_body;
 use crate::scenario::vu::TokenExpectations;
 use crate::scenario::{Iteration, Scenario, SeedKind, SeedNeed, Vu};
-use crate::schedule::LoadProfile;
 
 /// The `token-exchange` scenario.
 #[derive(Debug)]
@@ -25,11 +24,11 @@ pub struct SubjectToken {
 impl Scenario for TokenExchange {
     type State = SubjectToken;
 
-    fn seed_need(_profile: &LoadProfile, max_vus: u64) -> Option<SeedNeed> {
+    fn seed_need(_iterations: u64, vus: u64) -> Option<SeedNeed> {
         Some(SeedNeed {
             kind: SeedKind::Sessions,
-            needed: max_vus,
-            why: format!("one session per VU, {max_vus} VUs"),
+            needed: vus,
+            why: format!("one session per VU, {vus} VUs"),
         })
     }
 

@@ -10,7 +10,6 @@ use tokio::time::Instant;
 
 use crate::scenario::vu::Expect;
 use crate::scenario::{Iteration, Scenario, SeedKind, SeedNeed, Vu};
-use crate::schedule::LoadProfile;
 use crate::stats::{Check, Endpoint};
 
 /// The `userinfo` scenario.
@@ -83,11 +82,11 @@ async fn send_userinfo(
 impl Scenario for Userinfo {
     type State = SignedIn;
 
-    fn seed_need(_profile: &LoadProfile, max_vus: u64) -> Option<SeedNeed> {
+    fn seed_need(_iterations: u64, vus: u64) -> Option<SeedNeed> {
         Some(SeedNeed {
             kind: SeedKind::Sessions,
-            needed: max_vus,
-            why: format!("one session per VU, {max_vus} VUs"),
+            needed: vus,
+            why: format!("one session per VU, {vus} VUs"),
         })
     }
 
