@@ -1,19 +1,24 @@
 //! loadgen against a real, unmodified OpenID provider: node-oidc-provider (`idps/`), mounted
 //! under an issuer with a path, with its own login and consent pages and opaque access tokens.
-//! Seeding goes through those pages; TEST 1-3 run clean; the refresh seeds survive a run.
+//! Seeding goes through those pages; TEST 1-3 run clean; the refresh seeds survive a run; two
+//! shards, each seeding its own users, run one TEST 2 together.
 //!
 //! Needs Node.js and the provider installed by `idps/node-oidc-provider/install.sh` (`.ci/run`
 //! does it); without `node` on the PATH the test says so and passes.
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::io::{BufRead as _, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result, bail, ensure};
 use common::{assert_clean, make_seeds, run_config, steady};
-use loadgen::{ScenarioKind, Seeds, stop_signal};
+use loadgen::seeder::SeedConfig;
+use loadgen::shard::Shard;
+use loadgen::{RunConfig, ScenarioKind, Seeds, merge_results, stop_signal};
 
 /// The provider as a child process, stopped (by its pid) when dropped.
 struct NodeOidcProvider {
@@ -188,6 +193,63 @@ async fn jwt_access_tokens_of_node_oidc_provider_verify_against_its_jwks() -> Re
         Some(20),
         "{:#?}",
         result.checks
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_shards_each_seeding_its_own_users_run_test_2_against_node_oidc_provider() -> Result<()>
+{
+    let Some(idp) = start("opaque")? else {
+        return Ok(());
+    };
+    let profile = steady(10.0, 2.0);
+    let config = run_config(ScenarioKind::RefreshStorm, &idp.issuer, profile, 4);
+    let start_at = SystemTime::now() + Duration::from_secs(20);
+    let mut runs = tokio::task::JoinSet::new();
+    let mut users = BTreeSet::new();
+    for index in 0..2 {
+        let shard = Shard::new(index, 2)?;
+        // Through the provider's own pages, as each machine of a sharded run seeds itself.
+        let seeds = loadgen::seeder::make_seeds(&SeedConfig {
+            refresh_families: 4,
+            concurrency: 4,
+            shard,
+            ..SeedConfig::new(idp.issuer.clone())
+        })
+        .await?;
+        assert_eq!(seeds.refresh_tokens.len(), 2);
+        for family in &seeds.refresh_tokens {
+            ensure!(
+                users.insert(family.user_id.clone()),
+                "{} was seeded by both shards",
+                family.user_id
+            );
+        }
+        let config = RunConfig {
+            shard,
+            start_at: Some(start_at),
+            ..config.clone()
+        };
+        runs.spawn(async move {
+            let (_handle, stop) = stop_signal();
+            loadgen::run(&config, seeds.for_shard(shard)?, stop)
+                .await
+                .map_err(anyhow::Error::from)
+        });
+    }
+    let mut shards = Vec::new();
+    while let Some(joined) = runs.join_next().await {
+        let result = joined??;
+        shards.push((format!("shard {}", shards.len()), result));
+    }
+    let merged = merge_results(&shards, Duration::from_secs(1))?;
+    assert_clean(&merged);
+    assert_eq!(merged.iterations.scheduled, profile.scheduled_iterations());
+    // A family rotated by both shards would be a replay, which the provider answers 400.
+    assert_eq!(
+        merged.requests.by_status.keys().collect::<Vec<_>>(),
+        ["200"]
     );
     Ok(())
 }
