@@ -29,6 +29,7 @@ use crate::seed_files::{CodesTooOld, NotEnoughSeeds, Seeds, check_code_ages, uni
 use crate::shard::{RunIdentity, Shard, format_start, hash_hex};
 use crate::stats::{CheckSet, HistogramCodecError};
 use crate::thresholds::{LatencyBasis, Thresholds};
+use crate::timeline::Timeline;
 
 /// Path of the discovery document (OpenID Connect Discovery 1.0 section 4).
 /// Everything `loadgen run` needs besides the seeds.
@@ -585,10 +586,11 @@ async fn run_scenario<S: Scenario>(
     let mut incomplete_reason = None;
     // A dropped iteration never started, so the user it stands for waited at least the timeout
     // (wrk2's rule): it is recorded at the timeout, never left out of the latency judged.
-    let record_dropped = || {
+    let record_dropped = |interval: u32| {
         context.live.dropped.fetch_add(1, Ordering::Relaxed);
         context.recorder.with_shard(0, |recorder| {
             recorder.record_dropped_iteration(config.timeout);
+            recorder.timeline.record_dropped(interval, config.timeout);
         });
     };
     let hand_out = async {
@@ -601,11 +603,16 @@ async fn run_scenario<S: Scenario>(
             let give_up_at = intended_start + config.timeout;
             let free = tokio::time::timeout_at(give_up_at, free_vus.recv()).await;
             scheduled += 1;
+            let interval = Timeline::interval_of(due.offset);
+            context.recorder.with_shard(0, |recorder| {
+                recorder.timeline.record_due(interval);
+            });
             match free {
                 Ok(Some(vu)) => {
                     let iteration = Iteration {
                         index: shard.local(due.index),
                         intended_start,
+                        interval,
                     };
                     let since_start = Instant::now().saturating_duration_since(start);
                     if since_start >= steady_from && since_start < steady_until {
@@ -616,18 +623,22 @@ async fn run_scenario<S: Scenario>(
                     if vu_inboxes[vu].try_send(iteration).is_err() {
                         context.live.started.fetch_sub(1, Ordering::Relaxed);
                         dropped += 1;
-                        record_dropped();
+                        record_dropped(interval);
+                    } else {
+                        context.recorder.with_shard(0, |recorder| {
+                            recorder.timeline.record_started(interval);
+                        });
                     }
                 }
                 Ok(None) => {
                     incomplete_reason = Some("every virtual user ended unexpectedly".to_owned());
                     dropped += 1;
-                    record_dropped();
+                    record_dropped(interval);
                     return;
                 }
                 Err(_) => {
                     dropped += 1;
-                    record_dropped();
+                    record_dropped(interval);
                 }
             }
         }

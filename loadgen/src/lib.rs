@@ -12,7 +12,9 @@ pub mod browser;
 pub mod client;
 pub mod engine;
 pub mod flows;
+pub mod html_report;
 pub mod id_token;
+pub mod junit;
 pub mod jwks;
 pub mod mint_ahead;
 pub mod oidc;
@@ -26,6 +28,7 @@ pub mod seeder;
 pub mod shard;
 pub mod stats;
 pub mod thresholds;
+pub mod timeline;
 
 pub use engine::{RunConfig, RunError, StopHandle, StopSignal, run, stop_signal};
 pub use result::{RunResult, SCHEMA_VERSION, merge_results};

@@ -197,6 +197,8 @@ struct RunArgs {
     /// Result file (JSON).
     #[arg(long, env = "LOADGEN_OUT")]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    outputs: OutputArgs,
     /// Test id recorded in the result (defaults to TEST 1/2/3 or the scenario name).
     #[arg(long, env = "LOADGEN_TEST_ID")]
     test_id: Option<String>,
@@ -246,9 +248,55 @@ struct ReportArgs {
     /// the report only prints.
     #[arg(long)]
     gate: bool,
+    #[command(flatten)]
+    outputs: OutputArgs,
     /// The most the shards' actual starts may differ.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     max_start_skew: Duration,
+}
+
+/// Reports besides the result file, for people and for CI.
+#[derive(Debug, Args)]
+struct OutputArgs {
+    /// Also write a self-contained HTML report here: verdict, thresholds, percentiles and plots
+    /// of the rate, latency and errors over time.
+    #[arg(long, env = "LOADGEN_HTML")]
+    html: Option<PathBuf>,
+    /// Also write a JUnit XML report here: one test case per threshold, a failure carrying the
+    /// observed value.
+    #[arg(long, env = "LOADGEN_JUNIT")]
+    junit: Option<PathBuf>,
+}
+
+impl OutputArgs {
+    /// Writes the reports asked for, and appends the summary to the GitHub Actions job summary
+    /// when `GITHUB_STEP_SUMMARY` names one.
+    fn write(&self, result: &RunResult, summary_text: &str) -> anyhow::Result<()> {
+        let results = std::slice::from_ref(result);
+        if let Some(path) = &self.html {
+            let title = format!("{} — {}", result.test_id, result.scenario);
+            std::fs::write(path, loadgen::html_report::render(&title, results))
+                .with_context(|| format!("writing the HTML report to {}", path.display()))?;
+        }
+        if let Some(path) = &self.junit {
+            std::fs::write(path, loadgen::junit::render("loadgen", results)?)
+                .with_context(|| format!("writing the JUnit report to {}", path.display()))?;
+        }
+        if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|path| !path.is_empty())
+        {
+            use std::io::Write as _;
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .with_context(|| {
+                    format!("opening the job summary {}", PathBuf::from(&path).display())
+                })?;
+            write!(file, "\n```\n{}\n```\n", summary_text.trim())
+                .context("appending to the job summary")?;
+        }
+        Ok(())
+    }
 }
 
 fn parse_check(name: &str) -> Result<Check, String> {
@@ -371,8 +419,10 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .out
         .unwrap_or_else(|| PathBuf::from(format!("loadgen-{}.json", args.scenario.name())));
     result.write(&out)?;
-    print!("{}", summary(&result));
+    let text = summary(&result);
+    print!("{text}");
     println!("  result: {}", out.display());
+    args.outputs.write(&result, &text)?;
     if !args.shard.is_whole() {
         // One shard's share says nothing on its own about the run: the thresholds are judged
         // once, on the merge of every shard, as the single run would be.
@@ -395,7 +445,9 @@ fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     if let Some(out) = &args.out {
         merged.write(out).context("writing the merged result")?;
     }
-    print!("{}", summary(&merged));
+    let text = summary(&merged);
+    print!("{text}");
+    args.outputs.write(&merged, &text)?;
     if args.gate {
         Ok(exit_for(merged.verdict))
     } else {

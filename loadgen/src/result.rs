@@ -20,6 +20,7 @@ use crate::stats::{
 use crate::thresholds::{
     Evaluation, LatencyBasis, Observations, ThresholdOutcome, Thresholds, Verdict, evaluate,
 };
+use crate::timeline::{Timeline, TimelineReport};
 
 /// Version of the result format; bumped on any incompatible change. Version 2: threshold names
 /// are a closed set, every run carries the `complete` outcome, an observed value is `null` when
@@ -28,7 +29,8 @@ use crate::thresholds::{
 /// in `iteration_duration` at no less than the timeout, and `refresh_families` may appear.
 /// Version 4: `run` names the run, its configuration hash, the shard and the planned and actual
 /// start, and merged shards keep the run's profile instead of adding their rates.
-pub const SCHEMA_VERSION: u32 = 4;
+/// Version 5: `timeline`, the run second by second with an HDR histogram per second.
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// The oldest result format [`RunResult::read`] still reads (its fields are a subset of today's).
 pub const OLDEST_READABLE_SCHEMA_VERSION: u32 = 1;
@@ -104,6 +106,10 @@ pub struct RunResult {
     /// starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<RunIdentity>,
+    /// The run second by second of its schedule (since format 5): iterations due, started,
+    /// dropped, succeeded and failed, requests by status and error, and latency percentiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<TimelineReport>,
 }
 
 /// The load profile as run.
@@ -457,6 +463,7 @@ impl RunResult {
             skipped_checks: meta.skipped_checks,
             refresh_families: meta.refresh_families,
             run: meta.run,
+            timeline: Some(recorder.timeline.report()?),
         };
         let evaluation = result.judge(thresholds);
         result.thresholds = evaluation.outcomes;
@@ -526,6 +533,9 @@ impl RunResult {
                     },
                 );
             }
+        }
+        if let Some(timeline) = &self.timeline {
+            recorder.timeline = Timeline::from_report(timeline)?;
         }
         if let Some(encoded) = &self.histograms.iteration_duration {
             add_histogram(
@@ -728,6 +738,10 @@ pub fn merge_results(
     // Shards judge thresholds alike; take the first shard's.
     let mut merged = RunResult::from_recorder(meta, &recorder, &first.threshold_config)?;
     merged.steady_state_achieved_rate_per_s = steady_rate;
+    // Seconds missing from one result (of a format before 5) would show as a dip: none at all.
+    if results.iter().any(|(_, result)| result.timeline.is_none()) {
+        merged.timeline = None;
+    }
     Ok(merged)
 }
 

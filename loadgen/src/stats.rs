@@ -13,6 +13,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer as _, V2Serializer};
 
+use crate::timeline::Timeline;
+
 /// Largest latency a histogram tracks (1 hour, in microseconds); larger values saturate.
 const HISTOGRAM_HIGHEST_US: u64 = 3_600_000_000;
 /// Three significant figures: 0.1 % resolution, the usual choice for latency.
@@ -339,6 +341,8 @@ pub struct Recorder {
     pub iterations_succeeded: u64,
     /// Iterations that ran and had at least one failed step.
     pub iterations_failed: u64,
+    /// The same, second by second of the schedule.
+    pub timeline: Timeline,
 }
 
 impl Default for Recorder {
@@ -362,6 +366,7 @@ impl Recorder {
             checks: [CheckTally::default(); <Check as strum::EnumCount>::COUNT],
             iterations_succeeded: 0,
             iterations_failed: 0,
+            timeline: Timeline::default(),
         }
     }
 
@@ -494,6 +499,7 @@ impl Recorder {
         }
         self.iterations_succeeded += other.iterations_succeeded;
         self.iterations_failed += other.iterations_failed;
+        self.timeline.merge(&other.timeline);
     }
 }
 

@@ -102,6 +102,19 @@ async fn three_shards_send_the_single_runs_schedule_and_merge_into_it() -> Resul
         ["200"]
     );
     assert_eq!(merged.requests.total, scheduled);
+    // Second by second, the shards were due exactly what the single run was due.
+    let due = |result: &RunResult| -> Result<Vec<u64>> {
+        Ok(result
+            .timeline
+            .as_ref()
+            .context("a result has a timeline")?
+            .intervals
+            .iter()
+            .map(|interval| interval.scheduled)
+            .collect())
+    };
+    assert_eq!(due(&merged)?, due(&single)?);
+    assert_eq!(due(&merged)?.iter().sum::<u64>(), scheduled);
     let run = merged.run.as_ref().context("the merge names its run")?;
     assert_eq!(run.shard, None);
     let skew = run.start_skew_ms.context("the merge reports the skew")?;

@@ -190,11 +190,21 @@ fn run(cli: Cli) -> Result<bool> {
             benches,
             problems,
         } => {
-            let summary = summarize(&run_dir, run_id, benches.as_deref(), problems)?;
+            let title = format!("oidc-loadtest run {run_id}");
+            let (summary, results) = summarize(&run_dir, run_id, benches.as_deref(), problems)?;
             let markdown = summary.markdown();
             print!("{markdown}");
             std::fs::write(run_dir.join("summary.md"), &markdown)?;
             write_json(&run_dir.join("summary.json"), &summary)?;
+            std::fs::write(
+                run_dir.join("report.html"),
+                loadgen::html_report::render(&title, &results),
+            )?;
+            std::fs::write(
+                run_dir.join("junit.xml"),
+                loadgen::junit::render(&title, &results)?,
+            )?;
+            append_to_job_summary(&markdown)?;
             Ok(summary.passed)
         }
         Command::Perf {
@@ -231,7 +241,7 @@ fn summarize(
     run_id: String,
     benches: Option<&Path>,
     problems: Vec<String>,
-) -> Result<Summary> {
+) -> Result<(Summary, Vec<loadgen::RunResult>)> {
     let mut result_files: Vec<PathBuf> = std::fs::read_dir(run_dir)
         .with_context(|| format!("could not list {}", run_dir.display()))?
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
@@ -243,6 +253,7 @@ fn summarize(
         .collect();
     result_files.sort();
     let mut tests = Vec::new();
+    let mut results = Vec::new();
     for path in &result_files {
         let result = gate::load(path)?;
         let report = gate::judge(&result, &Thresholds::default());
@@ -258,12 +269,32 @@ fn summarize(
             None
         };
         tests.push(TestRow::new(&result, &report, reconciliations.as_deref()));
+        results.push(result);
     }
     let benches: Vec<BenchRow> = match benches {
         Some(path) => read_json(path)?,
         None => Vec::new(),
     };
-    Ok(Summary::new(run_id, tests, benches, problems))
+    Ok((Summary::new(run_id, tests, benches, problems), results))
+}
+
+/// Appends the summary to the GitHub Actions job summary when `GITHUB_STEP_SUMMARY` names one.
+fn append_to_job_summary(markdown: &str) -> Result<()> {
+    use std::io::Write as _;
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|path| !path.is_empty()) else {
+        return Ok(());
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| {
+            format!(
+                "could not open the job summary {}",
+                Path::new(&path).display()
+            )
+        })?;
+    writeln!(file, "{markdown}").context("could not append to the job summary")
 }
 
 fn append_history(path: &Path, run_id: &str, figures: &[Figure]) -> Result<()> {

@@ -132,7 +132,7 @@ fn another_schema_version_is_refused() -> Result<()> {
         "{error}"
     );
     assert!(
-        error.to_string().contains("reads versions 1 to 4"),
+        error.to_string().contains("reads versions 1 to 5"),
         "{error}"
     );
     Ok(())

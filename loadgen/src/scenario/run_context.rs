@@ -57,6 +57,8 @@ pub struct Iteration {
     pub index: u64,
     /// When the schedule meant it to start; latency is measured from here.
     pub intended_start: Instant,
+    /// The second of the schedule it was due in ([`crate::timeline`]).
+    pub interval: u32,
 }
 
 /// Everything the virtual users of one run share.

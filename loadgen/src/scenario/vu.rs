@@ -87,6 +87,8 @@ pub struct Vu {
     /// Time the current iteration spent in loadgen's own check requests (introspection), left
     /// out of its latency: the provider's users never wait for those.
     unjudged: std::time::Duration,
+    /// The second of the schedule the current iteration was due in, where its requests are filed.
+    interval: u32,
 }
 
 /// Why a rotation gave no new refresh token.
@@ -109,6 +111,7 @@ impl Vu {
             iteration_failed: false,
             last_transport_error: None,
             unjudged: std::time::Duration::ZERO,
+            interval: 0,
         }
     }
 
@@ -187,8 +190,10 @@ impl Vu {
         if !endpoint.is_measured_by_the_gate() {
             self.unjudged += service_time;
         }
+        let interval = self.interval;
         self.context.recorder.with_shard(self.id, |recorder| {
             recorder.record_request(endpoint, outcome, latency, service_time);
+            recorder.timeline.record_request(interval, outcome);
         });
         self.context.live.requests.fetch_add(1, Ordering::Relaxed);
         match result {
@@ -577,6 +582,7 @@ impl<S: Scenario> VirtualUser<S> {
     pub async fn run_iteration(&mut self, iteration: Iteration) {
         self.vu.iteration_failed = false;
         self.vu.unjudged = std::time::Duration::ZERO;
+        self.vu.interval = iteration.interval;
         let finished = S::iterate(&mut self.vu, &mut self.state, iteration).await;
         let succeeded = finished.is_some() && !self.vu.iteration_failed;
         let duration = iteration
@@ -585,6 +591,9 @@ impl<S: Scenario> VirtualUser<S> {
             .saturating_sub(self.vu.unjudged);
         self.vu.context.recorder.with_shard(self.vu.id, |recorder| {
             recorder.record_iteration(succeeded, duration);
+            recorder
+                .timeline
+                .record_iteration(iteration.interval, succeeded, duration);
         });
     }
 }
