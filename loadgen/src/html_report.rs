@@ -28,6 +28,9 @@ const COLOURS: [&str; 6] = [
 struct Series {
     name: String,
     points: Vec<(f64, f64)>,
+    /// Drawn dashed, so that a line another one covers (the target under the achieved rate)
+    /// still shows.
+    dashed: bool,
 }
 
 /// A line chart over the run's seconds.
@@ -92,8 +95,12 @@ impl Chart<'_> {
                 value = format_tick(value)
             );
         }
-        for tick in 0..=5 {
-            let seconds = max_x * f64::from(tick) / 5.0;
+        let step = nice_ceiling(max_x / 6.0);
+        for tick in 0..=6 {
+            let seconds = step * f64::from(tick);
+            if seconds > max_x {
+                break;
+            }
             let _ = write!(
                 svg,
                 r#"<text x="{x:.1}" y="{y}" class="tick" text-anchor="middle">{seconds:.0} s</text>"#,
@@ -108,9 +115,14 @@ impl Chart<'_> {
                 .iter()
                 .map(|(x, y)| format!("{:.1},{:.1}", x_of(*x), y_of(*y)))
                 .collect();
+            let dash = if series.dashed {
+                r#" stroke-dasharray="6 4""#
+            } else {
+                ""
+            };
             let _ = write!(
                 svg,
-                r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="1.6" class="series"/>"#,
+                r#"<polyline points="{}" fill="none" stroke="{colour}" stroke-width="1.6"{dash} class="series"/>"#,
                 points.join(" ")
             );
             let legend_x = MARGIN_LEFT + 8.0 + 150.0 * index as f64;
@@ -152,6 +164,7 @@ fn series(
                 value(interval).map(|value| ((interval.offset_s as f64 + 0.5) * width, value))
             })
             .collect(),
+        dashed: false,
     }
 }
 
@@ -162,9 +175,12 @@ fn plots(timeline: &TimelineReport) -> String {
         title: "target and achieved rate",
         unit: "iterations/s",
         series: vec![
-            series("target (due)", timeline, |interval| {
-                Some(per_second(interval.scheduled))
-            }),
+            Series {
+                dashed: true,
+                ..series("target (due)", timeline, |interval| {
+                    Some(per_second(interval.scheduled))
+                })
+            },
             series("achieved (started)", timeline, |interval| {
                 Some(per_second(interval.started))
             }),
