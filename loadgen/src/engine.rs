@@ -209,7 +209,8 @@ impl StopSignal {
         }
     }
 
-    fn is_requested(&self) -> bool {
+    /// Whether a stop was asked for.
+    pub fn is_requested(&self) -> bool {
         *self.0.borrow()
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod atomic_file;
 pub mod browser;
+pub mod capacity;
 pub mod client;
 pub mod engine;
 pub mod flows;

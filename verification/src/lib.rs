@@ -3,6 +3,7 @@
 //! ([`summary`]) and performance tracking ([`perf`]). The `gate` binary exposes them to
 //! `cargo xtask`.
 
+pub mod capacity;
 pub mod gate;
 pub mod metrics;
 pub mod perf;

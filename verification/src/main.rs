@@ -10,8 +10,8 @@ use loadgen::Thresholds;
 use verification::gate;
 use verification::metrics::{self, MetricsSnapshot, Reconciliation};
 use verification::perf::{self, Figure};
-use verification::shards;
 use verification::summary::{BenchRow, Summary, TestRow};
+use verification::{capacity, shards};
 
 const EXIT_FAILED: u8 = 99;
 
@@ -81,6 +81,20 @@ enum Command {
     /// Compares sharded runs, merged (`loadgen report --out`), with single-process runs of the
     /// same profiles: same scheduled iterations, no 400 (no seed used twice), the shards' rates
     /// adding up to the target within 1 %. Give --merged and --single once per test, in pairs.
+    /// The table of limits from `loadgen capacity` searches against mock-idp: highest rate held,
+    /// p99 there, and CPU per request beside the floor (signatures x raw signing cost from
+    /// `bench-ratios --json`). Exit 99 when RS256 is above 1.5x its floor.
+    Capacity {
+        /// ALGORITHM=capacity.json, once per search.
+        #[arg(long = "search", required = true, value_parser = parse_search)]
+        searches: Vec<(String, PathBuf)>,
+        /// `bench-ratios --json` output of the same run.
+        #[arg(long)]
+        benches: PathBuf,
+        /// Where to write the table (Markdown).
+        #[arg(long)]
+        out: PathBuf,
+    },
     Shards {
         #[arg(long, required = true)]
         merged: Vec<PathBuf>,
@@ -90,6 +104,12 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+fn parse_search(text: &str) -> Result<(String, PathBuf), String> {
+    text.split_once('=')
+        .map(|(algorithm, path)| (algorithm.to_owned(), PathBuf::from(path)))
+        .ok_or_else(|| format!("'{text}' is not ALGORITHM=capacity.json, e.g. RS256=capacity.json"))
 }
 
 fn main() -> ExitCode {
@@ -124,6 +144,33 @@ fn run(cli: Cli) -> Result<bool> {
                 all_passed &= report.passed();
             }
             Ok(all_passed)
+        }
+        Command::Capacity {
+            searches,
+            benches,
+            out,
+        } => {
+            let benches: Vec<BenchRow> = read_json(&benches)?;
+            let mut rows = Vec::with_capacity(searches.len());
+            for (algorithm, path) in &searches {
+                let report: loadgen::capacity::CapacityReport = read_json(path)?;
+                rows.push(capacity::LimitRow::new(algorithm, &report, &benches));
+            }
+            let table = capacity::table(&rows);
+            print!("{table}");
+            std::fs::write(&out, &table).with_context(|| format!("writing {}", out.display()))?;
+            let mut within = true;
+            for row in rows.iter().filter(|row| row.misses_the_floor_target()) {
+                println!(
+                    "FAIL {} {}: mock-idp spends {:.2}x its floor per request, above the {}x target",
+                    row.algorithm,
+                    row.scenario,
+                    row.floor_ratio.unwrap_or_default(),
+                    capacity::RS256_FLOOR_RATIO_TARGET
+                );
+                within = false;
+            }
+            Ok(within)
         }
         Command::Shards {
             merged,

@@ -96,6 +96,28 @@ impl ShardOf<'_> {
     }
 }
 
+/// How `loadgen capacity` searches.
+#[derive(Debug, Clone, Copy)]
+pub struct CapacitySearch<'a> {
+    /// loadgen's scenario name.
+    pub scenario: &'a str,
+    /// The IdP's base URL.
+    pub target: &'a str,
+    /// The IdP's process, whose CPU time each step records.
+    pub target_pid: Option<u32>,
+    /// The first rate, iterations per second.
+    pub start_rate: u32,
+    /// The ramp and the steady time of each step.
+    pub ramp: Duration,
+    pub steady: Duration,
+    /// Done within this fraction.
+    pub precision: f64,
+    /// The longest the search may take.
+    pub max_time: Duration,
+    /// Where the steps and capacity.json go.
+    pub out_dir: &'a Path,
+}
+
 /// The release `loadgen` binary.
 #[derive(Debug, Clone)]
 pub struct Loadgen {
@@ -244,6 +266,34 @@ impl Loadgen {
             .with_context(|| format!("loadgen was killed by a signal ({status})"))
     }
 
+    /// `loadgen capacity`: exit code 0 when a rate passed, 99 when none did.
+    pub fn capacity(&self, search: &CapacitySearch<'_>) -> Result<i32> {
+        let seconds = |duration: Duration| format!("{}s", duration.as_secs());
+        let mut command = Command::new(&self.binary);
+        command
+            .args([
+                "capacity",
+                "--scenario",
+                search.scenario,
+                "--target",
+                search.target,
+            ])
+            .args(["--start-rate", &search.start_rate.to_string()])
+            .args(["--ramp-up", &seconds(search.ramp)])
+            .args(["--duration", &seconds(search.steady)])
+            .args(["--precision", &search.precision.to_string()])
+            .args(["--max-time", &seconds(search.max_time)])
+            .arg("--out-dir")
+            .arg(search.out_dir);
+        if let Some(pid) = search.target_pid {
+            command.args(["--target-pid", &pid.to_string()]);
+        }
+        let status = run_to_completion(&mut command)?;
+        status
+            .code()
+            .with_context(|| format!("loadgen was killed by a signal ({status})"))
+    }
+
     /// `loadgen run` in the background, for commands that watch the target meanwhile (`soak`).
     pub fn spawn_run(&self, test: &TestRun<'_>) -> Result<std::process::Child> {
         Command::new(&self.binary)
@@ -361,6 +411,28 @@ impl Gate {
                 "--single".into(),
                 single.into(),
             ]);
+        }
+        self.judge(args)
+    }
+
+    /// `gate capacity`: the table of limits into `out`; false when RS256 misses its floor target.
+    pub fn capacity(
+        &self,
+        searches: &[(String, PathBuf)],
+        benches: &Path,
+        out: &Path,
+    ) -> Result<bool> {
+        let mut args: Vec<OsString> = vec![
+            "capacity".into(),
+            "--benches".into(),
+            benches.into(),
+            "--out".into(),
+            out.into(),
+        ];
+        for (algorithm, report) in searches {
+            let mut search = OsString::from(format!("{algorithm}="));
+            search.push(report);
+            args.extend(["--search".into(), search]);
         }
         self.judge(args)
     }

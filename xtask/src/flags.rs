@@ -53,6 +53,25 @@ pub enum Command {
     /// together) against one mock-idp, merged and gated, then beside the single-process run of
     /// the same profile: same scheduled iterations, no seed used twice, rates adding up.
     Shards(ShardsArgs),
+    /// mock-idp's limits on this machine: for each signing algorithm, the highest rate TEST 1 and
+    /// TEST 2 hold under the gate (loadgen capacity), and mock-idp's CPU per request there beside
+    /// its floor (signatures x the raw signing cost the benches measure in the same run).
+    Capacity(CapacityArgs),
+}
+
+/// Flags of `capacity`.
+#[derive(Debug, Clone, Args)]
+pub struct CapacityArgs {
+    /// Signing algorithms to search, each a mock-idp --signing-alg.
+    #[arg(long = "alg", default_values_t = ["RS256".to_owned(), "ES256".to_owned()])]
+    pub algorithms: Vec<String>,
+    /// The first rate of each search.
+    #[arg(long, default_value_t = 250)]
+    pub start_rate: u32,
+    /// Steps of 2 s ramp and 10 s steady, 10 % precision, 4 minutes per search, instead of 5 s,
+    /// 30 s, 5 % and 15 minutes.
+    #[arg(long)]
+    pub quick: bool,
 }
 
 /// Flags of `shards`.

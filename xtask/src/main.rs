@@ -2,6 +2,7 @@
 //! flags and hands each command to its module; the other crates run as processes, so xtask has
 //! no workspace dependency and compiles in seconds.
 
+mod capacity;
 mod children;
 mod flags;
 mod fuzz;
@@ -31,5 +32,6 @@ fn main() -> Result<()> {
         Some(Command::Soak(args)) => soak::run(args),
         Some(Command::Fuzz(args)) => fuzz::run(&args),
         Some(Command::Shards(args)) => shards::run(&args),
+        Some(Command::Capacity(args)) => capacity::run(&args),
     }
 }

@@ -191,6 +191,11 @@ impl ScenarioKind {
         with_scenario!(self, S => S::TEST_ID).unwrap_or_else(|| self.name())
     }
 
+    /// The kind of seed the scenario consumes, if any.
+    pub fn seed_kind(self) -> Option<SeedKind> {
+        with_scenario!(self, S => S::seed_need(1, 1)).map(|need| need.kind)
+    }
+
     /// Requests one iteration makes at most.
     pub fn requests_per_iteration(self) -> u32 {
         with_scenario!(self, S => S::REQUESTS_PER_ITERATION)

@@ -1,0 +1,111 @@
+//! `cargo xtask capacity`: mock-idp's limits on this machine. For each signing algorithm, mock-idp
+//! is booted and `loadgen capacity` finds the highest rate TEST 1 and TEST 2 hold under the gate,
+//! recording mock-idp's CPU time per step; the criterion signing benches measure the raw
+//! aws-lc-rs cost in the same run, and `gate capacity` writes the table of limits with each CPU
+//! time per request beside its floor (signatures per request x raw signing cost).
+//!
+//! loadgen and mock-idp share this machine's cores, so the limits are the machine's for the
+//! pair, not mock-idp's alone: the CPU per request is what tells mock-idp's own cost.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use xshell::cmd;
+
+use crate::children::{CapacitySearch, EXIT_THRESHOLD_FAILED};
+use crate::flags::CapacityArgs;
+use crate::pipeline::TESTS;
+use crate::workspace::Workspace;
+
+/// The scenarios searched: the two the table names, TEST 1 and TEST 2.
+const SEARCHED: [&str; 2] = ["token-code", "refresh-storm"];
+
+/// Runs the searches and writes `capacity.md`; fails when RS256 misses its floor target.
+pub fn run(args: &CapacityArgs) -> Result<()> {
+    let workspace = Workspace::find()?;
+    let run_dir = workspace.new_run_dir("-capacity")?;
+    println!(
+        "capacity {}: files in {}",
+        run_dir.id(),
+        run_dir.path().display()
+    );
+    workspace.build_binaries()?;
+
+    println!("\n==> the floor: criterion's raw signing cost per algorithm, in this run");
+    let shell = workspace.shell()?;
+    cmd!(shell, "cargo bench -p benches --bench signing -- --quick").run()?;
+    let benches = run_dir.benches();
+    cmd!(
+        shell,
+        "cargo run --release -q -p benches --bin bench-ratios -- --json {benches}"
+    )
+    .run()?;
+
+    let (ramp, steady, precision, max_time) = if args.quick {
+        (
+            Duration::from_secs(2),
+            Duration::from_secs(10),
+            0.1,
+            Duration::from_secs(240),
+        )
+    } else {
+        (
+            Duration::from_secs(5),
+            Duration::from_secs(30),
+            0.05,
+            Duration::from_secs(900),
+        )
+    };
+    let loadgen = workspace.loadgen();
+    let mut searches: Vec<(String, PathBuf)> = Vec::new();
+    for algorithm in &args.algorithms {
+        let mut idp = workspace.boot_idp(&run_dir, &["--signing-alg", algorithm])?;
+        let mut found = Ok(());
+        for (test_id, scenario, stem) in TESTS
+            .iter()
+            .filter(|(_, scenario, _)| SEARCHED.contains(scenario))
+        {
+            println!("\n==> {algorithm}, {test_id} ({scenario}): loadgen capacity");
+            let out_dir = run_dir.path().join(format!("capacity-{algorithm}-{stem}"));
+            let code = loadgen.capacity(&CapacitySearch {
+                scenario,
+                target: &idp.base_url,
+                target_pid: idp.pid(),
+                start_rate: args.start_rate,
+                ramp,
+                steady,
+                precision,
+                max_time,
+                out_dir: &out_dir,
+            });
+            match code {
+                Ok(0 | EXIT_THRESHOLD_FAILED) => {
+                    searches.push((algorithm.clone(), out_dir.join("capacity.json")));
+                }
+                Ok(code) => {
+                    found = Err(anyhow::anyhow!(
+                        "loadgen capacity of {test_id} with {algorithm} exited with {code}"
+                    ));
+                    break;
+                }
+                Err(error) => {
+                    found = Err(error);
+                    break;
+                }
+            }
+        }
+        idp.stop();
+        found?;
+    }
+
+    println!("\n==> the table of limits (gate capacity)");
+    let table = run_dir.path().join("capacity.md");
+    let within = workspace.gate().capacity(&searches, &benches, &table)?;
+    println!("table: {}", table.display());
+    if !within {
+        bail!("mock-idp's CPU per request is above its floor target (see above)");
+    }
+    println!("PASS");
+    Ok(())
+}
