@@ -75,6 +75,22 @@ impl ClientArgs {
     }
 }
 
+/// The test users seeds sign in as, shared by `seed` and `capacity`.
+#[derive(Debug, Args)]
+struct UserArgs {
+    /// Password of the test users.
+    #[arg(
+        long,
+        env = "LOADGEN_PASSWORD",
+        default_value = "loadtest",
+        hide_env_values = true
+    )]
+    password: String,
+    /// Users are PREFIX00001, PREFIX00002 ...
+    #[arg(long, env = "LOADGEN_USER_PREFIX", default_value = "user-loadtest-")]
+    user_prefix: String,
+}
+
 /// The arrival-rate profile, shared by `run` and by `seed` (which sizes TEST 1's codes from it).
 #[derive(Debug, Args)]
 struct ProfileArgs {
@@ -120,17 +136,8 @@ struct SeedArgs {
     /// Directory for authorization_codes.json, refresh_tokens.json and sessions.json.
     #[arg(long, env = "LOADGEN_SEEDS")]
     out: PathBuf,
-    /// Password of the test users.
-    #[arg(
-        long,
-        env = "LOADGEN_PASSWORD",
-        default_value = "loadtest",
-        hide_env_values = true
-    )]
-    password: String,
-    /// Users are PREFIX00001, PREFIX00002 ...
-    #[arg(long, env = "LOADGEN_USER_PREFIX", default_value = "user-loadtest-")]
-    user_prefix: String,
+    #[command(flatten)]
+    users: UserArgs,
     /// The `name` of the login form's user-name input, when the page does not mark it (by type
     /// email, autocomplete=username, or a name such as username, login or email).
     #[arg(long, env = "LOADGEN_USERNAME_FIELD")]
@@ -287,17 +294,9 @@ struct CapacityArgs {
     access_token: AccessTokenFormat,
     #[command(flatten)]
     thresholds: ThresholdArgs,
-    /// Password of the test users (for each step's seeds).
-    #[arg(
-        long,
-        env = "LOADGEN_PASSWORD",
-        default_value = "loadtest",
-        hide_env_values = true
-    )]
-    password: String,
-    /// Users are PREFIX00001, PREFIX00002 ...
-    #[arg(long, env = "LOADGEN_USER_PREFIX", default_value = "user-loadtest-")]
-    user_prefix: String,
+    /// The test users each step's seeds sign in as.
+    #[command(flatten)]
+    users: UserArgs,
     /// The target's process id, when it runs on this machine: each step records the CPU time it
     /// spent (Linux, /proc), so capacity.json shows its CPU per request.
     #[arg(long)]
@@ -407,8 +406,8 @@ async fn seed(args: SeedArgs) -> anyhow::Result<ExitCode> {
         refresh_families: args.refresh_families,
         sessions: args.sessions,
         client: args.client.credentials(),
-        password: args.password,
-        user_prefix: args.user_prefix,
+        password: args.users.password,
+        user_prefix: args.users.user_prefix,
         hints: FormHints {
             username_field: args.username_field,
             password_field: args.password_field,
@@ -542,8 +541,8 @@ async fn capacity(args: CapacityArgs) -> anyhow::Result<ExitCode> {
     };
     let seeding = SeedConfig {
         client: args.client.credentials(),
-        password: args.password,
-        user_prefix: args.user_prefix,
+        password: args.users.password,
+        user_prefix: args.users.user_prefix,
         ..SeedConfig::new(args.target)
     };
     let (stop_handle, stop) = loadgen::stop_signal();

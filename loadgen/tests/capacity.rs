@@ -10,26 +10,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
 use bytes::Bytes;
-use common::{run_config, serve_connections, steady};
+use common::{bind_proxied_idp, run_config, serve_connections, steady};
 use http_body_util::{BodyExt as _, Full};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use loadgen::capacity::{Plan, Stop, search};
 use loadgen::seeder::SeedConfig;
 use loadgen::{ScenarioKind, stop_signal};
-use tokio::net::TcpListener;
 
 /// Requests the proxy lets through in one wall-clock second.
 const EDGE_PER_S: u64 = 100;
 
 /// mock-idp behind a proxy that turns away what exceeds [`EDGE_PER_S`] in a second.
 async fn spawn_limited_idp() -> Result<(String, tokio::task::JoinHandle<()>)> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let base_url = format!("http://{}", listener.local_addr()?);
-    let app = Arc::new(mock_idp::App::new(
-        mock_idp::Config::ephemeral(),
-        &base_url,
-    )?);
+    let (listener, base_url, app) = bind_proxied_idp().await?;
     let window = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
     let service = service_fn(move |request: Request<hyper::body::Incoming>| {
         let (app, window) = (Arc::clone(&app), Arc::clone(&window));

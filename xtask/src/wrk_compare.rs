@@ -1,8 +1,9 @@
-//! `cargo xtask wrk-compare`: loadgen's CPU time per request beside wrk's, on the same endpoint,
-//! at the same rate and with the same arrival pattern, over alternating rounds; fails when the
-//! median ratio is above the target.
+//! `cargo xtask wrk-compare`: loadgen's CPU time per request beside wrk's and oha's (the
+//! best-known Rust generator), on the same endpoint, at the same rate and with the same arrival
+//! pattern, over alternating rounds; fails when loadgen's median is above the target multiple of
+//! wrk's, or not below oha's.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail, ensure};
 use xshell::{Shell, cmd};
@@ -31,6 +32,7 @@ pub fn run(options: WrkCompareArgs) -> Result<()> {
     let workspace = Workspace::find()?;
     let shell = workspace.shell()?;
     install_wrk(&shell)?;
+    let oha = install_oha(&shell, &workspace)?;
     workspace.build_binaries()?;
     let run_dir = workspace.new_run_dir("-wrk")?;
     let dir = run_dir.path();
@@ -66,9 +68,13 @@ pub fn run(options: WrkCompareArgs) -> Result<()> {
             ""
         }
     );
-    println!("  round  wrk req/s  wrk us/req  loadgen req/s  loadgen us/req  ratio");
+    println!(
+        "  round  wrk req/s  wrk us/req  loadgen req/s  loadgen us/req  oha req/s  oha us/req  \
+         loadgen/wrk"
+    );
     let mut wrk_costs = Vec::new();
     let mut loadgen_costs = Vec::new();
+    let mut oha_costs = Vec::new();
     for round in 1..=options.rounds {
         if process::interrupted() {
             bail!("interrupted");
@@ -85,19 +91,28 @@ pub fn run(options: WrkCompareArgs) -> Result<()> {
             seconds,
             &result,
         )?;
-        let (wrk_cost, loadgen_cost) = (wrk.micros_per_request(), loadgen.micros_per_request());
+        let oha_run = run_oha(&shell, &oha, &pin_prefix, achieved_rate, seconds, &url)?;
+        let (wrk_cost, loadgen_cost, oha_cost) = (
+            wrk.micros_per_request(),
+            loadgen.micros_per_request(),
+            oha_run.micros_per_request(),
+        );
         println!(
-            "  {round:>5}  {achieved_rate:>9.1}  {wrk_cost:>10.1}  {:>13.1}  {loadgen_cost:>14.1}  {:>4.2}x",
+            "  {round:>5}  {achieved_rate:>9.1}  {wrk_cost:>10.1}  {:>13.1}  {loadgen_cost:>14.1}  \
+             {:>9.1}  {oha_cost:>10.1}  {:>10.2}x",
             loadgen.requests / seconds as f64,
+            oha_run.requests / seconds as f64,
             loadgen_cost / wrk_cost
         );
         wrk_costs.push(wrk_cost);
         loadgen_costs.push(loadgen_cost);
+        oha_costs.push(oha_cost);
     }
     drop(idp);
 
     let wrk_median = median(&mut wrk_costs);
     let loadgen_median = median(&mut loadgen_costs);
+    let oha_median = median(&mut oha_costs);
     let ratio = loadgen_median / wrk_median;
     println!(
         "\ngenerator cost, GET /.well-known/openid-configuration, median of {} rounds:",
@@ -105,16 +120,77 @@ pub fn run(options: WrkCompareArgs) -> Result<()> {
     );
     println!("  wrk      {wrk_median:>7.1} us CPU per request");
     println!("  loadgen  {loadgen_median:>7.1} us CPU per request");
+    println!("  oha      {oha_median:>7.1} us CPU per request (oha {OHA_VERSION})");
     println!(
-        "  ratio loadgen/wrk: {ratio:.2}x (target <= {:.2}x)",
-        options.max_ratio
+        "  ratio loadgen/wrk: {ratio:.2}x (target <= {:.2}x); loadgen/oha: {:.2}x (target < 1)",
+        options.max_ratio,
+        loadgen_median / oha_median
     );
     ensure!(
         ratio <= options.max_ratio,
         "loadgen uses {ratio:.2}x wrk's CPU per request, above the {:.2}x target",
         options.max_ratio
     );
+    ensure!(
+        loadgen_median < oha_median,
+        "loadgen uses {loadgen_median:.1} us of CPU per request, not less than oha's \
+         {oha_median:.1} us"
+    );
     Ok(())
+}
+
+/// The oha release compared with, installed from crates.io into `target/` on first use.
+const OHA_VERSION: &str = "1.16.0";
+
+/// Installs oha, pinned, under `target/oha-VERSION` (its lock file used, no TLS: the comparison
+/// is on plain HTTP), and returns its binary.
+fn install_oha(shell: &Shell, workspace: &Workspace) -> Result<PathBuf> {
+    let root = workspace.target_path(&format!("oha-{OHA_VERSION}"));
+    let binary = root.join("bin").join("oha");
+    if binary.exists() {
+        return Ok(binary);
+    }
+    println!("==> installing oha {OHA_VERSION} (cargo install --locked, once)");
+    cmd!(
+        shell,
+        "cargo install oha --locked --version {OHA_VERSION} --no-default-features --root {root}"
+    )
+    .run()
+    .context("could not install oha from crates.io")?;
+    Ok(binary)
+}
+
+/// oha at `rate` on one connection (evenly spaced requests, as wrk's and loadgen's here).
+fn run_oha(
+    shell: &Shell,
+    oha: &Path,
+    pin_prefix: &str,
+    rate: f64,
+    seconds: u64,
+    url: &str,
+) -> Result<Measured> {
+    let line = format!(
+        "{pin_prefix}{} -z {seconds}s -q {rate:.1} -c 1 --no-tui --output-format json {url}",
+        oha.display()
+    );
+    let (output, cpu_seconds) = timed_children(shell, &line)?;
+    let requests = oha_request_count(&output).context("could not read oha's request count")?;
+    ensure!(requests > 0.0, "oha completed no request:\n{output}");
+    Ok(Measured {
+        requests,
+        cpu_seconds,
+    })
+}
+
+/// The sum of oha's `"statusCodeDistribution": {"200": N, ...}`: the responses it completed.
+fn oha_request_count(output: &str) -> Option<f64> {
+    let (_, rest) = output.split_once("\"statusCodeDistribution\"")?;
+    let (_, rest) = rest.split_once('{')?;
+    let (body, _) = rest.split_once('}')?;
+    body.split(',')
+        .filter(|entry| !entry.trim().is_empty())
+        .map(|entry| entry.split_once(':')?.1.trim().parse::<f64>().ok())
+        .sum()
 }
 
 fn install_wrk(shell: &Shell) -> Result<()> {
@@ -272,6 +348,9 @@ mod tests {
         let result = r#"{"requests": {"total": 3200, "by_status": {"200": 3200}}}"#;
         assert_eq!(loadgen_request_count(result), Some(3200.0));
         assert_eq!(loadgen_request_count("{}"), None);
+        let oha = r#"{"summary": {"successRate": 1.0}, "statusCodeDistribution": {"200": 3150, "503": 2}, "errorDistribution": {}}"#;
+        assert_eq!(oha_request_count(oha), Some(3152.0));
+        assert_eq!(oha_request_count("{}"), None);
     }
 
     #[test]

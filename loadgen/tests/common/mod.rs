@@ -298,16 +298,23 @@ impl std::fmt::Display for LostAnswer {
 
 impl std::error::Error for LostAnswer {}
 
-/// Starts an [`AnswerLosingIdp`].
-pub async fn spawn_answer_losing_idp(lose_every: usize) -> anyhow::Result<AnswerLosingIdp> {
-    use http_body_util::BodyExt as _;
-
+/// A listener on 127.0.0.1:0, its base URL, and a mock-idp `App` issuing for that URL, for tests
+/// that put a service of their own (a proxy with faults) in front of the provider.
+pub async fn bind_proxied_idp() -> anyhow::Result<(TcpListener, String, Arc<mock_idp::App>)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let base_url = format!("http://{}", listener.local_addr()?);
     let app = Arc::new(mock_idp::App::new(
         mock_idp::Config::ephemeral(),
         &base_url,
     )?);
+    Ok((listener, base_url, app))
+}
+
+/// Starts an [`AnswerLosingIdp`].
+pub async fn spawn_answer_losing_idp(lose_every: usize) -> anyhow::Result<AnswerLosingIdp> {
+    use http_body_util::BodyExt as _;
+
+    let (listener, base_url, app) = bind_proxied_idp().await?;
     let refreshes = Arc::new(AtomicUsize::new(0));
     let lost = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&lost);
