@@ -142,8 +142,8 @@ pub fn run(options: WrkCompareArgs) -> Result<()> {
 /// The oha release compared with, installed from crates.io into `target/` on first use.
 const OHA_VERSION: &str = "1.16.0";
 
-/// Installs oha, pinned, under `target/oha-VERSION` (its lock file used, no TLS: the comparison
-/// is on plain HTTP), and returns its binary.
+/// Installs oha, pinned, under `target/oha-VERSION` (its own lock file used), and returns its
+/// binary. Its default features stay on: oha 1.16.0 does not compile without a TLS backend.
 fn install_oha(shell: &Shell, workspace: &Workspace) -> Result<PathBuf> {
     let root = workspace.target_path(&format!("oha-{OHA_VERSION}"));
     let binary = root.join("bin").join("oha");
@@ -153,7 +153,7 @@ fn install_oha(shell: &Shell, workspace: &Workspace) -> Result<PathBuf> {
     println!("==> installing oha {OHA_VERSION} (cargo install --locked, once)");
     cmd!(
         shell,
-        "cargo install oha --locked --version {OHA_VERSION} --no-default-features --root {root}"
+        "cargo install oha --locked --version {OHA_VERSION} --root {root}"
     )
     .run()
     .context("could not install oha from crates.io")?;
