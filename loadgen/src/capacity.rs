@@ -72,8 +72,8 @@ pub fn process_cpu_time(pid: u32) -> Option<Duration> {
     let mut fields = after_name.split_whitespace().skip(11);
     let user: u64 = fields.next()?.parse().ok()?;
     let system: u64 = fields.next()?.parse().ok()?;
-    // Linux reports these in clock ticks of USER_HZ, 100 per second on every architecture
-    // Rust supports there.
+    // Linux reports these in clock ticks of USER_HZ, which is 100 per second on x86 and ARM
+    // (where this project runs); an architecture with another USER_HZ would be misread.
     Some(Duration::from_millis((user + system) * 10))
 }
 

@@ -587,10 +587,12 @@ async fn run_scenario<S: Scenario>(
     let mut incomplete_reason = None;
     // A dropped iteration never started, so the user it stands for waited at least the timeout
     // (wrk2's rule): it is recorded at the timeout, never left out of the latency judged.
+    // Each due iteration takes the recorder's lock once, when it is started or dropped.
     let record_dropped = |interval: u32| {
         context.live.dropped.fetch_add(1, Ordering::Relaxed);
         context.recorder.with_shard(0, |recorder| {
             recorder.record_dropped_iteration(config.timeout);
+            recorder.timeline.record_due(interval);
             recorder.timeline.record_dropped(interval, config.timeout);
         });
     };
@@ -605,9 +607,6 @@ async fn run_scenario<S: Scenario>(
             let free = tokio::time::timeout_at(give_up_at, free_vus.recv()).await;
             scheduled += 1;
             let interval = Timeline::interval_of(due.offset);
-            context.recorder.with_shard(0, |recorder| {
-                recorder.timeline.record_due(interval);
-            });
             match free {
                 Ok(Some(vu)) => {
                     let iteration = Iteration {
@@ -627,6 +626,7 @@ async fn run_scenario<S: Scenario>(
                         record_dropped(interval);
                     } else {
                         context.recorder.with_shard(0, |recorder| {
+                            recorder.timeline.record_due(interval);
                             recorder.timeline.record_started(interval);
                         });
                     }

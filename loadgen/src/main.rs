@@ -355,19 +355,11 @@ impl OutputArgs {
             std::fs::write(path, loadgen::junit::render("loadgen", results)?)
                 .with_context(|| format!("writing the JUnit report to {}", path.display()))?;
         }
-        if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|path| !path.is_empty())
-        {
-            use std::io::Write as _;
-            let mut file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .with_context(|| {
-                    format!("opening the job summary {}", PathBuf::from(&path).display())
-                })?;
-            write!(file, "\n```\n{}\n```\n", summary_text.trim())
-                .context("appending to the job summary")?;
-        }
+        loadgen::printer::append_to_github_job_summary(&format!(
+            "\n```\n{}\n```",
+            summary_text.trim()
+        ))
+        .context("appending to the GitHub job summary (GITHUB_STEP_SUMMARY)")?;
         Ok(())
     }
 }

@@ -211,3 +211,19 @@ pub fn summary(result: &RunResult) -> String {
     let _ = writeln!(out, "\n  verdict: {}", result.verdict.label());
     out
 }
+
+/// Appends `markdown` to the GitHub Actions job summary when `GITHUB_STEP_SUMMARY` names one (as
+/// in a workflow step); does nothing elsewhere. Returns the file appended to, if any.
+pub fn append_to_github_job_summary(markdown: &str) -> std::io::Result<Option<std::path::PathBuf>> {
+    use std::io::Write as _;
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|path| !path.is_empty()) else {
+        return Ok(None);
+    };
+    let path = std::path::PathBuf::from(path);
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
+    writeln!(file, "{}", markdown.trim_end())?;
+    Ok(Some(path))
+}

@@ -154,6 +154,34 @@ async fn seed_run_and_report_with_exit_codes() {
         .unwrap();
     assert_eq!(output.status.code(), Some(99));
 
+    // In a GitHub Actions step the summary is appended to the job summary as well, and the
+    // reports asked for are written.
+    let job_summary = directory.join("step-summary.md");
+    std::fs::write(&job_summary, "earlier step\n").unwrap();
+    let (html, junit) = (directory.join("report.html"), directory.join("junit.xml"));
+    let output = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args([
+            "report",
+            &first_text,
+            "--html",
+            &text(&html),
+            "--junit",
+            &text(&junit),
+        ])
+        .env("GITHUB_STEP_SUMMARY", &job_summary)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let appended = std::fs::read_to_string(&job_summary).unwrap();
+    assert!(appended.starts_with("earlier step\n"), "{appended}");
+    assert!(appended.contains("verdict: PASS"), "{appended}");
+    assert!(std::fs::read_to_string(&html).unwrap().contains("<svg"));
+    assert!(
+        std::fs::read_to_string(&junit)
+            .unwrap()
+            .contains("<testsuites")
+    );
+
     // A shard needs a common start; one shard alone exits 0 (judged on the merge), and a merge
     // of part of a run is refused in words.
     let shard_arguments = |shard: &'static str, out: String, start: Option<String>| {

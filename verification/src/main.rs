@@ -251,7 +251,8 @@ fn run(cli: Cli) -> Result<bool> {
                 run_dir.join("junit.xml"),
                 loadgen::junit::render(&title, &results)?,
             )?;
-            append_to_job_summary(&markdown)?;
+            loadgen::printer::append_to_github_job_summary(&markdown)
+                .context("appending to the GitHub job summary (GITHUB_STEP_SUMMARY)")?;
             Ok(summary.passed)
         }
         Command::Perf {
@@ -323,25 +324,6 @@ fn summarize(
         None => Vec::new(),
     };
     Ok((Summary::new(run_id, tests, benches, problems), results))
-}
-
-/// Appends the summary to the GitHub Actions job summary when `GITHUB_STEP_SUMMARY` names one.
-fn append_to_job_summary(markdown: &str) -> Result<()> {
-    use std::io::Write as _;
-    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|path| !path.is_empty()) else {
-        return Ok(());
-    };
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .with_context(|| {
-            format!(
-                "could not open the job summary {}",
-                Path::new(&path).display()
-            )
-        })?;
-    writeln!(file, "{markdown}").context("could not append to the job summary")
 }
 
 fn append_history(path: &Path, run_id: &str, figures: &[Figure]) -> Result<()> {

@@ -41,17 +41,22 @@ pub const TESTS: [(&str, &str, &str); 3] = [
     ("TEST 3", "full-oidc", "test3"),
 ];
 
-/// The profile of every test of a run: the specification's, or the quick one.
-pub fn profile_of(args: &PipelineArgs) -> Profile {
-    let (ramp, steady) = if args.quick {
+/// The specification's profile at `rate` (10 s ramps, 120 s steady), or the quick one (2 s, 10 s).
+pub fn standard_profile(rate: u32, quick: bool) -> Profile {
+    let (ramp, steady) = if quick {
         (Duration::from_secs(2), Duration::from_secs(10))
     } else {
         (Duration::from_secs(10), Duration::from_secs(120))
     };
+    Profile { rate, ramp, steady }
+}
+
+/// The profile of every test of a run: the specification's, or the quick one.
+pub fn profile_of(args: &PipelineArgs) -> Profile {
+    let standard = standard_profile(args.rate, args.quick);
     Profile {
-        rate: args.rate,
-        ramp,
-        steady: args.duration.unwrap_or(steady),
+        steady: args.duration.unwrap_or(standard.steady),
+        ..standard
     }
 }
 

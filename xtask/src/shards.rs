@@ -11,7 +11,7 @@ use anyhow::{Result, bail, ensure};
 
 use crate::children::{EXIT_THRESHOLD_FAILED, Profile, SeedCounts, TestRun};
 use crate::flags::ShardsArgs;
-use crate::pipeline::{MAX_VUS, SPARE_FAMILIES, TESTS};
+use crate::pipeline::{MAX_VUS, SPARE_FAMILIES, TESTS, standard_profile};
 use crate::process::interrupted;
 use crate::run_dir::RunDir;
 use crate::workspace::Workspace;
@@ -30,19 +30,7 @@ pub fn run(args: &ShardsArgs) -> Result<()> {
     );
     let workspace = Workspace::find()?;
     let run_dir = workspace.new_run_dir("-shards")?;
-    let profile = if args.quick {
-        Profile {
-            rate: args.rate,
-            ramp: Duration::from_secs(2),
-            steady: Duration::from_secs(10),
-        }
-    } else {
-        Profile {
-            rate: args.rate,
-            ramp: Duration::from_secs(10),
-            steady: Duration::from_secs(120),
-        }
-    };
+    let profile = standard_profile(args.rate, args.quick);
     println!(
         "shards {}: TEST 1-3 at {}/s ({} s ramps, {} s steady), {} shards against single runs; \
          files in {}",
