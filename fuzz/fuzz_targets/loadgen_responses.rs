@@ -13,14 +13,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use libfuzzer_sys::fuzz_target;
-use loadgen::browser::page::{self, Credentials, FormHints};
-use loadgen::browser::{Browser, is_redirect_uri};
-use loadgen::client::Target;
-use loadgen::flows::{
+use loadgen::seeding::browser::page::{self, Credentials, FormHints};
+use loadgen::seeding::browser::{Browser, is_redirect_uri};
+use loadgen::http::client::Target;
+use loadgen::protocol::flows::{
     AuthorizationFailure, AuthorizationRequest, DiscoveryIssuer, ErrorResponse, IssuerExpectation,
     TokenResponse, describe_error_body, read_authorization_redirect,
 };
-use loadgen::oidc::{ClientCredentials, Discovery, TokenVerifier, looks_like_jws};
+use loadgen::protocol::oidc::{ClientCredentials, Discovery, TokenVerifier, looks_like_jws};
 use mock_idp::jwt::{AccessClaims, IdClaims, Minter};
 use mock_idp::keys::SigningKey;
 use mock_idp::{RefreshTokenFormat, SigningAlg};

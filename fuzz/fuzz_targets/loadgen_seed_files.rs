@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use http::HeaderValue;
 use libfuzzer_sys::fuzz_target;
-use loadgen::flows::{code_grant_body, refresh_grant_body};
-use loadgen::oidc::ClientCredentials;
-use loadgen::schedule::Schedule;
-use loadgen::seed_files::{
+use loadgen::protocol::flows::{code_grant_body, refresh_grant_body};
+use loadgen::protocol::oidc::ClientCredentials;
+use loadgen::plan::schedule::Schedule;
+use loadgen::seeding::seed_files::{
     CodeSeed, RefreshTokenSeed, SessionSeed, check_code_ages, parse_list, unix_now,
 };
-use loadgen::shard::Shard;
+use loadgen::plan::shard::Shard;
 use loadgen::{LoadProfile, ScenarioKind, Seeds};
 use serde::Serialize;
 use strum::IntoEnumIterator as _;

@@ -1,41 +1,30 @@
 //! Seed generation and an open-model, coordinated-omission-free load generator for the token
 //! endpoint of an OpenID Connect provider (TEST 1-3 of the endpoint load-testing specification).
 //!
-//! The split follows `oha`: [`client`] (one HTTP/1.1 connection per virtual user), [`schedule`]
-//! (when iterations are due), [`engine`] (dispatching due iterations to virtual users),
-//! [`scenario`] (what an iteration does and checks), [`stats`] (HDR histograms and counters),
-//! [`result`] (the result file), [`thresholds`] (the gate) and [`printer`] (the human summary).
-//! [`seeder`] makes the seed files ([`seed_files`]) through the IdP's public endpoints.
+//! One folder per concern, split the way `oha` splits a load generator. Dependencies point down
+//! this list, never up:
+//!
+//! - [`run`]: the engine handing due iterations to virtual users, the scenarios, progress and
+//!   the capacity search;
+//! - [`seeding`]: seed files and the seeder that makes them through the provider's own pages;
+//! - [`protocol`]: OAuth 2.0 and OpenID Connect messages, discovery, and token verification;
+//! - [`http`]: the client connections and the target;
+//! - [`results`]: what a run records, the result file, the one judge, and the reports;
+//! - [`plan`]: the load profile, the schedule of intended starts and the shards that split it.
 
 pub mod atomic_file;
-pub mod browser;
-pub mod capacity;
-pub mod client;
-pub mod engine;
-pub mod flows;
-pub mod html_report;
-pub mod id_token;
-pub mod junit;
-pub mod jwks;
-pub mod mint_ahead;
-pub mod oidc;
-pub mod printer;
-pub mod progress;
-pub mod result;
-pub mod scenario;
-pub mod schedule;
-pub mod seed_files;
-pub mod seeder;
-pub mod shard;
-pub mod stats;
-pub mod thresholds;
-pub mod timeline;
+pub mod http;
+pub mod plan;
+pub mod protocol;
+pub mod results;
+pub mod run;
+pub mod seeding;
 
-pub use engine::{RunConfig, RunError, StopHandle, StopSignal, run, stop_signal};
-pub use result::{RunResult, SCHEMA_VERSION, merge_results};
-pub use scenario::ScenarioKind;
-pub use schedule::LoadProfile;
-pub use seed_files::Seeds;
-pub use thresholds::{
+pub use plan::schedule::LoadProfile;
+pub use results::result::{RunResult, SCHEMA_VERSION, merge_results};
+pub use results::thresholds::{
     Evaluation, Observations, ThresholdArgs, ThresholdName, Thresholds, Verdict, evaluate,
 };
+pub use run::engine::{RunConfig, RunError, StopHandle, StopSignal, run, stop_signal};
+pub use run::scenario::ScenarioKind;
+pub use seeding::seed_files::Seeds;

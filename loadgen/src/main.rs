@@ -7,17 +7,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use loadgen::browser::FormHints;
-use loadgen::oidc::{
+use loadgen::plan::shard::{Shard, parse_start};
+use loadgen::protocol::oidc::{
     AccessTokenFormat, ClientCredentials, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
     DEFAULT_REDIRECT_URI, DEFAULT_SCOPE,
 };
-use loadgen::printer::summary;
-use loadgen::progress::ProgressMode;
-use loadgen::seed_files::codes_to_seed;
-use loadgen::seeder::SeedConfig;
-use loadgen::shard::{Shard, parse_start};
-use loadgen::stats::Check;
+use loadgen::results::printer::summary;
+use loadgen::results::stats::Check;
+use loadgen::run::progress::ProgressMode;
+use loadgen::seeding::browser::FormHints;
+use loadgen::seeding::seed_files::codes_to_seed;
+use loadgen::seeding::seeder::SeedConfig;
 use loadgen::{LoadProfile, RunConfig, RunResult, ScenarioKind, Seeds, ThresholdArgs, Verdict};
 
 const EXIT_THRESHOLDS_FAILED: u8 = 99;
@@ -348,14 +348,14 @@ impl OutputArgs {
         let results = std::slice::from_ref(result);
         if let Some(path) = &self.html {
             let title = format!("{} — {}", result.test_id, result.scenario);
-            std::fs::write(path, loadgen::html_report::render(&title, results))
+            std::fs::write(path, loadgen::results::html_report::render(&title, results))
                 .with_context(|| format!("writing the HTML report to {}", path.display()))?;
         }
         if let Some(path) = &self.junit {
-            std::fs::write(path, loadgen::junit::render("loadgen", results)?)
+            std::fs::write(path, loadgen::results::junit::render("loadgen", results)?)
                 .with_context(|| format!("writing the JUnit report to {}", path.display()))?;
         }
-        loadgen::printer::append_to_github_job_summary(&format!(
+        loadgen::results::printer::append_to_github_job_summary(&format!(
             "\n```\n{}\n```",
             summary_text.trim()
         ))
@@ -413,7 +413,7 @@ async fn seed(args: SeedArgs) -> anyhow::Result<ExitCode> {
         ..SeedConfig::new(args.target)
     };
     let began = Instant::now();
-    let seeds = loadgen::seeder::seed(&config, &args.out).await?;
+    let seeds = loadgen::seeding::seeder::seed(&config, &args.out).await?;
     let for_shard = if args.shard.is_whole() {
         String::new()
     } else {
@@ -512,7 +512,7 @@ async fn capacity(args: CapacityArgs) -> anyhow::Result<ExitCode> {
         args.start_rate >= 1.0 && args.max_rate >= args.start_rate,
         "give --start-rate of at least 1 and --max-rate no lower than it"
     );
-    let plan = loadgen::capacity::Plan {
+    let plan = loadgen::run::capacity::Plan {
         start_rate: args.start_rate,
         factor: args.factor,
         max_rate: args.max_rate,
@@ -545,7 +545,7 @@ async fn capacity(args: CapacityArgs) -> anyhow::Result<ExitCode> {
         }
     });
     println!("capacity of {} ({}):", args.scenario.name(), config.target);
-    let report = loadgen::capacity::search(
+    let report = loadgen::run::capacity::search(
         plan,
         &config,
         args.target_pid,
@@ -603,7 +603,7 @@ fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         .files
         .iter()
         .map(|path| Ok((path.display().to_string(), RunResult::read(path)?)))
-        .collect::<Result<Vec<_>, loadgen::result::ResultError>>()?;
+        .collect::<Result<Vec<_>, loadgen::results::result::ResultError>>()?;
     let merged = loadgen::merge_results(&results, args.max_start_skew)?;
     if let Some(out) = &args.out {
         merged.write(out).context("writing the merged result")?;

@@ -13,7 +13,7 @@ use http::{Method, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use loadgen::seeder::{SeedConfig, make_seeds};
+use loadgen::seeding::seeder::{SeedConfig, make_seeds};
 use tokio::net::TcpListener;
 
 /// How the scripted provider misbehaves, if it does.
@@ -146,7 +146,7 @@ async fn answer(
 }
 
 fn rand_code() -> String {
-    loadgen::oidc::random_token(16)
+    loadgen::protocol::oidc::random_token(16)
 }
 
 /// Starts the scripted provider; its task ends with the test.

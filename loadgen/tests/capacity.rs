@@ -14,8 +14,8 @@ use common::{bind_proxied_idp, run_config, serve_connections, steady};
 use http_body_util::{BodyExt as _, Full};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use loadgen::capacity::{Plan, Stop, search};
-use loadgen::seeder::SeedConfig;
+use loadgen::run::capacity::{Plan, Stop, search};
+use loadgen::seeding::seeder::SeedConfig;
 use loadgen::{ScenarioKind, stop_signal};
 
 /// Requests the proxy lets through in one wall-clock second.

@@ -119,7 +119,8 @@ async fn the_html_report_of_a_run_renders_its_plots_in_chromium() -> Result<()> 
             .sum::<u64>(),
         result.iterations.scheduled
     );
-    let page = loadgen::html_report::render("TEST 1 report", std::slice::from_ref(&result));
+    let page =
+        loadgen::results::html_report::render("TEST 1 report", std::slice::from_ref(&result));
     // Self-contained: nothing is fetched when the page is viewed.
     for reference in ["src=", "href=", "@import", "url("] {
         assert!(!page.contains(reference), "the page refers to {reference}");

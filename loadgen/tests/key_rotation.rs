@@ -21,9 +21,9 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use loadgen::id_token::at_hash_with;
-use loadgen::oidc::{DEFAULT_CLIENT_ID, DEFAULT_REDIRECT_URI};
-use loadgen::seed_files::{CodeSeed, required_codes};
+use loadgen::protocol::id_token::at_hash_with;
+use loadgen::protocol::oidc::{DEFAULT_CLIENT_ID, DEFAULT_REDIRECT_URI};
+use loadgen::seeding::seed_files::{CodeSeed, required_codes};
 use loadgen::{LoadProfile, ScenarioKind, Seeds, stop_signal};
 use tokio::net::TcpListener;
 
@@ -78,7 +78,7 @@ struct Provider {
 }
 
 fn now_s() -> u64 {
-    loadgen::seed_files::unix_now()
+    loadgen::seeding::seed_files::unix_now()
 }
 
 impl Provider {

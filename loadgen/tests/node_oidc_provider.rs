@@ -16,8 +16,8 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, Result, bail, ensure};
 use common::{assert_clean, make_seeds, run_config, steady};
-use loadgen::seeder::SeedConfig;
-use loadgen::shard::Shard;
+use loadgen::plan::shard::Shard;
+use loadgen::seeding::seeder::SeedConfig;
 use loadgen::{RunConfig, ScenarioKind, Seeds, merge_results, stop_signal};
 
 /// The provider as a child process, stopped (by its pid) when dropped.
@@ -211,7 +211,7 @@ async fn two_shards_each_seeding_its_own_users_run_test_2_against_node_oidc_prov
     for index in 0..2 {
         let shard = Shard::new(index, 2)?;
         // Through the provider's own pages, as each machine of a sharded run seeds itself.
-        let seeds = loadgen::seeder::make_seeds(&SeedConfig {
+        let seeds = loadgen::seeding::seeder::make_seeds(&SeedConfig {
             refresh_families: 4,
             concurrency: 4,
             shard,

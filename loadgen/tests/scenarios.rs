@@ -4,8 +4,8 @@
 mod common;
 
 use common::{assert_clean, check, make_seeds, run_config, spawn_idp, spawn_idp_with, steady};
-use loadgen::engine::RunError;
-use loadgen::result::RunResult;
+use loadgen::results::result::RunResult;
+use loadgen::run::engine::RunError;
 use loadgen::{ScenarioKind, Seeds, Verdict, merge_results, stop_signal};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,14 +78,14 @@ async fn seeding_makes_the_files_in_the_documented_format() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeding_fails_with_the_idps_error_text() {
     let idp = spawn_idp().await.unwrap();
-    let config = loadgen::seeder::SeedConfig {
+    let config = loadgen::seeding::seeder::SeedConfig {
         sessions: 1,
         password: "wrong".into(),
-        ..loadgen::seeder::SeedConfig::new(idp.base_url())
+        ..loadgen::seeding::seeder::SeedConfig::new(idp.base_url())
     };
     let temporary = tempfile::tempdir().unwrap();
     let directory = temporary.path().join("seeds");
-    let error = loadgen::seeder::seed(&config, &directory)
+    let error = loadgen::seeding::seeder::seed(&config, &directory)
         .await
         .unwrap_err();
     let text = error.to_string();
@@ -103,7 +103,7 @@ async fn seeding_fails_with_the_idps_error_text() {
 async fn token_code_uses_each_code_exactly_once() {
     let idp = spawn_idp().await.unwrap();
     let profile = steady(50.0, 2.0);
-    let needed = loadgen::seed_files::required_codes(&profile) as usize;
+    let needed = loadgen::seeding::seed_files::required_codes(&profile) as usize;
     let seeds = make_seeds(&idp.base_url(), needed, 0, 0).await.unwrap();
     let config = run_config(ScenarioKind::TokenCode, &idp.base_url(), profile, 8);
     let (_handle, stop) = stop_signal();
@@ -147,7 +147,7 @@ async fn token_code_uses_each_code_exactly_once() {
 async fn token_code_with_seeded_subject(subject: Option<&str>) -> anyhow::Result<RunResult> {
     let idp = spawn_idp().await?;
     let profile = steady(10.0, 1.0);
-    let needed = loadgen::seed_files::required_codes(&profile) as usize;
+    let needed = loadgen::seeding::seed_files::required_codes(&profile) as usize;
     let mut seeds = make_seeds(&idp.base_url(), needed, 0, 0).await?;
     for code in &mut seeds.authorization_codes {
         code.subject = subject.map(str::to_owned);
@@ -258,7 +258,7 @@ async fn a_lost_refresh_answer_fails_one_iteration_and_its_vu_goes_on_with_a_spa
     assert_eq!(result.iterations.completed, 76);
     assert_eq!(
         result.refresh_families,
-        Some(loadgen::scenario::families::FamilyCounts {
+        Some(loadgen::run::scenario::families::FamilyCounts {
             lost_after_transport_error: 4,
             spares_taken: 4,
             spares_left: 0,
@@ -799,7 +799,7 @@ async fn refresh_seeds_survive_a_run_so_test_2_can_run_again() {
 async fn codes_that_would_expire_before_their_use_stop_the_run_before_any_load() {
     let idp = spawn_idp().await.unwrap();
     let profile = steady(50.0, 3.0);
-    let needed = loadgen::seed_files::required_codes(&profile) as usize;
+    let needed = loadgen::seeding::seed_files::required_codes(&profile) as usize;
     let seeds = make_seeds(&idp.base_url(), needed, 0, 0).await.unwrap();
     // Seeding itself redeems each sign-in's code (to learn the user's subject): the run's
     // requests are what the metrics gain from here.
@@ -839,7 +839,7 @@ async fn opaque_access_tokens_are_checked_by_introspection() {
     .await
     .unwrap();
     let profile = steady(20.0, 1.0);
-    let needed = loadgen::seed_files::required_codes(&profile) as usize;
+    let needed = loadgen::seeding::seed_files::required_codes(&profile) as usize;
     let seeds = make_seeds(&idp.base_url(), needed, 2, 2).await.unwrap();
     for scenario in [
         ScenarioKind::TokenCode,
@@ -870,7 +870,7 @@ async fn opaque_access_tokens_are_checked_by_introspection() {
     }
     // Forcing JWT verification on opaque tokens fails every check, in words.
     let mut config = run_config(ScenarioKind::TokenCode, &idp.base_url(), profile, 2);
-    config.access_token = loadgen::oidc::AccessTokenFormat::Jwt;
+    config.access_token = loadgen::protocol::oidc::AccessTokenFormat::Jwt;
     let seeds = make_seeds(&idp.base_url(), needed, 0, 0).await.unwrap();
     let (_handle, stop) = stop_signal();
     let result = loadgen::run(&config, seeds, stop).await.unwrap();

@@ -9,7 +9,7 @@ fn committed_schema_path() -> PathBuf {
 
 #[test]
 fn committed_schema_matches_the_types() {
-    let generated = loadgen::result::result_schema_json();
+    let generated = loadgen::results::result::result_schema_json();
     let path = committed_schema_path();
     if std::env::var_os("LOADGEN_UPDATE_SCHEMA").is_some() {
         std::fs::write(&path, &generated).unwrap();
@@ -25,7 +25,7 @@ fn committed_schema_matches_the_types() {
 #[test]
 fn schema_names_the_required_fields() {
     let schema: serde_json::Value =
-        serde_json::from_str(&loadgen::result::result_schema_json()).unwrap();
+        serde_json::from_str(&loadgen::results::result::result_schema_json()).unwrap();
     let required: Vec<&str> = schema["required"]
         .as_array()
         .unwrap()

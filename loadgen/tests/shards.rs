@@ -9,10 +9,10 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, Result, ensure};
 use common::{assert_clean, make_seeds, run_config, spawn_idp};
-use loadgen::engine::RunError;
-use loadgen::seed_files::{codes_for_iterations, required_codes};
-use loadgen::seeder::SeedConfig;
-use loadgen::shard::Shard;
+use loadgen::plan::shard::Shard;
+use loadgen::run::engine::RunError;
+use loadgen::seeding::seed_files::{codes_for_iterations, required_codes};
+use loadgen::seeding::seeder::SeedConfig;
 use loadgen::{LoadProfile, RunConfig, RunResult, ScenarioKind, Seeds, merge_results, stop_signal};
 
 /// A profile with both ramps, so the slices must reproduce the ramps too.
@@ -174,7 +174,7 @@ async fn each_shard_seeds_its_own_users_and_runs_on_them() -> Result<()> {
     let config = run_config(ScenarioKind::TokenCode, &idp.base_url(), profile, 4);
     for index in 0..2 {
         let shard = Shard::new(index, 2)?;
-        let seeds = loadgen::seeder::make_seeds(&SeedConfig {
+        let seeds = loadgen::seeding::seeder::make_seeds(&SeedConfig {
             codes,
             refresh_families: 4,
             sessions: 4,

@@ -3,7 +3,7 @@
 //! signatures one request needs times the raw aws-lc-rs signing cost the benches measured.
 
 use benches::BenchRow;
-use loadgen::capacity::CapacityReport;
+use loadgen::run::capacity::CapacityReport;
 use serde::Serialize;
 
 /// The most mock-idp's CPU per request may be over its floor for RS256 (issue 12's goal).
@@ -114,7 +114,7 @@ pub fn table(rows: &[LimitRow]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use loadgen::capacity::{Step, Stop};
+    use loadgen::run::capacity::{Step, Stop};
 
     use super::*;
 

@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use loadgen::result::ResultError;
-use loadgen::thresholds::{ThresholdOutcome, Verdict};
+use loadgen::results::result::ResultError;
+use loadgen::results::thresholds::{ThresholdOutcome, Verdict};
 use loadgen::{RunResult, Thresholds};
 use serde::Serialize;
 

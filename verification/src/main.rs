@@ -153,7 +153,7 @@ fn run(cli: Cli) -> Result<bool> {
             let benches: Vec<BenchRow> = read_json(&benches)?;
             let mut rows = Vec::with_capacity(searches.len());
             for (algorithm, path) in &searches {
-                let report: loadgen::capacity::CapacityReport = read_json(path)?;
+                let report: loadgen::run::capacity::CapacityReport = read_json(path)?;
                 rows.push(capacity::LimitRow::new(algorithm, &report, &benches));
             }
             let table = capacity::table(&rows);
@@ -245,13 +245,13 @@ fn run(cli: Cli) -> Result<bool> {
             write_json(&run_dir.join("summary.json"), &summary)?;
             std::fs::write(
                 run_dir.join("report.html"),
-                loadgen::html_report::render(&title, &results),
+                loadgen::results::html_report::render(&title, &results),
             )?;
             std::fs::write(
                 run_dir.join("junit.xml"),
-                loadgen::junit::render(&title, &results)?,
+                loadgen::results::junit::render(&title, &results)?,
             )?;
-            loadgen::printer::append_to_github_job_summary(&markdown)
+            loadgen::results::printer::append_to_github_job_summary(&markdown)
                 .context("appending to the GitHub job summary (GITHUB_STEP_SUMMARY)")?;
             Ok(summary.passed)
         }

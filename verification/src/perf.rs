@@ -171,7 +171,7 @@ mod tests {
         let row = |steady_s: f64, p99_ms: f64| crate::summary::TestRow {
             test_id: "TEST 1".into(),
             scenario: "token-code".into(),
-            profile: crate::summary::describe_profile(&loadgen::schedule::LoadProfile {
+            profile: crate::summary::describe_profile(&loadgen::plan::schedule::LoadProfile {
                 rate_per_s: 300.0,
                 ramp_up_s: 2.0,
                 steady_s,

@@ -68,7 +68,7 @@ impl TestRow {
 }
 
 /// `300/s, 10+120+10 s`: the rate, then ramp up, steady and ramp down.
-pub fn describe_profile(profile: &loadgen::schedule::LoadProfile) -> String {
+pub fn describe_profile(profile: &loadgen::plan::schedule::LoadProfile) -> String {
     format!(
         "{}/s, {}+{}+{} s",
         profile.rate_per_s, profile.ramp_up_s, profile.steady_s, profile.ramp_down_s

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use loadgen::result::ResultError;
+use loadgen::results::result::ResultError;
 use loadgen::{RunResult, ThresholdName, Thresholds, Verdict};
 use verification::gate;
 

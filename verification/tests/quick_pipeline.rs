@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use loadgen::seeder::SeedConfig;
+use loadgen::seeding::seeder::SeedConfig;
 use loadgen::{LoadProfile, RunConfig, ScenarioKind, Thresholds};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -17,7 +17,7 @@ async fn quick_test_1_passes_the_gate() -> Result<()> {
         steady_s: 10.0,
         ramp_down_s: 2.0,
     };
-    let seeds = loadgen::seeder::make_seeds(&SeedConfig {
+    let seeds = loadgen::seeding::seeder::make_seeds(&SeedConfig {
         codes: 3_900,
         refresh_families: 0,
         sessions: 0,

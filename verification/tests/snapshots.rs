@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use loadgen::seeder::SeedConfig;
+use loadgen::seeding::seeder::SeedConfig;
 use loadgen::{LoadProfile, RunConfig, ScenarioKind};
 use serde_json::Value;
 
@@ -47,7 +47,7 @@ fn redact(value: &Value, key: Option<&str>) -> Value {
 
 #[test]
 fn the_committed_json_schema_is_locked() -> Result<()> {
-    let schema: Value = serde_json::from_str(&loadgen::result::result_schema_json())?;
+    let schema: Value = serde_json::from_str(&loadgen::results::result::result_schema_json())?;
     insta::assert_json_snapshot!("result_json_schema", schema);
     Ok(())
 }
@@ -56,7 +56,7 @@ fn the_committed_json_schema_is_locked() -> Result<()> {
 async fn the_shape_of_a_real_result_is_locked() -> Result<()> {
     let idp = mock_idp::spawn(mock_idp::Config::ephemeral()).await?;
     let target = idp.base_url();
-    let seeds = loadgen::seeder::make_seeds(&SeedConfig {
+    let seeds = loadgen::seeding::seeder::make_seeds(&SeedConfig {
         codes: 60,
         refresh_families: 0,
         sessions: 0,

@@ -14,7 +14,7 @@ use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use loadgen::seeder::SeedConfig;
+use loadgen::seeding::seeder::SeedConfig;
 use loadgen::{LoadProfile, RunConfig, ScenarioKind, Seeds};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -115,7 +115,7 @@ pub async fn make_seeds(
         concurrency: 8,
         ..SeedConfig::new(target)
     };
-    Ok(loadgen::seeder::make_seeds(&config).await?)
+    Ok(loadgen::seeding::seeder::make_seeds(&config).await?)
 }
 
 /// A run configuration with few VUs and a short timeout.

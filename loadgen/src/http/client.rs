@@ -1,0 +1,547 @@
+//! The HTTP client of one virtual user: one keep-alive HTTP/1.1 connection (hyper), re-opened
+//! when it breaks, with every failure classified as connect, timeout, reset, protocol or a body
+//! too large to read (every body is capped, so no answer can make loadgen buffer without bound).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{ACCEPT, CONNECTION, CONTENT_LENGTH, HOST};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::results::stats::TransportErrorKind;
+
+/// The largest response body a client reads, by default: 1 MiB. Token responses, discovery
+/// documents, key sets and login pages are a few kilobytes; anything near this is a fault, and
+/// reading it whole would let one answer exhaust the generator's memory.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Where requests go: an `http://host:port` base URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    host: String,
+    port: u16,
+    authority: HeaderValue,
+    base_url: String,
+    given: String,
+}
+
+/// Why a target URL is not usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    /// Not a URL.
+    #[error("target {0:?} is not a URL")]
+    NotAUrl(String),
+    /// Only plain HTTP is spoken (the targets are on loopback or behind a TLS terminator).
+    #[error("target {0:?}: only http:// targets are supported")]
+    UnsupportedScheme(String),
+}
+
+impl Target {
+    /// Parses `http://host[:port][/]`.
+    pub fn parse(url: &str) -> Result<Self, TargetError> {
+        let parsed = url::Url::parse(url).map_err(|_| TargetError::NotAUrl(url.to_owned()))?;
+        if parsed.scheme() != "http" {
+            return Err(TargetError::UnsupportedScheme(url.to_owned()));
+        }
+        let host = parsed
+            .host_str()
+            .ok_or_else(|| TargetError::NotAUrl(url.to_owned()))?
+            .to_owned();
+        let port = parsed.port_or_known_default().unwrap_or(80);
+        let authority = match parsed.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.clone(),
+        };
+        let authority =
+            HeaderValue::from_str(&authority).map_err(|_| TargetError::NotAUrl(url.to_owned()))?;
+        let base_url = url.trim_end_matches('/').to_owned();
+        // IPv6 literals come back bracketed from the URL parser; sockets want them bare.
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        Ok(Self {
+            host,
+            port,
+            authority,
+            base_url,
+            given: url.to_owned(),
+        })
+    }
+
+    /// The base URL without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The target exactly as the user gave it.
+    pub fn given(&self) -> &str {
+        &self.given
+    }
+
+    /// Whether `issuer`, as a discovery document names it, is identical to the issuer URL the
+    /// document was fetched under (OpenID Connect Discovery 4.3): the target as given, or the
+    /// target without the trailing slash that section 4 removes before appending the path. Any
+    /// other difference, a trailing slash the user did not give included, is another issuer.
+    pub fn is_issuer(&self, issuer: &str) -> bool {
+        issuer == self.given || issuer == self.base_url
+    }
+
+    /// The path of the discovery document: under the issuer's path, as OpenID Connect Discovery
+    /// section 4 puts it (`https://host/realms/x` -> `/realms/x/.well-known/openid-configuration`).
+    pub fn discovery_path(&self) -> String {
+        let base_path = self.path_of(&self.base_url);
+        format!(
+            "{}/.well-known/openid-configuration",
+            base_path.trim_end_matches('/')
+        )
+    }
+
+    /// The path and query of `url` when it is on this target, or `url` itself when it is
+    /// already a path. Endpoints from discovery may name another host (a configured issuer),
+    /// but requests always go to the target.
+    pub fn path_of(&self, url: &str) -> String {
+        if url.starts_with('/') {
+            return url.to_owned();
+        }
+        match url::Url::parse(url) {
+            Ok(parsed) => match parsed.query() {
+                Some(query) => format!("{}?{query}", parsed.path()),
+                None => parsed.path().to_owned(),
+            },
+            Err(_) => format!("/{url}"),
+        }
+    }
+}
+
+/// A complete response.
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    /// Status code.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// The whole body.
+    pub body: Bytes,
+}
+
+/// A request that got no complete response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} error: {detail}", kind.as_str())]
+pub struct TransportError {
+    /// Which kind of failure.
+    pub kind: TransportErrorKind,
+    /// What the transport said.
+    pub detail: String,
+}
+
+impl TransportError {
+    fn new(kind: TransportErrorKind, detail: impl std::fmt::Display) -> Self {
+        Self {
+            kind,
+            detail: detail.to_string(),
+        }
+    }
+}
+
+fn classify(error: &hyper::Error) -> TransportErrorKind {
+    if error.is_timeout() {
+        TransportErrorKind::Timeout
+    } else if error.is_parse()
+        || error.is_parse_status()
+        || error.is_parse_too_large()
+        || error.is_user()
+    {
+        TransportErrorKind::Protocol
+    } else {
+        // Canceled, closed, incomplete message and I/O errors all mean the connection went away.
+        TransportErrorKind::Reset
+    }
+}
+
+fn body_too_large(limit: usize, what: &str) -> TransportError {
+    TransportError::new(
+        TransportErrorKind::BodyTooLarge,
+        format!(
+            "the response body {what}, more than the {limit} bytes loadgen reads; the provider \
+             answered with something other than an OAuth or OpenID message"
+        ),
+    )
+}
+
+/// Reads a whole body of at most `limit` bytes. A declared `Content-Length` above the limit fails
+/// before anything is read; a chunked or close-delimited body fails as soon as it passes the limit.
+async fn read_capped_body(
+    headers: &HeaderMap,
+    mut incoming: Incoming,
+    limit: usize,
+) -> Result<Bytes, TransportError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if let Some(declared) = declared
+        && declared > limit as u64
+    {
+        return Err(body_too_large(
+            limit,
+            &format!("declares {declared} bytes (Content-Length)"),
+        ));
+    }
+    let mut body = BytesMut::with_capacity(declared.map_or(0, |length| length as usize));
+    while let Some(frame) = incoming.frame().await {
+        let frame = frame.map_err(|error| TransportError::new(classify(&error), error))?;
+        if let Ok(data) = frame.into_data() {
+            if body.len() + data.len() > limit {
+                return Err(body_too_large(limit, "went on past the limit"));
+            }
+            body.extend_from_slice(&data);
+        }
+    }
+    Ok(body.freeze())
+}
+
+/// One virtual user's connection.
+#[derive(Debug)]
+pub struct VuClient {
+    target: Arc<Target>,
+    sender: Option<SendRequest<Full<Bytes>>>,
+    connections_opened: u64,
+    max_body_bytes: usize,
+}
+
+impl VuClient {
+    /// A client that connects on first use and reads bodies of up to
+    /// [`DEFAULT_MAX_BODY_BYTES`].
+    pub fn new(target: Arc<Target>) -> Self {
+        Self {
+            target,
+            sender: None,
+            connections_opened: 0,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+
+    /// The same client, reading bodies of up to `limit` bytes.
+    pub fn with_max_body_bytes(mut self, limit: usize) -> Self {
+        self.max_body_bytes = limit;
+        self
+    }
+
+    /// How many TCP connections this client has opened (1 while keep-alive holds).
+    pub fn connections_opened(&self) -> u64 {
+        self.connections_opened
+    }
+
+    async fn connect(&mut self) -> Result<SendRequest<Full<Bytes>>, TransportError> {
+        let stream = TcpStream::connect((self.target.host.as_str(), self.target.port))
+            .await
+            .map_err(|error| TransportError::new(TransportErrorKind::Connect, error))?;
+        // Small request/response pairs: Nagle would add delay to every one.
+        let _ = stream.set_nodelay(true);
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|error| TransportError::new(classify(&error), error))?;
+        tokio::spawn(async move {
+            // The connection task ends when the peer closes or the sender is dropped; errors
+            // surface on the request that was in flight.
+            let _ = connection.await;
+        });
+        self.connections_opened += 1;
+        Ok(sender)
+    }
+
+    /// Sends one request and reads the whole response, all within `timeout`. `path` is the path
+    /// and query on the target. A stale keep-alive connection (closed by the server while idle)
+    /// is re-opened once without counting as an error, as browsers and k6 do. A body larger than
+    /// the client's cap is a [`TransportErrorKind::BodyTooLarge`], and the connection, whose
+    /// unread rest cannot be skipped, is closed.
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+        timeout: Duration,
+    ) -> Result<HttpResponse, TransportError> {
+        match tokio::time::timeout(
+            timeout,
+            self.send_without_timeout(method, path, headers, body),
+        )
+        .await
+        {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(error)) => {
+                self.sender = None;
+                Err(error)
+            }
+            Err(_) => {
+                // The connection may still deliver the late response; never reuse it.
+                self.sender = None;
+                Err(TransportError::new(
+                    TransportErrorKind::Timeout,
+                    format!(
+                        "no complete response within {}",
+                        humantime::format_duration(timeout)
+                    ),
+                ))
+            }
+        }
+    }
+
+    async fn send_without_timeout(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+    ) -> Result<HttpResponse, TransportError> {
+        let mut may_retry = true;
+        loop {
+            let reused = match self.sender.take() {
+                Some(sender) if !sender.is_closed() => {
+                    self.sender = Some(sender);
+                    true
+                }
+                _ => {
+                    self.sender = Some(self.connect().await?);
+                    false
+                }
+            };
+            let Some(sender) = self.sender.as_mut() else {
+                continue;
+            };
+            if let Err(error) = sender.ready().await {
+                self.sender = None;
+                if reused && may_retry {
+                    may_retry = false;
+                    continue;
+                }
+                return Err(TransportError::new(classify(&error), error));
+            }
+            let request =
+                build_request(&self.target.authority, &method, path, headers, body.clone())?;
+            let response = match sender.send_request(request).await {
+                Ok(response) => response,
+                Err(error) => {
+                    self.sender = None;
+                    // Canceled means hyper never wrote the request: safe to send it again.
+                    if reused && may_retry && error.is_canceled() {
+                        may_retry = false;
+                        continue;
+                    }
+                    return Err(TransportError::new(classify(&error), error));
+                }
+            };
+            let (parts, incoming) = response.into_parts();
+            let body = read_capped_body(&parts.headers, incoming, self.max_body_bytes).await?;
+            return Ok(HttpResponse {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            });
+        }
+    }
+}
+
+fn build_request(
+    authority: &HeaderValue,
+    method: &Method,
+    path: &str,
+    headers: &[(HeaderName, HeaderValue)],
+    body: Bytes,
+) -> Result<Request<Full<Bytes>>, TransportError> {
+    let mut builder = Request::builder()
+        .method(method.clone())
+        .uri(path)
+        .header(HOST, authority.clone())
+        .header(ACCEPT, HeaderValue::from_static("application/json"))
+        .header(CONNECTION, HeaderValue::from_static("keep-alive"));
+    for (name, value) in headers {
+        builder = builder.header(name, value);
+    }
+    builder
+        .body(Full::new(body))
+        .map_err(|error| TransportError::new(TransportErrorKind::Protocol, error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_lives_under_the_issuers_path() {
+        for (target, path) in [
+            ("http://127.0.0.1:8080", "/.well-known/openid-configuration"),
+            (
+                "http://127.0.0.1:8080/",
+                "/.well-known/openid-configuration",
+            ),
+            (
+                "http://idp:8080/realms/load",
+                "/realms/load/.well-known/openid-configuration",
+            ),
+            (
+                "http://idp/openid/",
+                "/openid/.well-known/openid-configuration",
+            ),
+        ] {
+            assert_eq!(
+                Target::parse(target).unwrap().discovery_path(),
+                path,
+                "{target}"
+            );
+        }
+    }
+
+    #[test]
+    fn target_parsing() {
+        let target = Target::parse("http://127.0.0.1:8080/").unwrap();
+        assert_eq!(target.base_url(), "http://127.0.0.1:8080");
+        assert_eq!(target.port, 8080);
+        assert_eq!(target.authority, "127.0.0.1:8080");
+        assert_eq!(
+            target.path_of("http://issuer.example/token?x=1"),
+            "/token?x=1"
+        );
+        assert_eq!(target.path_of("/userinfo"), "/userinfo");
+        assert_eq!(Target::parse("http://localhost").unwrap().port, 80);
+        assert!(matches!(
+            Target::parse("https://idp.example"),
+            Err(TargetError::UnsupportedScheme(_))
+        ));
+        assert!(Target::parse("not a url").is_err());
+    }
+
+    #[test]
+    fn the_issuer_must_be_the_target_exactly() {
+        let with_path = Target::parse("http://idp:8080/oidc").unwrap();
+        assert!(with_path.is_issuer("http://idp:8080/oidc"));
+        for other in [
+            "http://idp:8080/oidc/",
+            "http://idp:8080/OIDC",
+            "http://idp:8080",
+            "https://idp:8080/oidc",
+            "http://idp/oidc",
+            "",
+        ] {
+            assert!(!with_path.is_issuer(other), "{other}");
+        }
+        // The user's own trailing slash: discovery is fetched without it, so either form is the
+        // issuer they targeted.
+        let slashed = Target::parse("http://idp:8080/oidc/").unwrap();
+        assert!(slashed.is_issuer("http://idp:8080/oidc/"));
+        assert!(slashed.is_issuer("http://idp:8080/oidc"));
+        assert!(!slashed.is_issuer("http://idp:8080/oidc//"));
+    }
+
+    #[tokio::test]
+    async fn connect_refused_is_a_connect_error() {
+        // Bind then drop to get a port nobody listens on.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let target = Arc::new(Target::parse(&format!("http://127.0.0.1:{port}")).unwrap());
+        let mut client = VuClient::new(target);
+        let error = client
+            .send(Method::GET, "/", &[], Bytes::new(), Duration::from_secs(2))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind, TransportErrorKind::Connect);
+    }
+
+    /// A loopback server that answers the first request on each connection with `first` (raw
+    /// HTTP/1.1 bytes, written in pieces so a chunked body can go on for ever) and every later
+    /// connection's with a small JSON body, so a test can see the client recover.
+    async fn raw_server(first: fn() -> Vec<Vec<u8>>) -> Arc<Target> {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut served = 0;
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                served += 1;
+                let pieces = if served == 1 {
+                    first()
+                } else {
+                    vec![b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}".to_vec()]
+                };
+                tokio::spawn(async move {
+                    let mut request = [0_u8; 4096];
+                    let _ = stream.read(&mut request).await;
+                    for piece in pieces {
+                        if stream.write_all(&piece).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Arc::new(Target::parse(&base).unwrap())
+    }
+
+    async fn get(client: &mut VuClient) -> Result<HttpResponse, TransportError> {
+        client
+            .send(Method::GET, "/", &[], Bytes::new(), Duration::from_secs(5))
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_declared_oversized_body_fails_before_it_is_read_and_the_client_recovers() {
+        let target =
+            raw_server(|| vec![b"HTTP/1.1 200 OK\r\ncontent-length: 2000000\r\n\r\n{".to_vec()])
+                .await;
+        let mut client = VuClient::new(target);
+        let error = get(&mut client).await.unwrap_err();
+        assert_eq!(error.kind, TransportErrorKind::BodyTooLarge);
+        assert_eq!(
+            error.to_string(),
+            "body_too_large error: the response body declares 2000000 bytes (Content-Length), \
+             more than the 1048576 bytes loadgen reads; the provider answered with something \
+             other than an OAuth or OpenID message"
+        );
+        let next = get(&mut client).await.unwrap();
+        assert_eq!(next.body, "{}");
+        assert_eq!(client.connections_opened(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_endless_chunked_body_stops_at_the_cap() {
+        let target = raw_server(|| {
+            let chunk = format!("10000\r\n{}\r\n", "x".repeat(0x10000)).into_bytes();
+            let mut pieces =
+                vec![b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec()];
+            // 64 MiB if nobody stops it: far more than the cap.
+            pieces.extend(std::iter::repeat_n(chunk, 1024));
+            pieces
+        })
+        .await;
+        let mut client = VuClient::new(target);
+        let error = get(&mut client).await.unwrap_err();
+        assert_eq!(error.kind, TransportErrorKind::BodyTooLarge);
+        assert!(error.detail.contains("went on past the limit"), "{error}");
+        assert_eq!(get(&mut client).await.unwrap().body, "{}");
+    }
+
+    #[tokio::test]
+    async fn a_body_at_the_cap_is_read_whole() {
+        let target = raw_server(|| {
+            vec![
+                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n8\r\n12345678\r\n0\r\n\r\n"
+                    .to_vec(),
+            ]
+        })
+        .await;
+        let mut client = VuClient::new(target).with_max_body_bytes(8);
+        assert_eq!(get(&mut client).await.unwrap().body, "12345678");
+    }
+}

@@ -1,0 +1,6 @@
+//! The plan of a run: the load profile, the schedule of intended starts it makes, and how shards
+//! split that schedule. Everything else agrees on it (the engine follows it, the seeder sizes
+//! seeds from it, a result records it), so it depends on nothing else in the crate.
+
+pub mod schedule;
+pub mod shard;

@@ -1,0 +1,12 @@
+//! Results: the closed sets of names, the recorders and histograms a run fills, the timeline,
+//! the result file and its older formats, merging shards, the thresholds and the one judge, and
+//! every report made from results (printer, HTML, JUnit). Uses only the plan: results are read
+//! and judged without running anything.
+
+pub mod html_report;
+pub mod junit;
+pub mod printer;
+pub mod result;
+pub mod stats;
+pub mod thresholds;
+pub mod timeline;

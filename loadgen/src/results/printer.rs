@@ -1,0 +1,229 @@
+//! The human summary of a result, printed at the end of a run and by `loadgen report` (k6-like).
+
+use std::fmt::Write as _;
+
+use crate::results::result::{LatencySummary, Requests, RunResult};
+use crate::results::thresholds::Verdict;
+
+fn mark(passed: bool) -> &'static str {
+    if passed { "✓" } else { "✗" }
+}
+
+fn latency_line(name: &str, summary: &LatencySummary) -> String {
+    format!(
+        "  {name:.<24}: min={:.2}ms mean={:.2}ms p50={:.2}ms p90={:.2}ms p95={:.2}ms p99={:.2}ms p99.9={:.2}ms max={:.2}ms (n={})",
+        summary.min_ms,
+        summary.mean_ms,
+        summary.p50_ms,
+        summary.p90_ms,
+        summary.p95_ms,
+        summary.p99_ms,
+        summary.p99_9_ms,
+        summary.max_ms,
+        summary.count,
+    )
+}
+
+fn requests_line(requests: &Requests) -> String {
+    let statuses: Vec<String> = requests
+        .by_status
+        .iter()
+        .map(|(code, count)| format!("{code}={count}"))
+        .collect();
+    let errors: Vec<String> = requests
+        .transport_errors
+        .iter()
+        .filter(|(_, count)| **count > 0)
+        .map(|(kind, count)| format!("{kind}={count}"))
+        .collect();
+    let mut line = format!(
+        "{} total, status [{}], 401={}",
+        requests.total,
+        statuses.join(" "),
+        requests.unauthorized
+    );
+    if !errors.is_empty() {
+        let _ = write!(line, ", errors [{}]", errors.join(" "));
+    }
+    line
+}
+
+/// The summary as text (no trailing colour codes; safe to log).
+pub fn summary(result: &RunResult) -> String {
+    let mut out = String::new();
+    let profile = &result.load_profile.profile;
+    let _ = writeln!(
+        out,
+        "\n  {} — {} against {}{}",
+        result.test_id,
+        result.scenario,
+        result.target,
+        if result.shards > 1 {
+            format!(" ({} shards merged)", result.shards)
+        } else {
+            String::new()
+        }
+    );
+    let _ = writeln!(
+        out,
+        "  profile: {}/s, ramp-up {}s, steady {}s, ramp-down {}s, max {} VUs, timeout {} ms; started {}, ran {:.1}s{}",
+        profile.rate_per_s,
+        profile.ramp_up_s,
+        profile.steady_s,
+        profile.ramp_down_s,
+        result.load_profile.max_vus,
+        result.load_profile.timeout_ms,
+        result.started_at,
+        result.duration_s,
+        match &result.incomplete_reason {
+            Some(reason) => format!(" — INCOMPLETE: {reason}"),
+            None => String::new(),
+        }
+    );
+    if let Some(run) = result.run.as_ref().filter(|run| {
+        run.planned_start.is_some() || run.shard.is_some_and(|shard| !shard.is_whole())
+    }) {
+        let mut line = format!("  run {}", run.run_id);
+        if let Some(shard) = run.shard {
+            let _ = write!(line, ", shard {shard}");
+        }
+        if let Some(planned) = &run.planned_start {
+            let _ = write!(line, ", planned start {planned}");
+        }
+        let _ = write!(line, ", actual start {}", run.actual_start);
+        if let Some(skew) = run.start_skew_ms {
+            let _ = write!(line, ", shards' start skew {skew:.1} ms");
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = writeln!(out);
+
+    let checks_passed: u64 = result.checks.values().map(|check| check.passed).sum();
+    let checks_failed: u64 = result.checks.values().map(|check| check.failed).sum();
+    let checks_total = checks_passed + checks_failed;
+    let _ = writeln!(
+        out,
+        "  {} {:.<24}: {:.2}% {} passed, {} failed",
+        mark(checks_failed == 0),
+        "checks",
+        if checks_total == 0 {
+            0.0
+        } else {
+            checks_passed as f64 * 100.0 / checks_total as f64
+        },
+        checks_passed,
+        checks_failed
+    );
+    for (name, counts) in &result.checks {
+        let _ = writeln!(
+            out,
+            "      {} {name:.<22}: {} passed, {} failed",
+            mark(counts.failed == 0),
+            counts.passed,
+            counts.failed
+        );
+    }
+    if !result.skipped_checks.is_empty() {
+        let _ = writeln!(
+            out,
+            "      skipped (--skip-check), not made: {}",
+            result.skipped_checks.join(", ")
+        );
+    }
+    let _ = writeln!(out);
+    let iterations = &result.iterations;
+    let _ = writeln!(
+        out,
+        "  {:.<24}: {} scheduled, {} completed, {} failed, {} dropped",
+        "iterations",
+        iterations.scheduled,
+        iterations.completed,
+        iterations.failed,
+        iterations.dropped
+    );
+    let _ = writeln!(
+        out,
+        "  {:.<24}: {:.3}% (error rate {:.3}%)",
+        "success rate",
+        result.success_rate * 100.0,
+        result.error_rate * 100.0
+    );
+    let _ = writeln!(
+        out,
+        "  {:.<24}: {:.1}/s over the run, {:.1}/s in steady state (target {}/s)",
+        "achieved rate",
+        result.achieved_rate_per_s,
+        result.steady_state_achieved_rate_per_s,
+        profile.rate_per_s
+    );
+    let _ = writeln!(
+        out,
+        "  {:.<24}: {}",
+        "requests",
+        requests_line(&result.requests)
+    );
+    let _ = writeln!(out, "{}", latency_line("latency", &result.latency));
+    let _ = writeln!(
+        out,
+        "{}",
+        latency_line("service time", &result.service_time)
+    );
+    let _ = writeln!(
+        out,
+        "{}",
+        latency_line("iteration duration", &result.iteration_duration)
+    );
+    for (name, endpoint) in &result.endpoints {
+        let _ = writeln!(
+            out,
+            "  {:.<24}: {}",
+            format!("{name} requests"),
+            requests_line(&endpoint.requests)
+        );
+        let _ = writeln!(
+            out,
+            "{}",
+            latency_line(&format!("{name} latency"), &endpoint.latency)
+        );
+        let _ = writeln!(
+            out,
+            "{}",
+            latency_line(&format!("{name} service time"), &endpoint.service_time)
+        );
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "  thresholds:");
+    for outcome in &result.thresholds {
+        let _ = writeln!(
+            out,
+            "    {} {} (observed {})",
+            mark(outcome.verdict == Verdict::Pass),
+            outcome.condition,
+            outcome.observed_text()
+        );
+    }
+    if !result.notes.is_empty() {
+        let _ = writeln!(out, "\n  notes:");
+        for note in &result.notes {
+            let _ = writeln!(out, "    - {note}");
+        }
+    }
+    let _ = writeln!(out, "\n  verdict: {}", result.verdict.label());
+    out
+}
+
+/// Appends `markdown` to the GitHub Actions job summary when `GITHUB_STEP_SUMMARY` names one (as
+/// in a workflow step); does nothing elsewhere. Returns the file appended to, if any.
+pub fn append_to_github_job_summary(markdown: &str) -> std::io::Result<Option<std::path::PathBuf>> {
+    use std::io::Write as _;
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|path| !path.is_empty()) else {
+        return Ok(None);
+    };
+    let path = std::path::PathBuf::from(path);
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
+    writeln!(file, "{}", markdown.trim_end())?;
+    Ok(Some(path))
+}

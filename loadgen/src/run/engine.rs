@@ -1,0 +1,778 @@
+//! The open-model engine: the scheduler hands each due iteration to a free virtual user, waits
+//! (within the timeout) when none is free, drops the iteration when it cannot start in time, and
+//! ends the run on schedule whatever the target does.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::Method;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::http::client::{Target, TargetError, VuClient};
+use crate::plan::schedule::{LoadProfile, Schedule, ScheduleError};
+use crate::plan::shard::{RunIdentity, Shard, format_start, hash_hex};
+use crate::protocol::flows::describe_error_body;
+use crate::protocol::jwks::{JwksSource, KeySet, REFETCH_INTERVAL};
+use crate::protocol::oidc::{
+    AccessTokenFormat, ClientCredentials, Discovery, JwksError, TokenVerifier,
+};
+use crate::results::result::{RunMeta, RunResult};
+use crate::results::stats::{CheckSet, HistogramCodecError};
+use crate::results::thresholds::{LatencyBasis, Thresholds};
+use crate::results::timeline::Timeline;
+use crate::run::progress::{ProgressMode, spawn_progress};
+use crate::run::scenario::families::FamilyCounts;
+use crate::run::scenario::{
+    EndpointPaths, Iteration, RunContext, Scenario, ScenarioKind, VirtualUser, VuSetupError,
+    with_scenario,
+};
+use crate::seeding::mint_ahead::{self, MintingPlan};
+use crate::seeding::seed_files::{CodesTooOld, NotEnoughSeeds, Seeds, check_code_ages, unix_now};
+
+/// Path of the discovery document (OpenID Connect Discovery 1.0 section 4).
+/// Everything `loadgen run` needs besides the seeds.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Scenario to run.
+    pub scenario: ScenarioKind,
+    /// Base URL of the IdP, `http://host:port`.
+    pub target: String,
+    /// Arrival-rate profile.
+    pub profile: LoadProfile,
+    /// Virtual users of the whole run (most iterations in flight at once); a shard sets up its
+    /// share of them.
+    pub max_vus: usize,
+    /// Per-request timeout, also the longest an iteration may wait for a free VU.
+    pub timeout: Duration,
+    /// The OAuth client.
+    pub client: ClientCredentials,
+    /// Audience access tokens must carry; the issuer when `None` (the mock IdP's default).
+    pub access_token_audience: Option<String>,
+    /// How access tokens are checked.
+    pub access_token: AccessTokenFormat,
+    /// The provider's authorization-code lifetime: a run refuses, before sending load, codes
+    /// that would be older than this at their scheduled use. `None` checks nothing.
+    pub code_lifetime: Option<Duration>,
+    /// Mint TEST 1's codes during the run, just ahead of use, through the seeded sessions,
+    /// instead of taking them from the seeds.
+    pub mint_ahead: bool,
+    /// Where the seeds go back after the run, with each family's newest refresh token (the
+    /// seed directory itself, for `loadgen run`); `None` keeps them as they were.
+    pub seeds_out: Option<std::path::PathBuf>,
+    /// Checks not made.
+    pub skipped_checks: CheckSet,
+    /// The gate.
+    pub thresholds: Thresholds,
+    /// Test id for the result; the scenario's when `None`.
+    pub test_id: Option<String>,
+    /// How to show progress.
+    pub progress: ProgressMode,
+    /// Which shard of the run this process sends ([`Shard::WHOLE`] on one machine).
+    pub shard: Shard,
+    /// When the schedule starts (wall clock): every shard sets up its VUs, then waits for it.
+    /// `None` starts as soon as the VUs are ready.
+    pub start_at: Option<SystemTime>,
+    /// Names the run in its result; derived from the configuration when `None`.
+    pub run_id: Option<String>,
+}
+
+impl RunConfig {
+    /// A configuration with the mock IdP's client, the gate's thresholds and no progress output.
+    pub fn new(scenario: ScenarioKind, target: impl Into<String>, profile: LoadProfile) -> Self {
+        Self {
+            scenario,
+            target: target.into(),
+            profile,
+            max_vus: 300,
+            timeout: Duration::from_secs(5),
+            client: ClientCredentials::default(),
+            access_token_audience: None,
+            access_token: AccessTokenFormat::Auto,
+            seeds_out: None,
+            mint_ahead: false,
+            code_lifetime: None,
+            skipped_checks: CheckSet::default(),
+            thresholds: Thresholds::default(),
+            test_id: None,
+            progress: ProgressMode::Hidden,
+            shard: Shard::WHOLE,
+            start_at: None,
+            run_id: None,
+        }
+    }
+
+    /// SHA-256 of everything the shards of one run must share: two shards whose hashes differ
+    /// were not sending parts of the same run. The shard's own index and file paths are left out.
+    pub fn hash(&self) -> String {
+        let canonical = serde_json::json!({
+            "scenario": self.scenario.name(),
+            "test_id": self.test_id,
+            "target": self.target,
+            "profile": self.profile,
+            "max_vus": self.max_vus,
+            "timeout_ms": self.timeout.as_millis().to_string(),
+            "client_id": self.client.client_id,
+            "public_client": self.client.client_secret.is_none(),
+            "redirect_uri": self.client.redirect_uri,
+            "scope": self.client.scope,
+            "access_token_audience": self.access_token_audience,
+            "access_token": format!("{:?}", self.access_token),
+            "code_lifetime_s": self.code_lifetime.map(|lifetime| lifetime.as_secs()),
+            "mint_ahead": self.mint_ahead,
+            "skipped_checks": self.skipped_checks.names(),
+            "thresholds": self.thresholds,
+            "shards": self.shard.count(),
+            "planned_start": self.start_at.map(format_start),
+        });
+        // serde_json's maps are sorted by key, so the text is canonical.
+        hash_hex(canonical.to_string().as_bytes())
+    }
+}
+
+/// Why a run could not be carried out (as opposed to a run that failed its thresholds).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The target URL is not usable.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// The profile is not schedulable.
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    /// Not enough seeds for this run.
+    #[error(transparent)]
+    Seeds(#[from] NotEnoughSeeds),
+    /// `--mint-ahead` asked of a scenario that uses no codes.
+    #[error("--mint-ahead mints authorization codes, which only token-code uses, not {0}")]
+    MintAheadWithoutCodes(&'static str),
+    /// Codes would expire before their use.
+    #[error(transparent)]
+    CodesTooOld(#[from] CodesTooOld),
+    /// Discovery or the JWKS could not be fetched.
+    #[error("provider metadata: {0}")]
+    Discovery(String),
+    /// Discovery names an issuer that is not the target (OpenID Connect Discovery 4.3).
+    #[error(
+        "the discovery document at {discovery_path} names issuer {issuer}, not the target \
+         {target} (check discovery_issuer, OpenID Connect Discovery 4.3): give --target the \
+         issuer's URL exactly"
+    )]
+    IssuerMismatch {
+        /// Where the document was fetched.
+        discovery_path: String,
+        /// The issuer it names.
+        issuer: String,
+        /// The target as given.
+        target: String,
+    },
+    /// The JWKS is not usable.
+    #[error(transparent)]
+    Jwks(#[from] JwksError),
+    /// A virtual user could not be set up.
+    #[error(transparent)]
+    VuSetup(#[from] VuSetupError),
+    /// `max_vus` is 0, or leaves this shard none.
+    #[error("max VUs must be at least 1, and at least the shard count ({0}) when sharded")]
+    NoVus(u32),
+    /// Shards without a common start would not send the planned schedule together.
+    #[error(
+        "--shard {0} needs --start-at: give every shard the same UTC start time, far enough \
+         ahead for all of them to be ready, so that together they send the planned schedule"
+    )]
+    ShardWithoutStart(Shard),
+    /// The result could not be built.
+    #[error(transparent)]
+    Result(#[from] HistogramCodecError),
+}
+
+/// Tells a run to stop early; the run then ends its in-flight iterations and reports.
+#[derive(Debug, Clone)]
+pub struct StopHandle(Arc<watch::Sender<bool>>);
+
+impl StopHandle {
+    /// Asks the run to stop.
+    pub fn stop(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+/// The run's side of a [`StopHandle`].
+#[derive(Debug, Clone)]
+pub struct StopSignal(watch::Receiver<bool>);
+
+impl StopSignal {
+    /// Resolves once a stop was asked for; never if the handle is gone without asking.
+    async fn requested(&mut self) {
+        if self.0.wait_for(|stop| *stop).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Whether a stop was asked for.
+    pub fn is_requested(&self) -> bool {
+        *self.0.borrow()
+    }
+}
+
+/// A linked stop handle and signal.
+pub fn stop_signal() -> (StopHandle, StopSignal) {
+    let (sender, receiver) = watch::channel(false);
+    (StopHandle(Arc::new(sender)), StopSignal(receiver))
+}
+
+async fn get_json(
+    client: &mut VuClient,
+    target: &Target,
+    url: &str,
+    timeout: Duration,
+) -> Result<Bytes, RunError> {
+    let path = target.path_of(url);
+    let response = client
+        .send(Method::GET, &path, &[], Bytes::new(), timeout)
+        .await
+        .map_err(|error| RunError::Discovery(format!("GET {path}: {error}")))?;
+    if response.status != http::StatusCode::OK {
+        return Err(RunError::Discovery(format!(
+            "GET {path} answered {}: {}",
+            response.status,
+            describe_error_body(&response.body)
+        )));
+    }
+    Ok(response.body)
+}
+
+/// Fetches discovery and the JWKS once, before the run.
+pub async fn fetch_provider_metadata(
+    target: &Arc<Target>,
+    timeout: Duration,
+) -> Result<(Discovery, Bytes), RunError> {
+    let mut client = VuClient::new(Arc::clone(target));
+    let discovery_path = target.discovery_path();
+    let body = get_json(&mut client, target, &discovery_path, timeout).await?;
+    let discovery: Discovery = serde_json::from_slice(&body).map_err(|error| {
+        RunError::Discovery(format!(
+            "{discovery_path} is not an OpenID Connect discovery document: {error}"
+        ))
+    })?;
+    if !target.is_issuer(&discovery.issuer) {
+        return Err(RunError::IssuerMismatch {
+            discovery_path,
+            issuer: discovery.issuer,
+            target: target.given().to_owned(),
+        });
+    }
+    let jwks = get_json(&mut client, target, &discovery.jwks_uri, timeout).await?;
+    Ok((discovery, jwks))
+}
+
+/// Sets up `max_vus` virtual users of scenario `S`, a bounded number at a time.
+async fn set_up_vus<S: Scenario>(
+    max_vus: usize,
+    context: &Arc<RunContext>,
+) -> Result<Vec<VirtualUser<S>>, VuSetupError> {
+    // Bounded so that setting up hundreds of VUs does not open hundreds of connections at once.
+    const PARALLEL_SETUPS: usize = 32;
+    let mut ready = Vec::with_capacity(max_vus);
+    let mut pending = 0..max_vus;
+    let mut setups = JoinSet::new();
+    loop {
+        while setups.len() < PARALLEL_SETUPS {
+            let Some(id) = pending.next() else { break };
+            setups.spawn(VirtualUser::<S>::set_up(id, Arc::clone(context)));
+        }
+        let Some(joined) = setups.join_next().await else {
+            break;
+        };
+        match joined {
+            Ok(Ok(vu)) => ready.push(vu),
+            Ok(Err(error)) => return Err(error),
+            Err(panic) => {
+                return Err(VuSetupError {
+                    vu: usize::MAX,
+                    reason: format!("its set-up task failed: {panic}"),
+                });
+            }
+        }
+    }
+    ready.sort_by_key(VirtualUser::id);
+    Ok(ready)
+}
+
+/// Runs the iterations handed to `vu` until the run ends, then gives the VU back (its state
+/// holds what the seeds should keep, such as a family's newest refresh token).
+async fn vu_loop<S: Scenario>(
+    mut vu: VirtualUser<S>,
+    mut iterations: mpsc::Receiver<Iteration>,
+    free: mpsc::UnboundedSender<usize>,
+    context: Arc<RunContext>,
+) -> VirtualUser<S> {
+    let id = vu.id();
+    while let Some(iteration) = iterations.recv().await {
+        context.live.in_flight.fetch_add(1, Ordering::Relaxed);
+        vu.run_iteration(iteration).await;
+        context.live.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if free.send(id).is_err() {
+            break;
+        }
+    }
+    vu
+}
+
+/// Writes each family's newest refresh token back to the seeds, so that another run on the same
+/// seeds does not replay rotated tokens (which a provider rightly answers by revoking the family),
+/// and leaves out the families in doubt: those set aside after a transport error, and those of
+/// VUs cut off mid-rotation at the end. Returns a note saying what was written, or why not;
+/// `None` when the scenario holds no families.
+fn write_back_refresh_tokens<S: Scenario>(
+    config: &RunConfig,
+    context: &RunContext,
+    vus: usize,
+    ended: &[VirtualUser<S>],
+) -> Option<String> {
+    if !S::HOLDS_FAMILIES {
+        return None;
+    }
+    let directory = config.seeds_out.as_deref()?;
+    let families = &context.families;
+    let mut seeds = context.seeds.clone();
+    let mut ended_vus = vec![false; vus];
+    let mut kept = 0;
+    for vu in ended {
+        if let Some(ended) = ended_vus.get_mut(vu.id()) {
+            *ended = true;
+        }
+        let (Some(newest), Some(seed)) = (
+            vu.newest_refresh_token(),
+            families
+                .held_by(vu.id())
+                .and_then(|family| seeds.refresh_tokens.get_mut(family)),
+        ) else {
+            continue;
+        };
+        newest.clone_into(&mut seed.refresh_token);
+        kept += 1;
+    }
+    for (vu, _) in ended_vus.iter().enumerate().filter(|(_, ended)| !**ended) {
+        if let Some(family) = families.held_by(vu) {
+            families.set_aside(family);
+        }
+    }
+    let mut left_out = families.set_aside_families();
+    left_out.retain(|&family| family < seeds.refresh_tokens.len());
+    left_out.sort_unstable_by(|a, b| b.cmp(a));
+    for &family in &left_out {
+        seeds.refresh_tokens.remove(family);
+    }
+    let remaining = seeds.refresh_tokens.len();
+    Some(match seeds.save(directory) {
+        Ok(()) if left_out.is_empty() => format!(
+            "Wrote the newest refresh token of {kept} families to {}, so TEST 2 can run again on \
+             these seeds.",
+            directory.display()
+        ),
+        Ok(()) => format!(
+            "Wrote the newest refresh token of {kept} families to {} and left out {} families \
+             whose last rotation was never answered (the provider may have rotated them, so \
+             their next use would be a replay); {remaining} families remain for the next run.",
+            directory.display(),
+            left_out.len()
+        ),
+        Err(error) => format!(
+            "Could not write the rotated refresh tokens back ({error}): the seeds now hold \
+             rotated tokens, so seed again before the next TEST 2."
+        ),
+    })
+}
+
+/// A sentence on the families lost after transport errors, when any were.
+fn describe_family_losses(counts: FamilyCounts) -> Option<String> {
+    if counts.lost_after_transport_error == 0 {
+        return None;
+    }
+    Some(format!(
+        "{} refresh-token families were set aside after a transport error left their rotation \
+         unanswered (the provider may have rotated them); their users went on with {} spare \
+         families, {} spares left. Seed more families than virtual users to keep spares.",
+        counts.lost_after_transport_error, counts.spares_taken, counts.spares_left
+    ))
+}
+
+fn rfc3339_now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// Runs one scenario against the target and returns its judged result. Fails only when the run
+/// cannot be carried out (bad target, too few seeds, no discovery); a run whose requests fail
+/// returns a result that says so.
+pub async fn run(
+    config: &RunConfig,
+    seeds: Seeds,
+    stop: StopSignal,
+) -> Result<RunResult, RunError> {
+    with_scenario!(config.scenario, S => run_scenario::<S>(config, seeds, stop).await)
+}
+
+/// [`run`] with the scenario's implementation known, so every iteration is dispatched statically.
+async fn run_scenario<S: Scenario>(
+    config: &RunConfig,
+    seeds: Seeds,
+    mut stop: StopSignal,
+) -> Result<RunResult, RunError> {
+    let shard = config.shard;
+    // This process's virtual users: its share of the run's, like its share of the iterations.
+    let vus = usize::try_from(shard.share(config.max_vus as u64)).unwrap_or(usize::MAX);
+    if vus == 0 {
+        return Err(RunError::NoVus(shard.count()));
+    }
+    if !shard.is_whole() && config.start_at.is_none() {
+        return Err(RunError::ShardWithoutStart(shard));
+    }
+    let target = Arc::new(Target::parse(&config.target)?);
+    let schedule = Arc::new(Schedule::new(&config.profile.stages())?);
+    let owned_iterations = shard.share(schedule.total_iterations());
+    let uses_codes = S::seed_need(schedule.total_iterations(), config.max_vus as u64)
+        .is_some_and(|need| need.kind == crate::run::scenario::SeedKind::AuthorizationCodes);
+    if config.mint_ahead && !uses_codes {
+        return Err(RunError::MintAheadWithoutCodes(config.scenario.name()));
+    }
+    if config.mint_ahead {
+        // The codes come from the sessions during the run: one session is enough.
+        if seeds.sessions.is_empty() {
+            return Err(NotEnoughSeeds {
+                kind: "sessions",
+                needed: 1,
+                available: 0,
+                why: "--mint-ahead mints the codes through the seeded sessions".to_owned(),
+            }
+            .into());
+        }
+    } else {
+        config
+            .scenario
+            .check_seeds(&seeds, schedule.total_iterations(), config.max_vus, shard)?;
+    }
+    if let Some(lifetime) = config
+        .code_lifetime
+        .filter(|_| uses_codes && !config.mint_ahead)
+    {
+        check_code_ages(
+            &seeds.authorization_codes,
+            &schedule,
+            shard,
+            unix_now(),
+            lifetime,
+        )?;
+    }
+
+    let (discovery, jwks) = fetch_provider_metadata(&target, config.timeout).await?;
+    let audience = config
+        .access_token_audience
+        .clone()
+        .unwrap_or_else(|| discovery.issuer.clone());
+    let verifier = TokenVerifier::from_jwks(
+        &jwks,
+        &discovery.issuer,
+        &audience,
+        &config.client.client_id,
+    )?;
+    let keys = KeySet::new(
+        verifier,
+        JwksSource {
+            client: VuClient::new(Arc::clone(&target)),
+            path: target.path_of(&discovery.jwks_uri),
+            issuer: discovery.issuer.clone(),
+            access_token_audience: audience,
+            client_id: config.client.client_id.clone(),
+            timeout: config.timeout,
+            interval: REFETCH_INTERVAL,
+        },
+    );
+    let paths = EndpointPaths {
+        authorize: target.path_of(&discovery.authorization_endpoint),
+        token: target.path_of(&discovery.token_endpoint),
+        userinfo: discovery
+            .userinfo_endpoint
+            .as_deref()
+            .map_or_else(|| "/userinfo".to_owned(), |url| target.path_of(url)),
+        discovery: target.discovery_path(),
+        introspection: discovery
+            .introspection_endpoint
+            .as_deref()
+            .map(|url| target.path_of(url)),
+    };
+    // Shards only pay off when VUs record from several threads at once; on a current-thread
+    // runtime (the `loadgen` binary's) one shard saves allocating, zeroing and merging the
+    // histograms of the others.
+    let shards = match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::CurrentThread => 1,
+        _ => std::thread::available_parallelism().map_or(2, |cores| cores.get() * 2),
+    };
+    // With --mint-ahead, minting starts now, on its own connections, and keeps about half a
+    // second of codes ready; it stops when the run ends.
+    let minters = config.mint_ahead.then(|| {
+        mint_ahead::start(MintingPlan {
+            target: Arc::clone(&target),
+            authorize_path: paths.authorize.clone(),
+            client: config.client.clone(),
+            issuer: discovery.issuer.clone(),
+            issuer_parameter_required: discovery.authorization_response_iss_parameter_supported,
+            sessions: seeds.sessions.clone(),
+            total: owned_iterations,
+            ahead: ((config.profile.rate_per_s * 0.5).ceil() as usize).max(10),
+            timeout: config.timeout,
+        })
+    });
+    let context = Arc::new(
+        RunContext::new(
+            config.scenario,
+            Arc::clone(&target),
+            config.client.clone(),
+            paths,
+            discovery.issuer.clone(),
+            keys,
+            config.timeout,
+            seeds,
+            vus,
+            shards,
+        )
+        .with_token_checks(config.access_token, config.skipped_checks)
+        .with_issuer_parameter(discovery.authorization_response_iss_parameter_supported)
+        .with_minted_codes(minters.as_ref().map(|(codes, _)| Arc::clone(codes))),
+    );
+
+    let ready_vus = set_up_vus::<S>(vus, &context).await?;
+
+    let (free_sender, mut free_vus) = mpsc::unbounded_channel::<usize>();
+    let mut vu_inboxes = Vec::with_capacity(ready_vus.len());
+    let mut vu_tasks = JoinSet::new();
+    for vu in ready_vus {
+        let (inbox, iterations) = mpsc::channel::<Iteration>(1);
+        vu_inboxes.push(inbox);
+        // Every VU starts free; FIFO hand-out spreads iterations over all VUs (all families).
+        let _ = free_sender.send(vu.id());
+        vu_tasks.spawn(vu_loop(
+            vu,
+            iterations,
+            free_sender.clone(),
+            Arc::clone(&context),
+        ));
+    }
+    drop(free_sender);
+
+    // A short lead so the first due iteration is not already late when the loop starts; with a
+    // planned start, the VUs (connections open) wait for it. One already past starts now: the
+    // result records both, and a merge refuses shards that started too far apart.
+    let lead = Duration::from_millis(20);
+    let until_planned = config
+        .start_at
+        .and_then(|planned| planned.duration_since(SystemTime::now()).ok())
+        .unwrap_or_default();
+    let start = Instant::now() + until_planned.max(lead);
+    tokio::time::sleep_until(start).await;
+    let actual_start = SystemTime::now();
+    let started_at = rfc3339_now();
+    let progress = spawn_progress(
+        config.progress,
+        Arc::clone(&context),
+        Arc::clone(&schedule),
+        start,
+    );
+    let steady_from = Duration::from_secs_f64(config.profile.ramp_up_s);
+    let steady_until = steady_from + Duration::from_secs_f64(config.profile.steady_s);
+
+    let mut scheduled = 0_u64;
+    let mut dropped = 0_u64;
+    let mut steady_state_started = 0_u64;
+    let mut incomplete_reason = None;
+    // A dropped iteration never started, so the user it stands for waited at least the timeout
+    // (wrk2's rule): it is recorded at the timeout, never left out of the latency judged.
+    // Each due iteration takes the recorder's lock once, when it is started or dropped.
+    let record_dropped = |interval: u32| {
+        context.live.dropped.fetch_add(1, Ordering::Relaxed);
+        context.recorder.with_shard(0, |recorder| {
+            recorder.record_dropped_iteration(config.timeout);
+            recorder.timeline.record_due(interval);
+            recorder.timeline.record_dropped(interval, config.timeout);
+        });
+    };
+    let hand_out = async {
+        // Every shard walks the whole schedule and takes its own iterations, so the shards
+        // together send exactly the single machine's schedule. The VU gets the shard's own count
+        // of the iteration, which is also the seed it uses.
+        for due in schedule.iter().filter(|due| shard.owns(due.index)) {
+            let intended_start = start + due.offset;
+            tokio::time::sleep_until(intended_start).await;
+            let give_up_at = intended_start + config.timeout;
+            let free = tokio::time::timeout_at(give_up_at, free_vus.recv()).await;
+            scheduled += 1;
+            let interval = Timeline::interval_of(due.offset);
+            match free {
+                Ok(Some(vu)) => {
+                    let iteration = Iteration {
+                        index: shard.local(due.index),
+                        intended_start,
+                        interval,
+                    };
+                    let since_start = Instant::now().saturating_duration_since(start);
+                    if since_start >= steady_from && since_start < steady_until {
+                        steady_state_started += 1;
+                    }
+                    context.live.started.fetch_add(1, Ordering::Relaxed);
+                    // The VU announced itself free, so its inbox of one is empty.
+                    if vu_inboxes[vu].try_send(iteration).is_err() {
+                        context.live.started.fetch_sub(1, Ordering::Relaxed);
+                        dropped += 1;
+                        record_dropped(interval);
+                    } else {
+                        context.recorder.with_shard(0, |recorder| {
+                            recorder.timeline.record_due(interval);
+                            recorder.timeline.record_started(interval);
+                        });
+                    }
+                }
+                Ok(None) => {
+                    incomplete_reason = Some("every virtual user ended unexpectedly".to_owned());
+                    dropped += 1;
+                    record_dropped(interval);
+                    return;
+                }
+                Err(_) => {
+                    dropped += 1;
+                    record_dropped(interval);
+                }
+            }
+        }
+    };
+    // One stop future for the whole run, not one per iteration: registering and dropping a
+    // watch waiter twice per iteration showed in the generator's CPU profile. The hand-out may
+    // be cancelled only at its two waits, before an iteration is counted or handed over.
+    tokio::select! {
+        biased;
+        () = stop.requested() => {}
+        () = hand_out => {}
+    }
+    if stop.is_requested() {
+        incomplete_reason = Some(format!(
+            "stopped early after {:.1} s of {:.1} s",
+            start.elapsed().as_secs_f64(),
+            schedule.total_duration().as_secs_f64()
+        ));
+    }
+
+    // No more work: VUs finish what they hold, each step bounded by the request timeout.
+    drop(vu_inboxes);
+    let grace = config.timeout * config.scenario.requests_per_iteration() + Duration::from_secs(1);
+    let mut ended = Vec::with_capacity(vus);
+    let all_ended = tokio::time::timeout(grace, async {
+        while let Some(joined) = vu_tasks.join_next().await {
+            ended.extend(joined.ok());
+        }
+    })
+    .await
+    .is_ok();
+    let abandoned = if all_ended {
+        0
+    } else {
+        let cut_off = context.live.in_flight.load(Ordering::Relaxed);
+        vu_tasks.abort_all();
+        while vu_tasks.join_next().await.is_some() {}
+        cut_off
+    };
+    let duration = start.elapsed();
+    if let Some(progress) = progress {
+        progress.finish().await;
+    }
+
+    // Counted before the write-back sets aside the families of VUs cut off at the end: those are
+    // in doubt because the run ended, not because of a transport error.
+    let refresh_families = S::HOLDS_FAMILIES.then(|| context.families.counts());
+    let mut notes = context.failure_notes();
+    notes.extend(refresh_families.and_then(describe_family_losses));
+    if let Some((codes, mut tasks)) = minters {
+        tasks.abort_all();
+        notes.push(codes.note());
+    }
+    if let Some(note) = write_back_refresh_tokens(config, &context, vus, &ended) {
+        notes.push(note);
+    }
+    if context.opaque_tokens_unchecked() {
+        notes.push(
+            "Opaque access tokens were not checked where they were issued: the provider offers no \
+             introspection endpoint (RFC 7662) in its discovery document. They are checked where \
+             they are used (TEST 3's userinfo)."
+                .to_owned(),
+        );
+    }
+    notes.extend(context.keys.note());
+    if context.subjects_unknown() {
+        notes.push(
+            "Some tokens' subjects were not checked (token_subject): their seeds do not record \
+             the subject of their user, as seeds made by an older loadgen or elsewhere do not. \
+             Seed again with `loadgen seed` to check them."
+                .to_owned(),
+        );
+    }
+    if dropped > 0 {
+        notes.push(format!(
+            "{dropped} iterations were dropped: no virtual user was free within {}; raise \
+             --max-vus, or the target is too slow for this rate",
+            humantime::format_duration(config.timeout)
+        ));
+    }
+    if abandoned > 0 {
+        notes.push(format!(
+            "{abandoned} iterations still running at the end were cut off (counted as failed)"
+        ));
+    }
+    let planned_start = config.start_at.map(format_start);
+    let config_hash = config.hash();
+    let identity = RunIdentity {
+        run_id: config.run_id.clone().unwrap_or_else(|| {
+            // Shards given the same configuration and start derive the same id; a run without a
+            // planned start is told apart by its actual one.
+            let start = planned_start
+                .clone()
+                .unwrap_or_else(|| format_start(actual_start));
+            hash_hex(format!("{config_hash} {start}").as_bytes())[..16].to_owned()
+        }),
+        config_hash,
+        shard: Some(shard),
+        planned_start,
+        actual_start: format_start(actual_start),
+        start_skew_ms: None,
+    };
+    let meta = RunMeta {
+        test_id: config
+            .test_id
+            .clone()
+            .unwrap_or_else(|| config.scenario.test_id().to_owned()),
+        scenario: config.scenario.name().to_owned(),
+        target: target.base_url().to_owned(),
+        profile: config.profile,
+        max_vus: vus as u64,
+        timeout_ms: u64::try_from(config.timeout.as_millis()).unwrap_or(u64::MAX),
+        started_at,
+        duration_s: duration.as_secs_f64(),
+        complete: incomplete_reason.is_none(),
+        incomplete_reason,
+        shards: 1,
+        scheduled,
+        dropped,
+        abandoned,
+        steady_state_started,
+        notes,
+        skipped_checks: config.skipped_checks.names(),
+        refresh_families,
+        gated_latency: LatencyBasis::Iterations,
+        run: Some(identity),
+    };
+    let recorder = context.recorder.merged();
+    Ok(RunResult::from_recorder(
+        meta,
+        &recorder,
+        &config.thresholds,
+    )?)
+}

@@ -1,0 +1,132 @@
+//! TEST 3: `/authorize` with the VU's session (fresh state, nonce, PKCE), the code redeemed at
+//! `/token`, and `/userinfo` with the access token, each response checked.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::COOKIE;
+use http::{HeaderValue, Method, StatusCode};
+use tokio::time::Instant;
+
+use crate::protocol::flows::{AuthorizationRequest, code_grant_body};
+use crate::results::stats::{Check, Endpoint};
+use crate::run::scenario::userinfo::userinfo_step;
+use crate::run::scenario::vu::{Expect, TokenExpectations};
+use crate::run::scenario::{Iteration, Scenario, SeedKind, SeedNeed, Vu};
+
+/// TEST 3.
+#[derive(Debug)]
+pub struct FullOidc;
+
+/// The VU's signed-in session.
+#[derive(Debug)]
+pub struct Session {
+    cookie: HeaderValue,
+    /// The subject the seeds recorded for the session's user.
+    subject: Option<String>,
+}
+
+impl Scenario for FullOidc {
+    type State = Session;
+    const TEST_ID: Option<&'static str> = Some("TEST 3");
+    const REQUESTS_PER_ITERATION: u32 = 3;
+
+    fn seed_need(_iterations: u64, vus: u64) -> Option<SeedNeed> {
+        Some(SeedNeed {
+            kind: SeedKind::Sessions,
+            needed: vus,
+            why: format!("one session per VU, {vus} VUs"),
+        })
+    }
+
+    async fn set_up(vu: &mut Vu) -> Result<Session, String> {
+        Ok(Session {
+            cookie: vu.session_cookie()?,
+            subject: vu.session_subject(),
+        })
+    }
+
+    async fn iterate(vu: &mut Vu, session: &mut Session, iteration: Iteration) -> Option<()> {
+        let context = Arc::clone(vu.context());
+        let request = AuthorizationRequest::fresh();
+        let path = request.path_and_query(&context.paths.authorize, &context.client);
+        let response = vu
+            .step(
+                Endpoint::Authorize,
+                Method::GET,
+                &path,
+                &[(COOKIE, session.cookie.clone())],
+                Bytes::new(),
+                iteration.intended_start,
+                Expect::AuthorizationRedirect,
+            )
+            .await?;
+        // Each rule is counted on every redirect to the client, passed or failed, so that a
+        // count says how many responses were judged, not how many went wrong.
+        let judgement = request.judge(
+            response.status,
+            &response.headers,
+            &response.body,
+            &context.client.redirect_uri,
+            context.issuer_expectation(),
+        );
+        let mut right = true;
+        for (check, verdict) in [
+            (Check::StateUnchanged, &judgement.state),
+            (Check::AuthorizationIssuer, &judgement.issuer),
+        ] {
+            if let Some(verdict) = verdict {
+                right &= vu.check(check, verdict.is_ok(), || {
+                    verdict
+                        .as_ref()
+                        .err()
+                        .map(ToString::to_string)
+                        .unwrap_or_default()
+                });
+            }
+        }
+        let code = match judgement.code {
+            Ok(code) => {
+                vu.check(Check::AuthorizationCodeIssued, true, String::new);
+                code
+            }
+            Err(failure) => {
+                vu.check(Check::AuthorizationCodeIssued, false, || {
+                    failure.to_string()
+                });
+                return None;
+            }
+        };
+        if !right {
+            return None;
+        }
+
+        // Later steps follow at once on the same VU: their intended start is their send time.
+        let body = code_grant_body(
+            &context.client,
+            &code,
+            &context.client.redirect_uri,
+            &request.code_verifier,
+        );
+        let response = vu.post_token(body, Instant::now(), StatusCode::OK).await?;
+        let checked = vu
+            .check_token_response(
+                &response,
+                TokenExpectations {
+                    nonce: Some(&request.nonce),
+                    id_token_required: true,
+                    subject: session.subject.as_deref(),
+                    ..TokenExpectations::default()
+                },
+            )
+            .await?;
+        let access_token = checked.tokens.access_token?;
+        userinfo_step(
+            vu,
+            &access_token,
+            checked.id_token_subject.as_deref(),
+            Instant::now(),
+        )
+        .await
+    }
+}

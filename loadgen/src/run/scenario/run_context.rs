@@ -1,0 +1,227 @@
+//! What the virtual users of one run share: the target, the client, the endpoints' paths, the
+//! key set, the seeds, the recorder, the live counters and the first note of each failure.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+use tokio::time::Instant;
+
+use crate::http::client::Target;
+use crate::protocol::flows::{IssuerExpectation, token_request_headers};
+use crate::protocol::jwks::KeySet;
+use crate::protocol::oidc::{AccessTokenFormat, ClientCredentials};
+use crate::results::stats::{CheckSet, ShardedRecorder};
+use crate::run::scenario::ScenarioKind;
+use crate::run::scenario::families::Families;
+use crate::seeding::mint_ahead::MintedCodes;
+use crate::seeding::seed_files::Seeds;
+
+/// Request paths on the target, from discovery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointPaths {
+    /// Authorization endpoint.
+    pub authorize: String,
+    /// Token endpoint.
+    pub token: String,
+    /// UserInfo endpoint.
+    pub userinfo: String,
+    /// Discovery document.
+    pub discovery: String,
+    /// Introspection endpoint (RFC 7662), when the provider offers one.
+    pub introspection: Option<String>,
+}
+
+/// Counters the progress line reads while the run goes on.
+#[derive(Debug, Default)]
+pub struct LiveCounters {
+    /// Requests finished (answered or failed).
+    pub requests: AtomicU64,
+    /// Requests that failed (transport error or unexpected status).
+    pub failed_requests: AtomicU64,
+    /// Iterations running now.
+    pub in_flight: AtomicU64,
+    /// Iterations started.
+    pub started: AtomicU64,
+    /// Iterations dropped for want of a free VU.
+    pub dropped: AtomicU64,
+}
+
+/// One due iteration handed to a virtual user.
+#[derive(Debug, Clone, Copy)]
+pub struct Iteration {
+    /// 0-based, unique within the run (TEST 1 uses code number `index`).
+    pub index: u64,
+    /// When the schedule meant it to start; latency is measured from here.
+    pub intended_start: Instant,
+    /// The second of the schedule it was due in ([`crate::results::timeline`]).
+    pub interval: u32,
+}
+
+/// Everything the virtual users of one run share.
+#[derive(Debug)]
+pub struct RunContext {
+    /// Scenario being run.
+    pub scenario: ScenarioKind,
+    /// Where requests go.
+    pub target: Arc<Target>,
+    /// The OAuth client.
+    pub client: ClientCredentials,
+    /// Headers of every token request: the form content type and the client's Basic credentials.
+    token_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Request paths.
+    pub paths: EndpointPaths,
+    /// The issuer discovery named.
+    pub issuer: String,
+    /// Whether discovery promises an RFC 9207 `iss` on every authorization response.
+    pub issuer_parameter_required: bool,
+    /// Checks the signatures and claims of tokens against the JWKS, fetched again on an unknown
+    /// `kid`.
+    pub keys: KeySet,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// The seeds of the run.
+    pub seeds: Seeds,
+    /// Which refresh-token family each VU holds (TEST 2), and the spares.
+    pub families: Families,
+    /// Where measurements go.
+    pub recorder: ShardedRecorder,
+    /// Live counters.
+    pub live: LiveCounters,
+    /// How access tokens are checked.
+    pub access_token: AccessTokenFormat,
+    /// Checks not made.
+    pub skipped_checks: CheckSet,
+    /// TEST 1's codes when they are minted during the run (`--mint-ahead`).
+    pub minted_codes: Option<Arc<MintedCodes>>,
+    /// Set when an opaque access token could not be checked where it was issued.
+    opaque_unchecked: AtomicBool,
+    /// Set when a token's subject could not be checked: its seed records none.
+    subject_unknown: AtomicBool,
+    first_failures: Mutex<BTreeMap<String, String>>,
+}
+
+impl RunContext {
+    /// Assembles the shared state of a run.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        scenario: ScenarioKind,
+        target: Arc<Target>,
+        client: ClientCredentials,
+        paths: EndpointPaths,
+        issuer: String,
+        keys: KeySet,
+        timeout: Duration,
+        seeds: Seeds,
+        vus: usize,
+        recorder_shards: usize,
+    ) -> Self {
+        Self {
+            scenario,
+            target,
+            token_headers: token_request_headers(&client),
+            client,
+            paths,
+            issuer,
+            issuer_parameter_required: false,
+            keys,
+            timeout,
+            families: Families::new(vus, seeds.refresh_tokens.len()),
+            seeds,
+            recorder: ShardedRecorder::new(recorder_shards),
+            live: LiveCounters::default(),
+            access_token: AccessTokenFormat::Auto,
+            skipped_checks: CheckSet::default(),
+            minted_codes: None,
+            opaque_unchecked: AtomicBool::new(false),
+            subject_unknown: AtomicBool::new(false),
+            first_failures: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The same context, checking access tokens as `format` says and skipping `skipped`.
+    pub fn with_token_checks(mut self, format: AccessTokenFormat, skipped: CheckSet) -> Self {
+        self.access_token = format;
+        self.skipped_checks = skipped;
+        self
+    }
+
+    /// The same context, refusing authorization responses without an RFC 9207 `iss` when
+    /// `required` (discovery promises one).
+    pub fn with_issuer_parameter(mut self, required: bool) -> Self {
+        self.issuer_parameter_required = required;
+        self
+    }
+
+    /// What the RFC 9207 `iss` of an authorization response must be.
+    pub fn issuer_expectation(&self) -> IssuerExpectation<'_> {
+        IssuerExpectation {
+            issuer: &self.issuer,
+            required: self.issuer_parameter_required,
+        }
+    }
+
+    /// The same context, taking TEST 1's codes from `minted` instead of the seeds.
+    pub fn with_minted_codes(mut self, minted: Option<Arc<MintedCodes>>) -> Self {
+        self.minted_codes = minted;
+        self
+    }
+
+    /// Remembers that an opaque access token could not be checked where it was issued.
+    pub fn note_opaque_unchecked(&self) {
+        self.opaque_unchecked.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether some opaque access token could not be checked where it was issued.
+    pub fn opaque_tokens_unchecked(&self) -> bool {
+        self.opaque_unchecked.load(Ordering::Relaxed)
+    }
+
+    /// Remembers that a token's subject could not be checked: its seed records none.
+    pub fn note_subject_unknown(&self) {
+        self.subject_unknown.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether some token's subject could not be checked for want of a subject in its seed.
+    pub fn subjects_unknown(&self) -> bool {
+        self.subject_unknown.load(Ordering::Relaxed)
+    }
+
+    /// The headers of every token request.
+    pub fn token_headers(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.token_headers
+    }
+
+    /// Keeps the first explanation of each kind of failure, for the result's notes.
+    pub fn note_failure(&self, what: &str, detail: impl FnOnce() -> String) {
+        let mut first = self
+            .first_failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !first.contains_key(what) {
+            first.insert(what.to_owned(), detail());
+        }
+    }
+
+    /// One sentence per kind of failure seen, with its first occurrence.
+    pub fn failure_notes(&self) -> Vec<String> {
+        let first = self
+            .first_failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        first
+            .iter()
+            .map(|(what, detail)| format!("First {what}: {detail}."))
+            .collect()
+    }
+
+    /// The seed of iteration `iteration` (each is used once), `None` when the seeds ran out.
+    pub fn seed_of<'a, T>(&self, seeds: &'a [T], iteration: Iteration) -> Option<&'a T> {
+        usize::try_from(iteration.index)
+            .ok()
+            .and_then(|index| seeds.get(index))
+    }
+}

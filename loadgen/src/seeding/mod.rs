@@ -1,0 +1,8 @@
+//! Seeds: the seed files a run consumes, the seeder that makes them through the provider's own
+//! pages (its browser), and minting codes ahead of their use during a run. Uses the protocol,
+//! HTTP and the plan; never the run.
+
+pub mod browser;
+pub mod mint_ahead;
+pub mod seed_files;
+pub mod seeder;

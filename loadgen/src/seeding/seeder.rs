@@ -1,0 +1,540 @@
+//! `loadgen seed`: makes sessions, authorization codes and refresh-token families through the
+//! IdP's public endpoints, as a browser and a client would: each user signs in once through the
+//! provider's own login (and consent) pages ([`crate::seeding::browser`]), and its browser then gets the
+//! codes; families are codes redeemed at the token endpoint. The code of each sign-in is redeemed
+//! too, so that every seed of the user records the subject its verified ID token names, which
+//! the run's tokens must carry. Concurrent, with bounded retries.
+
+use std::io::IsTerminal as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::task::JoinSet;
+use url::Url;
+
+use crate::http::client::{Target, TargetError, VuClient};
+use crate::plan::shard::Shard;
+use crate::protocol::flows::{
+    AuthorizationRequest, FlowEndpoints, FlowError, IssuerExpectation, redeem_code,
+    token_request_headers,
+};
+use crate::protocol::oidc::{ClientCredentials, TokenVerifier};
+use crate::run::engine::{RunError, fetch_provider_metadata};
+use crate::run::progress::ProgressMode;
+use crate::seeding::browser::{Browser, Credentials, FormHints};
+use crate::seeding::seed_files::{
+    CodeSeed, RefreshTokenSeed, SeedFileError, Seeds, SessionSeed, unix_now,
+};
+
+/// What to make, and how.
+#[derive(Debug, Clone)]
+pub struct SeedConfig {
+    /// Base URL of the IdP.
+    pub target: String,
+    /// Authorization codes to mint.
+    pub codes: usize,
+    /// Refresh-token families to open, one per user.
+    pub refresh_families: usize,
+    /// Sessions to record, one per user.
+    pub sessions: usize,
+    /// The OAuth client.
+    pub client: ClientCredentials,
+    /// Password of every test user.
+    pub password: String,
+    /// Users are `{user_prefix}{n:05}` from 1.
+    pub user_prefix: String,
+    /// How to find the login form's fields and the consent page's approve button.
+    pub hints: FormHints,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Attempts per seed before giving up.
+    pub attempts: u32,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Progress bar on a terminal, or nothing.
+    pub progress: ProgressMode,
+    /// Seed only this shard's slice of the counts above, for its own users (see
+    /// [`make_seeds`]); [`Shard::WHOLE`] seeds everything.
+    pub shard: Shard,
+}
+
+impl SeedConfig {
+    /// The mock IdP's defaults: its client, users and password; 64 requests in flight.
+    pub fn new(target: impl Into<String>) -> Self {
+        Self {
+            target: target.into(),
+            codes: 0,
+            refresh_families: 0,
+            sessions: 0,
+            client: ClientCredentials::default(),
+            password: "loadtest".into(),
+            user_prefix: "user-loadtest-".into(),
+            hints: FormHints::default(),
+            concurrency: 64,
+            attempts: 3,
+            timeout: Duration::from_secs(10),
+            progress: ProgressMode::Hidden,
+            shard: Shard::WHOLE,
+        }
+    }
+
+    fn user(&self, number: usize) -> String {
+        format!("{}{:05}", self.user_prefix, number + 1)
+    }
+}
+
+/// Why seeding failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    /// The target URL is not usable.
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    /// Discovery failed.
+    #[error(transparent)]
+    Discovery(#[from] RunError),
+    /// A seed could not be made within the allowed attempts; `detail` is what the IdP said.
+    #[error("{what} failed after {attempts} attempts: {detail}")]
+    Request {
+        /// Which seed.
+        what: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The IdP's error text or the transport error.
+        detail: String,
+    },
+    /// Writing the files failed.
+    #[error(transparent)]
+    Files(#[from] SeedFileError),
+    /// A worker task panicked.
+    #[error("seeding worker failed: {0}")]
+    Worker(String),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Job {
+    Login(usize),
+    Code(usize),
+    Family(usize),
+}
+
+#[derive(Debug)]
+enum Made {
+    Session(SessionSeed, Box<Browser>),
+    Code(CodeSeed),
+    Family(RefreshTokenSeed),
+}
+
+impl SeedContext {
+    /// The subject user number `user` signed in as, when it was learnt.
+    fn subject_of(&self, user: usize) -> Option<String> {
+        self.subjects.get(self.position_of(user)).cloned().flatten()
+    }
+
+    /// Where user number `user` (one of this shard's) is among the shard's users.
+    fn position_of(&self, user: usize) -> usize {
+        usize::try_from(self.config.shard.local(user as u64)).unwrap_or(usize::MAX)
+    }
+
+    /// The user who gets the shard's `position`-th code: the shard's users in turn.
+    fn user_of_code(&self, position: usize) -> usize {
+        let users = self.browsers.len().max(1);
+        let shard = self.config.shard;
+        (position % users) * shard.count() as usize + shard.index() as usize
+    }
+}
+
+#[derive(Debug, Clone)]
+struct SeedContext {
+    config: SeedConfig,
+    authorize_path: String,
+    token_path: String,
+    token_headers: Vec<(HeaderName, HeaderValue)>,
+    issuer: String,
+    /// Whether discovery promises an RFC 9207 `iss` on every authorization response.
+    issuer_parameter_required: bool,
+    /// The target's base URL, where the browser's requests go.
+    base: Url,
+    /// Each signed-in user's browser, by the user's position among this shard's users.
+    browsers: Vec<Browser>,
+    /// Each signed-in user's subject, by the same position, when a verified ID token named it.
+    subjects: Vec<Option<String>>,
+    /// Verifies the ID tokens the subjects are read from; `None` when the JWKS is not usable
+    /// (the run will say so), and then no subject is learnt.
+    verifier: Option<Arc<TokenVerifier>>,
+}
+
+/// A failed attempt; `retry` is false when trying again cannot help (wrong password).
+struct Attempt {
+    detail: String,
+    retry: bool,
+}
+
+struct Worker {
+    client: VuClient,
+    context: Arc<SeedContext>,
+}
+
+impl Worker {
+    async fn make(&mut self, job: Job) -> Result<Made, Attempt> {
+        match job {
+            Job::Login(user) => {
+                let (session, browser) = self.login(user).await?;
+                Ok(Made::Session(session, Box::new(browser)))
+            }
+            Job::Code(number) => {
+                let position = usize::try_from(self.context.config.shard.local(number as u64))
+                    .unwrap_or(usize::MAX);
+                let user = self.context.user_of_code(position);
+                let (code, request) = self.mint_code(user).await?;
+                Ok(Made::Code(CodeSeed {
+                    code,
+                    code_verifier: request.code_verifier,
+                    redirect_uri: self.context.config.client.redirect_uri.clone(),
+                    client_id: self.context.config.client.client_id.clone(),
+                    user_id: self.context.config.user(user),
+                    nonce: request.nonce,
+                    minted_at: Some(unix_now()),
+                    subject: self.context.subject_of(user),
+                }))
+            }
+            Job::Family(user) => self.open_family(user).await.map(Made::Family),
+        }
+    }
+
+    /// Signs `user` in through the provider's own pages, in a new browser: the session seed is
+    /// the `Cookie` header that browser sends to the authorization endpoint.
+    async fn login(&mut self, user: usize) -> Result<(SessionSeed, Browser), Attempt> {
+        let context = Arc::clone(&self.context);
+        let mut browser = Browser::new();
+        let (code, request) = self.authorize_in(&mut browser, user).await?;
+        let subject = self.learn_subject(&request, &code).await?;
+        let authorize_url = context
+            .base
+            .join(&context.authorize_path)
+            .unwrap_or_else(|_| context.base.clone());
+        let cookie = browser
+            .cookie_header(&authorize_url)
+            .ok_or_else(|| Attempt {
+                detail: "the provider signed the user in but set no cookie for its authorization \
+                     endpoint, so TEST 3 could not reuse the session"
+                    .into(),
+                retry: false,
+            })?;
+        let session = SessionSeed {
+            user_id: context.config.user(user),
+            cookie: cookie.to_str().unwrap_or_default().to_owned(),
+            subject,
+        };
+        Ok((session, browser))
+    }
+
+    /// Redeems the code of a user's sign-in and reads the subject its verified ID token names:
+    /// `None` when the provider issued no ID token (no `openid` scope) or it did not verify.
+    async fn learn_subject(
+        &mut self,
+        request: &AuthorizationRequest,
+        code: &str,
+    ) -> Result<Option<String>, Attempt> {
+        let context = Arc::clone(&self.context);
+        let tokens = redeem_code(&mut self.client, &Self::endpoints(&context), request, code)
+            .await
+            .map_err(Attempt::from)?;
+        Ok(tokens
+            .id_token
+            .zip(context.verifier.as_deref())
+            .and_then(|(id_token, verifier)| verifier.verify_id_token(&id_token).ok())
+            .map(|verified| verified.claims.sub))
+    }
+
+    /// One authorization request in `browser` as `user`: the code and the request it answers.
+    async fn authorize_in(
+        &mut self,
+        browser: &mut Browser,
+        user: usize,
+    ) -> Result<(String, AuthorizationRequest), Attempt> {
+        let context = Arc::clone(&self.context);
+        let username = context.config.user(user);
+        let request = AuthorizationRequest::fresh();
+        let code = browser
+            .authorize(
+                &mut self.client,
+                &context.base,
+                &Self::endpoints(&context),
+                &request,
+                Credentials {
+                    username: &username,
+                    password: &context.config.password,
+                },
+                &context.config.hints,
+            )
+            .await
+            .map_err(|error| Attempt {
+                retry: error.is_retryable(),
+                detail: error.to_string(),
+            })?;
+        Ok((code, request))
+    }
+
+    fn endpoints(context: &SeedContext) -> FlowEndpoints<'_> {
+        FlowEndpoints {
+            authorize_path: &context.authorize_path,
+            token_path: &context.token_path,
+            token_headers: &context.token_headers,
+            client: &context.config.client,
+            issuer: IssuerExpectation {
+                issuer: &context.issuer,
+                required: context.issuer_parameter_required,
+            },
+            timeout: context.config.timeout,
+        }
+    }
+
+    /// A code of `user`, got by a copy of its signed-in browser (one redirect, when the provider
+    /// remembers the session and the consent).
+    async fn mint_code(&mut self, user: usize) -> Result<(String, AuthorizationRequest), Attempt> {
+        let context = Arc::clone(&self.context);
+        let mut browser = context
+            .browsers
+            .get(context.position_of(user))
+            .cloned()
+            .ok_or_else(|| Attempt {
+                detail: format!("there is no session for user {}", context.config.user(user)),
+                retry: false,
+            })?;
+        self.authorize_in(&mut browser, user).await
+    }
+
+    async fn open_family(&mut self, user: usize) -> Result<RefreshTokenSeed, Attempt> {
+        let context = Arc::clone(&self.context);
+        let config = &context.config;
+        let (code, request) = self.mint_code(user).await?;
+        let tokens = redeem_code(
+            &mut self.client,
+            &Self::endpoints(&context),
+            &request,
+            &code,
+        )
+        .await
+        .map_err(Attempt::from)?;
+        let refresh_token = tokens.refresh_token.ok_or_else(|| Attempt {
+            detail: "the token endpoint issued no refresh_token: allow the client the \
+                     refresh_token grant (and offline access, if the provider asks for it)"
+                .into(),
+            retry: false,
+        })?;
+        Ok(RefreshTokenSeed {
+            user_id: config.user(user),
+            refresh_token,
+            client_id: config.client.client_id.clone(),
+            subject: context.subject_of(user),
+        })
+    }
+}
+
+impl From<FlowError> for Attempt {
+    fn from(error: FlowError) -> Self {
+        Attempt {
+            retry: error.is_retryable(),
+            detail: error.to_string(),
+        }
+    }
+}
+
+fn describe(job: Job, config: &SeedConfig) -> String {
+    match job {
+        Job::Login(user) => format!("login of {}", config.user(user)),
+        Job::Code(number) => format!("authorization code #{number}"),
+        Job::Family(user) => format!("refresh-token family of {}", config.user(user)),
+    }
+}
+
+/// Runs `jobs` on `concurrency` workers; results come back in job order. Stops at the first seed
+/// that fails all its attempts.
+async fn run_jobs(
+    context: &Arc<SeedContext>,
+    target: &Arc<Target>,
+    jobs: Vec<Job>,
+    bar: &ProgressBar,
+) -> Result<Vec<Made>, SeedError> {
+    let jobs = Arc::new(jobs);
+    let next = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicBool::new(false));
+    let mut workers = JoinSet::new();
+    let worker_count = context.config.concurrency.clamp(1, jobs.len().max(1));
+    for _ in 0..worker_count {
+        let mut worker = Worker {
+            client: VuClient::new(Arc::clone(target)),
+            context: Arc::clone(context),
+        };
+        let (jobs, next, failed, bar) = (
+            Arc::clone(&jobs),
+            Arc::clone(&next),
+            Arc::clone(&failed),
+            bar.clone(),
+        );
+        workers.spawn(async move {
+            let mut made = Vec::new();
+            let attempts = worker.context.config.attempts.max(1);
+            while !failed.load(Ordering::Relaxed) {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&job) = jobs.get(index) else { break };
+                let mut attempt = 0;
+                let outcome = loop {
+                    attempt += 1;
+                    match worker.make(job).await {
+                        Ok(seed) => break Ok(seed),
+                        Err(error) if error.retry && attempt < attempts => {
+                            tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt)))
+                                .await;
+                        }
+                        Err(error) => break Err((error.detail, attempt)),
+                    }
+                };
+                match outcome {
+                    Ok(seed) => {
+                        made.push((index, seed));
+                        bar.inc(1);
+                    }
+                    Err((detail, attempts)) => {
+                        failed.store(true, Ordering::Relaxed);
+                        return Err(SeedError::Request {
+                            what: describe(job, &worker.context.config),
+                            attempts,
+                            detail,
+                        });
+                    }
+                }
+            }
+            Ok(made)
+        });
+    }
+    let mut all = Vec::with_capacity(jobs.len());
+    let mut first_error = None;
+    while let Some(joined) = workers.join_next().await {
+        match joined {
+            Ok(Ok(made)) => all.extend(made),
+            Ok(Err(error)) => {
+                first_error.get_or_insert(error);
+            }
+            Err(panic) => {
+                first_error.get_or_insert(SeedError::Worker(panic.to_string()));
+            }
+        }
+    }
+    if let Some(error) = first_error {
+        return Err(error);
+    }
+    all.sort_by_key(|(index, _)| *index);
+    Ok(all.into_iter().map(|(_, seed)| seed).collect())
+}
+
+/// Makes the seeds in memory.
+///
+/// With a shard other than [`Shard::WHOLE`], the counts are the whole run's and only the shard's
+/// slice is made, as [`Seeds::for_shard`] would take it from the whole run's seeds: every N-th
+/// code, family and session from its index, for users of its own (user `u` belongs to shard
+/// `u mod N`), so shards seeding side by side never share a user, a code or a family.
+pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
+    let shard = config.shard;
+    let target = Arc::new(Target::parse(&config.target)?);
+    let (discovery, jwks) = fetch_provider_metadata(&target, config.timeout).await?;
+    // The access-token audience plays no part here: only ID tokens (audience: the client) are
+    // read.
+    let verifier = TokenVerifier::from_jwks(
+        &jwks,
+        &discovery.issuer,
+        &discovery.issuer,
+        &config.client.client_id,
+    )
+    .ok()
+    .map(Arc::new);
+    // Codes need a signed-in user of the shard's own to be minted for.
+    let users = config
+        .sessions
+        .max(config.refresh_families)
+        .max(if config.codes > 0 {
+            shard.count() as usize
+        } else {
+            0
+        });
+    let owned = |total: usize| (0..total).filter(move |&k| shard.owns(k as u64));
+    let share = |total: usize| owned(total).count();
+    let total = (share(users) + share(config.codes) + share(config.refresh_families)) as u64;
+    let bar = if config.progress == ProgressMode::Auto && std::io::stderr().is_terminal() {
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template(
+            "seeding [{elapsed_precise}] {bar:30} {pos}/{len} ({per_sec}, eta {eta})",
+        ) {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let mut context = SeedContext {
+        config: config.clone(),
+        authorize_path: target.path_of(&discovery.authorization_endpoint),
+        token_path: target.path_of(&discovery.token_endpoint),
+        token_headers: token_request_headers(&config.client),
+        issuer: discovery.issuer.clone(),
+        issuer_parameter_required: discovery.authorization_response_iss_parameter_supported,
+        base: Url::parse(target.base_url()).map_err(|_| SeedError::Request {
+            what: "the target".into(),
+            attempts: 0,
+            detail: format!("{} is not a URL", target.base_url()),
+        })?,
+        browsers: Vec::new(),
+        subjects: Vec::new(),
+        verifier,
+    };
+    let logins = run_jobs(
+        &Arc::new(context.clone()),
+        &target,
+        owned(users).map(Job::Login).collect(),
+        &bar,
+    )
+    .await?;
+    let mut sessions = Vec::with_capacity(users);
+    for made in logins {
+        if let Made::Session(session, browser) = made {
+            context.browsers.push(*browser);
+            context.subjects.push(session.subject.clone());
+            sessions.push(session);
+        }
+    }
+
+    let jobs = owned(config.codes)
+        .map(Job::Code)
+        .chain(owned(config.refresh_families).map(Job::Family))
+        .collect();
+    let made = run_jobs(&Arc::new(context), &target, jobs, &bar).await?;
+    bar.finish_and_clear();
+
+    let mut seeds = Seeds {
+        sessions,
+        shard: (!shard.is_whole()).then_some(shard),
+        ..Seeds::default()
+    };
+    seeds.sessions.truncate(share(config.sessions));
+    for seed in made {
+        match seed {
+            Made::Code(code) => seeds.authorization_codes.push(code),
+            Made::Family(family) => seeds.refresh_tokens.push(family),
+            Made::Session(..) => {}
+        }
+    }
+    Ok(seeds)
+}
+
+/// Makes the seeds and writes the three files into `out` (each atomically; nothing is written
+/// if any seed fails).
+pub async fn seed(config: &SeedConfig, out: &Path) -> Result<Seeds, SeedError> {
+    let seeds = make_seeds(config).await?;
+    seeds.save(out)?;
+    Ok(seeds)
+}
