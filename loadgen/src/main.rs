@@ -8,10 +8,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use loadgen::plan::shard::{Shard, parse_start};
-use loadgen::protocol::oidc::{
-    AccessTokenFormat, ClientCredentials, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
-    DEFAULT_REDIRECT_URI, DEFAULT_SCOPE,
+use loadgen::protocol::client_credentials::{
+    ClientCredentials, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URI,
+    DEFAULT_SCOPE,
 };
+use loadgen::protocol::token_verifier::AccessTokenFormat;
 use loadgen::results::printer::summary;
 use loadgen::results::stats::Check;
 use loadgen::run::progress::ProgressMode;

@@ -146,7 +146,7 @@ async fn answer(
 }
 
 fn rand_code() -> String {
-    loadgen::protocol::oidc::random_token(16)
+    loadgen::protocol::pkce::random_token(16)
 }
 
 /// Starts the scripted provider; its task ends with the test.

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{assert_clean, check, make_seeds, run_config, spawn_idp, spawn_idp_with, steady};
+use loadgen::protocol::discovery::DiscoveryError;
 use loadgen::results::result::RunResult;
 use loadgen::run::engine::RunError;
 use loadgen::{ScenarioKind, Seeds, Verdict, merge_results, stop_signal};
@@ -756,7 +757,7 @@ async fn a_target_that_is_not_the_issuer_is_refused_in_words() {
     // Exactly: an issuer that adds a trailing slash to the target is another issuer.
     let (base_url, error) = run_against(|base| format!("{base}/")).await;
     assert!(
-        matches!(&error, RunError::IssuerMismatch { issuer, .. } if *issuer == format!("{base_url}/")),
+        matches!(&error, RunError::Discovery(DiscoveryError::IssuerMismatch { issuer, .. }) if *issuer == format!("{base_url}/")),
         "{error}"
     );
 }
@@ -870,7 +871,7 @@ async fn opaque_access_tokens_are_checked_by_introspection() {
     }
     // Forcing JWT verification on opaque tokens fails every check, in words.
     let mut config = run_config(ScenarioKind::TokenCode, &idp.base_url(), profile, 2);
-    config.access_token = loadgen::protocol::oidc::AccessTokenFormat::Jwt;
+    config.access_token = loadgen::protocol::token_verifier::AccessTokenFormat::Jwt;
     let seeds = make_seeds(&idp.base_url(), needed, 0, 0).await.unwrap();
     let (_handle, stop) = stop_signal();
     let result = loadgen::run(&config, seeds, stop).await.unwrap();

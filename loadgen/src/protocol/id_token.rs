@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64_URL;
 use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
-use crate::protocol::oidc::IdTokenClaims;
+use crate::protocol::token_verifier::IdTokenClaims;
 
 /// How far in the future `iat` and `auth_time` may be: the provider's clock may run ahead of
 /// ours by this much (jsonwebtoken allows the same leeway on `exp`).

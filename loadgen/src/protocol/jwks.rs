@@ -13,8 +13,10 @@ use http::{Method, StatusCode};
 use tokio::time::Instant;
 
 use crate::http::client::VuClient;
-use crate::protocol::flows::describe_error_body;
-use crate::protocol::oidc::{AccessTokenClaims, TokenError, TokenVerifier, VerifiedIdToken};
+use crate::protocol::token_request::describe_error_body;
+use crate::protocol::token_verifier::{
+    AccessTokenClaims, TokenError, TokenVerifier, VerifiedIdToken,
+};
 
 /// The shortest time between two refetches of the JWKS.
 pub const REFETCH_INTERVAL: Duration = Duration::from_secs(5);

@@ -6,8 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
-use http::Method;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -15,11 +13,10 @@ use tokio::time::Instant;
 use crate::http::client::{Target, TargetError, VuClient};
 use crate::plan::schedule::{LoadProfile, Schedule, ScheduleError};
 use crate::plan::shard::{RunIdentity, Shard, format_start, hash_hex};
-use crate::protocol::flows::describe_error_body;
+use crate::protocol::client_credentials::ClientCredentials;
+use crate::protocol::discovery::{DiscoveryError, fetch_provider_metadata};
 use crate::protocol::jwks::{JwksSource, KeySet, REFETCH_INTERVAL};
-use crate::protocol::oidc::{
-    AccessTokenFormat, ClientCredentials, Discovery, JwksError, TokenVerifier,
-};
+use crate::protocol::token_verifier::{AccessTokenFormat, JwksError, TokenVerifier};
 use crate::results::result::{RunMeta, RunResult};
 use crate::results::stats::{CheckSet, HistogramCodecError};
 use crate::results::thresholds::{LatencyBasis, Thresholds};
@@ -151,23 +148,9 @@ pub enum RunError {
     /// Codes would expire before their use.
     #[error(transparent)]
     CodesTooOld(#[from] CodesTooOld),
-    /// Discovery or the JWKS could not be fetched.
-    #[error("provider metadata: {0}")]
-    Discovery(String),
-    /// Discovery names an issuer that is not the target (OpenID Connect Discovery 4.3).
-    #[error(
-        "the discovery document at {discovery_path} names issuer {issuer}, not the target \
-         {target} (check discovery_issuer, OpenID Connect Discovery 4.3): give --target the \
-         issuer's URL exactly"
-    )]
-    IssuerMismatch {
-        /// Where the document was fetched.
-        discovery_path: String,
-        /// The issuer it names.
-        issuer: String,
-        /// The target as given.
-        target: String,
-    },
+    /// Discovery or the JWKS could not be fetched, or names another issuer.
+    #[error(transparent)]
+    Discovery(#[from] DiscoveryError),
     /// The JWKS is not usable.
     #[error(transparent)]
     Jwks(#[from] JwksError),
@@ -221,51 +204,6 @@ impl StopSignal {
 pub fn stop_signal() -> (StopHandle, StopSignal) {
     let (sender, receiver) = watch::channel(false);
     (StopHandle(Arc::new(sender)), StopSignal(receiver))
-}
-
-async fn get_json(
-    client: &mut VuClient,
-    target: &Target,
-    url: &str,
-    timeout: Duration,
-) -> Result<Bytes, RunError> {
-    let path = target.path_of(url);
-    let response = client
-        .send(Method::GET, &path, &[], Bytes::new(), timeout)
-        .await
-        .map_err(|error| RunError::Discovery(format!("GET {path}: {error}")))?;
-    if response.status != http::StatusCode::OK {
-        return Err(RunError::Discovery(format!(
-            "GET {path} answered {}: {}",
-            response.status,
-            describe_error_body(&response.body)
-        )));
-    }
-    Ok(response.body)
-}
-
-/// Fetches discovery and the JWKS once, before the run.
-pub async fn fetch_provider_metadata(
-    target: &Arc<Target>,
-    timeout: Duration,
-) -> Result<(Discovery, Bytes), RunError> {
-    let mut client = VuClient::new(Arc::clone(target));
-    let discovery_path = target.discovery_path();
-    let body = get_json(&mut client, target, &discovery_path, timeout).await?;
-    let discovery: Discovery = serde_json::from_slice(&body).map_err(|error| {
-        RunError::Discovery(format!(
-            "{discovery_path} is not an OpenID Connect discovery document: {error}"
-        ))
-    })?;
-    if !target.is_issuer(&discovery.issuer) {
-        return Err(RunError::IssuerMismatch {
-            discovery_path,
-            issuer: discovery.issuer,
-            target: target.given().to_owned(),
-        });
-    }
-    let jwks = get_json(&mut client, target, &discovery.jwks_uri, timeout).await?;
-    Ok((discovery, jwks))
 }
 
 /// Sets up `max_vus` virtual users of scenario `S`, a bounded number at a time.

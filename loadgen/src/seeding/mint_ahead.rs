@@ -14,8 +14,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::http::client::{Target, VuClient};
-use crate::protocol::flows::{FlowEndpoints, IssuerExpectation, authorize_with_session};
-use crate::protocol::oidc::ClientCredentials;
+use crate::protocol::authorization::IssuerExpectation;
+use crate::protocol::client_credentials::ClientCredentials;
+use crate::protocol::code_flow::{FlowEndpoints, authorize_with_session};
 use crate::seeding::seed_files::{CodeSeed, SessionSeed, unix_now};
 
 /// Connections that mint at once, at most (one per session used).

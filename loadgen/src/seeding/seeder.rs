@@ -18,12 +18,12 @@ use url::Url;
 
 use crate::http::client::{Target, TargetError, VuClient};
 use crate::plan::shard::Shard;
-use crate::protocol::flows::{
-    AuthorizationRequest, FlowEndpoints, FlowError, IssuerExpectation, redeem_code,
-    token_request_headers,
-};
-use crate::protocol::oidc::{ClientCredentials, TokenVerifier};
-use crate::run::engine::{RunError, fetch_provider_metadata};
+use crate::protocol::authorization::{AuthorizationRequest, IssuerExpectation};
+use crate::protocol::client_credentials::ClientCredentials;
+use crate::protocol::code_flow::{FlowEndpoints, FlowError, redeem_code};
+use crate::protocol::discovery::{DiscoveryError, fetch_provider_metadata};
+use crate::protocol::token_request::token_request_headers;
+use crate::protocol::token_verifier::TokenVerifier;
 use crate::run::progress::ProgressMode;
 use crate::seeding::browser::{Browser, Credentials, FormHints};
 use crate::seeding::seed_files::{
@@ -95,7 +95,7 @@ pub enum SeedError {
     Target(#[from] TargetError),
     /// Discovery failed.
     #[error(transparent)]
-    Discovery(#[from] RunError),
+    Discovery(#[from] DiscoveryError),
     /// A seed could not be made within the allowed attempts; `detail` is what the IdP said.
     #[error("{what} failed after {attempts} attempts: {detail}")]
     Request {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Method, StatusCode};
 
-use crate::protocol::flows::DiscoveryIssuer;
+use crate::protocol::discovery::DiscoveryIssuer;
 use crate::results::stats::{Check, Endpoint};
 use crate::run::scenario::vu::Expect;
 use crate::run::scenario::{Iteration, Scenario, SeedNeed, Vu};

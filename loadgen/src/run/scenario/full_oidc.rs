@@ -8,7 +8,8 @@ use http::header::COOKIE;
 use http::{HeaderValue, Method, StatusCode};
 use tokio::time::Instant;
 
-use crate::protocol::flows::{AuthorizationRequest, code_grant_body};
+use crate::protocol::authorization::AuthorizationRequest;
+use crate::protocol::token_request::code_grant_body;
 use crate::results::stats::{Check, Endpoint};
 use crate::run::scenario::userinfo::userinfo_step;
 use crate::run::scenario::vu::{Expect, TokenExpectations};

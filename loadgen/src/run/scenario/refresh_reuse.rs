@@ -7,7 +7,7 @@ use std::sync::Arc;
 use http::StatusCode;
 use tokio::time::Instant;
 
-use crate::protocol::flows::ErrorResponse;
+use crate::protocol::token_request::ErrorResponse;
 use crate::results::stats::Check;
 use crate::run::scenario::{Iteration, Scenario, SeedKind, SeedNeed, Vu};
 

@@ -2,18 +2,19 @@
 //! key set, the seeds, the recorder, the live counters and the first note of each failure.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 use tokio::time::Instant;
 
 use crate::http::client::Target;
-use crate::protocol::flows::{IssuerExpectation, token_request_headers};
+use crate::protocol::authorization::IssuerExpectation;
+use crate::protocol::client_credentials::ClientCredentials;
 use crate::protocol::jwks::KeySet;
-use crate::protocol::oidc::{AccessTokenFormat, ClientCredentials};
+use crate::protocol::token_request::token_request_headers;
+use crate::protocol::token_verifier::AccessTokenFormat;
 use crate::results::stats::{CheckSet, ShardedRecorder};
 use crate::run::scenario::ScenarioKind;
 use crate::run::scenario::families::Families;

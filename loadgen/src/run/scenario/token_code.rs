@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use http::StatusCode;
 
-use crate::protocol::flows::code_grant_body;
+use crate::protocol::token_request::code_grant_body;
 use crate::run::scenario::vu::TokenExpectations;
 use crate::run::scenario::{Iteration, Scenario, SeedKind, SeedNeed, Vu};
 use crate::seeding::seed_files::codes_for_iterations;

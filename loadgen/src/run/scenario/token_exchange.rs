@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use http::StatusCode;
 
-use crate::protocol::flows::token_exchange_body;
+use crate::protocol::token_request::token_exchange_body;
 use crate::run::scenario::vu::TokenExpectations;
 use crate::run::scenario::{Iteration, Scenario, SeedKind, SeedNeed, Vu};
 

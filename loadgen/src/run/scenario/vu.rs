@@ -9,12 +9,11 @@ use http::{HeaderName, HeaderValue, Method, StatusCode};
 use tokio::time::Instant;
 
 use crate::http::client::{HttpResponse, VuClient};
-use crate::protocol::flows::{
-    AuthorizationFailure, FlowEndpoints, FlowError, TokenResponse, authorize_with_session,
-    describe_error_body, redeem_code, refresh_grant_body,
-};
+use crate::protocol::authorization::AuthorizationFailure;
+use crate::protocol::code_flow::{FlowEndpoints, FlowError, authorize_with_session, redeem_code};
 use crate::protocol::id_token::{at_hash_rule, auth_time_rule, azp_rule, iat_rule};
-use crate::protocol::oidc::{AccessTokenFormat, VerifiedIdToken, looks_like_jws};
+use crate::protocol::token_request::{TokenResponse, describe_error_body, refresh_grant_body};
+use crate::protocol::token_verifier::{AccessTokenFormat, VerifiedIdToken, looks_like_jws};
 use crate::results::stats::{Check, Endpoint, RequestOutcome, TransportErrorKind};
 use crate::run::scenario::{Iteration, RunContext, Scenario};
 use crate::seeding::seed_files::unix_now;
@@ -43,7 +42,7 @@ impl Expect {
         match self {
             Expect::Status(expected) => status == expected,
             Expect::AuthorizationRedirect => {
-                crate::protocol::flows::is_authorization_redirect(status)
+                crate::protocol::authorization::is_authorization_redirect(status)
             }
         }
     }

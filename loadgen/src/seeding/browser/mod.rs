@@ -11,9 +11,9 @@ use http::{HeaderName, HeaderValue, Method, StatusCode};
 use url::Url;
 
 use crate::http::client::{TransportError, VuClient};
-use crate::protocol::flows::{
-    AuthorizationFailure, AuthorizationRequest, FlowEndpoints, describe_error_body,
-};
+use crate::protocol::authorization::{AuthorizationFailure, AuthorizationRequest};
+use crate::protocol::code_flow::FlowEndpoints;
+use crate::protocol::token_request::describe_error_body;
 pub use page::{Credentials, FormHints, NothingToDo, PageAction};
 
 /// Hops a sign-in may take (redirects and form submissions) before it is called stuck.

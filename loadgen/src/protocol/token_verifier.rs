@@ -1,104 +1,11 @@
-//! OpenID Connect pieces the client side needs: client credentials, PKCE S256, discovery, and
-//! verifying access and ID tokens against the provider's JWKS.
+//! Verifying access and ID tokens against the provider's JWKS: keys parsed once, each token
+//! checked for its signature, issuer, audience and expiry.
 
 use std::collections::HashMap;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD as BASE64, URL_SAFE_NO_PAD as BASE64_URL};
-use http::HeaderValue;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use rand::Rng as _;
-use rand::distr::Alphanumeric;
 use serde::Deserialize;
-
-/// Default client of the mock IdP.
-pub const DEFAULT_CLIENT_ID: &str = "loadtest-client";
-/// Default secret of the mock IdP's confidential client.
-pub const DEFAULT_CLIENT_SECRET: &str = "loadtest-secret";
-/// Default redirect URI registered for the mock IdP's clients.
-pub const DEFAULT_REDIRECT_URI: &str = "http://127.0.0.1:3000/callback";
-/// Scope the specification's authorization requests ask for.
-pub const DEFAULT_SCOPE: &str = "openid profile email";
-
-/// The OAuth client the load test acts as.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientCredentials {
-    /// `client_id`.
-    pub client_id: String,
-    /// Secret for `client_secret_basic`; `None` for a public client (PKCE only).
-    pub client_secret: Option<String>,
-    /// Registered redirect URI.
-    pub redirect_uri: String,
-    /// Scope to request.
-    pub scope: String,
-}
-
-impl Default for ClientCredentials {
-    fn default() -> Self {
-        Self {
-            client_id: DEFAULT_CLIENT_ID.into(),
-            client_secret: Some(DEFAULT_CLIENT_SECRET.into()),
-            redirect_uri: DEFAULT_REDIRECT_URI.into(),
-            scope: DEFAULT_SCOPE.into(),
-        }
-    }
-}
-
-impl ClientCredentials {
-    /// The `Authorization: Basic` value (RFC 6749 section 2.3.1: both parts form-encoded first),
-    /// or `None` for a public client.
-    pub fn basic_authorization(&self) -> Option<HeaderValue> {
-        let secret = self.client_secret.as_ref()?;
-        let encode =
-            |part: &str| form_urlencoded::byte_serialize(part.as_bytes()).collect::<String>();
-        let pair = format!("{}:{}", encode(&self.client_id), encode(secret));
-        HeaderValue::from_str(&format!("Basic {}", BASE64.encode(pair))).ok()
-    }
-}
-
-/// A random string of URL-safe characters, for `state`, `nonce` and PKCE verifiers.
-pub fn random_token(length: usize) -> String {
-    rand::rng()
-        .sample_iter(Alphanumeric)
-        .take(length)
-        .map(char::from)
-        .collect()
-}
-
-/// A fresh PKCE verifier (64 characters, within RFC 7636's 43-128).
-pub fn new_code_verifier() -> String {
-    random_token(64)
-}
-
-/// The S256 challenge of a verifier: base64url(SHA-256(verifier)) without padding.
-pub fn pkce_challenge(verifier: &str) -> String {
-    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, verifier.as_bytes());
-    BASE64_URL.encode(digest.as_ref())
-}
-
-/// The parts of the discovery document the load generator uses.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Discovery {
-    /// `issuer`.
-    pub issuer: String,
-    /// `authorization_endpoint`.
-    pub authorization_endpoint: String,
-    /// `token_endpoint`.
-    pub token_endpoint: String,
-    /// `userinfo_endpoint`, if offered.
-    #[serde(default)]
-    pub userinfo_endpoint: Option<String>,
-    /// `jwks_uri`.
-    pub jwks_uri: String,
-    /// `introspection_endpoint` (RFC 8414), if offered.
-    #[serde(default)]
-    pub introspection_endpoint: Option<String>,
-    /// `authorization_response_iss_parameter_supported` (RFC 9207): every authorization
-    /// response then carries `iss`.
-    #[serde(default)]
-    pub authorization_response_iss_parameter_supported: bool,
-}
 
 /// How access tokens are checked.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -325,6 +232,9 @@ impl TokenVerifier {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64_URL;
+
     use super::*;
 
     #[test]
@@ -336,35 +246,6 @@ mod tests {
         ));
         assert!(!looks_like_jws("a.b.c"));
         assert!(!looks_like_jws(&format!("{header}.e30.c2ln.extra")));
-    }
-
-    #[test]
-    fn pkce_s256_matches_rfc7636_appendix_b() {
-        assert_eq!(
-            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-        );
-        let verifier = new_code_verifier();
-        assert_eq!(verifier.len(), 64);
-        assert_ne!(verifier, new_code_verifier());
-    }
-
-    #[test]
-    fn basic_authorization_form_encodes_both_parts() {
-        let credentials = ClientCredentials {
-            client_id: "a b".into(),
-            client_secret: Some("p:w".into()),
-            ..ClientCredentials::default()
-        };
-        let header = credentials.basic_authorization().unwrap();
-        let encoded = header.to_str().unwrap().strip_prefix("Basic ").unwrap();
-        let decoded = String::from_utf8(BASE64.decode(encoded).unwrap()).unwrap();
-        assert_eq!(decoded, "a+b:p%3Aw");
-        let public = ClientCredentials {
-            client_secret: None,
-            ..ClientCredentials::default()
-        };
-        assert!(public.basic_authorization().is_none());
     }
 
     #[test]

@@ -1,22 +1,12 @@
-//! The OAuth messages of the flows and the rules for reading them (authorization request and
-//! redirect, token requests and responses): the one implementation that seeding, the scenarios'
-//! set-up and TEST 3's measured iterations all use. The sending is the caller's (measured or not).
+//! The authorization request and the rules for reading its answer: the redirect with 302, 303 or
+//! 307, `state`, and RFC 9207 `iss`. Building and judging only: the sending is the caller's.
 
-use std::time::Duration;
+use http::header::{CONTENT_TYPE, LOCATION};
+use http::{HeaderMap, StatusCode};
 
-use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, LOCATION};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
-use serde::Deserialize;
-
-use crate::http::client::{TransportError, VuClient};
-
-use crate::protocol::oidc::{ClientCredentials, pkce_challenge};
-
-/// `grant_type` of RFC 8693 token exchange.
-pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-/// Token type URI of an access token (RFC 8693 section 3).
-pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+use crate::protocol::client_credentials::ClientCredentials;
+use crate::protocol::pkce::pkce_challenge;
+use crate::protocol::token_request::describe_error_body;
 
 /// The parameters of one authorization request; fresh for every request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,9 +23,9 @@ impl AuthorizationRequest {
     /// Fresh random `state`, `nonce` and verifier.
     pub fn fresh() -> Self {
         Self {
-            state: crate::protocol::oidc::random_token(32),
-            nonce: crate::protocol::oidc::random_token(32),
-            code_verifier: crate::protocol::oidc::new_code_verifier(),
+            state: crate::protocol::pkce::random_token(32),
+            nonce: crate::protocol::pkce::random_token(32),
+            code_verifier: crate::protocol::pkce::new_code_verifier(),
         }
     }
 
@@ -295,143 +285,6 @@ impl AuthorizationRequest {
         Ok(code)
     }
 }
-
-/// The headers of a token request by `client`: the form content type and, for a confidential
-/// client, its `client_secret_basic` credentials.
-pub fn token_request_headers(client: &ClientCredentials) -> Vec<(HeaderName, HeaderValue)> {
-    const FORM: HeaderValue = HeaderValue::from_static("application/x-www-form-urlencoded");
-    let mut headers = vec![(CONTENT_TYPE, FORM)];
-    if let Some(basic) = client.basic_authorization() {
-        headers.push((AUTHORIZATION, basic));
-    }
-    headers
-}
-
-/// Where and how a client runs the authorization-code flow against one provider.
-#[derive(Debug, Clone, Copy)]
-pub struct FlowEndpoints<'a> {
-    /// Path (and query) of the authorization endpoint on the target.
-    pub authorize_path: &'a str,
-    /// Path of the token endpoint on the target.
-    pub token_path: &'a str,
-    /// Headers of a token request (form content type, client authentication).
-    pub token_headers: &'a [(HeaderName, HeaderValue)],
-    /// The client.
-    pub client: &'a ClientCredentials,
-    /// What an RFC 9207 `iss` must be.
-    pub issuer: IssuerExpectation<'a>,
-    /// Per-request timeout.
-    pub timeout: Duration,
-}
-
-/// Why an unmeasured flow (seeding, a virtual user's set-up) did not get its code or tokens.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum FlowError {
-    /// No complete answer.
-    #[error("{step} got no answer: {error}")]
-    Transport {
-        /// The request, for example `GET /authorize`.
-        step: &'static str,
-        /// The transport error.
-        error: TransportError,
-    },
-    /// The authorization endpoint gave no code.
-    #[error(transparent)]
-    Authorization(#[from] AuthorizationFailure),
-    /// The token endpoint refused.
-    #[error("the token endpoint answered {status}: {body}")]
-    TokenRefused {
-        /// The status.
-        status: u16,
-        /// The body, described.
-        body: String,
-    },
-    /// The token endpoint's 200 is not a token response.
-    #[error("the token endpoint's answer is not a token response: {0}")]
-    TokenBody(String),
-}
-
-impl FlowError {
-    /// Whether trying again may help: no answer, or a server error; a refusal will not change.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            FlowError::Transport { .. } => true,
-            FlowError::TokenRefused { status, .. } => *status >= 500,
-            FlowError::Authorization(AuthorizationFailure::NotRedirected { status, .. }) => {
-                *status >= 500
-            }
-            FlowError::Authorization(_) | FlowError::TokenBody(_) => false,
-        }
-    }
-}
-
-/// Asks the authorization endpoint for a code with a signed-in session's `cookie`, as a browser
-/// returning to the client would, and reads the answer by [`AuthorizationRequest::code_from`].
-pub async fn authorize_with_session(
-    http: &mut VuClient,
-    endpoints: &FlowEndpoints<'_>,
-    cookie: &HeaderValue,
-) -> Result<(AuthorizationRequest, String), FlowError> {
-    let request = AuthorizationRequest::fresh();
-    let path = request.path_and_query(endpoints.authorize_path, endpoints.client);
-    let response = http
-        .send(
-            Method::GET,
-            &path,
-            &[(COOKIE, cookie.clone())],
-            Bytes::new(),
-            endpoints.timeout,
-        )
-        .await
-        .map_err(|error| FlowError::Transport {
-            step: "GET /authorize",
-            error,
-        })?;
-    let code = request.code_from(
-        response.status,
-        &response.headers,
-        &response.body,
-        &endpoints.client.redirect_uri,
-        endpoints.issuer,
-    )?;
-    Ok((request, code))
-}
-
-/// Redeems `code` of `request` at the token endpoint.
-pub async fn redeem_code(
-    http: &mut VuClient,
-    endpoints: &FlowEndpoints<'_>,
-    request: &AuthorizationRequest,
-    code: &str,
-) -> Result<TokenResponse, FlowError> {
-    let body = code_grant_body(
-        endpoints.client,
-        code,
-        &endpoints.client.redirect_uri,
-        &request.code_verifier,
-    );
-    let response = http
-        .send(
-            Method::POST,
-            endpoints.token_path,
-            endpoints.token_headers,
-            body,
-            endpoints.timeout,
-        )
-        .await
-        .map_err(|error| FlowError::Transport {
-            step: "POST /token",
-            error,
-        })?;
-    if response.status != StatusCode::OK {
-        return Err(FlowError::TokenRefused {
-            status: response.status.as_u16(),
-            body: describe_error_body(&response.body),
-        });
-    }
-    serde_json::from_slice(&response.body).map_err(|error| FlowError::TokenBody(error.to_string()))
-}
-
 /// What the authorization endpoint's redirect said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthorizationRedirect {
@@ -498,126 +351,6 @@ pub fn read_authorization_redirect(location: &str, redirect_uri: &str) -> Author
     }
 }
 
-fn form(client: &ClientCredentials, pairs: &[(&str, &str)]) -> Bytes {
-    let mut serializer = form_urlencoded::Serializer::new(String::new());
-    for (name, value) in pairs {
-        serializer.append_pair(name, value);
-    }
-    // A public client has no secret to authenticate with, so it names itself in the body.
-    if client.client_secret.is_none() {
-        serializer.append_pair("client_id", &client.client_id);
-    }
-    Bytes::from(serializer.finish())
-}
-
-/// Form body redeeming an authorization code.
-pub fn code_grant_body(
-    client: &ClientCredentials,
-    code: &str,
-    redirect_uri: &str,
-    code_verifier: &str,
-) -> Bytes {
-    form(
-        client,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", redirect_uri),
-            ("code_verifier", code_verifier),
-        ],
-    )
-}
-
-/// Form body of a refresh.
-pub fn refresh_grant_body(client: &ClientCredentials, refresh_token: &str) -> Bytes {
-    form(
-        client,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-        ],
-    )
-}
-
-/// Form body of an RFC 8693 exchange of an access token for an access token.
-pub fn token_exchange_body(client: &ClientCredentials, subject_token: &str) -> Bytes {
-    form(
-        client,
-        &[
-            ("grant_type", TOKEN_EXCHANGE_GRANT),
-            ("subject_token", subject_token),
-            ("subject_token_type", ACCESS_TOKEN_TYPE),
-            ("requested_token_type", ACCESS_TOKEN_TYPE),
-        ],
-    )
-}
-
-/// A token endpoint's success response; every field optional so checks can say which is missing.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct TokenResponse {
-    /// `access_token`.
-    #[serde(default)]
-    pub access_token: Option<String>,
-    /// `token_type`.
-    #[serde(default)]
-    pub token_type: Option<String>,
-    /// `expires_in`.
-    #[serde(default)]
-    pub expires_in: Option<u64>,
-    /// `refresh_token`.
-    #[serde(default)]
-    pub refresh_token: Option<String>,
-    /// `id_token`.
-    #[serde(default)]
-    pub id_token: Option<String>,
-    /// `issued_token_type` (token exchange).
-    #[serde(default)]
-    pub issued_token_type: Option<String>,
-}
-
-/// The `issuer` of a discovery document, the field each discovery iteration checks. The other
-/// members are skipped (still validated as JSON) without being built into values: building a
-/// `serde_json::Value` of the whole document was half of loadgen's per-request CPU.
-#[derive(Debug, Deserialize)]
-pub struct DiscoveryIssuer<'a> {
-    /// `issuer`, borrowed from the body unless it holds escapes.
-    #[serde(borrow, default)]
-    pub issuer: Option<std::borrow::Cow<'a, str>>,
-}
-
-/// An RFC 6749 section 5.2 error response.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct ErrorResponse {
-    /// `error`.
-    #[serde(default)]
-    pub error: Option<String>,
-    /// `error_description`.
-    #[serde(default)]
-    pub error_description: Option<String>,
-}
-
-/// A short description of an error body, for messages: `error: description`, or the raw text.
-pub fn describe_error_body(body: &[u8]) -> String {
-    match serde_json::from_slice::<ErrorResponse>(body) {
-        Ok(ErrorResponse {
-            error: Some(error),
-            error_description,
-        }) => match error_description {
-            Some(description) => format!("{error}: {description}"),
-            None => error,
-        },
-        _ => {
-            let text = String::from_utf8_lossy(body);
-            let trimmed: String = text.trim().chars().take(200).collect();
-            if trimmed.is_empty() {
-                "(empty body)".to_owned()
-            } else {
-                trimmed
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -666,33 +399,6 @@ mod tests {
             AuthorizationRedirect::Elsewhere(_)
         ));
     }
-
-    #[test]
-    fn public_clients_name_themselves_in_the_body() {
-        let public = ClientCredentials {
-            client_id: "loadtest-public".into(),
-            client_secret: None,
-            ..ClientCredentials::default()
-        };
-        let body = refresh_grant_body(&public, "rt");
-        assert_eq!(
-            body,
-            "grant_type=refresh_token&refresh_token=rt&client_id=loadtest-public"
-        );
-        let confidential = refresh_grant_body(&ClientCredentials::default(), "r t");
-        assert_eq!(confidential, "grant_type=refresh_token&refresh_token=r+t");
-    }
-
-    #[test]
-    fn error_bodies_are_described() {
-        assert_eq!(
-            describe_error_body(br#"{"error":"invalid_grant","error_description":"used"}"#),
-            "invalid_grant: used"
-        );
-        assert_eq!(describe_error_body(b"oops"), "oops");
-        assert_eq!(describe_error_body(b""), "(empty body)");
-    }
-
     fn answer(status: u16, location: &str, content_type: &str) -> (StatusCode, HeaderMap) {
         let mut headers = HeaderMap::new();
         headers.insert(LOCATION, location.parse().unwrap());

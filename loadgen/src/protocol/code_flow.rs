@@ -1,0 +1,140 @@
+//! The unmeasured authorization-code flow with a signed-in session: one implementation for the
+//! seeder, the virtual users' set-up and minting ahead.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::COOKIE;
+use http::{HeaderName, HeaderValue, Method, StatusCode};
+
+use crate::http::client::{TransportError, VuClient};
+use crate::protocol::authorization::{
+    AuthorizationFailure, AuthorizationRequest, IssuerExpectation,
+};
+use crate::protocol::client_credentials::ClientCredentials;
+use crate::protocol::token_request::{TokenResponse, code_grant_body, describe_error_body};
+
+/// Where and how a client runs the authorization-code flow against one provider.
+#[derive(Debug, Clone, Copy)]
+pub struct FlowEndpoints<'a> {
+    /// Path (and query) of the authorization endpoint on the target.
+    pub authorize_path: &'a str,
+    /// Path of the token endpoint on the target.
+    pub token_path: &'a str,
+    /// Headers of a token request (form content type, client authentication).
+    pub token_headers: &'a [(HeaderName, HeaderValue)],
+    /// The client.
+    pub client: &'a ClientCredentials,
+    /// What an RFC 9207 `iss` must be.
+    pub issuer: IssuerExpectation<'a>,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+/// Why an unmeasured flow (seeding, a virtual user's set-up) did not get its code or tokens.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FlowError {
+    /// No complete answer.
+    #[error("{step} got no answer: {error}")]
+    Transport {
+        /// The request, for example `GET /authorize`.
+        step: &'static str,
+        /// The transport error.
+        error: TransportError,
+    },
+    /// The authorization endpoint gave no code.
+    #[error(transparent)]
+    Authorization(#[from] AuthorizationFailure),
+    /// The token endpoint refused.
+    #[error("the token endpoint answered {status}: {body}")]
+    TokenRefused {
+        /// The status.
+        status: u16,
+        /// The body, described.
+        body: String,
+    },
+    /// The token endpoint's 200 is not a token response.
+    #[error("the token endpoint's answer is not a token response: {0}")]
+    TokenBody(String),
+}
+
+impl FlowError {
+    /// Whether trying again may help: no answer, or a server error; a refusal will not change.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            FlowError::Transport { .. } => true,
+            FlowError::TokenRefused { status, .. } => *status >= 500,
+            FlowError::Authorization(AuthorizationFailure::NotRedirected { status, .. }) => {
+                *status >= 500
+            }
+            FlowError::Authorization(_) | FlowError::TokenBody(_) => false,
+        }
+    }
+}
+
+/// Asks the authorization endpoint for a code with a signed-in session's `cookie`, as a browser
+/// returning to the client would, and reads the answer by [`AuthorizationRequest::code_from`].
+pub async fn authorize_with_session(
+    http: &mut VuClient,
+    endpoints: &FlowEndpoints<'_>,
+    cookie: &HeaderValue,
+) -> Result<(AuthorizationRequest, String), FlowError> {
+    let request = AuthorizationRequest::fresh();
+    let path = request.path_and_query(endpoints.authorize_path, endpoints.client);
+    let response = http
+        .send(
+            Method::GET,
+            &path,
+            &[(COOKIE, cookie.clone())],
+            Bytes::new(),
+            endpoints.timeout,
+        )
+        .await
+        .map_err(|error| FlowError::Transport {
+            step: "GET /authorize",
+            error,
+        })?;
+    let code = request.code_from(
+        response.status,
+        &response.headers,
+        &response.body,
+        &endpoints.client.redirect_uri,
+        endpoints.issuer,
+    )?;
+    Ok((request, code))
+}
+
+/// Redeems `code` of `request` at the token endpoint.
+pub async fn redeem_code(
+    http: &mut VuClient,
+    endpoints: &FlowEndpoints<'_>,
+    request: &AuthorizationRequest,
+    code: &str,
+) -> Result<TokenResponse, FlowError> {
+    let body = code_grant_body(
+        endpoints.client,
+        code,
+        &endpoints.client.redirect_uri,
+        &request.code_verifier,
+    );
+    let response = http
+        .send(
+            Method::POST,
+            endpoints.token_path,
+            endpoints.token_headers,
+            body,
+            endpoints.timeout,
+        )
+        .await
+        .map_err(|error| FlowError::Transport {
+            step: "POST /token",
+            error,
+        })?;
+    if response.status != StatusCode::OK {
+        return Err(FlowError::TokenRefused {
+            status: response.status.as_u16(),
+            body: describe_error_body(&response.body),
+        });
+    }
+    serde_json::from_slice(&response.body).map_err(|error| FlowError::TokenBody(error.to_string()))
+}
