@@ -13,8 +13,8 @@ use loadgen::protocol::client_credentials::{
     DEFAULT_SCOPE,
 };
 use loadgen::protocol::token_verifier::AccessTokenFormat;
+use loadgen::results::names::Check;
 use loadgen::results::printer::summary;
-use loadgen::results::stats::Check;
 use loadgen::run::progress::ProgressMode;
 use loadgen::seeding::browser::FormHints;
 use loadgen::seeding::seed_files::codes_to_seed;

@@ -14,7 +14,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::results::stats::TransportErrorKind;
+use crate::results::names::TransportErrorKind;
 
 /// The largest response body a client reads, by default: 1 MiB. Token responses, discovery
 /// documents, key sets and login pages are a few kilobytes; anything near this is a fault, and

@@ -3,10 +3,12 @@
 //! every report made from results (printer, HTML, JUnit). Uses only the plan: results are read
 //! and judged without running anything.
 
+pub mod histogram;
 pub mod html_report;
 pub mod junit;
+pub mod names;
 pub mod printer;
+pub mod recorder;
 pub mod result;
-pub mod stats;
 pub mod thresholds;
 pub mod timeline;

@@ -12,10 +12,11 @@ use serde::{Deserialize, Serialize};
 use crate::atomic_file::write_atomically;
 use crate::plan::schedule::{LoadProfile, Stage};
 use crate::plan::shard::{RunIdentity, ShardMergeError, ShardResult, check_shards, parse_start};
-use crate::results::stats::{
-    Check, CheckTally, Endpoint, HistogramCodecError, Recorder, TransportErrorKind, add_histogram,
-    decode_histogram, encode_histogram,
+use crate::results::histogram::{
+    HistogramCodecError, add_histogram, decode_histogram, encode_histogram,
 };
+use crate::results::names::{Check, Endpoint, TransportErrorKind};
+use crate::results::recorder::{CheckTally, Recorder};
 use crate::results::thresholds::{
     Evaluation, LatencyBasis, Observations, ThresholdOutcome, Thresholds, Verdict, evaluate,
 };
@@ -758,7 +759,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::results::stats::RequestOutcome;
+    use crate::results::names::RequestOutcome;
 
     fn meta(scheduled: u64) -> RunMeta {
         RunMeta {

@@ -14,10 +14,10 @@ use hdrhistogram::Histogram;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::results::stats::{
-    HistogramCodecError, RequestOutcome, TransportErrorKind, add_histogram, decode_histogram,
-    encode_histogram,
+use crate::results::histogram::{
+    HistogramCodecError, add_histogram, decode_histogram, encode_histogram,
 };
+use crate::results::names::{RequestOutcome, TransportErrorKind};
 
 /// Length of one interval.
 pub const INTERVAL: Duration = Duration::from_secs(1);

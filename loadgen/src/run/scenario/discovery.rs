@@ -6,7 +6,7 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 
 use crate::protocol::discovery::DiscoveryIssuer;
-use crate::results::stats::{Check, Endpoint};
+use crate::results::names::{Check, Endpoint};
 use crate::run::scenario::vu::Expect;
 use crate::run::scenario::{Iteration, Scenario, SeedNeed, Vu};
 

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::protocol::authorization::AuthorizationRequest;
 use crate::protocol::token_request::code_grant_body;
-use crate::results::stats::{Check, Endpoint};
+use crate::results::names::{Check, Endpoint};
 use crate::run::scenario::userinfo::userinfo_step;
 use crate::run::scenario::vu::{Expect, TokenExpectations};
 use crate::run::scenario::{Iteration, Scenario, SeedKind, SeedNeed, Vu};

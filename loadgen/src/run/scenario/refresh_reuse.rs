@@ -8,7 +8,7 @@ use http::StatusCode;
 use tokio::time::Instant;
 
 use crate::protocol::token_request::ErrorResponse;
-use crate::results::stats::Check;
+use crate::results::names::Check;
 use crate::run::scenario::{Iteration, Scenario, SeedKind, SeedNeed, Vu};
 
 /// The `refresh-reuse` scenario.

@@ -8,7 +8,7 @@ use http::header::AUTHORIZATION;
 use http::{HeaderValue, Method, StatusCode};
 use tokio::time::Instant;
 
-use crate::results::stats::{Check, Endpoint};
+use crate::results::names::{Check, Endpoint};
 use crate::run::scenario::vu::Expect;
 use crate::run::scenario::{Iteration, Scenario, SeedKind, SeedNeed, Vu};
 

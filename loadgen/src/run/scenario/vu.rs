@@ -14,7 +14,7 @@ use crate::protocol::code_flow::{FlowEndpoints, FlowError, authorize_with_sessio
 use crate::protocol::id_token::{at_hash_rule, auth_time_rule, azp_rule, iat_rule};
 use crate::protocol::token_request::{TokenResponse, describe_error_body, refresh_grant_body};
 use crate::protocol::token_verifier::{AccessTokenFormat, VerifiedIdToken, looks_like_jws};
-use crate::results::stats::{Check, Endpoint, RequestOutcome, TransportErrorKind};
+use crate::results::names::{Check, Endpoint, RequestOutcome, TransportErrorKind};
 use crate::run::scenario::{Iteration, RunContext, Scenario};
 use crate::seeding::seed_files::unix_now;
 

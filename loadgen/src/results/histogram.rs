@@ -1,0 +1,82 @@
+//! The HDR latency histograms every recorder uses: their bounds, adding one into another, and
+//! their serialization in result files (HdrHistogram V2, base64).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Deserializer, Serializer as _, V2Serializer};
+
+/// Largest latency a histogram tracks (1 hour, in microseconds); larger values saturate.
+const HISTOGRAM_HIGHEST_US: u64 = 3_600_000_000;
+/// Three significant figures: 0.1 % resolution, the usual choice for latency.
+const HISTOGRAM_SIGNIFICANT_FIGURES: u8 = 3;
+
+/// A fresh latency histogram in microseconds with the bounds every recorder uses.
+pub fn new_latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HISTOGRAM_HIGHEST_US, HISTOGRAM_SIGNIFICANT_FIGURES)
+        .expect("constant histogram bounds are valid")
+}
+/// Adds `source` into `target`, widening `target` if the source holds larger values.
+pub fn add_histogram(target: &mut Histogram<u64>, source: &Histogram<u64>) {
+    if target.add(source).is_err() {
+        target.auto(true);
+        // With auto-resize on, adding can only fail on counter overflow, which u64 counts
+        // of requests cannot reach.
+        let _ = target.add(source);
+    }
+}
+/// Why a serialized histogram could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum HistogramCodecError {
+    /// The text is not base64.
+    #[error("histogram is not valid base64: {0}")]
+    Base64(#[from] base64::DecodeError),
+    /// The bytes are not an HdrHistogram V2 encoding.
+    #[error("histogram is not a valid HdrHistogram V2 encoding: {0}")]
+    Decode(String),
+    /// Serializing failed (cannot happen with in-memory buffers, kept for completeness).
+    #[error("histogram could not be serialized: {0}")]
+    Encode(String),
+}
+
+/// Serializes a histogram as HdrHistogram V2 (uncompressed), then base64, as other HDR tools read.
+pub fn encode_histogram(histogram: &Histogram<u64>) -> Result<String, HistogramCodecError> {
+    let mut bytes = Vec::new();
+    V2Serializer::new()
+        .serialize(histogram, &mut bytes)
+        .map_err(|error| HistogramCodecError::Encode(format!("{error:?}")))?;
+    Ok(BASE64.encode(bytes))
+}
+
+/// Reads a histogram written by [`encode_histogram`].
+pub fn decode_histogram(encoded: &str) -> Result<Histogram<u64>, HistogramCodecError> {
+    let bytes = BASE64.decode(encoded.trim())?;
+    let mut histogram: Histogram<u64> = Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|error| HistogramCodecError::Decode(format!("{error:?}")))?;
+    histogram.auto(true);
+    Ok(histogram)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_round_trips_through_v2_base64() {
+        let mut histogram = new_latency_histogram();
+        for value in [1, 10, 999, 12_345, 2_000_000] {
+            histogram.record(value).unwrap();
+        }
+        let text = encode_histogram(&histogram).unwrap();
+        let back = decode_histogram(&text).unwrap();
+        assert_eq!(back.len(), 5);
+        assert_eq!(back.max(), histogram.max());
+        assert_eq!(
+            back.value_at_quantile(0.5),
+            histogram.value_at_quantile(0.5)
+        );
+        assert!(decode_histogram("not base64!").is_err());
+        assert!(decode_histogram("AAAA").is_err());
+    }
+}
