@@ -21,7 +21,8 @@ pub mod run;
 pub mod seeding;
 
 pub use plan::schedule::LoadProfile;
-pub use results::result::{RunResult, SCHEMA_VERSION, merge_results};
+pub use results::merge::merge_results;
+pub use results::result::{RunResult, SCHEMA_VERSION};
 pub use results::thresholds::{
     Evaluation, Observations, ThresholdArgs, ThresholdName, Thresholds, Verdict, evaluate,
 };

@@ -604,7 +604,7 @@ fn report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         .files
         .iter()
         .map(|path| Ok((path.display().to_string(), RunResult::read(path)?)))
-        .collect::<Result<Vec<_>, loadgen::results::result::ResultError>>()?;
+        .collect::<Result<Vec<_>, loadgen::results::result_file::ResultError>>()?;
     let merged = loadgen::merge_results(&results, args.max_start_skew)?;
     if let Some(out) = &args.out {
         merged.write(out).context("writing the merged result")?;

@@ -259,7 +259,7 @@ async fn a_lost_refresh_answer_fails_one_iteration_and_its_vu_goes_on_with_a_spa
     assert_eq!(result.iterations.completed, 76);
     assert_eq!(
         result.refresh_families,
-        Some(loadgen::run::scenario::families::FamilyCounts {
+        Some(loadgen::results::result::FamilyCounts {
             lost_after_transport_error: 4,
             spares_taken: 4,
             spares_left: 0,

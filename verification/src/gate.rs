@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use loadgen::results::result::ResultError;
+use loadgen::results::result_file::ResultError;
 use loadgen::results::thresholds::{ThresholdOutcome, Verdict};
 use loadgen::{RunResult, Thresholds};
 use serde::Serialize;

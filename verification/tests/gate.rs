@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use loadgen::results::result::ResultError;
+use loadgen::results::result_file::ResultError;
 use loadgen::{RunResult, ThresholdName, Thresholds, Verdict};
 use verification::gate;
 

@@ -6,9 +6,11 @@
 pub mod histogram;
 pub mod html_report;
 pub mod junit;
+pub mod merge;
 pub mod names;
 pub mod printer;
 pub mod recorder;
 pub mod result;
+pub mod result_file;
 pub mod thresholds;
 pub mod timeline;

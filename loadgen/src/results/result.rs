@@ -1,27 +1,21 @@
-//! The result file of a run: its types (the JSON Schema is generated from them), building one
-//! from a run's measurements, reading and writing it, and merging the shards of one run.
+//! The result file of a run: its types (the JSON Schema is generated from them) and building one
+//! from a run's measurements. Reading and writing it are in `result_file`, merging in `merge`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::atomic_file::write_atomically;
 use crate::plan::schedule::{LoadProfile, Stage};
-use crate::plan::shard::{RunIdentity, ShardMergeError, ShardResult, check_shards, parse_start};
-use crate::results::histogram::{
-    HistogramCodecError, add_histogram, decode_histogram, encode_histogram,
-};
+use crate::plan::shard::RunIdentity;
+use crate::results::histogram::{HistogramCodecError, encode_histogram};
 use crate::results::names::{Check, Endpoint, TransportErrorKind};
-use crate::results::recorder::{CheckTally, Recorder};
+use crate::results::recorder::Recorder;
 use crate::results::thresholds::{
     Evaluation, LatencyBasis, Observations, ThresholdOutcome, Thresholds, Verdict, evaluate,
 };
-use crate::results::timeline::{Timeline, TimelineReport};
-use crate::run::scenario::families::FamilyCounts;
+use crate::results::timeline::TimelineReport;
 
 /// Version of the result format; bumped on any incompatible change. Version 2: threshold names
 /// are a closed set, every run carries the `complete` outcome, an observed value is `null` when
@@ -276,50 +270,31 @@ pub struct RunMeta {
     pub run: Option<RunIdentity>,
 }
 
-/// Why result files could not be read, merged or written.
-#[derive(Debug, thiserror::Error)]
-pub enum ResultError {
-    /// Reading or writing the file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The file is not a result of this format.
-    #[error("{path}: not a loadgen result: {source}")]
-    Parse {
-        /// The file.
-        path: String,
-        /// The cause.
-        source: serde_json::Error,
-    },
-    /// The file has another schema version.
-    #[error(
-        "{path} is a result of format version {found}; this loadgen reads versions \
-         {OLDEST_READABLE_SCHEMA_VERSION} to {SCHEMA_VERSION}: judge it with the loadgen that wrote it, or run the test again"
-    )]
-    Version {
-        /// The file.
-        path: String,
-        /// The version in the file.
-        found: u32,
-    },
-    /// A histogram in the file is damaged.
-    #[error("histogram: {0}")]
-    Histogram(#[from] HistogramCodecError),
-    /// Results of different tests cannot be merged.
-    #[error("cannot merge results of different tests or judged differently ({0} and {1})")]
-    Mismatch(String, String),
-    /// Nothing to merge.
-    #[error("no results to merge")]
-    Empty,
-    /// The results are not every shard of one run.
-    #[error(transparent)]
-    Shards(#[from] ShardMergeError),
+/// What became of a run's families, for the result.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+pub struct FamilyCounts {
+    /// Families set aside because a rotation's answer never arrived (a transport error after
+    /// the request was sent), so the provider may have rotated them.
+    pub lost_after_transport_error: u64,
+    /// Spare families users moved to.
+    pub spares_taken: u64,
+    /// Spare families still unused at the end.
+    pub spares_left: u64,
 }
 
+impl FamilyCounts {
+    /// The counts of two shards' runs together.
+    pub fn merged(self, other: Self) -> Self {
+        Self {
+            lost_after_transport_error: self.lost_after_transport_error
+                + other.lost_after_transport_error,
+            spares_taken: self.spares_taken + other.spares_taken,
+            spares_left: self.spares_left + other.spares_left,
+        }
+    }
+}
 fn requests_of(
     statuses: impl Iterator<Item = (u16, u64)>,
     errors: impl Iterator<Item = (TransportErrorKind, u64)>,
@@ -497,255 +472,7 @@ impl RunResult {
     pub fn judge(&self, thresholds: &Thresholds) -> Evaluation {
         evaluate(thresholds, &self.observations())
     }
-
-    /// Rebuilds the recorder this result was made from (histograms, counts, checks).
-    fn to_recorder(&self) -> Result<Recorder, HistogramCodecError> {
-        let mut recorder = Recorder::new();
-        for (name, measured) in &self.endpoints {
-            let Some(endpoint) = Endpoint::from_name(name) else {
-                continue;
-            };
-            for (code, count) in &measured.requests.by_status {
-                let code = code.parse::<u16>().unwrap_or(0);
-                recorder.add_status_count(endpoint, code, *count);
-            }
-            for (kind, count) in &measured.requests.transport_errors {
-                if let Some(kind) = TransportErrorKind::from_name(kind) {
-                    recorder.add_error_count(endpoint, kind, *count);
-                }
-            }
-            let target = recorder.endpoint_mut(endpoint);
-            add_histogram(
-                &mut target.latency,
-                &decode_histogram(&measured.histograms.latency)?,
-            );
-            add_histogram(
-                &mut target.service_time,
-                &decode_histogram(&measured.histograms.service_time)?,
-            );
-        }
-        for (name, counts) in &self.checks {
-            if let Some(check) = Check::from_name(name) {
-                recorder.add_check_tally(
-                    check,
-                    CheckTally {
-                        passed: counts.passed,
-                        failed: counts.failed,
-                    },
-                );
-            }
-        }
-        if let Some(timeline) = &self.timeline {
-            recorder.timeline = Timeline::from_report(timeline)?;
-        }
-        if let Some(encoded) = &self.histograms.iteration_duration {
-            add_histogram(
-                &mut recorder.iteration_duration,
-                &decode_histogram(encoded)?,
-            );
-        }
-        recorder.iterations_succeeded = self.iterations.completed;
-        recorder.iterations_failed = self.iterations.failed;
-        Ok(recorder)
-    }
-
-    /// Reads a result file, refusing other schema versions.
-    pub fn read(path: &Path) -> Result<Self, ResultError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ResultError::Io {
-            path: shown.clone(),
-            source,
-        })?;
-        let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|source| ResultError::Parse {
-                path: shown.clone(),
-                source,
-            })?;
-        let found = value
-            .get("schema_version")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0);
-        let readable = u64::from(OLDEST_READABLE_SCHEMA_VERSION)..=u64::from(SCHEMA_VERSION);
-        if !readable.contains(&found) {
-            return Err(ResultError::Version {
-                path: shown,
-                found: u32::try_from(found).unwrap_or(u32::MAX),
-            });
-        }
-        let mut result: Self =
-            serde_json::from_value(value).map_err(|source| ResultError::Parse {
-                path: shown,
-                source,
-            })?;
-        if result.schema_version == 1 {
-            // Version 1 also counted every error status as a failed `status` check; the success
-            // rate already counts those requests, so the check is dropped to judge as version 2 does.
-            result.checks.remove("status");
-            result.schema_version = SCHEMA_VERSION;
-        }
-        Ok(result)
-    }
-
-    /// Writes the result as pretty JSON, atomically.
-    pub fn write(&self, path: &Path) -> Result<(), ResultError> {
-        let mut text = serde_json::to_vec_pretty(self).map_err(|source| ResultError::Parse {
-            path: path.display().to_string(),
-            source,
-        })?;
-        text.push(b'\n');
-        write_atomically(path, &text).map_err(|source| ResultError::Io {
-            path: path.display().to_string(),
-            source,
-        })
-    }
 }
-
-/// Merges results into one and judges the thresholds once, on the merged figures: histograms
-/// are added and counts summed. `results` pairs each result with a name for messages (its file).
-///
-/// Shards of one run (`--shard I/N`, N above 1) must be all N shards of the same run id and
-/// configuration, started within `max_start_skew` of each other; the merge is then that run,
-/// with its profile. Other results are runs made side by side: their rates add up.
-pub fn merge_results(
-    results: &[(String, RunResult)],
-    max_start_skew: Duration,
-) -> Result<RunResult, ResultError> {
-    let (_, first) = results.first().ok_or(ResultError::Empty)?;
-    let sharded = results.iter().any(|(_, result)| {
-        result
-            .run
-            .as_ref()
-            .and_then(|run| run.shard)
-            .is_some_and(|shard| !shard.is_whole())
-    });
-    let identity = if sharded {
-        let shards: Vec<ShardResult<'_>> = results
-            .iter()
-            .map(|(name, result)| ShardResult {
-                name,
-                identity: result.run.as_ref(),
-            })
-            .collect();
-        Some(check_shards(&shards, max_start_skew)?)
-    } else if results.len() == 1 {
-        return Ok(first.clone());
-    } else {
-        None
-    };
-    let mut recorder = Recorder::new();
-    let mut meta = RunMeta {
-        test_id: first.test_id.clone(),
-        scenario: first.scenario.clone(),
-        target: first.target.clone(),
-        profile: first.load_profile.profile,
-        max_vus: 0,
-        timeout_ms: first.load_profile.timeout_ms,
-        started_at: first.started_at.clone(),
-        duration_s: 0.0,
-        complete: true,
-        incomplete_reason: None,
-        shards: 0,
-        scheduled: 0,
-        dropped: 0,
-        abandoned: 0,
-        steady_state_started: 0,
-        notes: Vec::new(),
-        skipped_checks: Vec::new(),
-        refresh_families: None,
-        gated_latency: first.gated_latency,
-        run: None,
-    };
-    if !sharded {
-        meta.profile.rate_per_s = 0.0;
-    }
-    let mut steady_rate = 0.0;
-    let mut incomplete_reasons = Vec::new();
-    // Shards: the run lasts from the earliest shard's start to the latest shard's end.
-    let mut span: Option<(f64, f64)> = None;
-    for (name, result) in results {
-        if result.gated_latency != first.gated_latency {
-            return Err(ResultError::Mismatch(
-                format!(
-                    "{} judged on {}",
-                    first.test_id,
-                    first.gated_latency.describe()
-                ),
-                format!(
-                    "{} judged on {}",
-                    result.test_id,
-                    result.gated_latency.describe()
-                ),
-            ));
-        }
-        if result.scenario != first.scenario || result.test_id != first.test_id {
-            return Err(ResultError::Mismatch(
-                format!("{} {}", first.test_id, first.scenario),
-                format!("{} {}", result.test_id, result.scenario),
-            ));
-        }
-        recorder.merge(&result.to_recorder()?);
-        if !sharded {
-            meta.profile.rate_per_s += result.load_profile.profile.rate_per_s;
-        }
-        if let Some(run) = result.run.as_ref().filter(|_| sharded) {
-            let start = parse_start(&run.actual_start)
-                .map_err(|reason| ShardMergeError::BadStart {
-                    path: name.clone(),
-                    reason,
-                })?
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs_f64();
-            let end = start + result.duration_s;
-            span = Some(span.map_or((start, end), |(earliest, latest)| {
-                (earliest.min(start), latest.max(end))
-            }));
-        }
-        meta.max_vus += result.load_profile.max_vus;
-        meta.duration_s = meta.duration_s.max(result.duration_s);
-        if result.started_at < meta.started_at {
-            meta.started_at.clone_from(&result.started_at);
-        }
-        meta.complete &= result.complete;
-        incomplete_reasons.extend(result.incomplete_reason.clone());
-        meta.shards += result.shards;
-        meta.scheduled += result.iterations.scheduled;
-        meta.dropped += result.iterations.dropped;
-        meta.refresh_families = match (meta.refresh_families, result.refresh_families) {
-            (Some(sum), Some(counts)) => Some(sum.merged(counts)),
-            (sum, counts) => sum.or(counts),
-        };
-        steady_rate += result.steady_state_achieved_rate_per_s;
-        meta.notes.extend(result.notes.iter().cloned());
-        if result.target != first.target && !meta.target.contains(&result.target) {
-            meta.target = format!("{}, {}", meta.target, result.target);
-        }
-    }
-    if let Some((earliest, latest)) = span {
-        meta.duration_s = latest - earliest;
-    }
-    meta.run = identity;
-    if !incomplete_reasons.is_empty() {
-        meta.incomplete_reason = Some(incomplete_reasons.join("; "));
-    }
-    meta.notes.sort();
-    meta.notes.dedup();
-    for (_, result) in results {
-        meta.skipped_checks
-            .extend(result.skipped_checks.iter().cloned());
-    }
-    meta.skipped_checks.sort();
-    meta.skipped_checks.dedup();
-    // Shards judge thresholds alike; take the first shard's.
-    let mut merged = RunResult::from_recorder(meta, &recorder, &first.threshold_config)?;
-    merged.steady_state_achieved_rate_per_s = steady_rate;
-    // Seconds missing from one result (of a format before 5) would show as a dip: none at all.
-    if results.iter().any(|(_, result)| result.timeline.is_none()) {
-        merged.timeline = None;
-    }
-    Ok(merged)
-}
-
 /// The JSON Schema of [`RunResult`], as committed in `loadgen/schema/result.schema.json`.
 pub fn result_schema_json() -> String {
     let schema = schemars::schema_for!(RunResult);
@@ -756,6 +483,8 @@ pub fn result_schema_json() -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::results::merge::merge_results;
+    use crate::results::result_file::ResultError;
     use std::time::Duration;
 
     use super::*;

@@ -218,7 +218,7 @@ pub enum CapacityError {
     },
     /// A result file could not be written.
     #[error(transparent)]
-    Result(#[from] crate::results::result::ResultError),
+    Result(#[from] crate::results::result_file::ResultError),
 }
 
 /// The seeds one step of `config` needs: codes for its TEST 1, one family per VU and 10 %

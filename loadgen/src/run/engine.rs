@@ -19,11 +19,11 @@ use crate::protocol::jwks::{JwksSource, KeySet, REFETCH_INTERVAL};
 use crate::protocol::token_verifier::{AccessTokenFormat, JwksError, TokenVerifier};
 use crate::results::histogram::HistogramCodecError;
 use crate::results::names::CheckSet;
+use crate::results::result::FamilyCounts;
 use crate::results::result::{RunMeta, RunResult};
 use crate::results::thresholds::{LatencyBasis, Thresholds};
 use crate::results::timeline::Timeline;
 use crate::run::progress::{ProgressMode, spawn_progress};
-use crate::run::scenario::families::FamilyCounts;
 use crate::run::scenario::{
     EndpointPaths, Iteration, RunContext, Scenario, ScenarioKind, VirtualUser, VuSetupError,
     with_scenario,

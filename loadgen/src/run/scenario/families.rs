@@ -11,7 +11,7 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use serde::{Deserialize, Serialize};
+use crate::results::result::FamilyCounts;
 
 /// The families of one run: seeds `0..vus` are the users' own, the rest are spares.
 #[derive(Debug)]
@@ -24,32 +24,6 @@ pub struct Families {
     held: Vec<AtomicUsize>,
     /// Families set aside because a rotation's answer never arrived.
     in_doubt: Mutex<Vec<usize>>,
-}
-
-/// What became of a run's families, for the result.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
-)]
-pub struct FamilyCounts {
-    /// Families set aside because a rotation's answer never arrived (a transport error after
-    /// the request was sent), so the provider may have rotated them.
-    pub lost_after_transport_error: u64,
-    /// Spare families users moved to.
-    pub spares_taken: u64,
-    /// Spare families still unused at the end.
-    pub spares_left: u64,
-}
-
-impl FamilyCounts {
-    /// The counts of two shards' runs together.
-    pub fn merged(self, other: Self) -> Self {
-        Self {
-            lost_after_transport_error: self.lost_after_transport_error
-                + other.lost_after_transport_error,
-            spares_taken: self.spares_taken + other.spares_taken,
-            spares_left: self.spares_left + other.spares_left,
-        }
-    }
 }
 
 impl Families {
