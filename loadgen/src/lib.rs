@@ -11,6 +11,8 @@
 //! - [`http`]: the client connections and the target;
 //! - [`results`]: what a run records, the result file, the one judge, and the reports;
 //! - [`plan`]: the load profile, the schedule of intended starts and the shards that split it.
+//!
+//! Beside them, [`terminal`] (progress on stderr) and [`atomic_file`] (files written whole).
 
 pub mod atomic_file;
 pub mod http;
@@ -19,6 +21,7 @@ pub mod protocol;
 pub mod results;
 pub mod run;
 pub mod seeding;
+pub mod terminal;
 
 pub use plan::schedule::LoadProfile;
 pub use results::merge::merge_results;
@@ -26,6 +29,8 @@ pub use results::result::{RunResult, SCHEMA_VERSION};
 pub use results::thresholds::{
     Evaluation, Observations, ThresholdArgs, ThresholdName, Thresholds, Verdict, evaluate,
 };
-pub use run::engine::{RunConfig, RunError, StopHandle, StopSignal, run, stop_signal};
+pub use run::config::RunConfig;
+pub use run::engine::{RunError, run};
 pub use run::scenario::ScenarioKind;
+pub use run::stop::{StopHandle, StopSignal, stop_signal};
 pub use seeding::seed_files::Seeds;

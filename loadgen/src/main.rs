@@ -15,10 +15,10 @@ use loadgen::protocol::client_credentials::{
 use loadgen::protocol::token_verifier::AccessTokenFormat;
 use loadgen::results::names::Check;
 use loadgen::results::printer::summary;
-use loadgen::run::progress::ProgressMode;
 use loadgen::seeding::browser::FormHints;
 use loadgen::seeding::seed_files::codes_to_seed;
 use loadgen::seeding::seeder::SeedConfig;
+use loadgen::terminal::ProgressMode;
 use loadgen::{LoadProfile, RunConfig, RunResult, ScenarioKind, Seeds, ThresholdArgs, Verdict};
 
 const EXIT_THRESHOLDS_FAILED: u8 = 99;

@@ -13,8 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::results::result::RunResult;
 use crate::results::thresholds::Verdict;
-use crate::run::engine::{RunConfig, RunError, StopSignal};
+use crate::run::config::RunConfig;
+use crate::run::engine::RunError;
 use crate::run::scenario::SeedKind;
+use crate::run::stop::StopSignal;
 use crate::seeding::seed_files::{Seeds, codes_to_seed};
 use crate::seeding::seeder::{SeedConfig, SeedError, make_seeds};
 

@@ -6,131 +6,29 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::http::client::{Target, TargetError, VuClient};
-use crate::plan::schedule::{LoadProfile, Schedule, ScheduleError};
+use crate::plan::schedule::{Schedule, ScheduleError};
 use crate::plan::shard::{RunIdentity, Shard, format_start, hash_hex};
-use crate::protocol::client_credentials::ClientCredentials;
 use crate::protocol::discovery::{DiscoveryError, fetch_provider_metadata};
 use crate::protocol::jwks::{JwksSource, KeySet, REFETCH_INTERVAL};
-use crate::protocol::token_verifier::{AccessTokenFormat, JwksError, TokenVerifier};
+use crate::protocol::token_verifier::{JwksError, TokenVerifier};
 use crate::results::histogram::HistogramCodecError;
-use crate::results::names::CheckSet;
-use crate::results::result::FamilyCounts;
 use crate::results::result::{RunMeta, RunResult};
-use crate::results::thresholds::{LatencyBasis, Thresholds};
+use crate::results::thresholds::LatencyBasis;
 use crate::results::timeline::Timeline;
-use crate::run::progress::{ProgressMode, spawn_progress};
+use crate::run::config::RunConfig;
+use crate::run::progress::spawn_progress;
 use crate::run::scenario::{
-    EndpointPaths, Iteration, RunContext, Scenario, ScenarioKind, VirtualUser, VuSetupError,
-    with_scenario,
+    EndpointPaths, Iteration, RunContext, Scenario, VirtualUser, VuSetupError, with_scenario,
 };
+use crate::run::stop::StopSignal;
+use crate::run::write_back::{describe_family_losses, write_back_refresh_tokens};
 use crate::seeding::mint_ahead::{self, MintingPlan};
 use crate::seeding::seed_files::{CodesTooOld, NotEnoughSeeds, Seeds, check_code_ages, unix_now};
-
-/// Path of the discovery document (OpenID Connect Discovery 1.0 section 4).
-/// Everything `loadgen run` needs besides the seeds.
-#[derive(Debug, Clone)]
-pub struct RunConfig {
-    /// Scenario to run.
-    pub scenario: ScenarioKind,
-    /// Base URL of the IdP, `http://host:port`.
-    pub target: String,
-    /// Arrival-rate profile.
-    pub profile: LoadProfile,
-    /// Virtual users of the whole run (most iterations in flight at once); a shard sets up its
-    /// share of them.
-    pub max_vus: usize,
-    /// Per-request timeout, also the longest an iteration may wait for a free VU.
-    pub timeout: Duration,
-    /// The OAuth client.
-    pub client: ClientCredentials,
-    /// Audience access tokens must carry; the issuer when `None` (the mock IdP's default).
-    pub access_token_audience: Option<String>,
-    /// How access tokens are checked.
-    pub access_token: AccessTokenFormat,
-    /// The provider's authorization-code lifetime: a run refuses, before sending load, codes
-    /// that would be older than this at their scheduled use. `None` checks nothing.
-    pub code_lifetime: Option<Duration>,
-    /// Mint TEST 1's codes during the run, just ahead of use, through the seeded sessions,
-    /// instead of taking them from the seeds.
-    pub mint_ahead: bool,
-    /// Where the seeds go back after the run, with each family's newest refresh token (the
-    /// seed directory itself, for `loadgen run`); `None` keeps them as they were.
-    pub seeds_out: Option<std::path::PathBuf>,
-    /// Checks not made.
-    pub skipped_checks: CheckSet,
-    /// The gate.
-    pub thresholds: Thresholds,
-    /// Test id for the result; the scenario's when `None`.
-    pub test_id: Option<String>,
-    /// How to show progress.
-    pub progress: ProgressMode,
-    /// Which shard of the run this process sends ([`Shard::WHOLE`] on one machine).
-    pub shard: Shard,
-    /// When the schedule starts (wall clock): every shard sets up its VUs, then waits for it.
-    /// `None` starts as soon as the VUs are ready.
-    pub start_at: Option<SystemTime>,
-    /// Names the run in its result; derived from the configuration when `None`.
-    pub run_id: Option<String>,
-}
-
-impl RunConfig {
-    /// A configuration with the mock IdP's client, the gate's thresholds and no progress output.
-    pub fn new(scenario: ScenarioKind, target: impl Into<String>, profile: LoadProfile) -> Self {
-        Self {
-            scenario,
-            target: target.into(),
-            profile,
-            max_vus: 300,
-            timeout: Duration::from_secs(5),
-            client: ClientCredentials::default(),
-            access_token_audience: None,
-            access_token: AccessTokenFormat::Auto,
-            seeds_out: None,
-            mint_ahead: false,
-            code_lifetime: None,
-            skipped_checks: CheckSet::default(),
-            thresholds: Thresholds::default(),
-            test_id: None,
-            progress: ProgressMode::Hidden,
-            shard: Shard::WHOLE,
-            start_at: None,
-            run_id: None,
-        }
-    }
-
-    /// SHA-256 of everything the shards of one run must share: two shards whose hashes differ
-    /// were not sending parts of the same run. The shard's own index and file paths are left out.
-    pub fn hash(&self) -> String {
-        let canonical = serde_json::json!({
-            "scenario": self.scenario.name(),
-            "test_id": self.test_id,
-            "target": self.target,
-            "profile": self.profile,
-            "max_vus": self.max_vus,
-            "timeout_ms": self.timeout.as_millis().to_string(),
-            "client_id": self.client.client_id,
-            "public_client": self.client.client_secret.is_none(),
-            "redirect_uri": self.client.redirect_uri,
-            "scope": self.client.scope,
-            "access_token_audience": self.access_token_audience,
-            "access_token": format!("{:?}", self.access_token),
-            "code_lifetime_s": self.code_lifetime.map(|lifetime| lifetime.as_secs()),
-            "mint_ahead": self.mint_ahead,
-            "skipped_checks": self.skipped_checks.names(),
-            "thresholds": self.thresholds,
-            "shards": self.shard.count(),
-            "planned_start": self.start_at.map(format_start),
-        });
-        // serde_json's maps are sorted by key, so the text is canonical.
-        hash_hex(canonical.to_string().as_bytes())
-    }
-}
-
 /// Why a run could not be carried out (as opposed to a run that failed its thresholds).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -170,41 +68,6 @@ pub enum RunError {
     /// The result could not be built.
     #[error(transparent)]
     Result(#[from] HistogramCodecError),
-}
-
-/// Tells a run to stop early; the run then ends its in-flight iterations and reports.
-#[derive(Debug, Clone)]
-pub struct StopHandle(Arc<watch::Sender<bool>>);
-
-impl StopHandle {
-    /// Asks the run to stop.
-    pub fn stop(&self) {
-        self.0.send_replace(true);
-    }
-}
-
-/// The run's side of a [`StopHandle`].
-#[derive(Debug, Clone)]
-pub struct StopSignal(watch::Receiver<bool>);
-
-impl StopSignal {
-    /// Resolves once a stop was asked for; never if the handle is gone without asking.
-    async fn requested(&mut self) {
-        if self.0.wait_for(|stop| *stop).await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-
-    /// Whether a stop was asked for.
-    pub fn is_requested(&self) -> bool {
-        *self.0.borrow()
-    }
-}
-
-/// A linked stop handle and signal.
-pub fn stop_signal() -> (StopHandle, StopSignal) {
-    let (sender, receiver) = watch::channel(false);
-    (StopHandle(Arc::new(sender)), StopSignal(receiver))
 }
 
 /// Sets up `max_vus` virtual users of scenario `S`, a bounded number at a time.
@@ -258,85 +121,6 @@ async fn vu_loop<S: Scenario>(
         }
     }
     vu
-}
-
-/// Writes each family's newest refresh token back to the seeds, so that another run on the same
-/// seeds does not replay rotated tokens (which a provider rightly answers by revoking the family),
-/// and leaves out the families in doubt: those set aside after a transport error, and those of
-/// VUs cut off mid-rotation at the end. Returns a note saying what was written, or why not;
-/// `None` when the scenario holds no families.
-fn write_back_refresh_tokens<S: Scenario>(
-    config: &RunConfig,
-    context: &RunContext,
-    vus: usize,
-    ended: &[VirtualUser<S>],
-) -> Option<String> {
-    if !S::HOLDS_FAMILIES {
-        return None;
-    }
-    let directory = config.seeds_out.as_deref()?;
-    let families = &context.families;
-    let mut seeds = context.seeds.clone();
-    let mut ended_vus = vec![false; vus];
-    let mut kept = 0;
-    for vu in ended {
-        if let Some(ended) = ended_vus.get_mut(vu.id()) {
-            *ended = true;
-        }
-        let (Some(newest), Some(seed)) = (
-            vu.newest_refresh_token(),
-            families
-                .held_by(vu.id())
-                .and_then(|family| seeds.refresh_tokens.get_mut(family)),
-        ) else {
-            continue;
-        };
-        newest.clone_into(&mut seed.refresh_token);
-        kept += 1;
-    }
-    for (vu, _) in ended_vus.iter().enumerate().filter(|(_, ended)| !**ended) {
-        if let Some(family) = families.held_by(vu) {
-            families.set_aside(family);
-        }
-    }
-    let mut left_out = families.set_aside_families();
-    left_out.retain(|&family| family < seeds.refresh_tokens.len());
-    left_out.sort_unstable_by(|a, b| b.cmp(a));
-    for &family in &left_out {
-        seeds.refresh_tokens.remove(family);
-    }
-    let remaining = seeds.refresh_tokens.len();
-    Some(match seeds.save(directory) {
-        Ok(()) if left_out.is_empty() => format!(
-            "Wrote the newest refresh token of {kept} families to {}, so TEST 2 can run again on \
-             these seeds.",
-            directory.display()
-        ),
-        Ok(()) => format!(
-            "Wrote the newest refresh token of {kept} families to {} and left out {} families \
-             whose last rotation was never answered (the provider may have rotated them, so \
-             their next use would be a replay); {remaining} families remain for the next run.",
-            directory.display(),
-            left_out.len()
-        ),
-        Err(error) => format!(
-            "Could not write the rotated refresh tokens back ({error}): the seeds now hold \
-             rotated tokens, so seed again before the next TEST 2."
-        ),
-    })
-}
-
-/// A sentence on the families lost after transport errors, when any were.
-fn describe_family_losses(counts: FamilyCounts) -> Option<String> {
-    if counts.lost_after_transport_error == 0 {
-        return None;
-    }
-    Some(format!(
-        "{} refresh-token families were set aside after a transport error left their rotation \
-         unanswered (the provider may have rotated them); their users went on with {} spare \
-         families, {} spares left. Seed more families than virtual users to keep spares.",
-        counts.lost_after_transport_error, counts.spares_taken, counts.spares_left
-    ))
 }
 
 fn rfc3339_now() -> String {

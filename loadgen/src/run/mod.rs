@@ -3,6 +3,9 @@
 //! capacity search over whole runs. The top of the library: it may use every other folder.
 
 pub mod capacity;
+pub mod config;
 pub mod engine;
 pub mod progress;
 pub mod scenario;
+pub mod stop;
+mod write_back;

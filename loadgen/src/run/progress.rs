@@ -5,23 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::plan::schedule::Schedule;
 use crate::run::scenario::RunContext;
-
-/// How progress is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ProgressMode {
-    /// A live line on a terminal, plain lines every few seconds otherwise (on stderr).
-    #[default]
-    Auto,
-    /// Nothing (tests, libraries).
-    Hidden,
-}
+use crate::terminal::{ProgressMode, progress_bar};
 
 /// The running progress reporter; [`ProgressReporter::finish`] stops it.
 #[derive(Debug)]
@@ -101,12 +91,10 @@ pub fn spawn_progress(
             Duration::from_secs(5)
         };
         let bar = terminal.then(|| {
-            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-            let style = ProgressStyle::with_template(
+            let bar = progress_bar(
+                total,
                 "{spinner} [{elapsed_precise}] {bar:25} {pos}/{len} {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar());
-            bar.set_style(style);
+            );
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use tokio::task::JoinSet;
 use url::Url;
 
@@ -24,11 +24,11 @@ use crate::protocol::code_flow::{FlowEndpoints, FlowError, redeem_code};
 use crate::protocol::discovery::{DiscoveryError, fetch_provider_metadata};
 use crate::protocol::token_request::token_request_headers;
 use crate::protocol::token_verifier::TokenVerifier;
-use crate::run::progress::ProgressMode;
 use crate::seeding::browser::{Browser, Credentials, FormHints};
 use crate::seeding::seed_files::{
     CodeSeed, RefreshTokenSeed, SeedFileError, Seeds, SessionSeed, unix_now,
 };
+use crate::terminal::{ProgressMode, progress_bar};
 
 /// What to make, and how.
 #[derive(Debug, Clone)]
@@ -465,13 +465,10 @@ pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
     let share = |total: usize| owned(total).count();
     let total = (share(users) + share(config.codes) + share(config.refresh_families)) as u64;
     let bar = if config.progress == ProgressMode::Auto && std::io::stderr().is_terminal() {
-        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-        if let Ok(style) = ProgressStyle::with_template(
+        progress_bar(
+            total,
             "seeding [{elapsed_precise}] {bar:30} {pos}/{len} ({per_sec}, eta {eta})",
-        ) {
-            bar.set_style(style);
-        }
-        bar
+        )
     } else {
         ProgressBar::hidden()
     };

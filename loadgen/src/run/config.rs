@@ -1,0 +1,112 @@
+//! What `loadgen run` is asked to do besides the seeds, and the hash that tells whether shards
+//! were given the same run.
+
+use std::time::{Duration, SystemTime};
+
+use crate::plan::schedule::LoadProfile;
+use crate::plan::shard::{Shard, format_start, hash_hex};
+use crate::protocol::client_credentials::ClientCredentials;
+use crate::protocol::token_verifier::AccessTokenFormat;
+use crate::results::names::CheckSet;
+use crate::results::thresholds::Thresholds;
+use crate::run::scenario::ScenarioKind;
+use crate::terminal::ProgressMode;
+
+/// Everything `loadgen run` needs besides the seeds.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Scenario to run.
+    pub scenario: ScenarioKind,
+    /// Base URL of the IdP, `http://host:port`.
+    pub target: String,
+    /// Arrival-rate profile.
+    pub profile: LoadProfile,
+    /// Virtual users of the whole run (most iterations in flight at once); a shard sets up its
+    /// share of them.
+    pub max_vus: usize,
+    /// Per-request timeout, also the longest an iteration may wait for a free VU.
+    pub timeout: Duration,
+    /// The OAuth client.
+    pub client: ClientCredentials,
+    /// Audience access tokens must carry; the issuer when `None` (the mock IdP's default).
+    pub access_token_audience: Option<String>,
+    /// How access tokens are checked.
+    pub access_token: AccessTokenFormat,
+    /// The provider's authorization-code lifetime: a run refuses, before sending load, codes
+    /// that would be older than this at their scheduled use. `None` checks nothing.
+    pub code_lifetime: Option<Duration>,
+    /// Mint TEST 1's codes during the run, just ahead of use, through the seeded sessions,
+    /// instead of taking them from the seeds.
+    pub mint_ahead: bool,
+    /// Where the seeds go back after the run, with each family's newest refresh token (the
+    /// seed directory itself, for `loadgen run`); `None` keeps them as they were.
+    pub seeds_out: Option<std::path::PathBuf>,
+    /// Checks not made.
+    pub skipped_checks: CheckSet,
+    /// The gate.
+    pub thresholds: Thresholds,
+    /// Test id for the result; the scenario's when `None`.
+    pub test_id: Option<String>,
+    /// How to show progress.
+    pub progress: ProgressMode,
+    /// Which shard of the run this process sends ([`Shard::WHOLE`] on one machine).
+    pub shard: Shard,
+    /// When the schedule starts (wall clock): every shard sets up its VUs, then waits for it.
+    /// `None` starts as soon as the VUs are ready.
+    pub start_at: Option<SystemTime>,
+    /// Names the run in its result; derived from the configuration when `None`.
+    pub run_id: Option<String>,
+}
+
+impl RunConfig {
+    /// A configuration with the mock IdP's client, the gate's thresholds and no progress output.
+    pub fn new(scenario: ScenarioKind, target: impl Into<String>, profile: LoadProfile) -> Self {
+        Self {
+            scenario,
+            target: target.into(),
+            profile,
+            max_vus: 300,
+            timeout: Duration::from_secs(5),
+            client: ClientCredentials::default(),
+            access_token_audience: None,
+            access_token: AccessTokenFormat::Auto,
+            seeds_out: None,
+            mint_ahead: false,
+            code_lifetime: None,
+            skipped_checks: CheckSet::default(),
+            thresholds: Thresholds::default(),
+            test_id: None,
+            progress: ProgressMode::Hidden,
+            shard: Shard::WHOLE,
+            start_at: None,
+            run_id: None,
+        }
+    }
+
+    /// SHA-256 of everything the shards of one run must share: two shards whose hashes differ
+    /// were not sending parts of the same run. The shard's own index and file paths are left out.
+    pub fn hash(&self) -> String {
+        let canonical = serde_json::json!({
+            "scenario": self.scenario.name(),
+            "test_id": self.test_id,
+            "target": self.target,
+            "profile": self.profile,
+            "max_vus": self.max_vus,
+            "timeout_ms": self.timeout.as_millis().to_string(),
+            "client_id": self.client.client_id,
+            "public_client": self.client.client_secret.is_none(),
+            "redirect_uri": self.client.redirect_uri,
+            "scope": self.client.scope,
+            "access_token_audience": self.access_token_audience,
+            "access_token": format!("{:?}", self.access_token),
+            "code_lifetime_s": self.code_lifetime.map(|lifetime| lifetime.as_secs()),
+            "mint_ahead": self.mint_ahead,
+            "skipped_checks": self.skipped_checks.names(),
+            "thresholds": self.thresholds,
+            "shards": self.shard.count(),
+            "planned_start": self.start_at.map(format_start),
+        });
+        // serde_json's maps are sorted by key, so the text is canonical.
+        hash_hex(canonical.to_string().as_bytes())
+    }
+}
