@@ -15,7 +15,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use libfuzzer_sys::fuzz_target;
 use loadgen::seeding::browser::page::{self, Credentials, FormHints};
 use loadgen::seeding::browser::{Browser, is_redirect_uri};
-use loadgen::http::client::Target;
+use loadgen::http::target::Target;
 use loadgen::protocol::authorization::{AuthorizationFailure, AuthorizationRequest, IssuerExpectation, read_authorization_redirect};
 use loadgen::protocol::discovery::{DiscoveryIssuer};
 use loadgen::protocol::token_request::{ErrorResponse, TokenResponse, describe_error_body};

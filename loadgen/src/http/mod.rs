@@ -2,3 +2,4 @@
 //! ([`crate::results`]), nothing of OAuth.
 
 pub mod client;
+pub mod target;

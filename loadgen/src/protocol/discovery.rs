@@ -7,7 +7,8 @@ use bytes::Bytes;
 use http::Method;
 use serde::Deserialize;
 
-use crate::http::client::{Target, VuClient};
+use crate::http::client::VuClient;
+use crate::http::target::Target;
 use crate::protocol::token_request::describe_error_body;
 
 /// The parts of the discovery document the load generator uses.

@@ -10,7 +10,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::http::client::{Target, TargetError, VuClient};
+use crate::http::client::VuClient;
+use crate::http::target::{Target, TargetError};
 use crate::plan::schedule::{Schedule, ScheduleError};
 use crate::plan::shard::{RunIdentity, Shard, format_start, hash_hex};
 use crate::protocol::discovery::{DiscoveryError, fetch_provider_metadata};

@@ -13,7 +13,8 @@ use http::{HeaderName, HeaderValue};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use crate::http::client::{Target, VuClient};
+use crate::http::client::VuClient;
+use crate::http::target::Target;
 use crate::protocol::authorization::IssuerExpectation;
 use crate::protocol::client_credentials::ClientCredentials;
 use crate::protocol::code_flow::{FlowEndpoints, authorize_with_session};

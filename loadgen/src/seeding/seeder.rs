@@ -16,7 +16,8 @@ use indicatif::ProgressBar;
 use tokio::task::JoinSet;
 use url::Url;
 
-use crate::http::client::{Target, TargetError, VuClient};
+use crate::http::client::VuClient;
+use crate::http::target::{Target, TargetError};
 use crate::plan::shard::Shard;
 use crate::protocol::authorization::{AuthorizationRequest, IssuerExpectation};
 use crate::protocol::client_credentials::ClientCredentials;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use http::{HeaderName, HeaderValue};
 use tokio::time::Instant;
 
-use crate::http::client::Target;
+use crate::http::target::Target;
 use crate::protocol::authorization::IssuerExpectation;
 use crate::protocol::client_credentials::ClientCredentials;
 use crate::protocol::jwks::KeySet;
