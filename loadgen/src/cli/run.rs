@@ -1,0 +1,159 @@
+//! `loadgen run`: one scenario at an arrival rate, its result written and judged.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use loadgen::plan::shard::{Shard, parse_start};
+use loadgen::protocol::token_verifier::AccessTokenFormat;
+use loadgen::results::names::Check;
+use loadgen::results::printer::summary;
+use loadgen::{RunConfig, ScenarioKind, Seeds, ThresholdArgs};
+
+use crate::cli::exit_for;
+use crate::cli::shared_args::{ClientArgs, OutputArgs, ProfileArgs, parse_check, progress_mode};
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// Scenario: token-code (TEST 1), refresh-storm (TEST 2), full-oidc (TEST 3), userinfo,
+    /// token-exchange, discovery, refresh-reuse.
+    #[arg(long, env = "LOADGEN_SCENARIO", value_enum)]
+    pub(crate) scenario: ScenarioKind,
+    /// Base URL of the IdP.
+    #[arg(long, env = "LOADGEN_TARGET")]
+    pub(crate) target: String,
+    /// Directory holding the seed files.
+    #[arg(long, env = "LOADGEN_SEEDS")]
+    pub(crate) seeds: Option<PathBuf>,
+    /// The provider's authorization-code lifetime (60s in node-oidc-provider and Keycloak by
+    /// default): the run stops before sending load when codes would be older than this at their
+    /// scheduled use.
+    #[arg(long, env = "LOADGEN_CODE_LIFETIME", value_parser = humantime::parse_duration)]
+    pub(crate) code_lifetime: Option<Duration>,
+    /// Mint TEST 1's codes during the run, about half a second ahead of use, through the seeded
+    /// sessions on connections of their own (not measured), for providers whose code lifetime is
+    /// shorter than seeding plus the test.
+    #[arg(long, env = "LOADGEN_MINT_AHEAD")]
+    pub(crate) mint_ahead: bool,
+    /// Where the seeds go after the run, with each refresh-token family's newest token (the
+    /// --seeds directory when not given), so TEST 2 can run again on them.
+    #[arg(long, env = "LOADGEN_SEEDS_OUT")]
+    pub(crate) seeds_out: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) profile: ProfileArgs,
+    /// Virtual users: most iterations in flight at once, each with its own connection.
+    #[arg(long, env = "LOADGEN_MAX_VUS", default_value_t = 300)]
+    pub(crate) max_vus: usize,
+    /// Per-request timeout; also the longest an iteration may wait for a free VU.
+    #[arg(long, env = "LOADGEN_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub(crate) timeout: Duration,
+    /// Result file (JSON).
+    #[arg(long, env = "LOADGEN_OUT")]
+    pub(crate) out: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) outputs: OutputArgs,
+    /// Test id recorded in the result (defaults to TEST 1/2/3 or the scenario name).
+    #[arg(long, env = "LOADGEN_TEST_ID")]
+    pub(crate) test_id: Option<String>,
+    /// Audience access tokens must carry (defaults to the issuer).
+    #[arg(long, env = "LOADGEN_ACCESS_TOKEN_AUDIENCE")]
+    pub(crate) access_token_audience: Option<String>,
+    /// How access tokens are checked: auto (a JWS is verified against the JWKS, anything else
+    /// is opaque), jwt, or opaque (introspection, RFC 7662, when the provider offers it).
+    #[arg(long, env = "LOADGEN_ACCESS_TOKEN", value_enum, default_value_t = AccessTokenFormat::Auto)]
+    pub(crate) access_token: AccessTokenFormat,
+    /// A check not to make, by its name in results (repeatable), e.g. access_token_verifies.
+    /// The result lists the checks skipped.
+    #[arg(long = "skip-check", env = "LOADGEN_SKIP_CHECKS", value_delimiter = ',', value_parser = parse_check)]
+    pub(crate) skip_checks: Vec<Check>,
+    #[command(flatten)]
+    pub(crate) thresholds: ThresholdArgs,
+    /// No live progress output.
+    #[arg(long, env = "LOADGEN_NO_PROGRESS")]
+    pub(crate) no_progress: bool,
+    /// Send only shard I of N (from 0; Kubernetes' JOB_COMPLETION_INDEX fits): every N-th
+    /// iteration of the whole run's schedule, on its share of --max-vus and of the seeds. Every
+    /// shard gets the same options and --start-at; `loadgen report --gate` merges the results.
+    #[arg(long, env = "LOADGEN_SHARD", default_value = "0/1")]
+    pub(crate) shard: Shard,
+    /// When the schedule starts, UTC, RFC 3339 (2026-11-23T14:05:00Z): the run sets up its VUs
+    /// and connections, then waits for it. Required with --shard I/N when N is above 1.
+    #[arg(long, env = "LOADGEN_START_AT", value_parser = parse_start)]
+    pub(crate) start_at: Option<std::time::SystemTime>,
+    /// Names the run in the result (for example a CI run id); by default derived from the
+    /// configuration and the start, the same on every shard.
+    #[arg(long, env = "LOADGEN_RUN_ID")]
+    pub(crate) run_id: Option<String>,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+pub(crate) async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let seeds = match &args.seeds {
+        Some(directory) => Seeds::load(directory)?,
+        None => Seeds::default(),
+    };
+    let made_for_this_shard = seeds.shard == Some(args.shard) || args.shard.is_whole();
+    let seeds = seeds.for_shard(args.shard)?;
+    // A shard that took its slice of seeds shared by every shard must not write its slice over
+    // them; seeds made for the shard alone are its own to update.
+    let seeds_out = args.seeds_out.clone().or_else(|| {
+        if made_for_this_shard {
+            args.seeds.clone()
+        } else {
+            eprintln!(
+                "note: shard {} runs on its slice of seeds made for the whole run, so the \
+                 rotated refresh tokens are not written back over them; give --seeds-out to \
+                 keep them, or seed each shard with `loadgen seed --shard`",
+                args.shard
+            );
+            None
+        }
+    });
+    let profile = args.profile.profile();
+    let config = RunConfig {
+        max_vus: args.max_vus,
+        timeout: args.timeout,
+        client: args.client.credentials(),
+        access_token_audience: args.access_token_audience,
+        access_token: args.access_token,
+        seeds_out,
+        code_lifetime: args.code_lifetime,
+        mint_ahead: args.mint_ahead,
+        skipped_checks: args.skip_checks.iter().copied().collect(),
+        thresholds: args.thresholds.thresholds(),
+        test_id: args.test_id,
+        progress: progress_mode(args.no_progress),
+        shard: args.shard,
+        start_at: args.start_at,
+        run_id: args.run_id,
+        ..RunConfig::new(args.scenario, args.target, profile)
+    };
+    let (stop_handle, stop) = loadgen::stop_signal();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("interrupted: finishing in-flight requests, then writing the result");
+            stop_handle.stop();
+        }
+    });
+    let result = loadgen::run(&config, seeds, stop).await?;
+    let out = args
+        .out
+        .unwrap_or_else(|| PathBuf::from(format!("loadgen-{}.json", args.scenario.name())));
+    result.write(&out)?;
+    let text = summary(&result);
+    print!("{text}");
+    println!("  result: {}", out.display());
+    args.outputs.write(&result, &text)?;
+    if !args.shard.is_whole() {
+        // One shard's share says nothing on its own about the run: the thresholds are judged
+        // once, on the merge of every shard, as the single run would be.
+        println!(
+            "  shard {}: judged with the other shards by `loadgen report --gate SHARD...`",
+            args.shard
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    Ok(exit_for(result.verdict))
+}

@@ -1,0 +1,138 @@
+//! Flags more than one command takes: the client, the test users, the arrival-rate profile, the
+//! reports besides the result file, and how checks and progress are named on the command line.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use loadgen::protocol::client_credentials::{
+    ClientCredentials, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URI,
+    DEFAULT_SCOPE,
+};
+use loadgen::results::names::Check;
+use loadgen::terminal::ProgressMode;
+use loadgen::{LoadProfile, RunResult};
+
+#[derive(Debug, Args)]
+pub(crate) struct ClientArgs {
+    /// OAuth client id.
+    #[arg(long, env = "LOADGEN_CLIENT_ID", default_value = DEFAULT_CLIENT_ID)]
+    pub(crate) client_id: String,
+    /// Client secret for client_secret_basic.
+    #[arg(long, env = "LOADGEN_CLIENT_SECRET", default_value = DEFAULT_CLIENT_SECRET, hide_env_values = true)]
+    pub(crate) client_secret: String,
+    /// Act as a public client (no secret; client_id in the body, PKCE only).
+    #[arg(long, env = "LOADGEN_PUBLIC_CLIENT")]
+    pub(crate) public_client: bool,
+    /// Registered redirect URI.
+    #[arg(long, env = "LOADGEN_REDIRECT_URI", default_value = DEFAULT_REDIRECT_URI)]
+    pub(crate) redirect_uri: String,
+    /// Scope of authorization requests.
+    #[arg(long, env = "LOADGEN_SCOPE", default_value = DEFAULT_SCOPE)]
+    pub(crate) scope: String,
+}
+
+impl ClientArgs {
+    pub(crate) fn credentials(&self) -> ClientCredentials {
+        ClientCredentials {
+            client_id: self.client_id.clone(),
+            client_secret: (!self.public_client).then(|| self.client_secret.clone()),
+            redirect_uri: self.redirect_uri.clone(),
+            scope: self.scope.clone(),
+        }
+    }
+}
+
+/// The test users seeds sign in as, shared by `seed` and `capacity`.
+#[derive(Debug, Args)]
+pub(crate) struct UserArgs {
+    /// Password of the test users.
+    #[arg(
+        long,
+        env = "LOADGEN_PASSWORD",
+        default_value = "loadtest",
+        hide_env_values = true
+    )]
+    pub(crate) password: String,
+    /// Users are PREFIX00001, PREFIX00002 ...
+    #[arg(long, env = "LOADGEN_USER_PREFIX", default_value = "user-loadtest-")]
+    pub(crate) user_prefix: String,
+}
+
+/// The arrival-rate profile, shared by `run` and by `seed` (which sizes TEST 1's codes from it).
+#[derive(Debug, Args)]
+pub(crate) struct ProfileArgs {
+    /// Steady arrival rate, iterations per second.
+    #[arg(long, env = "LOADGEN_RATE", default_value_t = 300.0)]
+    pub(crate) rate: f64,
+    /// Linear ramp from 0 to the rate.
+    #[arg(long, env = "LOADGEN_RAMP_UP", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub(crate) ramp_up: Duration,
+    /// Time at the steady rate.
+    #[arg(long, env = "LOADGEN_DURATION", default_value = "120s", value_parser = humantime::parse_duration)]
+    pub(crate) duration: Duration,
+    /// Linear ramp from the rate to 0.
+    #[arg(long, env = "LOADGEN_RAMP_DOWN", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub(crate) ramp_down: Duration,
+}
+
+impl ProfileArgs {
+    pub(crate) fn profile(&self) -> LoadProfile {
+        LoadProfile::new(self.rate, self.ramp_up, self.duration, self.ramp_down)
+    }
+}
+
+/// Reports besides the result file, for people and for CI.
+#[derive(Debug, Args)]
+pub(crate) struct OutputArgs {
+    /// Also write a self-contained HTML report here: verdict, thresholds, percentiles and plots
+    /// of the rate, latency and errors over time.
+    #[arg(long, env = "LOADGEN_HTML")]
+    pub(crate) html: Option<PathBuf>,
+    /// Also write a JUnit XML report here: one test case per threshold, a failure carrying the
+    /// observed value.
+    #[arg(long, env = "LOADGEN_JUNIT")]
+    pub(crate) junit: Option<PathBuf>,
+}
+
+impl OutputArgs {
+    /// Writes the reports asked for, and appends the summary to the GitHub Actions job summary
+    /// when `GITHUB_STEP_SUMMARY` names one.
+    pub(crate) fn write(&self, result: &RunResult, summary_text: &str) -> anyhow::Result<()> {
+        let results = std::slice::from_ref(result);
+        if let Some(path) = &self.html {
+            let title = format!("{} — {}", result.test_id, result.scenario);
+            std::fs::write(path, loadgen::results::html_report::render(&title, results))
+                .with_context(|| format!("writing the HTML report to {}", path.display()))?;
+        }
+        if let Some(path) = &self.junit {
+            std::fs::write(path, loadgen::results::junit::render("loadgen", results)?)
+                .with_context(|| format!("writing the JUnit report to {}", path.display()))?;
+        }
+        loadgen::results::printer::append_to_github_job_summary(&format!(
+            "\n```\n{}\n```",
+            summary_text.trim()
+        ))
+        .context("appending to the GitHub job summary (GITHUB_STEP_SUMMARY)")?;
+        Ok(())
+    }
+}
+
+pub(crate) fn parse_check(name: &str) -> Result<Check, String> {
+    Check::from_name(name).ok_or_else(|| {
+        let known: Vec<&str> = Check::all().map(Check::as_str).collect();
+        format!(
+            "no check is called '{name}'; the checks are {}",
+            known.join(", ")
+        )
+    })
+}
+
+pub(crate) fn progress_mode(no_progress: bool) -> ProgressMode {
+    if no_progress {
+        ProgressMode::Hidden
+    } else {
+        ProgressMode::Auto
+    }
+}
