@@ -56,12 +56,6 @@ pub enum OAuthError {
     ServerError(String),
 }
 
-impl From<crate::store::StoreFull> for OAuthError {
-    fn from(full: crate::store::StoreFull) -> Self {
-        OAuthError::StoreFull(full.to_string())
-    }
-}
-
 impl OAuthError {
     /// The `error` member of the JSON body.
     pub fn code(&self) -> &'static str {

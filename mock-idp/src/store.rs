@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use dashmap::DashMap;
 use dashmap::mapref::one::{Ref, RefMut};
 
+use crate::error::OAuthError;
 use crate::jwt::AccessClaims;
 
 /// Unix time in milliseconds.
@@ -135,6 +136,14 @@ impl Default for Limits {
 pub struct StoreFull {
     pub map: &'static str,
     pub limit: usize,
+}
+
+// The store says how its fullness is answered, so that the error type depends on nothing of the
+// store (the store already depends on tokens, which report `OAuthError`).
+impl From<StoreFull> for OAuthError {
+    fn from(full: StoreFull) -> Self {
+        OAuthError::StoreFull(full.to_string())
+    }
 }
 
 /// A map that counts its entries as they come and go, so the size cap is checked in O(1):

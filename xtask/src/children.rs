@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
 
-use crate::process::{run_side_by_side, run_to_completion};
-use crate::workspace::in_ci;
+use crate::process::{in_ci, run_side_by_side, run_to_completion};
 
 /// loadgen's and gate's exit code for "a threshold failed" (k6's convention).
 pub const EXIT_THRESHOLD_FAILED: i32 = 99;

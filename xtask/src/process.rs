@@ -1,6 +1,6 @@
 //! Child processes of the pipeline: an identity provider (mock-idp or node-oidc-provider) booted
 //! on an ephemeral port and stopped on every path (error and Ctrl-C included), and commands waited
-//! on without missing an interrupt.
+//! on without missing an interrupt, and whether they run in CI.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::path::Path;
@@ -24,6 +24,11 @@ pub fn install_interrupt_handler() -> Result<()> {
 
 pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Whether this runs in CI (`CI` set and not `false`): no progress bars, no snapshot updates.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|value| !value.is_empty() && value != "false")
 }
 
 /// An identity provider's process. Dropping it stops the process (SIGTERM, then SIGKILL after a

@@ -127,8 +127,3 @@ pub fn run_id() -> String {
         .unwrap_or_default();
     format!("run-{seconds}")
 }
-
-/// Whether this runs in CI (`CI` set and not `false`): no progress bars, no snapshot updates.
-pub fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|value| !value.is_empty() && value != "false")
-}

@@ -12,5 +12,6 @@ pub mod printer;
 pub mod recorder;
 pub mod result;
 pub mod result_file;
+pub mod shard_check;
 pub mod thresholds;
 pub mod timeline;

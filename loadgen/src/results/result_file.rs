@@ -4,8 +4,8 @@ use std::path::Path;
 
 use crate::atomic_file::write_atomically;
 use crate::results::histogram::HistogramCodecError;
-use crate::results::merge::ShardMergeError;
 use crate::results::result::{OLDEST_READABLE_SCHEMA_VERSION, RunResult, SCHEMA_VERSION};
+use crate::results::shard_check::ShardMergeError;
 
 /// Why result files could not be read, merged or written.
 #[derive(Debug, thiserror::Error)]
