@@ -316,7 +316,12 @@ fn section(out: &mut String, result: &RunResult) {
         "<table><tr><th>latency (ms)</th><th>count</th><th>p50</th><th>p90</th><th>p95</th>\
          <th>p99</th><th>p99.9</th><th>max</th></tr>",
     );
-    percentile_row(out, "iteration", &result.iteration_duration);
+    // The headline row is the latency the gate judged, named as its thresholds name it.
+    percentile_row(
+        out,
+        &format!("{} (gated)", result.gated_latency.describe()),
+        result.gated_latency_summary(),
+    );
     for (name, endpoint) in &result.endpoints {
         percentile_row(out, &format!("{name} request"), &endpoint.latency);
     }

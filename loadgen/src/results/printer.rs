@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::results::result::{LatencySummary, Requests, RunResult};
-use crate::results::thresholds::Verdict;
+use crate::results::thresholds::{LatencyBasis, Verdict};
 
 fn mark(passed: bool) -> &'static str {
     if passed { "✓" } else { "✗" }
@@ -11,7 +11,7 @@ fn mark(passed: bool) -> &'static str {
 
 fn latency_line(name: &str, summary: &LatencySummary) -> String {
     format!(
-        "  {name:.<24}: min={:.2}ms mean={:.2}ms p50={:.2}ms p90={:.2}ms p95={:.2}ms p99={:.2}ms p99.9={:.2}ms max={:.2}ms (n={})",
+        "  {name:.<26}: min={:.2}ms mean={:.2}ms p50={:.2}ms p90={:.2}ms p95={:.2}ms p99={:.2}ms p99.9={:.2}ms max={:.2}ms (n={})",
         summary.min_ms,
         summary.mean_ms,
         summary.p50_ms,
@@ -134,7 +134,7 @@ pub fn summary(result: &RunResult) -> String {
     let iterations = &result.iterations;
     let _ = writeln!(
         out,
-        "  {:.<24}: {} scheduled, {} completed, {} failed, {} dropped",
+        "  {:.<26}: {} scheduled, {} completed, {} failed, {} dropped",
         "iterations",
         iterations.scheduled,
         iterations.completed,
@@ -143,14 +143,14 @@ pub fn summary(result: &RunResult) -> String {
     );
     let _ = writeln!(
         out,
-        "  {:.<24}: {:.3}% (error rate {:.3}%)",
+        "  {:.<26}: {:.3}% (error rate {:.3}%)",
         "success rate",
         result.success_rate * 100.0,
         result.error_rate * 100.0
     );
     let _ = writeln!(
         out,
-        "  {:.<24}: {:.1}/s over the run, {:.1}/s in steady state (target {}/s)",
+        "  {:.<26}: {:.1}/s over the run, {:.1}/s in steady state (target {}/s)",
         "achieved rate",
         result.achieved_rate_per_s,
         result.steady_state_achieved_rate_per_s,
@@ -158,25 +158,29 @@ pub fn summary(result: &RunResult) -> String {
     );
     let _ = writeln!(
         out,
-        "  {:.<24}: {}",
+        "  {:.<26}: {}",
         "requests",
         requests_line(&result.requests)
     );
-    let _ = writeln!(out, "{}", latency_line("latency", &result.latency));
+    // The gated latency first, named as the thresholds name it; the request figures after it.
+    let gated_name = format!("{} (gated)", result.gated_latency.describe());
     let _ = writeln!(
         out,
         "{}",
-        latency_line("service time", &result.service_time)
+        latency_line(&gated_name, result.gated_latency_summary())
     );
+    if result.gated_latency != LatencyBasis::Requests {
+        let _ = writeln!(out, "{}", latency_line("request latency", &result.latency));
+    }
     let _ = writeln!(
         out,
         "{}",
-        latency_line("iteration duration", &result.iteration_duration)
+        latency_line("request service time", &result.service_time)
     );
     for (name, endpoint) in &result.endpoints {
         let _ = writeln!(
             out,
-            "  {:.<24}: {}",
+            "  {:.<26}: {}",
             format!("{name} requests"),
             requests_line(&endpoint.requests)
         );

@@ -447,13 +447,21 @@ impl RunResult {
         Ok(result)
     }
 
+    /// The latency the p95 and p99 thresholds judge: whole iterations (`iteration_duration`)
+    /// since format 3, requests (`latency`) in older files. Everything that shows "the" latency of
+    /// a run (the printer, the reports, the pipeline's summary and perf figures) shows this one,
+    /// named by [`LatencyBasis::describe`], so what people read is what the gate judged.
+    pub fn gated_latency_summary(&self) -> &LatencySummary {
+        match self.gated_latency {
+            LatencyBasis::Requests => &self.latency,
+            LatencyBasis::Iterations => &self.iteration_duration,
+        }
+    }
+
     /// The figures thresholds are judged on, read from this result's own counts (never from the
     /// verdict it carries).
     pub fn observations(&self) -> Observations {
-        let gated = match self.gated_latency {
-            LatencyBasis::Requests => &self.latency,
-            LatencyBasis::Iterations => &self.iteration_duration,
-        };
+        let gated = self.gated_latency_summary();
         let measured = gated.count > 0;
         Observations {
             latency_basis: self.gated_latency,
@@ -638,6 +646,21 @@ mod tests {
         assert_eq!(p99.condition, "p99 iteration latency < 500 ms");
         assert_eq!(p99.observed, Some(result.iteration_duration.p99_ms));
         assert_eq!(result.verdict, Verdict::Fail);
+        // What people read is what the gate judged: the printer's first latency line is the
+        // iteration's 700 ms, labelled as gated, and the 3 ms request comes after it, labelled too.
+        assert_eq!(result.gated_latency_summary(), &result.iteration_duration);
+        let text = crate::results::printer::summary(&result);
+        let line = |name: &str| {
+            text.lines()
+                .position(|line| line.trim_start().starts_with(name))
+                .map(|index| (index, text.lines().nth(index).unwrap_or_default()))
+                .unwrap_or_else(|| panic!("no {name} line in {text}"))
+        };
+        let (gated_at, gated) = line("iteration latency (gated).");
+        let (request_at, request) = line("request latency.");
+        assert!(gated.contains("p99=700.41ms"), "{gated}");
+        assert!(request.contains("p99=3.00ms"), "{request}");
+        assert!(gated_at < request_at, "{text}");
 
         // A file of format 2 carries no basis: it was judged on request latency, and still is.
         let mut old = serde_json::to_value(&result).unwrap();
@@ -649,6 +672,11 @@ mod tests {
         std::fs::write(&path, old.to_string()).unwrap();
         let reread = RunResult::read(&path).unwrap();
         assert_eq!(reread.gated_latency, LatencyBasis::Requests);
+        assert_eq!(reread.gated_latency_summary(), &reread.latency);
+        assert!(
+            crate::results::printer::summary(&reread)
+                .contains("latency (gated)...........: min=3.00ms")
+        );
         let evaluation = reread.judge(&Thresholds::default());
         assert_eq!(evaluation.outcomes[3].condition, "p99 latency < 500 ms");
         assert_eq!(evaluation.outcomes[3].observed, Some(reread.latency.p99_ms));
