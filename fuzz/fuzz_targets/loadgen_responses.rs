@@ -13,15 +13,17 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use libfuzzer_sys::fuzz_target;
+use loadgen::http::target::Target;
+use loadgen::protocol::authorization::{
+    AuthorizationFailure, AuthorizationRequest, IssuerExpectation, read_authorization_redirect,
+};
+use loadgen::protocol::client_credentials::ClientCredentials;
+use loadgen::protocol::discovery::Discovery;
+use loadgen::protocol::discovery::DiscoveryIssuer;
+use loadgen::protocol::token_request::{ErrorResponse, TokenResponse, describe_error_body};
+use loadgen::protocol::token_verifier::{TokenVerifier, looks_like_jws};
 use loadgen::seeding::browser::page::{self, Credentials, FormHints};
 use loadgen::seeding::browser::{Browser, is_redirect_uri};
-use loadgen::http::target::Target;
-use loadgen::protocol::authorization::{AuthorizationFailure, AuthorizationRequest, IssuerExpectation, read_authorization_redirect};
-use loadgen::protocol::discovery::{DiscoveryIssuer};
-use loadgen::protocol::token_request::{ErrorResponse, TokenResponse, describe_error_body};
-use loadgen::protocol::client_credentials::{ClientCredentials};
-use loadgen::protocol::discovery::{Discovery};
-use loadgen::protocol::token_verifier::{TokenVerifier, looks_like_jws};
 use mock_idp::jwt::{AccessClaims, IdClaims, Minter};
 use mock_idp::keys::SigningKey;
 use mock_idp::{RefreshTokenFormat, SigningAlg};

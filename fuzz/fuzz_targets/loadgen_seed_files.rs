@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use http::HeaderValue;
 use libfuzzer_sys::fuzz_target;
-use loadgen::protocol::token_request::{code_grant_body, refresh_grant_body};
-use loadgen::protocol::client_credentials::ClientCredentials;
 use loadgen::plan::schedule::Schedule;
+use loadgen::plan::shard::Shard;
+use loadgen::protocol::client_credentials::ClientCredentials;
+use loadgen::protocol::token_request::{code_grant_body, refresh_grant_body};
 use loadgen::seeding::seed_files::{
     CodeSeed, RefreshTokenSeed, SessionSeed, check_code_ages, parse_list, unix_now,
 };
-use loadgen::plan::shard::Shard;
 use loadgen::{LoadProfile, ScenarioKind, Seeds};
 use serde::Serialize;
 use strum::IntoEnumIterator as _;
