@@ -154,6 +154,7 @@ impl App {
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
         let (parts, body) = request.into_parts();
+        self.shared.idp.metrics.record_version(parts.version);
         let endpoint = endpoint_label(parts.uri.path());
         let config = &self.shared.idp.config;
         let body = tokio::time::timeout(

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::tls::TlsSource;
+
 pub use crate::keys::SigningAlg;
 
 /// How refresh tokens look on the wire.
@@ -79,6 +81,9 @@ pub struct Config {
     pub max_connections: usize,
     /// How often expired codes, tokens and sessions are swept from memory.
     pub sweep_interval: Duration,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with this certificate; plain HTTP/1.1 when
+    /// `None`. The default issuer is then `https://`.
+    pub tls: Option<TlsSource>,
 }
 
 impl Default for Config {
@@ -110,6 +115,7 @@ impl Default for Config {
             request_timeout: Duration::from_secs(10),
             max_connections: 10_000,
             sweep_interval: Duration::from_secs(30),
+            tls: None,
         }
     }
 }

@@ -21,6 +21,7 @@ mod server;
 mod state;
 pub mod store;
 mod test_endpoints;
+pub mod tls;
 mod token_endpoint;
 
 pub use app::App;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use mock_idp::tls::TlsSource;
 use mock_idp::{AccessTokenFormat, Config, Fault, RefreshTokenFormat, SigningAlg};
 
 /// A spec-faithful OpenID Connect provider to load-test against. Prints
@@ -122,6 +123,21 @@ struct Cli {
     /// How often expired codes, tokens and sessions are removed from memory.
     #[arg(long, env = "MOCK_IDP_SWEEP_INTERVAL", value_parser = humantime::parse_duration, default_value = "30s")]
     sweep_interval: Duration,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with this PEM certificate chain.
+    #[arg(
+        long,
+        env = "MOCK_IDP_TLS_CERT",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "MOCK_IDP_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate for localhost, 127.0.0.1 and ::1 made at start, signed by
+    /// a CA made with it; writes ca.pem (for clients to trust), cert.pem and key.pem to DIR.
+    #[arg(long, env = "MOCK_IDP_TLS_SELF_SIGNED", value_name = "DIR")]
+    tls_self_signed: Option<PathBuf>,
 }
 
 impl Cli {
@@ -153,6 +169,11 @@ impl Cli {
             request_timeout: self.request_timeout,
             max_connections: self.max_connections,
             sweep_interval: self.sweep_interval,
+            tls: match (self.tls_cert, self.tls_key, self.tls_self_signed) {
+                (Some(certificate), Some(key), _) => Some(TlsSource::Files { certificate, key }),
+                (_, _, Some(directory)) => Some(TlsSource::SelfSigned { directory }),
+                _ => None,
+            },
         }
     }
 }

@@ -19,6 +19,11 @@ struct KindLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabels {
+    version: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MapLabels {
     map: &'static str,
 }
@@ -37,6 +42,8 @@ pub mod series {
     /// Prefix of every series.
     pub const PREFIX: &str = "mock_idp";
     pub const HTTP_REQUESTS: &str = "http_requests";
+    /// Requests by the HTTP version they came in (`HTTP/1.1`, `HTTP/2`, ...).
+    pub const HTTP_VERSIONS: &str = "http_requests_by_version";
     pub const TOKENS_ISSUED: &str = "tokens_issued";
     pub const TOKEN_REQUESTS: &str = "token_requests";
     pub const FAULTS_INJECTED: &str = "faults_injected";
@@ -75,6 +82,7 @@ pub mod series {
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
+    versions: Family<VersionLabels, Counter>,
     tokens_issued: Family<KindLabels, Counter>,
     token_requests: Family<GrantLabels, Counter>,
     faults_injected: Family<KindLabels, Counter>,
@@ -112,6 +120,7 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix(series::PREFIX);
         let metrics = Self {
             requests: Family::default(),
+            versions: Family::default(),
             tokens_issued: Family::default(),
             token_requests: Family::default(),
             faults_injected: Family::default(),
@@ -129,6 +138,11 @@ impl Default for Metrics {
             series::HTTP_REQUESTS,
             "HTTP requests answered, by endpoint and status",
             metrics.requests.clone(),
+        );
+        registry.register(
+            series::HTTP_VERSIONS,
+            "HTTP requests answered, by the HTTP version they came in",
+            metrics.versions.clone(),
         );
         registry.register(
             series::TOKENS_ISSUED,
@@ -192,6 +206,19 @@ impl Metrics {
     pub fn record_request(&self, endpoint: &'static str, status: u16) {
         self.requests
             .get_or_create(&RequestLabels { endpoint, status })
+            .inc();
+    }
+
+    /// Counts a request by its HTTP version (a closed set of labels).
+    pub fn record_version(&self, version: http::Version) {
+        let version = match version {
+            http::Version::HTTP_10 => "HTTP/1.0",
+            http::Version::HTTP_11 => "HTTP/1.1",
+            http::Version::HTTP_2 => "HTTP/2",
+            _ => "other",
+        };
+        self.versions
+            .get_or_create(&VersionLabels { version })
             .inc();
     }
 

@@ -1,6 +1,7 @@
-//! The socket side: accepts HTTP/1.1 connections on a Tokio listener and feeds their requests to
-//! `App`, with a header-read timeout, keep-alive, a periodic sweep and graceful shutdown. This is
-//! the only module that knows hyper's server types.
+//! The socket side: accepts connections on a Tokio listener (plain HTTP/1.1, or TLS with HTTP/2 or
+//! HTTP/1.1 as ALPN agreed) and feeds their requests to `App`, with a header-read timeout (the TLS
+//! handshake included), keep-alive, a periodic sweep and graceful shutdown. This is the only
+//! module that knows hyper's server types.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -8,17 +9,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 use crate::app::App;
 use crate::config::Config;
 use crate::keys::KeyError;
+use crate::tls::{TlsError, server_config};
 
 /// Connections still open this long after shutdown was asked for are dropped.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -41,6 +44,8 @@ pub enum StartError {
     NoConnectionsAllowed,
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// A server running on the current Tokio runtime.
@@ -59,7 +64,7 @@ impl RunningIdp {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`, the default issuer.
+    /// `http://127.0.0.1:PORT` (`https://` when serving TLS), the default issuer.
     pub fn base_url(&self) -> String {
         self.base_url.clone()
     }
@@ -88,16 +93,19 @@ pub async fn spawn(config: Config) -> Result<RunningIdp, StartError> {
     if config.max_connections == 0 {
         return Err(StartError::NoConnectionsAllowed);
     }
+    let tls = config.tls.as_ref().map(server_config).transpose()?;
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| StartError::Bind { addr, source })?;
     let addr = listener
         .local_addr()
         .map_err(|source| StartError::Bind { addr, source })?;
-    let base_url = format!("http://{addr}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let base_url = format!("{scheme}://{addr}");
     let app = App::new(config, &base_url)?;
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(serve(listener, app.clone(), wait_for_stop(stopped)));
+    let tls = tls.map(TlsAcceptor::from);
+    let task = tokio::spawn(serve(listener, app.clone(), tls, wait_for_stop(stopped)));
     Ok(RunningIdp {
         addr,
         base_url,
@@ -112,14 +120,24 @@ async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then drains open connections.
-pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output = ()>) {
+/// Serves `app` on `listener` until `shutdown` completes, then drains open connections. With
+/// `tls`, every connection first completes a TLS handshake (within the header-read timeout) and
+/// then speaks the protocol ALPN agreed on.
+pub async fn serve(
+    listener: TcpListener,
+    app: App,
+    tls: Option<TlsAcceptor>,
+    shutdown: impl Future<Output = ()>,
+) {
     let config = &app.config();
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(config.header_read_timeout)
         .keep_alive(true);
+    let mut http2_builder = http2::Builder::new(TokioExecutor::new());
+    http2_builder.timer(TokioTimer::new());
+    let handshake_timeout = config.header_read_timeout;
     let graceful = GracefulShutdown::new();
     let sweeper = tokio::spawn(sweep_periodically(app.clone()));
     // A permit per open connection: at the cap, nothing more is accepted until one closes, so
@@ -149,9 +167,37 @@ pub async fn serve(listener: TcpListener, app: App, shutdown: impl Future<Output
                     let app = app.clone();
                     async move { Ok::<_, Infallible>(app.handle(request).await) }
                 });
-                let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                let Some(acceptor) = tls.clone() else {
+                    let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                    tokio::spawn(async move {
+                        if let Err(error) = connection.await {
+                            tracing::debug!(%error, "connection ended with an error");
+                        }
+                        drop(slot);
+                    });
+                    continue;
+                };
+                let watcher = graceful.watcher();
+                let (http1_builder, http2_builder) = (builder.clone(), http2_builder.clone());
                 tokio::spawn(async move {
-                    if let Err(error) = connection.await {
+                    let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(error)) => {
+                            tracing::debug!(%error, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake took longer than the header-read timeout");
+                            return;
+                        }
+                    };
+                    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+                    let served = if h2 {
+                        watcher.watch(http2_builder.serve_connection(TokioIo::new(stream), service)).await
+                    } else {
+                        watcher.watch(http1_builder.serve_connection(TokioIo::new(stream), service)).await
+                    };
+                    if let Err(error) = served {
                         tracing::debug!(%error, "connection ended with an error");
                     }
                     drop(slot);

@@ -11,7 +11,7 @@ use loadgen::seeding::seeder::SeedConfig;
 use loadgen::{LoadProfile, RunConfig, ScenarioKind, ThresholdArgs};
 
 use crate::cli::EXIT_THRESHOLDS_FAILED;
-use crate::cli::shared_args::{ClientArgs, UserArgs};
+use crate::cli::shared_args::{ClientArgs, TransportArgs, UserArgs};
 
 #[derive(Debug, Args)]
 pub(crate) struct CapacityArgs {
@@ -74,6 +74,8 @@ pub(crate) struct CapacityArgs {
     pub(crate) out_dir: PathBuf,
     #[command(flatten)]
     pub(crate) client: ClientArgs,
+    #[command(flatten)]
+    pub(crate) transport: TransportArgs,
 }
 
 pub(crate) async fn execute(args: CapacityArgs) -> anyhow::Result<ExitCode> {
@@ -98,7 +100,9 @@ pub(crate) async fn execute(args: CapacityArgs) -> anyhow::Result<ExitCode> {
         cool_down: args.cool_down,
     };
     let profile = LoadProfile::new(args.start_rate, args.ramp_up, args.duration, Duration::ZERO);
+    let transport = args.transport.settings();
     let config = RunConfig {
+        transport: transport.clone(),
         max_vus: args.max_vus,
         timeout: args.timeout,
         client: args.client.credentials(),
@@ -108,6 +112,7 @@ pub(crate) async fn execute(args: CapacityArgs) -> anyhow::Result<ExitCode> {
         ..RunConfig::new(args.scenario, args.target.clone(), profile)
     };
     let seeding = SeedConfig {
+        transport,
         client: args.client.credentials(),
         password: args.users.password,
         user_prefix: args.users.user_prefix,

@@ -12,7 +12,9 @@ use loadgen::results::printer::summary;
 use loadgen::{RunConfig, ScenarioKind, Seeds, ThresholdArgs};
 
 use crate::cli::exit_for;
-use crate::cli::shared_args::{ClientArgs, OutputArgs, ProfileArgs, parse_check, progress_mode};
+use crate::cli::shared_args::{
+    ClientArgs, OutputArgs, ProfileArgs, TransportArgs, parse_check, progress_mode,
+};
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
@@ -36,6 +38,10 @@ pub(crate) struct RunArgs {
     /// shorter than seeding plus the test.
     #[arg(long, env = "LOADGEN_MINT_AHEAD")]
     pub(crate) mint_ahead: bool,
+    /// Open new connections for every iteration (k6's noConnectionReuse), as machine clients
+    /// that keep none do: every iteration pays a connect and, over https, a TLS handshake.
+    #[arg(long, env = "LOADGEN_NEW_CONNECTION_PER_ITERATION")]
+    pub(crate) new_connection_per_iteration: bool,
     /// Where the seeds go after the run, with each refresh-token family's newest token (the
     /// --seeds directory when not given), so TEST 2 can run again on them.
     #[arg(long, env = "LOADGEN_SEEDS_OUT")]
@@ -87,6 +93,8 @@ pub(crate) struct RunArgs {
     pub(crate) run_id: Option<String>,
     #[command(flatten)]
     pub(crate) client: ClientArgs,
+    #[command(flatten)]
+    pub(crate) transport: TransportArgs,
 }
 
 pub(crate) async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -113,6 +121,7 @@ pub(crate) async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     });
     let profile = args.profile.profile();
     let config = RunConfig {
+        transport: args.transport.settings(),
         max_vus: args.max_vus,
         timeout: args.timeout,
         client: args.client.credentials(),
@@ -121,6 +130,7 @@ pub(crate) async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         seeds_out,
         code_lifetime: args.code_lifetime,
         mint_ahead: args.mint_ahead,
+        new_connection_per_iteration: args.new_connection_per_iteration,
         skipped_checks: args.skip_checks.iter().copied().collect(),
         thresholds: args.thresholds.thresholds(),
         test_id: args.test_id,

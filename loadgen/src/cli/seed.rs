@@ -10,7 +10,7 @@ use loadgen::seeding::browser::FormHints;
 use loadgen::seeding::seed_files::codes_to_seed;
 use loadgen::seeding::seeder::SeedConfig;
 
-use crate::cli::shared_args::{ClientArgs, ProfileArgs, UserArgs, progress_mode};
+use crate::cli::shared_args::{ClientArgs, ProfileArgs, TransportArgs, UserArgs, progress_mode};
 
 #[derive(Debug, Args)]
 pub(crate) struct SeedArgs {
@@ -66,6 +66,8 @@ pub(crate) struct SeedArgs {
     pub(crate) no_progress: bool,
     #[command(flatten)]
     pub(crate) client: ClientArgs,
+    #[command(flatten)]
+    pub(crate) transport: TransportArgs,
 }
 
 pub(crate) async fn execute(args: SeedArgs) -> anyhow::Result<ExitCode> {
@@ -73,6 +75,7 @@ pub(crate) async fn execute(args: SeedArgs) -> anyhow::Result<ExitCode> {
         usize::try_from(codes_to_seed(&args.profile.profile())).unwrap_or(usize::MAX)
     });
     let config = SeedConfig {
+        transport: args.transport.settings(),
         codes,
         refresh_families: args.refresh_families,
         sessions: args.sessions,

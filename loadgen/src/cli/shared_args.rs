@@ -1,11 +1,13 @@
-//! Flags more than one command takes: the client, the test users, the arrival-rate profile, the
-//! reports besides the result file, and how checks and progress are named on the command line.
+//! Flags more than one command takes: the client, the connections (TLS, HTTP/2, --resolve), the
+//! test users, the arrival-rate profile, the reports besides the result file, and how checks and progress are named on the command line.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
+use loadgen::http::connection::{Resolve, TransportSettings};
+use loadgen::http::tls::{ClientCertificate, TlsSettings};
 use loadgen::protocol::client_credentials::{
     ClientCredentials, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URI,
     DEFAULT_SCOPE,
@@ -40,6 +42,58 @@ impl ClientArgs {
             client_secret: (!self.public_client).then(|| self.client_secret.clone()),
             redirect_uri: self.redirect_uri.clone(),
             scope: self.scope.clone(),
+        }
+    }
+}
+
+/// How every connection is made, shared by `seed`, `run` and `capacity`: HTTPS trust, a client
+/// certificate, HTTP/2, and names resolved by hand.
+#[derive(Debug, Args)]
+pub(crate) struct TransportArgs {
+    /// A PEM file of CA certificates to trust besides the system's (a private CA); repeat for
+    /// several.
+    #[arg(long = "ca-cert", env = "LOADGEN_CA_CERT", value_delimiter = ',')]
+    pub(crate) ca_certs: Vec<PathBuf>,
+    /// Do not verify the provider's certificates. Prints a warning and is recorded in the result,
+    /// so a run never passes silently unverified.
+    #[arg(long, env = "LOADGEN_INSECURE")]
+    pub(crate) insecure: bool,
+    /// A PEM certificate chain presented on every TLS connection (fronts that require mTLS).
+    #[arg(long, env = "LOADGEN_CLIENT_CERT", requires = "client_key")]
+    pub(crate) client_cert: Option<PathBuf>,
+    /// The PEM private key of --client-cert.
+    #[arg(long, env = "LOADGEN_CLIENT_KEY", requires = "client_cert")]
+    pub(crate) client_key: Option<PathBuf>,
+    /// Speak HTTP/2: negotiated by ALPN over https (a provider that does not agree fails before
+    /// load), with prior knowledge over plain http.
+    #[arg(long, env = "LOADGEN_HTTP2")]
+    pub(crate) http2: bool,
+    /// HOST:PORT:ADDRESS (curl's form): connect to ADDRESS for HOST:PORT, keeping HOST for SNI,
+    /// the certificate's name and Host; repeat for several.
+    #[arg(long, env = "LOADGEN_RESOLVE", value_delimiter = ',')]
+    pub(crate) resolve: Vec<Resolve>,
+}
+
+impl TransportArgs {
+    pub(crate) fn settings(&self) -> TransportSettings {
+        if self.insecure {
+            eprintln!(
+                "warning: --insecure: the provider's TLS certificates are not verified; the \
+                 result records that this run was unverified"
+            );
+        }
+        TransportSettings {
+            tls: TlsSettings {
+                ca_certs: self.ca_certs.clone(),
+                insecure: self.insecure,
+                client_certificate: self
+                    .client_cert
+                    .clone()
+                    .zip(self.client_key.clone())
+                    .map(|(chain, key)| ClientCertificate { chain, key }),
+            },
+            http2: self.http2,
+            resolve: self.resolve.clone(),
         }
     }
 }

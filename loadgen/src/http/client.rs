@@ -1,19 +1,20 @@
-//! The HTTP client of one virtual user: one keep-alive HTTP/1.1 connection (hyper), re-opened
-//! when it breaks, with every failure classified as connect, timeout, reset, protocol or a body
-//! too large to read (every body is capped, so no answer can make loadgen buffer without bound).
+//! The HTTP client of one virtual user: one keep-alive connection (hyper, HTTP/1.1 or HTTP/2,
+//! over TLS where the origin is https) per origin it talks to, re-opened when it breaks, with
+//! every failure classified as connect, TLS, timeout, reset, protocol or a body too large to read
+//! (every body is capped, so no answer can make loadgen buffer without bound).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{ACCEPT, CONNECTION, CONTENT_LENGTH, HOST};
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Version};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
+use rustls::ClientConfig;
 
+use crate::http::address::{Address, Origin};
+use crate::http::connection::{Handshake, Sender, open};
 use crate::http::target::Target;
 use crate::results::names::TransportErrorKind;
 
@@ -44,7 +45,7 @@ pub struct TransportError {
 }
 
 impl TransportError {
-    fn new(kind: TransportErrorKind, detail: impl std::fmt::Display) -> Self {
+    pub(crate) fn new(kind: TransportErrorKind, detail: impl std::fmt::Display) -> Self {
         Self {
             kind,
             detail: detail.to_string(),
@@ -52,7 +53,7 @@ impl TransportError {
     }
 }
 
-fn classify(error: &hyper::Error) -> TransportErrorKind {
+pub(crate) fn classify(error: &hyper::Error) -> TransportErrorKind {
     if error.is_timeout() {
         TransportErrorKind::Timeout
     } else if error.is_parse()
@@ -109,12 +110,35 @@ async fn read_capped_body(
     Ok(body.freeze())
 }
 
-/// One virtual user's connection.
+/// What a client's connections cost: how many it opened, their TLS handshakes, and the time
+/// spent setting them up (TCP connect, TLS handshake, HTTP/2 preface), apart from any request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionCounts {
+    /// Connections opened.
+    pub opened: u64,
+    /// Full TLS handshakes.
+    pub tls_full: u64,
+    /// Resumed TLS sessions.
+    pub tls_resumed: u64,
+    /// Time spent opening them.
+    pub set_up: Duration,
+}
+
+/// One open (or broken) connection of a client, to one origin.
+#[derive(Debug)]
+struct OriginConnection {
+    origin: Arc<Origin>,
+    sender: Option<Sender>,
+}
+
+/// One virtual user's connections: one keep-alive connection per origin it talks to.
 #[derive(Debug)]
 pub struct VuClient {
     target: Arc<Target>,
-    sender: Option<SendRequest<Full<Bytes>>>,
-    connections_opened: u64,
+    connections: Vec<OriginConnection>,
+    /// The client's TLS configuration, with its own session cache; made on first https use.
+    tls: Option<Arc<ClientConfig>>,
+    counts: ConnectionCounts,
     max_body_bytes: usize,
 }
 
@@ -124,8 +148,9 @@ impl VuClient {
     pub fn new(target: Arc<Target>) -> Self {
         Self {
             target,
-            sender: None,
-            connections_opened: 0,
+            connections: Vec::new(),
+            tls: None,
+            counts: ConnectionCounts::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
     }
@@ -136,56 +161,79 @@ impl VuClient {
         self
     }
 
-    /// How many TCP connections this client has opened (1 while keep-alive holds).
+    /// How many connections this client has opened (one per origin while keep-alive holds).
     pub fn connections_opened(&self) -> u64 {
-        self.connections_opened
+        self.counts.opened
     }
 
-    async fn connect(&mut self) -> Result<SendRequest<Full<Bytes>>, TransportError> {
-        let stream = TcpStream::connect((self.target.host(), self.target.port()))
-            .await
-            .map_err(|error| TransportError::new(TransportErrorKind::Connect, error))?;
-        // Small request/response pairs: Nagle would add delay to every one.
-        let _ = stream.set_nodelay(true);
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|error| TransportError::new(classify(&error), error))?;
-        tokio::spawn(async move {
-            // The connection task ends when the peer closes or the sender is dropped; errors
-            // surface on the request that was in flight.
-            let _ = connection.await;
+    /// What this client's connections cost so far.
+    pub fn connection_counts(&self) -> ConnectionCounts {
+        self.counts
+    }
+
+    /// Closes every connection, so the next request opens (and, over TLS, resumes) a new one.
+    pub fn close_connections(&mut self) {
+        for connection in &mut self.connections {
+            connection.sender = None;
+        }
+    }
+
+    /// The slot of `origin`'s connection, made on first use.
+    fn slot(&mut self, origin: &Arc<Origin>) -> usize {
+        if let Some(index) = self.connections.iter().position(|connection| {
+            Arc::ptr_eq(&connection.origin, origin) || *connection.origin == **origin
+        }) {
+            return index;
+        }
+        self.connections.push(OriginConnection {
+            origin: Arc::clone(origin),
+            sender: None,
         });
-        self.connections_opened += 1;
-        Ok(sender)
+        self.connections.len() - 1
     }
 
-    /// Sends one request and reads the whole response, all within `timeout`. `path` is the path
-    /// and query on the target. A stale keep-alive connection (closed by the server while idle)
-    /// is re-opened once without counting as an error, as browsers and k6 do. A body larger than
-    /// the client's cap is a [`TransportErrorKind::BodyTooLarge`], and the connection, whose
-    /// unread rest cannot be skipped, is closed.
+    async fn connect(&mut self, slot: usize) -> Result<(), TransportError> {
+        let origin = Arc::clone(&self.connections[slot].origin);
+        let opened = open(&origin, self.target.transport(), &mut self.tls).await?;
+        self.counts.opened += 1;
+        match opened.handshake {
+            Handshake::None => {}
+            Handshake::Full => self.counts.tls_full += 1,
+            Handshake::Resumed => self.counts.tls_resumed += 1,
+        }
+        self.counts.set_up += opened.set_up_in;
+        self.connections[slot].sender = Some(opened.sender);
+        Ok(())
+    }
+
+    /// Sends one request to `address` and reads the whole response, all within `timeout`. A
+    /// stale keep-alive connection (closed by the server while idle) is re-opened once without
+    /// counting as an error, as browsers and k6 do. A body larger than the client's cap is a
+    /// [`TransportErrorKind::BodyTooLarge`], and the connection, whose unread rest cannot be
+    /// skipped, is closed.
     pub async fn send(
         &mut self,
         method: Method,
-        path: &str,
+        address: &Address,
         headers: &[(HeaderName, HeaderValue)],
         body: Bytes,
         timeout: Duration,
     ) -> Result<HttpResponse, TransportError> {
+        let slot = self.slot(address.origin());
         match tokio::time::timeout(
             timeout,
-            self.send_without_timeout(method, path, headers, body),
+            self.send_without_timeout(slot, method, address, headers, body),
         )
         .await
         {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(error)) => {
-                self.sender = None;
+                self.connections[slot].sender = None;
                 Err(error)
             }
             Err(_) => {
                 // The connection may still deliver the late response; never reuse it.
-                self.sender = None;
+                self.connections[slot].sender = None;
                 Err(TransportError::new(
                     TransportErrorKind::Timeout,
                     format!(
@@ -199,45 +247,39 @@ impl VuClient {
 
     async fn send_without_timeout(
         &mut self,
+        slot: usize,
         method: Method,
-        path: &str,
+        address: &Address,
         headers: &[(HeaderName, HeaderValue)],
         body: Bytes,
     ) -> Result<HttpResponse, TransportError> {
         let mut may_retry = true;
         loop {
-            let reused = match self.sender.take() {
-                Some(sender) if !sender.is_closed() => {
-                    self.sender = Some(sender);
-                    true
-                }
+            let reused = match &self.connections[slot].sender {
+                Some(sender) if !sender.is_closed() => true,
                 _ => {
-                    self.sender = Some(self.connect().await?);
+                    self.connections[slot].sender = None;
+                    self.connect(slot).await?;
                     false
                 }
             };
-            let Some(sender) = self.sender.as_mut() else {
+            let Some(sender) = self.connections[slot].sender.as_mut() else {
                 continue;
             };
             if let Err(error) = sender.ready().await {
-                self.sender = None;
+                self.connections[slot].sender = None;
                 if reused && may_retry {
                     may_retry = false;
                     continue;
                 }
                 return Err(TransportError::new(classify(&error), error));
             }
-            let request = build_request(
-                self.target.authority(),
-                &method,
-                path,
-                headers,
-                body.clone(),
-            )?;
+            let request =
+                build_request(address, sender.is_http2(), &method, headers, body.clone())?;
             let response = match sender.send_request(request).await {
                 Ok(response) => response,
                 Err(error) => {
-                    self.sender = None;
+                    self.connections[slot].sender = None;
                     // Canceled means hyper never wrote the request: safe to send it again.
                     if reused && may_retry && error.is_canceled() {
                         may_retry = false;
@@ -257,19 +299,26 @@ impl VuClient {
     }
 }
 
+/// The request as the connection's protocol wants it: HTTP/1.1 in origin form with `Host` and
+/// keep-alive; HTTP/2 in absolute form (hyper derives `:scheme` and `:authority` from it), with no
+/// connection-specific header (RFC 9113 section 8.2.2).
 fn build_request(
-    authority: &HeaderValue,
+    address: &Address,
+    http2: bool,
     method: &Method,
-    path: &str,
     headers: &[(HeaderName, HeaderValue)],
     body: Bytes,
 ) -> Result<Request<Full<Bytes>>, TransportError> {
-    let mut builder = Request::builder()
-        .method(method.clone())
-        .uri(path)
-        .header(HOST, authority.clone())
-        .header(ACCEPT, HeaderValue::from_static("application/json"))
-        .header(CONNECTION, HeaderValue::from_static("keep-alive"));
+    let mut builder = Request::builder().method(method.clone());
+    builder = if http2 {
+        builder.version(Version::HTTP_2).uri(address.to_string())
+    } else {
+        builder
+            .uri(address.path_and_query())
+            .header(HOST, address.origin().authority().clone())
+            .header(CONNECTION, HeaderValue::from_static("keep-alive"))
+    };
+    builder = builder.header(ACCEPT, HeaderValue::from_static("application/json"));
     for (name, value) in headers {
         builder = builder.header(name, value);
     }
@@ -289,9 +338,16 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         drop(listener);
         let target = Arc::new(Target::parse(&format!("http://127.0.0.1:{port}")).unwrap());
+        let root = target.address_of("/").unwrap();
         let mut client = VuClient::new(target);
         let error = client
-            .send(Method::GET, "/", &[], Bytes::new(), Duration::from_secs(2))
+            .send(
+                Method::GET,
+                &root,
+                &[],
+                Bytes::new(),
+                Duration::from_secs(2),
+            )
             .await
             .unwrap_err();
         assert_eq!(error.kind, TransportErrorKind::Connect);
@@ -331,8 +387,15 @@ mod tests {
     }
 
     async fn get(client: &mut VuClient) -> Result<HttpResponse, TransportError> {
+        let root = client.target.address_of("/").unwrap();
         client
-            .send(Method::GET, "/", &[], Bytes::new(), Duration::from_secs(5))
+            .send(
+                Method::GET,
+                &root,
+                &[],
+                Bytes::new(),
+                Duration::from_secs(5),
+            )
             .await
     }
 

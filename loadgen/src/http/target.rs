@@ -1,16 +1,19 @@
-//! Where requests go: the target's base URL, its origin, and the paths of the URLs discovery
-//! names on it.
+//! The provider under test: its issuer URL, where its discovery document is, where the URLs
+//! discovery names are, and the transport every connection to them shares.
 
-use http::HeaderValue;
+use std::sync::Arc;
 
-/// Where requests go: an `http://host:port` base URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
+use crate::http::address::{Address, AddressError, Scheme};
+use crate::http::connection::{Transport, TransportSettings};
+use crate::http::tls::TlsSetupError;
+
+/// The provider under test: its issuer URL as the user gave it, and how this process connects.
+#[derive(Debug)]
 pub struct Target {
-    host: String,
-    port: u16,
-    authority: HeaderValue,
+    issuer: Address,
     base_url: String,
     given: String,
+    transport: Arc<Transport>,
 }
 
 /// Why a target URL is not usable.
@@ -19,57 +22,56 @@ pub enum TargetError {
     /// Not a URL.
     #[error("target {0:?} is not a URL")]
     NotAUrl(String),
-    /// Only plain HTTP is spoken (the targets are on loopback or behind a TLS terminator).
-    #[error("target {0:?}: only http:// targets are supported")]
+    /// A scheme other than http and https.
+    #[error("target {0:?}: only http:// and https:// targets are supported")]
     UnsupportedScheme(String),
+    /// A URL discovery names cannot be requested.
+    #[error("{what} {url:?} cannot be requested: {reason}")]
+    Endpoint {
+        /// Which endpoint.
+        what: String,
+        /// The URL.
+        url: String,
+        /// Why not.
+        reason: AddressError,
+    },
+    /// TLS could not be set up from the flags.
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
 }
 
 impl Target {
-    /// The host connections go to.
-    pub(crate) fn host(&self) -> &str {
-        &self.host
-    }
-
-    /// The port connections go to.
-    pub(crate) fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The `Host` header of every request.
-    pub(crate) fn authority(&self) -> &HeaderValue {
-        &self.authority
-    }
-
-    /// Parses `http://host[:port][/]`.
+    /// Parses `http[s]://host[:port][/path]` with the default transport (the system's roots,
+    /// HTTP/1.1).
     pub fn parse(url: &str) -> Result<Self, TargetError> {
-        let parsed = url::Url::parse(url).map_err(|_| TargetError::NotAUrl(url.to_owned()))?;
-        if parsed.scheme() != "http" {
-            return Err(TargetError::UnsupportedScheme(url.to_owned()));
+        Self::with_transport(url, TransportSettings::default())
+    }
+
+    /// Parses the target and sets up how to connect to it. TLS is set up now when the target is
+    /// https or a CA or client certificate was given, so a bad file stops the command at once.
+    pub fn with_transport(url: &str, settings: TransportSettings) -> Result<Self, TargetError> {
+        let issuer = Address::parse(url).map_err(|error| match error {
+            AddressError::UnsupportedScheme(_) => TargetError::UnsupportedScheme(url.to_owned()),
+            AddressError::NotAUrl(_) => TargetError::NotAUrl(url.to_owned()),
+        })?;
+        let tls_asked_for = !settings.tls.ca_certs.is_empty()
+            || settings.tls.client_certificate.is_some()
+            || issuer.origin().scheme() == Scheme::Https;
+        let transport = Transport::new(settings);
+        if tls_asked_for {
+            transport.check_tls()?;
         }
-        let host = parsed
-            .host_str()
-            .ok_or_else(|| TargetError::NotAUrl(url.to_owned()))?
-            .to_owned();
-        let port = parsed.port_or_known_default().unwrap_or(80);
-        let authority = match parsed.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.clone(),
-        };
-        let authority =
-            HeaderValue::from_str(&authority).map_err(|_| TargetError::NotAUrl(url.to_owned()))?;
-        let base_url = url.trim_end_matches('/').to_owned();
-        // IPv6 literals come back bracketed from the URL parser; sockets want them bare.
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
         Ok(Self {
-            host,
-            port,
-            authority,
-            base_url,
+            issuer,
+            base_url: url.trim_end_matches('/').to_owned(),
             given: url.to_owned(),
+            transport: Arc::new(transport),
         })
+    }
+
+    /// How this process connects.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
     }
 
     /// The base URL without a trailing slash.
@@ -90,30 +92,30 @@ impl Target {
         issuer == self.given || issuer == self.base_url
     }
 
-    /// The path of the discovery document: under the issuer's path, as OpenID Connect Discovery
+    /// Where the discovery document is: under the issuer's path, as OpenID Connect Discovery
     /// section 4 puts it (`https://host/realms/x` -> `/realms/x/.well-known/openid-configuration`).
-    pub fn discovery_path(&self) -> String {
-        let base_path = self.path_of(&self.base_url);
-        format!(
+    pub fn discovery_address(&self) -> Address {
+        self.issuer.with_path_and_query(format!(
             "{}/.well-known/openid-configuration",
-            base_path.trim_end_matches('/')
-        )
+            self.issuer.path().trim_end_matches('/')
+        ))
     }
 
-    /// The path and query of `url` when it is on this target, or `url` itself when it is
-    /// already a path. Endpoints from discovery may name another host (a configured issuer),
-    /// but requests always go to the target.
-    pub fn path_of(&self, url: &str) -> String {
-        if url.starts_with('/') {
-            return url.to_owned();
-        }
-        match url::Url::parse(url) {
-            Ok(parsed) => match parsed.query() {
-                Some(query) => format!("{}?{query}", parsed.path()),
-                None => parsed.path().to_owned(),
-            },
-            Err(_) => format!("/{url}"),
-        }
+    /// Where a request for `url` goes: an absolute URL to its own origin (discovery may name
+    /// another host than the issuer's, a custom domain for the token endpoint or a JWKS host),
+    /// a path to the issuer's origin.
+    pub fn address_of(&self, url: &str) -> Result<Address, AddressError> {
+        self.issuer.join(url)
+    }
+
+    /// [`Target::address_of`] for an endpoint discovery named, failing in words that say which.
+    pub fn endpoint(&self, what: &str, url: &str) -> Result<Address, TargetError> {
+        self.address_of(url)
+            .map_err(|reason| TargetError::Endpoint {
+                what: what.to_owned(),
+                url: url.to_owned(),
+                reason,
+            })
     }
 }
 
@@ -139,7 +141,10 @@ mod tests {
             ),
         ] {
             assert_eq!(
-                Target::parse(target).unwrap().discovery_path(),
+                Target::parse(target)
+                    .unwrap()
+                    .discovery_address()
+                    .path_and_query(),
                 path,
                 "{target}"
             );
@@ -150,16 +155,22 @@ mod tests {
     fn target_parsing() {
         let target = Target::parse("http://127.0.0.1:8080/").unwrap();
         assert_eq!(target.base_url(), "http://127.0.0.1:8080");
-        assert_eq!(target.port, 8080);
-        assert_eq!(target.authority, "127.0.0.1:8080");
+        let token = target
+            .address_of("http://issuer.example/token?x=1")
+            .unwrap();
+        assert_eq!(token.to_string(), "http://issuer.example/token?x=1");
+        let userinfo = target.address_of("/userinfo").unwrap();
+        assert_eq!(userinfo.to_string(), "http://127.0.0.1:8080/userinfo");
         assert_eq!(
-            target.path_of("http://issuer.example/token?x=1"),
-            "/token?x=1"
+            Target::parse("http://localhost")
+                .unwrap()
+                .discovery_address()
+                .origin()
+                .port(),
+            80
         );
-        assert_eq!(target.path_of("/userinfo"), "/userinfo");
-        assert_eq!(Target::parse("http://localhost").unwrap().port, 80);
         assert!(matches!(
-            Target::parse("https://idp.example"),
+            Target::parse("ftp://idp.example"),
             Err(TargetError::UnsupportedScheme(_))
         ));
         assert!(Target::parse("not a url").is_err());

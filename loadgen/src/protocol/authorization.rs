@@ -4,6 +4,7 @@
 use http::header::{CONTENT_TYPE, LOCATION};
 use http::{HeaderMap, StatusCode};
 
+use crate::http::address::Address;
 use crate::protocol::client_credentials::ClientCredentials;
 use crate::protocol::pkce::pkce_challenge;
 use crate::protocol::token_request::describe_error_body;
@@ -27,6 +28,11 @@ impl AuthorizationRequest {
             nonce: crate::protocol::pkce::random_token(32),
             code_verifier: crate::protocol::pkce::new_code_verifier(),
         }
+    }
+
+    /// The request's address on the authorization endpoint `authorize`.
+    pub fn address(&self, authorize: &Address, client: &ClientCredentials) -> Address {
+        authorize.with_path_and_query(self.path_and_query(authorize.path_and_query(), client))
     }
 
     /// Path and query for `authorize_path` (the path of the authorization endpoint).

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::header::COOKIE;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 
+use crate::http::address::Address;
 use crate::http::client::{TransportError, VuClient};
 use crate::protocol::authorization::{
     AuthorizationFailure, AuthorizationRequest, IssuerExpectation,
@@ -17,10 +18,10 @@ use crate::protocol::token_request::{TokenResponse, code_grant_body, describe_er
 /// Where and how a client runs the authorization-code flow against one provider.
 #[derive(Debug, Clone, Copy)]
 pub struct FlowEndpoints<'a> {
-    /// Path (and query) of the authorization endpoint on the target.
-    pub authorize_path: &'a str,
-    /// Path of the token endpoint on the target.
-    pub token_path: &'a str,
+    /// The authorization endpoint.
+    pub authorize: &'a Address,
+    /// The token endpoint.
+    pub token: &'a Address,
     /// Headers of a token request (form content type, client authentication).
     pub token_headers: &'a [(HeaderName, HeaderValue)],
     /// The client.
@@ -80,11 +81,11 @@ pub async fn authorize_with_session(
     cookie: &HeaderValue,
 ) -> Result<(AuthorizationRequest, String), FlowError> {
     let request = AuthorizationRequest::fresh();
-    let path = request.path_and_query(endpoints.authorize_path, endpoints.client);
+    let address = request.address(endpoints.authorize, endpoints.client);
     let response = http
         .send(
             Method::GET,
-            &path,
+            &address,
             &[(COOKIE, cookie.clone())],
             Bytes::new(),
             endpoints.timeout,
@@ -120,7 +121,7 @@ pub async fn redeem_code(
     let response = http
         .send(
             Method::POST,
-            endpoints.token_path,
+            endpoints.token,
             endpoints.token_headers,
             body,
             endpoints.timeout,

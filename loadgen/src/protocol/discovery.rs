@@ -7,8 +7,9 @@ use bytes::Bytes;
 use http::Method;
 use serde::Deserialize;
 
+use crate::http::address::Address;
 use crate::http::client::VuClient;
-use crate::http::target::Target;
+use crate::http::target::{Target, TargetError};
 use crate::protocol::token_request::describe_error_body;
 
 /// The parts of the discovery document the load generator uses.
@@ -66,20 +67,57 @@ pub enum DiscoveryError {
     },
 }
 
+/// Where the requests of a run or of seeding go, as discovery names them: each endpoint on its
+/// own origin (a custom domain for the token endpoint, a separate JWKS host).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderEndpoints {
+    /// Authorization endpoint.
+    pub authorize: Address,
+    /// Token endpoint.
+    pub token: Address,
+    /// UserInfo endpoint (`/userinfo` on the issuer's origin when discovery names none).
+    pub userinfo: Address,
+    /// Discovery document.
+    pub discovery: Address,
+    /// Introspection endpoint (RFC 7662), when the provider offers one.
+    pub introspection: Option<Address>,
+    /// The JWKS.
+    pub jwks: Address,
+}
+
+impl Discovery {
+    /// The addresses of the endpoints this document names, resolved on `target`.
+    pub fn endpoints(&self, target: &Target) -> Result<ProviderEndpoints, TargetError> {
+        Ok(ProviderEndpoints {
+            authorize: target.endpoint("authorization_endpoint", &self.authorization_endpoint)?,
+            token: target.endpoint("token_endpoint", &self.token_endpoint)?,
+            userinfo: target.endpoint(
+                "userinfo_endpoint",
+                self.userinfo_endpoint.as_deref().unwrap_or("/userinfo"),
+            )?,
+            discovery: target.discovery_address(),
+            introspection: self
+                .introspection_endpoint
+                .as_deref()
+                .map(|url| target.endpoint("introspection_endpoint", url))
+                .transpose()?,
+            jwks: target.endpoint("jwks_uri", &self.jwks_uri)?,
+        })
+    }
+}
+
 async fn get_json(
     client: &mut VuClient,
-    target: &Target,
-    url: &str,
+    address: &Address,
     timeout: Duration,
 ) -> Result<Bytes, DiscoveryError> {
-    let path = target.path_of(url);
     let response = client
-        .send(Method::GET, &path, &[], Bytes::new(), timeout)
+        .send(Method::GET, address, &[], Bytes::new(), timeout)
         .await
-        .map_err(|error| DiscoveryError::Fetch(format!("GET {path}: {error}")))?;
+        .map_err(|error| DiscoveryError::Fetch(format!("GET {address}: {error}")))?;
     if response.status != http::StatusCode::OK {
         return Err(DiscoveryError::Fetch(format!(
-            "GET {path} answered {}: {}",
+            "GET {address} answered {}: {}",
             response.status,
             describe_error_body(&response.body)
         )));
@@ -93,20 +131,23 @@ pub async fn fetch_provider_metadata(
     timeout: Duration,
 ) -> Result<(Discovery, Bytes), DiscoveryError> {
     let mut client = VuClient::new(Arc::clone(target));
-    let discovery_path = target.discovery_path();
-    let body = get_json(&mut client, target, &discovery_path, timeout).await?;
+    let discovery_address = target.discovery_address();
+    let body = get_json(&mut client, &discovery_address, timeout).await?;
     let discovery: Discovery = serde_json::from_slice(&body).map_err(|error| {
         DiscoveryError::Fetch(format!(
-            "{discovery_path} is not an OpenID Connect discovery document: {error}"
+            "{discovery_address} is not an OpenID Connect discovery document: {error}"
         ))
     })?;
     if !target.is_issuer(&discovery.issuer) {
         return Err(DiscoveryError::IssuerMismatch {
-            discovery_path,
+            discovery_path: discovery_address.path_and_query().to_owned(),
             issuer: discovery.issuer,
             target: target.given().to_owned(),
         });
     }
-    let jwks = get_json(&mut client, target, &discovery.jwks_uri, timeout).await?;
+    let jwks_address = target
+        .endpoint("jwks_uri", &discovery.jwks_uri)
+        .map_err(|error| DiscoveryError::Fetch(error.to_string()))?;
+    let jwks = get_json(&mut client, &jwks_address, timeout).await?;
     Ok((discovery, jwks))
 }

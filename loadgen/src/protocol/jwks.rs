@@ -12,6 +12,7 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use tokio::time::Instant;
 
+use crate::http::address::Address;
 use crate::http::client::VuClient;
 use crate::protocol::token_request::describe_error_body;
 use crate::protocol::token_verifier::{
@@ -26,8 +27,8 @@ pub const REFETCH_INTERVAL: Duration = Duration::from_secs(5);
 pub struct JwksSource {
     /// A connection of its own to the target, so a refetch never waits behind a VU's request.
     pub client: VuClient,
-    /// Path (and query) of the `jwks_uri` on the target.
-    pub path: String,
+    /// The `jwks_uri`.
+    pub address: Address,
     /// The issuer tokens must name.
     pub issuer: String,
     /// The audience access tokens must carry.
@@ -44,13 +45,13 @@ impl JwksSource {
     async fn fetch(&mut self) -> Result<TokenVerifier, String> {
         let response = self
             .client
-            .send(Method::GET, &self.path, &[], Bytes::new(), self.timeout)
+            .send(Method::GET, &self.address, &[], Bytes::new(), self.timeout)
             .await
-            .map_err(|error| format!("GET {}: {error}", self.path))?;
+            .map_err(|error| format!("GET {}: {error}", self.address))?;
         if response.status != StatusCode::OK {
             return Err(format!(
                 "GET {} answered {}: {}",
-                self.path,
+                self.address,
                 response.status,
                 describe_error_body(&response.body)
             ));
@@ -61,7 +62,7 @@ impl JwksSource {
             &self.access_token_audience,
             &self.client_id,
         )
-        .map_err(|error| format!("GET {}: {error}", self.path))
+        .map_err(|error| format!("GET {}: {error}", self.address))
     }
 }
 

@@ -116,6 +116,7 @@ pub fn merge_results(
         notes: Vec::new(),
         skipped_checks: Vec::new(),
         refresh_families: None,
+        connections: None,
         gated_latency: first.gated_latency,
         run: None,
     };
@@ -178,6 +179,10 @@ pub fn merge_results(
         meta.refresh_families = match (meta.refresh_families, result.refresh_families) {
             (Some(sum), Some(counts)) => Some(sum.merged(counts)),
             (sum, counts) => sum.or(counts),
+        };
+        meta.connections = match (meta.connections.take(), &result.connections) {
+            (Some(sum), Some(connections)) => Some(sum.merged(connections)),
+            (sum, connections) => sum.or_else(|| connections.clone()),
         };
         steady_rate += result.steady_state_achieved_rate_per_s;
         meta.notes.extend(result.notes.iter().cloned());

@@ -92,10 +92,13 @@ pub enum TransportErrorKind {
     Timeout,
     /// The connection was closed or reset before the response was complete.
     Reset,
-    /// The peer sent something that is not valid HTTP/1.1.
+    /// The peer sent something that is not valid HTTP.
     Protocol,
     /// The response body was larger than loadgen reads (1 MiB by default), declared or sent.
     BodyTooLarge,
+    /// The TLS handshake failed (a certificate refused, no common protocol) or TLS could not be
+    /// set up: no request was sent.
+    Tls,
 }
 
 impl TransportErrorKind {
@@ -104,7 +107,7 @@ impl TransportErrorKind {
     /// (a rotation) in doubt.
     pub fn request_may_have_arrived(self) -> bool {
         match self {
-            TransportErrorKind::Connect => false,
+            TransportErrorKind::Connect | TransportErrorKind::Tls => false,
             TransportErrorKind::Timeout
             | TransportErrorKind::Reset
             | TransportErrorKind::Protocol

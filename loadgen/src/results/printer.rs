@@ -162,6 +162,23 @@ pub fn summary(result: &RunResult) -> String {
         "requests",
         requests_line(&result.requests)
     );
+    if let Some(connections) = &result.connections {
+        let _ = writeln!(
+            out,
+            "  {:.<26}: {} opened over {}, TLS handshakes {} full and {} resumed, {:.1} ms setting them up{}",
+            "connections",
+            connections.opened,
+            connections.http_version,
+            connections.tls_full_handshakes,
+            connections.tls_resumed_handshakes,
+            connections.set_up_ms,
+            if connections.tls_unverified {
+                " (certificates NOT verified: --insecure)"
+            } else {
+                ""
+            }
+        );
+    }
     // The gated latency first, named as the thresholds name it; the request figures after it.
     let gated_name = format!("{} (gated)", result.gated_latency.describe());
     let _ = writeln!(

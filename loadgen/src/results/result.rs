@@ -97,6 +97,10 @@ pub struct RunResult {
     /// What became of the refresh-token families, for the scenario that holds them (TEST 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_families: Option<FamilyCounts>,
+    /// How the virtual users connected and what their connections cost (absent in results
+    /// written before loadgen spoke TLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections: Option<ConnectionReport>,
     /// The run this result belongs to (since format 4): its id, configuration hash, shard and
     /// starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -264,6 +268,8 @@ pub struct RunMeta {
     pub skipped_checks: Vec<String>,
     /// What became of the refresh-token families, when the scenario holds them.
     pub refresh_families: Option<FamilyCounts>,
+    /// How the virtual users connected.
+    pub connections: Option<ConnectionReport>,
     /// Which latency the thresholds judge.
     pub gated_latency: LatencyBasis,
     /// The run, its shard and its starts.
@@ -282,6 +288,38 @@ pub struct FamilyCounts {
     pub spares_taken: u64,
     /// Spare families still unused at the end.
     pub spares_left: u64,
+}
+
+/// How a run's virtual users connected and what their connections cost, apart from the latency
+/// of their requests.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ConnectionReport {
+    /// `HTTP/1.1` or `HTTP/2`.
+    pub http_version: String,
+    /// Whether the provider's certificates went unverified (`--insecure`).
+    pub tls_unverified: bool,
+    /// Connections the virtual users opened (one per origin each while keep-alive holds).
+    pub opened: u64,
+    /// Full TLS handshakes among them.
+    pub tls_full_handshakes: u64,
+    /// Resumed TLS sessions among them.
+    pub tls_resumed_handshakes: u64,
+    /// Time spent opening them (TCP connect, TLS handshake, HTTP/2 preface), in ms.
+    pub set_up_ms: f64,
+}
+
+impl ConnectionReport {
+    /// The connections of two shards' runs together.
+    pub fn merged(&self, other: &Self) -> Self {
+        Self {
+            http_version: self.http_version.clone(),
+            tls_unverified: self.tls_unverified || other.tls_unverified,
+            opened: self.opened + other.opened,
+            tls_full_handshakes: self.tls_full_handshakes + other.tls_full_handshakes,
+            tls_resumed_handshakes: self.tls_resumed_handshakes + other.tls_resumed_handshakes,
+            set_up_ms: self.set_up_ms + other.set_up_ms,
+        }
+    }
 }
 
 impl FamilyCounts {
@@ -438,6 +476,7 @@ impl RunResult {
             notes: meta.notes,
             skipped_checks: meta.skipped_checks,
             refresh_families: meta.refresh_families,
+            connections: meta.connections,
             run: meta.run,
             timeline: Some(recorder.timeline.report()?),
         };
@@ -523,6 +562,7 @@ mod tests {
             notes: vec![],
             skipped_checks: vec![],
             refresh_families: None,
+            connections: None,
             gated_latency: LatencyBasis::Iterations,
             run: None,
         }

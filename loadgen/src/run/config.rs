@@ -3,6 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::http::connection::TransportSettings;
 use crate::plan::schedule::LoadProfile;
 use crate::plan::shard::{Shard, format_start, hash_hex};
 use crate::protocol::client_credentials::ClientCredentials;
@@ -17,8 +18,10 @@ use crate::terminal::ProgressMode;
 pub struct RunConfig {
     /// Scenario to run.
     pub scenario: ScenarioKind,
-    /// Base URL of the IdP, `http://host:port`.
+    /// The issuer URL of the IdP, `http[s]://host[:port][/path]`.
     pub target: String,
+    /// How to connect: TLS trust and client certificate, HTTP/2, names resolved by hand.
+    pub transport: TransportSettings,
     /// Arrival-rate profile.
     pub profile: LoadProfile,
     /// Virtual users of the whole run (most iterations in flight at once); a shard sets up its
@@ -35,6 +38,9 @@ pub struct RunConfig {
     /// The provider's authorization-code lifetime: a run refuses, before sending load, codes
     /// that would be older than this at their scheduled use. `None` checks nothing.
     pub code_lifetime: Option<Duration>,
+    /// Open new connections for every iteration (k6's `noConnectionReuse`), as machine clients
+    /// that keep no connection do: each iteration pays a TCP connect and a TLS handshake.
+    pub new_connection_per_iteration: bool,
     /// Mint TEST 1's codes during the run, just ahead of use, through the seeded sessions,
     /// instead of taking them from the seeds.
     pub mint_ahead: bool,
@@ -64,6 +70,7 @@ impl RunConfig {
         Self {
             scenario,
             target: target.into(),
+            transport: TransportSettings::default(),
             profile,
             max_vus: 300,
             timeout: Duration::from_secs(5),
@@ -72,6 +79,7 @@ impl RunConfig {
             access_token: AccessTokenFormat::Auto,
             seeds_out: None,
             mint_ahead: false,
+            new_connection_per_iteration: false,
             code_lifetime: None,
             skipped_checks: CheckSet::default(),
             thresholds: Thresholds::default(),
@@ -90,6 +98,8 @@ impl RunConfig {
             "scenario": self.scenario.name(),
             "test_id": self.test_id,
             "target": self.target,
+            "insecure": self.transport.tls.insecure,
+            "http2": self.transport.http2,
             "profile": self.profile,
             "max_vus": self.max_vus,
             "timeout_ms": self.timeout.as_millis().to_string(),
@@ -101,6 +111,7 @@ impl RunConfig {
             "access_token": format!("{:?}", self.access_token),
             "code_lifetime_s": self.code_lifetime.map(|lifetime| lifetime.as_secs()),
             "mint_ahead": self.mint_ahead,
+            "new_connection_per_iteration": self.new_connection_per_iteration,
             "skipped_checks": self.skipped_checks.names(),
             "thresholds": self.thresholds,
             "shards": self.shard.count(),

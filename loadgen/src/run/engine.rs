@@ -18,13 +18,13 @@ use crate::protocol::discovery::{DiscoveryError, fetch_provider_metadata};
 use crate::protocol::jwks::{JwksSource, KeySet, REFETCH_INTERVAL};
 use crate::protocol::token_verifier::{JwksError, TokenVerifier};
 use crate::results::histogram::HistogramCodecError;
-use crate::results::result::{RunMeta, RunResult};
+use crate::results::result::{ConnectionReport, RunMeta, RunResult};
 use crate::results::thresholds::LatencyBasis;
 use crate::results::timeline::Timeline;
 use crate::run::config::RunConfig;
 use crate::run::progress::spawn_progress;
 use crate::run::scenario::{
-    EndpointPaths, Iteration, RunContext, Scenario, VirtualUser, VuSetupError, with_scenario,
+    Iteration, RunContext, Scenario, VirtualUser, VuSetupError, with_scenario,
 };
 use crate::run::stop::StopSignal;
 use crate::run::write_back::{describe_family_losses, write_back_refresh_tokens};
@@ -124,6 +124,33 @@ async fn vu_loop<S: Scenario>(
     vu
 }
 
+/// What the VUs' connections cost, over the whole run (their set-up included).
+fn connection_report<S: Scenario>(
+    config: &RunConfig,
+    ended: &[VirtualUser<S>],
+) -> ConnectionReport {
+    let mut report = ConnectionReport {
+        http_version: if config.transport.http2 {
+            "HTTP/2"
+        } else {
+            "HTTP/1.1"
+        }
+        .to_owned(),
+        tls_unverified: config.transport.tls.insecure,
+        ..ConnectionReport::default()
+    };
+    let mut set_up = Duration::ZERO;
+    for vu in ended {
+        let counts = vu.connection_counts();
+        report.opened += counts.opened;
+        report.tls_full_handshakes += counts.tls_full;
+        report.tls_resumed_handshakes += counts.tls_resumed;
+        set_up += counts.set_up;
+    }
+    report.set_up_ms = set_up.as_secs_f64() * 1000.0;
+    report
+}
+
 fn rfc3339_now() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
@@ -154,7 +181,10 @@ async fn run_scenario<S: Scenario>(
     if !shard.is_whole() && config.start_at.is_none() {
         return Err(RunError::ShardWithoutStart(shard));
     }
-    let target = Arc::new(Target::parse(&config.target)?);
+    let target = Arc::new(Target::with_transport(
+        &config.target,
+        config.transport.clone(),
+    )?);
     let schedule = Arc::new(Schedule::new(&config.profile.stages())?);
     let owned_iterations = shard.share(schedule.total_iterations());
     let uses_codes = S::seed_need(schedule.total_iterations(), config.max_vus as u64)
@@ -202,11 +232,12 @@ async fn run_scenario<S: Scenario>(
         &audience,
         &config.client.client_id,
     )?;
+    let paths = discovery.endpoints(&target)?;
     let keys = KeySet::new(
         verifier,
         JwksSource {
             client: VuClient::new(Arc::clone(&target)),
-            path: target.path_of(&discovery.jwks_uri),
+            address: paths.jwks.clone(),
             issuer: discovery.issuer.clone(),
             access_token_audience: audience,
             client_id: config.client.client_id.clone(),
@@ -214,19 +245,6 @@ async fn run_scenario<S: Scenario>(
             interval: REFETCH_INTERVAL,
         },
     );
-    let paths = EndpointPaths {
-        authorize: target.path_of(&discovery.authorization_endpoint),
-        token: target.path_of(&discovery.token_endpoint),
-        userinfo: discovery
-            .userinfo_endpoint
-            .as_deref()
-            .map_or_else(|| "/userinfo".to_owned(), |url| target.path_of(url)),
-        discovery: target.discovery_path(),
-        introspection: discovery
-            .introspection_endpoint
-            .as_deref()
-            .map(|url| target.path_of(url)),
-    };
     // Shards only pay off when VUs record from several threads at once; on a current-thread
     // runtime (the `loadgen` binary's) one shard saves allocating, zeroing and merging the
     // histograms of the others.
@@ -239,7 +257,8 @@ async fn run_scenario<S: Scenario>(
     let minters = config.mint_ahead.then(|| {
         mint_ahead::start(MintingPlan {
             target: Arc::clone(&target),
-            authorize_path: paths.authorize.clone(),
+            authorize: paths.authorize.clone(),
+            token: paths.token.clone(),
             client: config.client.clone(),
             issuer: discovery.issuer.clone(),
             issuer_parameter_required: discovery.authorization_response_iss_parameter_supported,
@@ -264,7 +283,8 @@ async fn run_scenario<S: Scenario>(
         )
         .with_token_checks(config.access_token, config.skipped_checks)
         .with_issuer_parameter(discovery.authorization_response_iss_parameter_supported)
-        .with_minted_codes(minters.as_ref().map(|(codes, _)| Arc::clone(codes))),
+        .with_minted_codes(minters.as_ref().map(|(codes, _)| Arc::clone(codes)))
+        .with_new_connection_per_iteration(config.new_connection_per_iteration),
     );
 
     let ready_vus = set_up_vus::<S>(vus, &context).await?;
@@ -439,6 +459,13 @@ async fn run_scenario<S: Scenario>(
                 .to_owned(),
         );
     }
+    if config.transport.tls.insecure {
+        notes.push(
+            "The provider's TLS certificates were not verified (--insecure): clients that verify \
+             them, as every real one does, were not shown to get through."
+                .to_owned(),
+        );
+    }
     if dropped > 0 {
         notes.push(format!(
             "{dropped} iterations were dropped: no virtual user was free within {}; raise \
@@ -468,6 +495,7 @@ async fn run_scenario<S: Scenario>(
         actual_start: format_start(actual_start),
         start_skew_ms: None,
     };
+    let connections = connection_report(config, &ended);
     let meta = RunMeta {
         test_id: config
             .test_id
@@ -490,6 +518,7 @@ async fn run_scenario<S: Scenario>(
         notes,
         skipped_checks: config.skipped_checks.names(),
         refresh_families,
+        connections: Some(connections),
         gated_latency: LatencyBasis::Iterations,
         run: Some(identity),
     };

@@ -13,6 +13,7 @@ use http::{HeaderName, HeaderValue};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
+use crate::http::address::Address;
 use crate::http::client::VuClient;
 use crate::http::target::Target;
 use crate::protocol::authorization::IssuerExpectation;
@@ -28,8 +29,10 @@ const MINTING_CONNECTIONS: usize = 16;
 pub struct MintingPlan {
     /// The target.
     pub target: Arc<Target>,
-    /// Path of the authorization endpoint.
-    pub authorize_path: String,
+    /// The authorization endpoint.
+    pub authorize: Address,
+    /// The token endpoint (the minted codes are redeemed by the run, not here).
+    pub token: Address,
     /// The client.
     pub client: ClientCredentials,
     /// The issuer, for RFC 9207 `iss`.
@@ -125,8 +128,8 @@ async fn mint(
     let mut http = VuClient::new(Arc::clone(&plan.target));
     let token_headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
     let endpoints = FlowEndpoints {
-        authorize_path: &plan.authorize_path,
-        token_path: "",
+        authorize: &plan.authorize,
+        token: &plan.token,
         token_headers: &token_headers,
         client: &plan.client,
         issuer: IssuerExpectation {

@@ -16,7 +16,9 @@ use indicatif::ProgressBar;
 use tokio::task::JoinSet;
 use url::Url;
 
+use crate::http::address::Address;
 use crate::http::client::VuClient;
+use crate::http::connection::TransportSettings;
 use crate::http::target::{Target, TargetError};
 use crate::plan::shard::Shard;
 use crate::protocol::authorization::{AuthorizationRequest, IssuerExpectation};
@@ -36,6 +38,8 @@ use crate::terminal::{ProgressMode, progress_bar};
 pub struct SeedConfig {
     /// Base URL of the IdP.
     pub target: String,
+    /// How to connect: TLS trust and client certificate, HTTP/2, names resolved by hand.
+    pub transport: TransportSettings,
     /// Authorization codes to mint.
     pub codes: usize,
     /// Refresh-token families to open, one per user.
@@ -68,6 +72,7 @@ impl SeedConfig {
     pub fn new(target: impl Into<String>) -> Self {
         Self {
             target: target.into(),
+            transport: TransportSettings::default(),
             codes: 0,
             refresh_families: 0,
             sessions: 0,
@@ -151,14 +156,14 @@ impl SeedContext {
 #[derive(Debug, Clone)]
 struct SeedContext {
     config: SeedConfig,
-    authorize_path: String,
-    token_path: String,
+    /// The authorization endpoint, where each user's browser starts signing in.
+    authorize: Address,
+    /// The token endpoint.
+    token: Address,
     token_headers: Vec<(HeaderName, HeaderValue)>,
     issuer: String,
     /// Whether discovery promises an RFC 9207 `iss` on every authorization response.
     issuer_parameter_required: bool,
-    /// The target's base URL, where the browser's requests go.
-    base: Url,
     /// Each signed-in user's browser, by the user's position among this shard's users.
     browsers: Vec<Browser>,
     /// Each signed-in user's subject, by the same position, when a verified ID token named it.
@@ -213,10 +218,10 @@ impl Worker {
         let mut browser = Browser::new();
         let (code, request) = self.authorize_in(&mut browser, user).await?;
         let subject = self.learn_subject(&request, &code).await?;
-        let authorize_url = context
-            .base
-            .join(&context.authorize_path)
-            .unwrap_or_else(|_| context.base.clone());
+        let authorize_url = Url::parse(&context.authorize.to_string()).map_err(|_| Attempt {
+            detail: format!("{} is not a URL", context.authorize),
+            retry: false,
+        })?;
         let cookie = browser
             .cookie_header(&authorize_url)
             .ok_or_else(|| Attempt {
@@ -263,7 +268,6 @@ impl Worker {
         let code = browser
             .authorize(
                 &mut self.client,
-                &context.base,
                 &Self::endpoints(&context),
                 &request,
                 Credentials {
@@ -282,8 +286,8 @@ impl Worker {
 
     fn endpoints(context: &SeedContext) -> FlowEndpoints<'_> {
         FlowEndpoints {
-            authorize_path: &context.authorize_path,
-            token_path: &context.token_path,
+            authorize: &context.authorize,
+            token: &context.token,
             token_headers: &context.token_headers,
             client: &context.config.client,
             issuer: IssuerExpectation {
@@ -441,8 +445,12 @@ async fn run_jobs(
 /// `u mod N`), so shards seeding side by side never share a user, a code or a family.
 pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
     let shard = config.shard;
-    let target = Arc::new(Target::parse(&config.target)?);
+    let target = Arc::new(Target::with_transport(
+        &config.target,
+        config.transport.clone(),
+    )?);
     let (discovery, jwks) = fetch_provider_metadata(&target, config.timeout).await?;
+    let endpoints = discovery.endpoints(&target)?;
     // The access-token audience plays no part here: only ID tokens (audience: the client) are
     // read.
     let verifier = TokenVerifier::from_jwks(
@@ -476,16 +484,11 @@ pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
 
     let mut context = SeedContext {
         config: config.clone(),
-        authorize_path: target.path_of(&discovery.authorization_endpoint),
-        token_path: target.path_of(&discovery.token_endpoint),
+        authorize: endpoints.authorize,
+        token: endpoints.token,
         token_headers: token_request_headers(&config.client),
         issuer: discovery.issuer.clone(),
         issuer_parameter_required: discovery.authorization_response_iss_parameter_supported,
-        base: Url::parse(target.base_url()).map_err(|_| SeedError::Request {
-            what: "the target".into(),
-            attempts: 0,
-            detail: format!("{} is not a URL", target.base_url()),
-        })?,
         browsers: Vec::new(),
         subjects: Vec::new(),
         verifier,

@@ -50,12 +50,12 @@ impl Scenario for FullOidc {
     async fn iterate(vu: &mut Vu, session: &mut Session, iteration: Iteration) -> Option<()> {
         let context = Arc::clone(vu.context());
         let request = AuthorizationRequest::fresh();
-        let path = request.path_and_query(&context.paths.authorize, &context.client);
+        let address = request.address(&context.paths.authorize, &context.client);
         let response = vu
             .step(
                 Endpoint::Authorize,
                 Method::GET,
-                &path,
+                &address,
                 &[(COOKIE, session.cookie.clone())],
                 Bytes::new(),
                 iteration.intended_start,

@@ -22,20 +22,8 @@ use crate::run::scenario::families::Families;
 use crate::seeding::mint_ahead::MintedCodes;
 use crate::seeding::seed_files::Seeds;
 
-/// Request paths on the target, from discovery.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EndpointPaths {
-    /// Authorization endpoint.
-    pub authorize: String,
-    /// Token endpoint.
-    pub token: String,
-    /// UserInfo endpoint.
-    pub userinfo: String,
-    /// Discovery document.
-    pub discovery: String,
-    /// Introspection endpoint (RFC 7662), when the provider offers one.
-    pub introspection: Option<String>,
-}
+/// Where the VUs' requests go, as discovery names the endpoints.
+pub type EndpointPaths = crate::protocol::discovery::ProviderEndpoints;
 
 /// Counters the progress line reads while the run goes on.
 #[derive(Debug, Default)]
@@ -99,6 +87,8 @@ pub struct RunContext {
     pub skipped_checks: CheckSet,
     /// TEST 1's codes when they are minted during the run (`--mint-ahead`).
     pub minted_codes: Option<Arc<MintedCodes>>,
+    /// Every iteration opens new connections (`--new-connection-per-iteration`).
+    pub new_connection_per_iteration: bool,
     /// Set when an opaque access token could not be checked where it was issued.
     opaque_unchecked: AtomicBool,
     /// Set when a token's subject could not be checked: its seed records none.
@@ -138,6 +128,7 @@ impl RunContext {
             access_token: AccessTokenFormat::Auto,
             skipped_checks: CheckSet::default(),
             minted_codes: None,
+            new_connection_per_iteration: false,
             opaque_unchecked: AtomicBool::new(false),
             subject_unknown: AtomicBool::new(false),
             first_failures: Mutex::new(BTreeMap::new()),
@@ -169,6 +160,12 @@ impl RunContext {
     /// The same context, taking TEST 1's codes from `minted` instead of the seeds.
     pub fn with_minted_codes(mut self, minted: Option<Arc<MintedCodes>>) -> Self {
         self.minted_codes = minted;
+        self
+    }
+
+    /// The same context, with every iteration opening new connections when `fresh`.
+    pub fn with_new_connection_per_iteration(mut self, fresh: bool) -> Self {
+        self.new_connection_per_iteration = fresh;
         self
     }
 

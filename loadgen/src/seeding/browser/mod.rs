@@ -10,6 +10,7 @@ use http::header::{ACCEPT, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 use url::Url;
 
+use crate::http::address::Address;
 use crate::http::client::{TransportError, VuClient};
 use crate::protocol::authorization::{AuthorizationFailure, AuthorizationRequest};
 use crate::protocol::code_flow::FlowEndpoints;
@@ -45,12 +46,12 @@ pub enum SignInError {
          '{page}': check the user name and password (--user-prefix, --password)"
     )]
     LoginRefused { url: String, page: String },
-    /// A redirect to another origin than the provider's.
+    /// A redirect or form to a URL that is not http or https.
     #[error(
-        "the provider redirected to {url}, another origin than the target's; loadgen follows \
-         redirects within the provider's origin only"
+        "the provider sent the browser to {url}, which loadgen cannot request: only http:// and \
+         https:// URLs are followed"
     )]
-    OtherOrigin { url: String },
+    NotHttp { url: String },
     /// Redirects and pages without end.
     #[error("no redirect to the client after {MAX_HOPS} redirects and forms; the last was {url}")]
     TooManyHops { url: String },
@@ -123,33 +124,30 @@ impl Browser {
         }
     }
 
-    /// Runs the authorization request `request` from `base` (the target's base URL) as a
-    /// browser would, signing in with `credentials` where asked, and returns the code the
+    /// Runs the authorization request `request` as a browser would, following redirects and
+    /// forms to whatever origin the provider names (a login host of its own, say), signing in with `credentials` where asked, and returns the code the
     /// provider redirects to the client with (its `state` and RFC 9207 `iss` checked).
     pub async fn authorize(
         &mut self,
         http: &mut VuClient,
-        base: &Url,
         endpoints: &FlowEndpoints<'_>,
         request: &AuthorizationRequest,
         credentials: Credentials<'_>,
         hints: &FormHints,
     ) -> Result<String, SignInError> {
-        let start = request.path_and_query(endpoints.authorize_path, endpoints.client);
+        let start = request
+            .address(endpoints.authorize, endpoints.client)
+            .to_string();
         let mut hop = Hop {
             method: Method::GET,
-            url: base
-                .join(&start)
-                .map_err(|_| SignInError::OtherOrigin { url: start.clone() })?,
+            url: Url::parse(&start).map_err(|_| SignInError::NotHttp { url: start.clone() })?,
             body: None,
         };
         let mut credentials_sent = false;
         for _ in 0..MAX_HOPS {
-            if hop.url.origin() != base.origin() {
-                return Err(SignInError::OtherOrigin {
-                    url: hop.url.to_string(),
-                });
-            }
+            let address = Address::from_url(&hop.url).map_err(|_| SignInError::NotHttp {
+                url: hop.url.to_string(),
+            })?;
             let mut headers: Vec<(HeaderName, HeaderValue)> = vec![(
                 ACCEPT,
                 HeaderValue::from_static("text/html,application/json"),
@@ -163,13 +161,15 @@ impl Browser {
                     HeaderValue::from_static("application/x-www-form-urlencoded"),
                 ));
             }
-            let path = match hop.url.query() {
-                Some(query) => format!("{}?{query}", hop.url.path()),
-                None => hop.url.path().to_owned(),
-            };
             let body = Bytes::from(hop.body.take().unwrap_or_default());
             let response = http
-                .send(hop.method.clone(), &path, &headers, body, endpoints.timeout)
+                .send(
+                    hop.method.clone(),
+                    &address,
+                    &headers,
+                    body,
+                    endpoints.timeout,
+                )
                 .await
                 .map_err(|error| SignInError::Transport {
                     method: hop.method.clone(),

@@ -8,7 +8,8 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 use tokio::time::Instant;
 
-use crate::http::client::{HttpResponse, VuClient};
+use crate::http::address::Address;
+use crate::http::client::{ConnectionCounts, HttpResponse, VuClient};
 use crate::protocol::authorization::AuthorizationFailure;
 use crate::protocol::code_flow::{FlowEndpoints, FlowError, authorize_with_session, redeem_code};
 use crate::protocol::token_request::{TokenResponse, describe_error_body, refresh_grant_body};
@@ -143,7 +144,7 @@ impl Vu {
         &mut self,
         endpoint: Endpoint,
         method: Method,
-        path: &str,
+        address: &Address,
         headers: &[(HeaderName, HeaderValue)],
         body: Bytes,
         intended_start: Instant,
@@ -152,7 +153,7 @@ impl Vu {
         let sent = Instant::now();
         let result = self
             .client
-            .send(method, path, headers, body, self.context.timeout)
+            .send(method, address, headers, body, self.context.timeout)
             .await;
         let finished = Instant::now();
         let latency = finished.saturating_duration_since(intended_start);
@@ -295,8 +296,8 @@ impl Vu {
         let cookie = self.session_cookie()?;
         let context = Arc::clone(&self.context);
         let endpoints = FlowEndpoints {
-            authorize_path: &context.paths.authorize,
-            token_path: &context.paths.token,
+            authorize: &context.paths.authorize,
+            token: &context.paths.token,
             token_headers: context.token_headers(),
             client: &context.client,
             issuer: context.issuer_expectation(),
@@ -334,6 +335,11 @@ impl<S: Scenario> VirtualUser<S> {
         self.vu.id
     }
 
+    /// What the VU's connections cost.
+    pub fn connection_counts(&self) -> ConnectionCounts {
+        self.vu.client.connection_counts()
+    }
+
     /// The newest refresh token it holds, for the seeds.
     pub fn newest_refresh_token(&self) -> Option<&str> {
         S::newest_refresh_token(&self.state)
@@ -344,6 +350,11 @@ impl<S: Scenario> VirtualUser<S> {
     pub async fn run_iteration(&mut self, iteration: Iteration) {
         self.vu.iteration_failed = false;
         self.vu.unjudged = std::time::Duration::ZERO;
+        if self.vu.context.new_connection_per_iteration {
+            // As a client that keeps no connection: every iteration pays a fresh connection
+            // (and over TLS a handshake, resumed where the provider allows it).
+            self.vu.client.close_connections();
+        }
         self.vu.interval = iteration.interval;
         let finished = S::iterate(&mut self.vu, &mut self.state, iteration).await;
         let succeeded = finished.is_some() && !self.vu.iteration_failed;

@@ -78,7 +78,7 @@ impl Vu {
         if context.skipped_checks.contains(Check::AccessTokenActive) {
             return true;
         }
-        let Some(introspection) = context.paths.introspection.as_deref() else {
+        let Some(introspection) = context.paths.introspection.as_ref() else {
             context.note_opaque_unchecked();
             return true;
         };
