@@ -33,16 +33,16 @@ pub struct Resolve {
     address: IpAddr,
 }
 
+/// A `--resolve` value that is not `HOST:PORT:ADDRESS`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--resolve {0:?} is not HOST:PORT:ADDRESS (for example idp.example.test:443:127.0.0.1)")]
+pub struct ResolveParseError(String);
+
 impl FromStr for Resolve {
-    type Err = String;
+    type Err = ResolveParseError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let malformed = || {
-            format!(
-                "--resolve {text:?} is not HOST:PORT:ADDRESS (for example \
-                 idp.example.test:443:127.0.0.1)"
-            )
-        };
+        let malformed = || ResolveParseError(text.to_owned());
         let (host, rest) = text.split_once(':').ok_or_else(malformed)?;
         let (port, address) = rest.split_once(':').ok_or_else(malformed)?;
         let address = address.trim_start_matches('[').trim_end_matches(']');
@@ -230,7 +230,7 @@ pub(crate) async fn open(
                 .map_err(|error| {
                     failure(
                         TransportErrorKind::Tls,
-                        describe_handshake_failure(&origin.to_string(), &error),
+                        describe_handshake_failure(&origin.to_string(), origin.host(), &error),
                     )
                 })?;
             let session = tls.get_ref().1;
@@ -304,7 +304,7 @@ mod tests {
             "idp:x:127.0.0.1",
             "idp:443:nowhere",
         ] {
-            let error = bad.parse::<Resolve>().unwrap_err();
+            let error = bad.parse::<Resolve>().unwrap_err().to_string();
             assert!(error.contains("HOST:PORT:ADDRESS"), "{error}");
         }
     }

@@ -222,9 +222,11 @@ impl ServerCertVerifier for AcceptAnyCertificate {
     }
 }
 
-/// A failed TLS handshake with `host` in one sentence a user can act on: the certificate's
-/// problem (unknown issuer, name mismatch, expired, not yet valid) and what to do about it.
-pub fn describe_handshake_failure(host: &str, error: &std::io::Error) -> String {
+/// A failed TLS handshake with `origin` (whose host is `name`) in one sentence a user can act on:
+/// the certificate's problem (unknown issuer, name mismatch, expired, not yet valid), or no
+/// common application protocol, and what to do about it.
+pub fn describe_handshake_failure(origin: &str, name: &str, error: &std::io::Error) -> String {
+    let host = origin;
     let Some(tls) = error
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
@@ -232,8 +234,11 @@ pub fn describe_handshake_failure(host: &str, error: &std::io::Error) -> String 
         return format!("the TLS handshake with {host} failed: {error}");
     };
     match tls {
-        rustls::Error::InvalidCertificate(certificate) => describe_certificate(host, certificate),
-        rustls::Error::NoApplicationProtocol => format!(
+        rustls::Error::InvalidCertificate(certificate) => {
+            describe_certificate(host, name, certificate)
+        }
+        rustls::Error::NoApplicationProtocol
+        | rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol) => format!(
             "{host} agreed on no application protocol: it does not speak HTTP/2 over TLS \
              (leave out --http2 to use HTTP/1.1)"
         ),
@@ -247,7 +252,15 @@ pub fn describe_handshake_failure(host: &str, error: &std::io::Error) -> String 
     }
 }
 
-fn describe_certificate(host: &str, problem: &CertificateError) -> String {
+/// A name as rustls lists the names a certificate holds (`DnsName("idp.example.test")`), bare.
+fn bare_name(presented: &str) -> &str {
+    presented
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .map_or(presented, |inner| inner.trim_matches('"'))
+}
+
+fn describe_certificate(host: &str, name: &str, problem: &CertificateError) -> String {
     let trust = "give its CA with --ca-cert FILE, or --insecure to skip verification (recorded in \
                  the result)";
     match problem {
@@ -256,14 +269,18 @@ fn describe_certificate(host: &str, problem: &CertificateError) -> String {
              {trust}"
         ),
         CertificateError::NotValidForName => format!(
-            "the certificate of {host} is not valid for the name {host} (a name mismatch): \
+            "the certificate of {host} is not valid for the name {name} (a name mismatch): \
              connect by a name it holds (--resolve NAME:PORT:ADDRESS maps a name to an address)"
         ),
         CertificateError::NotValidForNameContext { presented, .. } => format!(
-            "the certificate of {host} is not valid for the name {host} (a name mismatch): it is \
+            "the certificate of {host} is not valid for the name {name} (a name mismatch): it is \
              for {}; connect by a name it holds (--resolve NAME:PORT:ADDRESS maps a name to an \
              address)",
-            presented.join(", ")
+            presented
+                .iter()
+                .map(|presented| bare_name(presented))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         CertificateError::Expired | CertificateError::ExpiredContext { .. } => format!(
             "the certificate of {host} has expired: renew it on the provider (or check this \

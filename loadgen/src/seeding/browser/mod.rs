@@ -316,4 +316,28 @@ mod tests {
         );
         assert_eq!(sent("/auth").as_deref(), Some("_session=s1"));
     }
+
+    #[test]
+    fn a_secure_cookie_goes_back_over_https_and_to_loopback_only() {
+        let mut browser = Browser::new();
+        let https = Url::parse("https://idp.example.test/login").unwrap();
+        let mut headers = http::HeaderMap::new();
+        headers.append(
+            SET_COOKIE,
+            HeaderValue::from_static("_session=s1; path=/; secure; httponly"),
+        );
+        browser.keep_cookies(&https, &headers);
+        let sent = |url: &str| browser.cookie_header(&Url::parse(url).unwrap());
+        assert!(sent("https://idp.example.test/authorize").is_some());
+        // As browsers do: plain http is no secure context, but loopback is.
+        assert!(sent("http://idp.example.test/authorize").is_none());
+        let mut loopback = Browser::new();
+        let local = Url::parse("http://127.0.0.1:8080/login").unwrap();
+        loopback.keep_cookies(&local, &headers);
+        assert!(
+            loopback
+                .cookie_header(&Url::parse("http://127.0.0.1:8080/authorize").unwrap())
+                .is_some()
+        );
+    }
 }
