@@ -1,15 +1,19 @@
 // node-oidc-provider, unmodified, as a second target IdP for loadgen: its own dev login and
 // consent pages, PKCE, refresh-token rotation, introspection. Configuration only; no patches.
 //
-// Prints `listening on http://127.0.0.1:PORT` once it accepts connections (the same contract as
-// mock-idp), and stops on SIGTERM or SIGINT. Environment:
+// Prints `listening on http://127.0.0.1:PORT` (https with TLS_CERT) once it accepts connections
+// (the same contract as mock-idp), and stops on SIGTERM or SIGINT. Environment:
 //   PORT                 port on 127.0.0.1 (0: any free port; default 0)
+//   TLS_CERT, TLS_KEY    serve HTTPS with this PEM certificate and key, HTTP/2 and HTTP/1.1 by
+//                        ALPN (node's own http2 server, allowHTTP1)
 //   ISSUER_PATH          mount the provider under this path, e.g. /oidc (an issuer with a path)
 //   ACCESS_TOKEN_FORMAT  opaque (default, the provider's own) or jwt
 //   CODE_TTL_S           authorization code lifetime in seconds (default 60, the provider's)
 //   USERS                test users user-loadtest-00001 ... (default 10000)
 //   LOG_ERRORS           1: print why each refused request was refused, on stderr
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { createSecureServer } from 'node:http2';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
 import MemoryStore from './memory_store.mjs';
@@ -106,9 +110,12 @@ function configuration(issuer) {
   };
 }
 
-const server = createServer();
+const tls = process.env.TLS_CERT
+  ? { cert: readFileSync(process.env.TLS_CERT), key: readFileSync(process.env.TLS_KEY) }
+  : undefined;
+const server = tls ? createSecureServer({ ...tls, allowHTTP1: true }) : createServer();
 server.listen(port, '127.0.0.1', () => {
-  const base = `http://127.0.0.1:${server.address().port}`;
+  const base = `${tls ? 'https' : 'http'}://127.0.0.1:${server.address().port}`;
   const issuer = `${base}${issuerPath}`;
   const provider = new Provider(issuer, configuration(issuer));
   // Quiet by default: the dev interactions warn on every start that they are for development.

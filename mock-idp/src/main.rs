@@ -138,6 +138,10 @@ struct Cli {
     /// a CA made with it; writes ca.pem (for clients to trust), cert.pem and key.pem to DIR.
     #[arg(long, env = "MOCK_IDP_TLS_SELF_SIGNED", value_name = "DIR")]
     tls_self_signed: Option<PathBuf>,
+    /// Only write a CA and a certificate for the loopback names to DIR (ca.pem, cert.pem,
+    /// key.pem), for another provider to serve, and exit.
+    #[arg(long, value_name = "DIR", exclusive = true)]
+    make_tls_certificates: Option<PathBuf>,
 }
 
 impl Cli {
@@ -179,7 +183,25 @@ impl Cli {
 }
 
 fn main() -> anyhow::Result<()> {
-    let config = Cli::parse().into_config();
+    let cli = Cli::parse();
+    if let Some(directory) = &cli.make_tls_certificates {
+        let (certificate, key) = mock_idp::tls::write_self_signed(directory)?;
+        println!(
+            "wrote {} (trust it), {} and {}",
+            directory.join("ca.pem").display(),
+            certificate.display(),
+            key.display()
+        );
+        return Ok(());
+    }
+    let config = cli.into_config();
+    if let Some(mock_idp::tls::TlsSource::SelfSigned { directory }) = &config.tls {
+        eprintln!(
+            "serving https with a certificate for localhost, 127.0.0.1 and ::1 signed by a CA made \
+             now: trust {} (loadgen --ca-cert)",
+            directory.join("ca.pem").display()
+        );
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MOCK_IDP_LOG")

@@ -36,6 +36,9 @@ enum Command {
         target: String,
         #[arg(long)]
         out: PathBuf,
+        /// A PEM file of CA certificates to trust besides the system's, for an https target.
+        #[arg(long = "ca-cert")]
+        ca_certs: Vec<PathBuf>,
     },
     /// Compares the IdP's counters (snapshots before and after a test) with the result.
     Reconcile {
@@ -199,11 +202,15 @@ fn run(cli: Cli) -> Result<bool> {
             }
             Ok(holds)
         }
-        Command::Metrics { target, out } => {
+        Command::Metrics {
+            target,
+            out,
+            ca_certs,
+        } => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let snapshot = runtime.block_on(metrics::fetch(&target))?;
+            let snapshot = runtime.block_on(metrics::fetch(&target, &ca_certs))?;
             write_json(&out, &snapshot)?;
             Ok(true)
         }

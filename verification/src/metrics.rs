@@ -179,20 +179,41 @@ pub fn reconcile(
     checks
 }
 
-/// Fetches `GET {base_url}/metrics` and parses it.
-pub async fn fetch(base_url: &str) -> anyhow::Result<MetricsSnapshot> {
-    use http_body_util::BodyExt as _;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<http_body_util::Empty<bytes::Bytes>>();
-    let uri: http::Uri = format!("{}/metrics", base_url.trim_end_matches('/')).parse()?;
-    let response = tokio::time::timeout(std::time::Duration::from_secs(10), client.get(uri))
+/// Fetches `GET {base_url}/metrics` with loadgen's client (over https trusting `ca_certs`
+/// besides the system's roots) and parses it.
+pub async fn fetch(
+    base_url: &str,
+    ca_certs: &[std::path::PathBuf],
+) -> anyhow::Result<MetricsSnapshot> {
+    use loadgen::http::client::VuClient;
+    use loadgen::http::connection::TransportSettings;
+    use loadgen::http::target::Target;
+    use loadgen::http::tls::TlsSettings;
+    let transport = TransportSettings {
+        tls: TlsSettings {
+            ca_certs: ca_certs.to_vec(),
+            ..TlsSettings::default()
+        },
+        ..TransportSettings::default()
+    };
+    let target = std::sync::Arc::new(Target::with_transport(base_url, transport)?);
+    let address = target.address_of("/metrics")?;
+    let response = VuClient::new(std::sync::Arc::clone(&target))
+        .send(
+            http::Method::GET,
+            &address,
+            &[],
+            bytes::Bytes::new(),
+            std::time::Duration::from_secs(10),
+        )
         .await
-        .map_err(|_| anyhow::anyhow!("GET /metrics timed out"))??;
-    if !response.status().is_success() {
-        anyhow::bail!("GET /metrics answered {}", response.status());
+        .map_err(|error| anyhow::anyhow!("GET {address}: {error}"))?;
+    if !response.status.is_success() {
+        anyhow::bail!("GET {address} answered {}", response.status);
     }
-    let body = response.into_body().collect().await?.to_bytes();
-    Ok(MetricsSnapshot::parse(std::str::from_utf8(&body)?)?)
+    Ok(MetricsSnapshot::parse(std::str::from_utf8(
+        &response.body,
+    )?)?)
 }
 
 #[cfg(test)]

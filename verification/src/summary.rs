@@ -60,7 +60,7 @@ impl TestRow {
         Self {
             test_id: result.test_id.clone(),
             scenario: result.scenario.clone(),
-            profile: describe_profile(&result.load_profile.profile),
+            profile: describe_run(result),
             requests: result.requests.total,
             success_rate: result.success_rate,
             unauthorized: result.requests.unauthorized,
@@ -83,6 +83,21 @@ fn requests_basis() -> String {
     loadgen::results::thresholds::LatencyBasis::Requests
         .describe()
         .to_owned()
+}
+
+/// The profile and, when not plain HTTP/1.1, how the run connected: `300/s, 2+10+2 s, TLS
+/// HTTP/2`. Figures of runs that connected differently are different figures.
+fn describe_run(result: &RunResult) -> String {
+    let profile = describe_profile(&result.load_profile.profile);
+    let Some(connections) = &result.connections else {
+        return profile;
+    };
+    let tls = connections.tls_full_handshakes + connections.tls_resumed_handshakes > 0;
+    match (tls, connections.http_version.as_str()) {
+        (false, "HTTP/1.1") => profile,
+        (false, version) => format!("{profile}, {version}"),
+        (true, version) => format!("{profile}, TLS {version}"),
+    }
 }
 
 /// `300/s, 10+120+10 s`: the rate, then ramp up, steady and ramp down.

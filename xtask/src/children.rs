@@ -117,16 +117,47 @@ pub struct CapacitySearch<'a> {
     pub out_dir: &'a Path,
 }
 
+/// How the children reach a provider that serves HTTPS: the CA to trust, and whether to speak
+/// HTTP/2.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    /// The PEM file of the CA that signed the provider's certificate.
+    pub ca_cert: PathBuf,
+    /// Speak HTTP/2 (negotiated by ALPN).
+    pub http2: bool,
+}
+
+impl Tls {
+    fn loadgen_args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec!["--ca-cert".into(), self.ca_cert.clone().into()];
+        if self.http2 {
+            args.push("--http2".into());
+        }
+        args
+    }
+}
+
 /// The release `loadgen` binary.
 #[derive(Debug, Clone)]
 pub struct Loadgen {
     binary: PathBuf,
+    tls: Option<Tls>,
 }
 
 impl Loadgen {
     /// `binary`, a release build of loadgen.
     pub fn new(binary: PathBuf) -> Self {
-        Self { binary }
+        Self { binary, tls: None }
+    }
+
+    /// The same loadgen, reaching the provider over HTTPS as `tls` says (plain HTTP when `None`).
+    pub fn with_tls(mut self, tls: Option<Tls>) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    fn transport_args(&self) -> Vec<OsString> {
+        self.tls.as_ref().map(Tls::loadgen_args).unwrap_or_default()
     }
 
     /// The binary, for commands timed in a shell (`wrk-compare`).
@@ -158,7 +189,9 @@ impl Loadgen {
     /// `loadgen seed` into `out`.
     pub fn seed(&self, target: &str, counts: SeedCounts, out: &Path) -> Result<()> {
         let status = run_to_completion(
-            Command::new(&self.binary).args(Self::seed_args(target, counts, out)),
+            Command::new(&self.binary)
+                .args(Self::seed_args(target, counts, out))
+                .args(self.transport_args()),
         )?;
         ensure!(status.success(), "loadgen seed failed ({status})");
         Ok(())
@@ -297,13 +330,18 @@ impl Loadgen {
     pub fn spawn_run(&self, test: &TestRun<'_>) -> Result<std::process::Child> {
         Command::new(&self.binary)
             .args(Self::run_args(test))
+            .args(self.transport_args())
             .spawn()
             .with_context(|| format!("could not start {}", self.binary.display()))
     }
 
     /// `loadgen run`; its exit code (0 pass, 99 a threshold failed, other: an error).
     pub fn run(&self, test: &TestRun<'_>) -> Result<i32> {
-        let status = run_to_completion(Command::new(&self.binary).args(Self::run_args(test)))?;
+        let status = run_to_completion(
+            Command::new(&self.binary)
+                .args(Self::run_args(test))
+                .args(self.transport_args()),
+        )?;
         status
             .code()
             .with_context(|| format!("loadgen was killed by a signal ({status})"))
@@ -314,12 +352,22 @@ impl Loadgen {
 #[derive(Debug, Clone)]
 pub struct Gate {
     binary: PathBuf,
+    ca_cert: Option<PathBuf>,
 }
 
 impl Gate {
     /// `binary`, a release build of the verification crate's `gate`.
     pub fn new(binary: PathBuf) -> Self {
-        Self { binary }
+        Self {
+            binary,
+            ca_cert: None,
+        }
+    }
+
+    /// The same gate, trusting `tls`'s CA when it reads an https provider's `/metrics`.
+    pub fn with_tls(mut self, tls: Option<&Tls>) -> Self {
+        self.ca_cert = tls.map(|tls| tls.ca_cert.clone());
+        self
     }
 
     /// Runs `gate ARGS`: `Ok(true)` on pass, `Ok(false)` on a judged failure (exit 99).
@@ -343,13 +391,17 @@ impl Gate {
 
     /// `gate metrics`: saves the IdP's `/metrics` to `out`.
     pub fn snapshot_metrics(&self, target: &str, out: &Path) -> Result<()> {
-        let saved = self.judge(vec![
+        let mut args: Vec<OsString> = vec![
             "metrics".into(),
             "--target".into(),
             target.into(),
             "--out".into(),
             out.into(),
-        ])?;
+        ];
+        if let Some(ca_cert) = &self.ca_cert {
+            args.extend(["--ca-cert".into(), ca_cert.into()]);
+        }
+        let saved = self.judge(args)?;
         ensure!(saved, "could not save a snapshot of {target}/metrics");
         Ok(())
     }

@@ -190,6 +190,13 @@ pub struct PipelineArgs {
     /// Skip the criterion microbenchmarks.
     #[arg(long)]
     pub skip_benches: bool,
+    /// Serve the provider over HTTPS (a CA and certificate made for the run) and run every step
+    /// over TLS.
+    #[arg(long, conflicts_with = "target")]
+    pub tls: bool,
+    /// Speak HTTP/2 to the provider (negotiated by ALPN; needs --tls).
+    #[arg(long, requires = "tls")]
+    pub http2: bool,
 }
 
 impl PipelineArgs {
@@ -203,6 +210,17 @@ impl PipelineArgs {
             target: None,
             seeds: None,
             skip_benches: false,
+            tls: false,
+            http2: false,
+        }
+    }
+
+    /// The quick pipeline against the embedded mock-idp over HTTPS with HTTP/2.
+    pub fn quick_over_tls() -> Self {
+        Self {
+            tls: true,
+            http2: true,
+            ..Self::quick()
         }
     }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use xshell::cmd;
 
-use crate::children::{EXIT_THRESHOLD_FAILED, Profile, SeedCounts, TestRun};
+use crate::children::{EXIT_THRESHOLD_FAILED, Loadgen, Profile, SeedCounts, TestRun, Tls};
 use crate::flags::{Idp, PipelineArgs};
 use crate::process::{self, IdpProcess};
 use crate::run_dir::RunDir;
@@ -94,6 +94,8 @@ struct Pipeline {
     run_dir: RunDir,
     profile: Profile,
     idp: Option<IdpProcess>,
+    /// How the children reach the provider when it serves HTTPS.
+    tls: Option<Tls>,
     target: String,
     seeds: PathBuf,
     /// Failures outside any one test (a step that failed); each fails the run.
@@ -122,6 +124,7 @@ pub fn run(args: &PipelineArgs, mode: Mode) -> Result<()> {
         run_dir,
         profile,
         idp: None,
+        tls: None,
         target: args
             .target
             .as_deref()
@@ -174,6 +177,13 @@ fn steps_table(times: &[(String, Duration)]) -> String {
     text
 }
 
+impl Pipeline {
+    /// loadgen, reaching the provider as the run does (over HTTPS with `--tls`).
+    fn loadgen(&self) -> Loadgen {
+        self.workspace.loadgen().with_tls(self.tls.clone())
+    }
+}
+
 fn build(pipeline: &mut Pipeline) -> Result<Outcome> {
     pipeline.workspace.build_binaries()?;
     Ok(Outcome::Done)
@@ -183,14 +193,40 @@ fn boot(pipeline: &mut Pipeline) -> Result<Outcome> {
     if pipeline.args.target.is_some() {
         return Ok(Outcome::Skipped("--target given"));
     }
-    let idp = match pipeline.args.idp {
-        Idp::MockIdp => pipeline.workspace.boot_idp(&pipeline.run_dir, &[])?,
+    let tls_dir = pipeline.run_dir.tls();
+    let tls_dir_text = tls_dir.display().to_string();
+    let idp = match (pipeline.args.idp, pipeline.args.tls) {
+        (Idp::MockIdp, false) => pipeline.workspace.boot_idp(&pipeline.run_dir, &[])?,
+        (Idp::MockIdp, true) => pipeline
+            .workspace
+            .boot_idp(&pipeline.run_dir, &["--tls-self-signed", &tls_dir_text])?,
         // The provider's own code lifetime is 60 s; the codes of a full TEST 1 are seeded up to
         // about three minutes before their use, so the configuration here allows ten.
-        Idp::NodeOidcProvider => pipeline
+        (Idp::NodeOidcProvider, false) => pipeline
             .workspace
             .boot_node_oidc_provider(&pipeline.run_dir, &[("CODE_TTL_S", "600")])?,
+        (Idp::NodeOidcProvider, true) => {
+            pipeline.workspace.make_tls_certificates(&tls_dir)?;
+            let (certificate, key) = (
+                tls_dir.join("cert.pem").display().to_string(),
+                tls_dir.join("key.pem").display().to_string(),
+            );
+            pipeline.workspace.boot_node_oidc_provider(
+                &pipeline.run_dir,
+                &[
+                    ("CODE_TTL_S", "600"),
+                    ("TLS_CERT", &certificate),
+                    ("TLS_KEY", &key),
+                ],
+            )?
+        }
     };
+    if pipeline.args.tls {
+        pipeline.tls = Some(Tls {
+            ca_cert: tls_dir.join("ca.pem"),
+            http2: pipeline.args.http2,
+        });
+    }
     println!("    {:?}: {}", pipeline.args.idp, idp.base_url);
     pipeline.target = idp.base_url.clone();
     pipeline.idp = Some(idp);
@@ -211,17 +247,14 @@ fn seed(pipeline: &mut Pipeline) -> Result<Outcome> {
         refresh_families: MAX_VUS + SPARE_FAMILIES,
         sessions: MAX_VUS,
     };
-    pipeline
-        .workspace
-        .loadgen()
-        .seed(&pipeline.target, counts, &dir)?;
+    pipeline.loadgen().seed(&pipeline.target, counts, &dir)?;
     pipeline.seeds = dir;
     Ok(Outcome::Done)
 }
 
 fn run_tests(pipeline: &mut Pipeline) -> Result<Outcome> {
-    let gate = pipeline.workspace.gate();
-    let loadgen = pipeline.workspace.loadgen();
+    let gate = pipeline.workspace.gate().with_tls(pipeline.tls.as_ref());
+    let loadgen = pipeline.loadgen();
     let reconcile = pipeline.idp.is_some() && pipeline.args.idp == Idp::MockIdp;
     for (test_id, scenario, stem) in TESTS {
         println!("\n--- {test_id} ({scenario})");

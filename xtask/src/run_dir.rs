@@ -76,6 +76,11 @@ impl RunDir {
         self.path.join("steps.md")
     }
 
+    /// The CA, certificate and key an identity provider serves HTTPS with (`--tls`).
+    pub fn tls(&self) -> PathBuf {
+        self.path.join("tls")
+    }
+
     /// The identity provider's stderr.
     pub fn idp_log(&self) -> PathBuf {
         self.path.join("idp.stderr.log")

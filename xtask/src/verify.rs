@@ -1,7 +1,7 @@
 //! `cargo xtask verify`, the pre-merge check: fmt, clippy, the tests, the quick pipeline, two
 //! deliberate fault runs that show the gate judges right (1 % of 401s must fail it, a few 500s
 //! within the 99.9 % success allowance must not), the quick pipeline against
-//! node-oidc-provider, a real provider, and two shards of one run merged beside the single run.
+//! node-oidc-provider, a real provider, the quick pipeline over HTTPS with HTTP/2, and two shards of one run merged beside the single run.
 
 use anyhow::{Context as _, Result, ensure};
 use xshell::cmd;
@@ -70,6 +70,17 @@ pub fn run(pipelines_only: bool) -> Result<()> {
             idp: Idp::NodeOidcProvider,
             skip_benches: true,
             ..PipelineArgs::quick()
+        },
+        Mode::Gate,
+    )?;
+
+    println!(
+        "\n==> the pipeline, --quick, over HTTPS with HTTP/2 against mock-idp (--tls --http2)"
+    );
+    pipeline::run(
+        &PipelineArgs {
+            skip_benches: true,
+            ..PipelineArgs::quick_over_tls()
         },
         Mode::Gate,
     )?;

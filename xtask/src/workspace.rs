@@ -97,6 +97,17 @@ impl Workspace {
         IdpProcess::boot(command, &run_dir.idp_log(), Duration::from_secs(30))
     }
 
+    /// Writes a CA and a certificate for the loopback names to `directory` with the release
+    /// mock-idp, for another provider to serve HTTPS with.
+    pub fn make_tls_certificates(&self, directory: &Path) -> Result<()> {
+        let shell = self.shell()?;
+        let mock_idp = self.release_bin("mock-idp");
+        cmd!(shell, "{mock_idp} --make-tls-certificates {directory}")
+            .run()
+            .context("could not make the TLS certificates")?;
+        Ok(())
+    }
+
     /// Installs node-oidc-provider on first use (`idps/node-oidc-provider`, pinned by its lock
     /// file) and boots it with the repository's configuration, its stderr logged in `run_dir`.
     pub fn boot_node_oidc_provider(
