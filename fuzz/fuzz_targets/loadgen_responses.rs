@@ -287,14 +287,20 @@ fn run(answer: Answer<'_>) {
                 return;
             };
             let client = ClientCredentials::default();
-            let authorize = target.path_of(&discovery.authorization_endpoint);
-            AuthorizationRequest::fresh().path_and_query(&authorize, &client);
-            for url in [&discovery.token_endpoint, &discovery.jwks_uri]
-                .into_iter()
-                .chain(discovery.userinfo_endpoint.as_ref())
-                .chain(discovery.introspection_endpoint.as_ref())
+            // Every endpoint a document names resolves to an address or is refused in words.
+            if let Ok(endpoints) = discovery.endpoints(&target) {
+                let _ = AuthorizationRequest::fresh().address(&endpoints.authorize, &client);
+            }
+            for url in [
+                &discovery.authorization_endpoint,
+                &discovery.token_endpoint,
+                &discovery.jwks_uri,
+            ]
+            .into_iter()
+            .chain(discovery.userinfo_endpoint.as_ref())
+            .chain(discovery.introspection_endpoint.as_ref())
             {
-                target.path_of(url);
+                let _ = target.address_of(url);
             }
         }
         Answer::Jwks { jwks, token } => {

@@ -154,6 +154,11 @@ pub struct WrkCompareArgs {
     /// Do not pin the IdP and the generators to one core.
     #[arg(long)]
     pub no_pin: bool,
+    /// Over HTTPS: mock-idp serves TLS (a CA made for the run), every tool keeps its connection,
+    /// and one more loadgen run per round opens a connection per iteration, so the handshake's
+    /// cost shows apart.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// The identity providers the pipeline can boot on loopback.

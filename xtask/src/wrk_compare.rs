@@ -36,7 +36,19 @@ pub fn run(options: WrkCompareArgs) -> Result<()> {
     workspace.build_binaries()?;
     let run_dir = workspace.new_run_dir("-wrk")?;
     let dir = run_dir.path();
-    let idp = workspace.boot_idp(&run_dir, &[])?;
+    let tls_dir = run_dir.tls();
+    let tls_dir_text = tls_dir.display().to_string();
+    let idp = if options.tls {
+        workspace.boot_idp(&run_dir, &["--tls-self-signed", &tls_dir_text])?
+    } else {
+        workspace.boot_idp(&run_dir, &[])?
+    };
+    // wrk and oha do not verify the certificate; loadgen does, against the run's CA.
+    let loadgen_tls = if options.tls {
+        format!(" --ca-cert {}", tls_dir.join("ca.pem").display())
+    } else {
+        String::new()
+    };
     // One core for the IdP and the generator: a wake-up across cores costs an inter-processor
     // interrupt, which on a virtual machine adds a large and noisy share of CPU to both tools.
     let pin_prefix = if !options.no_pin {
@@ -75,6 +87,7 @@ pub fn run(options: WrkCompareArgs) -> Result<()> {
     let mut wrk_costs = Vec::new();
     let mut loadgen_costs = Vec::new();
     let mut oha_costs = Vec::new();
+    let mut handshake_costs = Vec::new();
     for round in 1..=options.rounds {
         if process::interrupted() {
             bail!("interrupted");
@@ -84,13 +97,28 @@ pub fn run(options: WrkCompareArgs) -> Result<()> {
         let result = dir.join(format!("loadgen-round{round}.result.json"));
         let loadgen = run_loadgen(
             &shell,
-            &workspace,
+            workspace.loadgen().binary(),
             &pin_prefix,
-            &idp.base_url,
+            &format!("--target {}{loadgen_tls}", idp.base_url),
             achieved_rate,
             seconds,
             &result,
         )?;
+        if options.tls {
+            let fresh = run_loadgen(
+                &shell,
+                workspace.loadgen().binary(),
+                &pin_prefix,
+                &format!(
+                    "--target {}{loadgen_tls} --new-connection-per-iteration",
+                    idp.base_url
+                ),
+                achieved_rate,
+                seconds,
+                &dir.join(format!("loadgen-round{round}-fresh.result.json")),
+            )?;
+            handshake_costs.push(fresh.micros_per_request() - loadgen.micros_per_request());
+        }
         let oha_run = run_oha(&shell, &oha, &pin_prefix, achieved_rate, seconds, &url)?;
         let (wrk_cost, loadgen_cost, oha_cost) = (
             wrk.micros_per_request(),
@@ -109,13 +137,21 @@ pub fn run(options: WrkCompareArgs) -> Result<()> {
         oha_costs.push(oha_cost);
     }
     drop(idp);
+    if !handshake_costs.is_empty() {
+        println!(
+            "\nloadgen's own CPU for a new connection and TLS handshake per iteration (resumed \
+             from the VU's session), median of the rounds: {:.1} us",
+            median(&mut handshake_costs)
+        );
+    }
 
     let wrk_median = median(&mut wrk_costs);
     let loadgen_median = median(&mut loadgen_costs);
     let oha_median = median(&mut oha_costs);
     let ratio = loadgen_median / wrk_median;
     println!(
-        "\ngenerator cost, GET /.well-known/openid-configuration, median of {} rounds:",
+        "\ngenerator cost, GET /.well-known/openid-configuration{}, median of {} rounds:",
+        if options.tls { " over TLS" } else { "" },
         options.rounds
     );
     println!("  wrk      {wrk_median:>7.1} us CPU per request");
@@ -170,7 +206,7 @@ fn run_oha(
     url: &str,
 ) -> Result<Measured> {
     let line = format!(
-        "{pin_prefix}{} -z {seconds}s -q {rate:.1} -c 1 --no-tui --output-format json {url}",
+        "{pin_prefix}{} -z {seconds}s -q {rate:.1} -c 1 --no-tui --insecure --output-format json {url}",
         oha.display()
     );
     let (output, cpu_seconds) = timed_children(shell, &line)?;
@@ -245,17 +281,17 @@ fn run_wrk(
 
 fn run_loadgen(
     shell: &Shell,
-    workspace: &Workspace,
+    loadgen: &Path,
     pin_prefix: &str,
-    target: &str,
+    target_args: &str,
     rate: f64,
     seconds: u64,
     result: &Path,
 ) -> Result<Measured> {
     let line = format!(
-        "{pin_prefix}{} run --scenario discovery --target {target} --rate {rate:.1} --ramp-up 0s \
-         --duration {seconds}s --ramp-down 0s --max-vus 50 --no-progress --out {}",
-        workspace.loadgen().binary().display(),
+        "{pin_prefix}{} run --scenario discovery {target_args} --rate {rate:.1} \
+         --ramp-up 0s --duration {seconds}s --ramp-down 0s --max-vus 50 --no-progress --out {}",
+        loadgen.display(),
         result.display()
     );
     let (output, cpu_seconds) = timed_children(shell, &line)?;
