@@ -26,6 +26,7 @@ use tokio::net::TcpListener;
 /// A CA, a certificate it issued for `names` (valid as `validity` says), written as PEM files.
 struct Certificates {
     _directory: tempfile::TempDir,
+    authority: TestCa,
     ca: PathBuf,
     certificate: PathBuf,
     key: PathBuf,
@@ -48,6 +49,7 @@ fn certificates(names: &[&str], validity: Validity) -> Result<Certificates> {
         certificate: write("cert.pem", &certificate_pem)?,
         key: write("key.pem", &key_pem)?,
         _directory: directory,
+        authority: ca,
     })
 }
 
@@ -340,15 +342,17 @@ impl TlsFront {
         alpn: &[&[u8]],
         token_origin: Option<&str>,
     ) -> Result<Self> {
-        Self::spawn_on(certificates, alpn, token_origin, 0, None).await
+        Self::spawn_on(certificates, alpn, token_origin, 0, None, None).await
     }
 
+    /// With `client_ca`, every connection must present a certificate that CA signed (mTLS).
     async fn spawn_on(
         certificates: &Certificates,
         alpn: &[&[u8]],
         token_origin: Option<&str>,
         port: u16,
         issuer: Option<&str>,
+        client_ca: Option<&Path>,
     ) -> Result<Self> {
         use rustls::pki_types::pem::PemObject as _;
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
@@ -363,12 +367,26 @@ impl TlsFront {
         let chain = rustls::pki_types::CertificateDer::pem_file_iter(&certificates.certificate)?
             .collect::<Result<Vec<_>, _>>()?;
         let key = rustls::pki_types::PrivateKeyDer::from_pem_file(&certificates.key)?;
-        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()?;
+        let builder = match client_ca {
+            None => builder.with_no_client_auth(),
+            Some(client_ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for certificate in rustls::pki_types::CertificateDer::pem_file_iter(client_ca)? {
+                    roots.add(certificate?)?;
+                }
+                builder.with_client_cert_verifier(
+                    rustls::server::WebPkiClientVerifier::builder_with_provider(
+                        Arc::new(roots),
+                        provider,
+                    )
+                    .build()?,
+                )
+            }
+        };
+        let mut config = builder.with_single_cert(chain, key)?;
         config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let server_names = Arc::new(Mutex::new(Vec::new()));
@@ -454,6 +472,7 @@ async fn a_token_endpoint_on_a_second_origin_gets_its_own_connection_and_name() 
         Some(&token_origin),
         port,
         Some(&issuer),
+        None,
     )
     .await?;
     let transport = TransportSettings {
@@ -498,5 +517,65 @@ async fn a_token_endpoint_on_a_second_origin_gets_its_own_connection_and_name() 
         names.iter().any(|name| name == "idp.example.test"),
         "{names:?}"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_front_that_requires_a_client_certificate_gets_the_one_given() -> Result<()> {
+    let certificates = certificates(&mock_idp::tls::LOOPBACK_NAMES, Validity::Current)?;
+    // The test CA signed the server's certificate; the front also takes clients it signed.
+    let front = TlsFront::spawn_on(
+        &certificates,
+        &[b"http/1.1"],
+        None,
+        0,
+        None,
+        Some(&certificates.ca),
+    )
+    .await?;
+    // Without one, the front refuses the connection and nothing is sent.
+    let started = Instant::now();
+    let (_, stop) = loadgen::stop_signal();
+    let refused = loadgen::run(
+        &config_over(
+            ScenarioKind::Discovery,
+            &front.base_url,
+            &trusting(&certificates.ca, false),
+        ),
+        Seeds::default(),
+        stop,
+    )
+    .await
+    .expect_err("a front that requires a client certificate refuses one without");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(
+        refused
+            .to_string()
+            .contains("requires a client certificate"),
+        "{refused}"
+    );
+    assert!(refused.to_string().contains("--client-cert"), "{refused}");
+    // With one that CA signed, seeding and TEST 1 run clean.
+    let directory = tempfile::tempdir()?;
+    let issued = certificates
+        .authority
+        .issue(&["loadgen-client"], Validity::Current)?;
+    let (chain, key) = (
+        directory.path().join("client.pem"),
+        directory.path().join("client-key.pem"),
+    );
+    std::fs::write(&chain, issued.certificate_pem)?;
+    std::fs::write(&key, issued.key_pem)?;
+    let mut transport = trusting(&certificates.ca, false);
+    transport.tls.client_certificate = Some(loadgen::http::tls::ClientCertificate { chain, key });
+    let seeds = seeds_over(&front.base_url, &transport, 40, 0, 0).await?;
+    let (_, stop) = loadgen::stop_signal();
+    let result = loadgen::run(
+        &config_over(ScenarioKind::TokenCode, &front.base_url, &transport),
+        seeds,
+        stop,
+    )
+    .await?;
+    assert_clean(&result);
     Ok(())
 }

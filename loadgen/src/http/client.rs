@@ -16,6 +16,7 @@ use rustls::ClientConfig;
 use crate::http::address::{Address, Origin};
 use crate::http::connection::{Handshake, Sender, open};
 use crate::http::target::Target;
+use crate::http::tls::{describe_tls_error, rustls_error_in};
 use crate::results::names::TransportErrorKind;
 
 /// The largest response body a client reads, by default: 1 MiB. Token responses, discovery
@@ -65,6 +66,18 @@ pub(crate) fn classify(error: &hyper::Error) -> TransportErrorKind {
     } else {
         // Canceled, closed, incomplete message and I/O errors all mean the connection went away.
         TransportErrorKind::Reset
+    }
+}
+
+/// A request's failure on a connection to `origin`: a TLS problem (a client certificate the
+/// server requires, an alert after the handshake) in words, anything else by its kind.
+fn transport_error(origin: &Origin, error: &hyper::Error) -> TransportError {
+    match rustls_error_in(error) {
+        Some(tls) => TransportError::new(
+            TransportErrorKind::Tls,
+            describe_tls_error(&origin.to_string(), origin.host(), tls),
+        ),
+        None => TransportError::new(classify(error), error),
     }
 }
 
@@ -272,7 +285,7 @@ impl VuClient {
                     may_retry = false;
                     continue;
                 }
-                return Err(TransportError::new(classify(&error), error));
+                return Err(transport_error(address.origin(), &error));
             }
             let request =
                 build_request(address, sender.is_http2(), &method, headers, body.clone())?;
@@ -285,7 +298,7 @@ impl VuClient {
                         may_retry = false;
                         continue;
                     }
-                    return Err(TransportError::new(classify(&error), error));
+                    return Err(transport_error(address.origin(), &error));
                 }
             };
             let (parts, incoming) = response.into_parts();

@@ -226,13 +226,37 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 /// the certificate's problem (unknown issuer, name mismatch, expired, not yet valid), or no
 /// common application protocol, and what to do about it.
 pub fn describe_handshake_failure(origin: &str, name: &str, error: &std::io::Error) -> String {
+    match rustls_error_in(error) {
+        Some(tls) => describe_tls_error(origin, name, tls),
+        None => format!("the TLS handshake with {origin} failed: {error}"),
+    }
+}
+
+/// The rustls error somewhere in `error`'s chain: an I/O error hides it as its payload, which
+/// its `source` skips.
+pub fn rustls_error_in<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a rustls::Error> {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(tls) = error
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        {
+            return Some(tls);
+        }
+        current = error.source();
+    }
+    None
+}
+
+/// A TLS failure with `origin` (whose host is `name`) in one sentence a user can act on.
+pub fn describe_tls_error(origin: &str, name: &str, tls: &rustls::Error) -> String {
     let host = origin;
-    let Some(tls) = error
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-    else {
-        return format!("the TLS handshake with {host} failed: {error}");
-    };
     match tls {
         rustls::Error::InvalidCertificate(certificate) => {
             describe_certificate(host, name, certificate)
