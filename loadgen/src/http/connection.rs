@@ -22,6 +22,7 @@ use crate::http::address::{Origin, Scheme};
 use crate::http::tls::{
     ALPN_H2, TlsSettings, TlsSetupError, client_config, describe_handshake_failure,
 };
+use crate::http::transport_error::{TransportError, classify};
 use crate::results::names::TransportErrorKind;
 
 /// `--resolve HOST:PORT:ADDRESS` (curl's form): connections to that host and port go to the
@@ -180,11 +181,8 @@ pub(crate) struct Opened {
     pub(crate) set_up_in: Duration,
 }
 
-fn failure(
-    kind: TransportErrorKind,
-    detail: impl std::fmt::Display,
-) -> super::client::TransportError {
-    super::client::TransportError::new(kind, detail)
+fn failure(kind: TransportErrorKind, detail: impl std::fmt::Display) -> TransportError {
+    TransportError::new(kind, detail)
 }
 
 /// Opens a connection to `origin`; over https with `tls`, the client's own configuration (its
@@ -193,7 +191,7 @@ pub(crate) async fn open(
     origin: &Origin,
     transport: &Transport,
     tls: &mut Option<Arc<ClientConfig>>,
-) -> Result<Opened, super::client::TransportError> {
+) -> Result<Opened, TransportError> {
     let started = Instant::now();
     let stream = match transport.address_of(origin) {
         Some(address) => TcpStream::connect((address, origin.port())).await,
@@ -261,11 +259,11 @@ pub(crate) async fn open(
     })
 }
 
-async fn handshake_http<IO>(io: IO, http2: bool) -> Result<Sender, super::client::TransportError>
+async fn handshake_http<IO>(io: IO, http2: bool) -> Result<Sender, TransportError>
 where
     IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let classify = |error: hyper::Error| failure(super::client::classify(&error), error);
+    let classify = |error: hyper::Error| failure(classify(&error), error);
     if http2 {
         let (sender, connection) = http2::handshake(TokioExecutor::new(), io)
             .await

@@ -8,7 +8,8 @@ use http::header::COOKIE;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 
 use crate::http::address::Address;
-use crate::http::client::{TransportError, VuClient};
+use crate::http::client::VuClient;
+use crate::http::transport_error::TransportError;
 use crate::protocol::authorization::{
     AuthorizationFailure, AuthorizationRequest, IssuerExpectation,
 };

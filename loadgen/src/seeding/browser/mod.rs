@@ -11,7 +11,8 @@ use http::{HeaderName, HeaderValue, Method, StatusCode};
 use url::Url;
 
 use crate::http::address::Address;
-use crate::http::client::{TransportError, VuClient};
+use crate::http::client::VuClient;
+use crate::http::transport_error::TransportError;
 use crate::protocol::authorization::{AuthorizationFailure, AuthorizationRequest};
 use crate::protocol::code_flow::FlowEndpoints;
 use crate::protocol::token_request::describe_error_body;
