@@ -89,11 +89,6 @@ impl Transport {
         }
     }
 
-    /// The settings.
-    pub fn settings(&self) -> &TransportSettings {
-        &self.settings
-    }
-
     /// Sets TLS up now, so that a bad `--ca-cert` or client key stops the command before any
     /// load instead of failing its first request.
     pub fn check_tls(&self) -> Result<(), TlsSetupError> {

@@ -69,6 +69,9 @@ pub enum TlsSetupError {
          provider's CA with --ca-cert FILE"
     )]
     NoRoots(String),
+    /// The TLS library refused the protocol versions (TLS 1.2 and 1.3) of its own provider.
+    #[error("the TLS library refused TLS 1.2 and 1.3 with its aws-lc-rs provider: {0}")]
+    Versions(String),
 }
 
 /// The rustls provider every TLS connection of this process uses.
@@ -111,7 +114,7 @@ pub fn client_config(
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|error| TlsSetupError::NoRoots(error.to_string()))?;
+        .map_err(|error| TlsSetupError::Versions(error.to_string()))?;
     let builder = if settings.insecure {
         builder
             .dangerous()

@@ -65,6 +65,9 @@ pub enum DiscoveryError {
         /// The target as given.
         target: String,
     },
+    /// An endpoint the document names cannot be requested.
+    #[error(transparent)]
+    Endpoint(#[from] TargetError),
 }
 
 /// Where the requests of a run or of seeding go, as discovery names them: each endpoint on its
@@ -125,11 +128,24 @@ async fn get_json(
     Ok(response.body)
 }
 
-/// Fetches discovery and the JWKS once, before the run.
+/// What a run or seeding learns of the provider before any load: its discovery document, the
+/// addresses of the endpoints it names, and its JWKS.
+#[derive(Debug, Clone)]
+pub struct ProviderMetadata {
+    /// The document.
+    pub discovery: Discovery,
+    /// Where each endpoint is, resolved once.
+    pub endpoints: ProviderEndpoints,
+    /// The JWKS document as fetched.
+    pub jwks: Bytes,
+}
+
+/// Fetches discovery and the JWKS once, before the run, and resolves every endpoint the
+/// document names (an endpoint that cannot be requested stops the command here).
 pub async fn fetch_provider_metadata(
     target: &Arc<Target>,
     timeout: Duration,
-) -> Result<(Discovery, Bytes), DiscoveryError> {
+) -> Result<ProviderMetadata, DiscoveryError> {
     let mut client = VuClient::new(Arc::clone(target));
     let discovery_address = target.discovery_address();
     let body = get_json(&mut client, &discovery_address, timeout).await?;
@@ -145,9 +161,11 @@ pub async fn fetch_provider_metadata(
             target: target.given().to_owned(),
         });
     }
-    let jwks_address = target
-        .endpoint("jwks_uri", &discovery.jwks_uri)
-        .map_err(|error| DiscoveryError::Fetch(error.to_string()))?;
-    let jwks = get_json(&mut client, &jwks_address, timeout).await?;
-    Ok((discovery, jwks))
+    let endpoints = discovery.endpoints(target)?;
+    let jwks = get_json(&mut client, &endpoints.jwks, timeout).await?;
+    Ok(ProviderMetadata {
+        discovery,
+        endpoints,
+        jwks,
+    })
 }

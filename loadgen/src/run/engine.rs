@@ -14,7 +14,7 @@ use crate::http::client::VuClient;
 use crate::http::target::{Target, TargetError};
 use crate::plan::schedule::{Schedule, ScheduleError};
 use crate::plan::shard::{RunIdentity, Shard, format_start, hash_hex};
-use crate::protocol::discovery::{DiscoveryError, fetch_provider_metadata};
+use crate::protocol::discovery::{DiscoveryError, ProviderMetadata, fetch_provider_metadata};
 use crate::protocol::jwks::{JwksSource, KeySet, REFETCH_INTERVAL};
 use crate::protocol::token_verifier::{JwksError, TokenVerifier};
 use crate::results::histogram::HistogramCodecError;
@@ -221,7 +221,11 @@ async fn run_scenario<S: Scenario>(
         )?;
     }
 
-    let (discovery, jwks) = fetch_provider_metadata(&target, config.timeout).await?;
+    let ProviderMetadata {
+        discovery,
+        endpoints: paths,
+        jwks,
+    } = fetch_provider_metadata(&target, config.timeout).await?;
     let audience = config
         .access_token_audience
         .clone()
@@ -232,7 +236,6 @@ async fn run_scenario<S: Scenario>(
         &audience,
         &config.client.client_id,
     )?;
-    let paths = discovery.endpoints(&target)?;
     let keys = KeySet::new(
         verifier,
         JwksSource {

@@ -24,7 +24,7 @@ use crate::plan::shard::Shard;
 use crate::protocol::authorization::{AuthorizationRequest, IssuerExpectation};
 use crate::protocol::client_credentials::ClientCredentials;
 use crate::protocol::code_flow::{FlowEndpoints, FlowError, redeem_code};
-use crate::protocol::discovery::{DiscoveryError, fetch_provider_metadata};
+use crate::protocol::discovery::{DiscoveryError, ProviderMetadata, fetch_provider_metadata};
 use crate::protocol::token_request::token_request_headers;
 use crate::protocol::token_verifier::TokenVerifier;
 use crate::seeding::browser::{Browser, Credentials, FormHints};
@@ -449,8 +449,11 @@ pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
         &config.target,
         config.transport.clone(),
     )?);
-    let (discovery, jwks) = fetch_provider_metadata(&target, config.timeout).await?;
-    let endpoints = discovery.endpoints(&target)?;
+    let ProviderMetadata {
+        discovery,
+        endpoints,
+        jwks,
+    } = fetch_provider_metadata(&target, config.timeout).await?;
     // The access-token audience plays no part here: only ID tokens (audience: the client) are
     // read.
     let verifier = TokenVerifier::from_jwks(
