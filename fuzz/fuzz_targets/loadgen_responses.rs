@@ -305,7 +305,7 @@ fn run(answer: Answer<'_>) {
         }
         Answer::Jwks { jwks, token } => {
             let Ok(verifier) =
-                TokenVerifier::from_jwks(&jwks.document(), ISSUER, ISSUER, "loadtest-client")
+                TokenVerifier::from_jwks(&jwks.document(), ISSUER, Some(ISSUER), "loadtest-client")
             else {
                 return;
             };

@@ -16,7 +16,7 @@ use crate::http::address::Address;
 use crate::http::client::VuClient;
 use crate::protocol::token_request::describe_error_body;
 use crate::protocol::token_verifier::{
-    AccessTokenClaims, TokenError, TokenVerifier, VerifiedIdToken,
+    TokenError, TokenVerifier, VerifiedAccessToken, VerifiedIdToken,
 };
 
 /// The shortest time between two refetches of the JWKS.
@@ -31,8 +31,8 @@ pub struct JwksSource {
     pub address: Address,
     /// The issuer tokens must name.
     pub issuer: String,
-    /// The audience access tokens must carry.
-    pub access_token_audience: String,
+    /// The audience access tokens must carry, when given ([`TokenVerifier::from_jwks`]).
+    pub access_token_audience: Option<String>,
     /// The client, the audience of ID tokens.
     pub client_id: String,
     /// Per-request timeout.
@@ -59,7 +59,7 @@ impl JwksSource {
         TokenVerifier::from_jwks(
             &response.body,
             &self.issuer,
-            &self.access_token_audience,
+            self.access_token_audience.as_deref(),
             &self.client_id,
         )
         .map_err(|error| format!("GET {}: {error}", self.address))
@@ -106,7 +106,10 @@ impl KeySet {
 
     /// Verifies an access token ([`TokenVerifier::verify_access_token`]), refetching the keys
     /// once when it names an unknown `kid`.
-    pub async fn verify_access_token(&self, token: &str) -> Result<AccessTokenClaims, TokenError> {
+    pub async fn verify_access_token(
+        &self,
+        token: &str,
+    ) -> Result<VerifiedAccessToken, TokenError> {
         self.verify(|verifier| verifier.verify_access_token(token))
             .await
     }

@@ -1,5 +1,7 @@
 //! Verifying access and ID tokens against the provider's JWKS: keys parsed once, each token
-//! checked for its signature, issuer, audience and expiry.
+//! checked for its signature, issuer, audience and expiry. An access token is judged by the
+//! profile it claims: RFC 9068's rules for `typ: at+jwt`, the rules every signed JWT must meet for
+//! any other (Keycloak's `typ: JWT`, or none at all).
 
 use std::collections::HashMap;
 
@@ -10,8 +12,8 @@ use serde::Deserialize;
 /// How access tokens are checked.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum AccessTokenFormat {
-    /// A JWS is verified against the JWKS (RFC 9068: iss, aud, exp, typ); anything else is
-    /// checked as an opaque token.
+    /// A JWS is verified against the JWKS (RFC 9068's rules when its `typ` is `at+jwt`, the
+    /// rules of any signed JWT otherwise); anything else is checked as an opaque token.
     #[default]
     Auto,
     /// Every access token must be a JWT that verifies.
@@ -37,9 +39,9 @@ pub enum TokenError {
         None => "the token names no kid and the JWKS holds several keys".to_owned(),
     })]
     UnknownKey(Option<String>),
-    /// Access token header `typ` is not `at+jwt` (RFC 9068 section 4).
-    #[error("access token typ is {0:?}, expected at+jwt")]
-    WrongType(Option<String>),
+    /// A claim every access token must carry is missing or of the wrong type.
+    #[error("the access token has no numeric {0} claim")]
+    MissingClaim(&'static str),
     /// Signature, algorithm or a claim (`iss`, `aud`, `exp`) failed.
     #[error("{0}")]
     Invalid(String),
@@ -97,12 +99,44 @@ pub struct VerifiedIdToken {
 pub struct AccessTokenClaims {
     /// Subject.
     pub sub: String,
+    /// `iat`, when the token was issued: required of every JWT access token, read as a JSON
+    /// value so that a string fails with its own sentence.
+    #[serde(default)]
+    pub iat: Option<serde_json::Value>,
+}
+
+/// Which rules a JWT access token was checked under: the one its header claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AccessTokenProfile {
+    /// `typ: at+jwt`: RFC 9068 (signature, `iss`, `aud`, `exp`, `iat`, `sub`).
+    Rfc9068,
+    /// Any other JWS (`typ: JWT`, as Keycloak issues by default, or no `typ`): signature, `iss`,
+    /// `exp`, `iat`, `sub`, and `aud` only when the audience was given.
+    Jwt,
+}
+
+/// A JWT access token that verified, and the profile it was verified under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedAccessToken {
+    /// Its claims.
+    pub claims: AccessTokenClaims,
+    /// The rules it met.
+    pub profile: AccessTokenProfile,
+}
+
+/// Whether a JOSE header `typ` names RFC 9068's access-token type (section 2.1: `at+jwt`, or
+/// with the `application/` prefix RFC 7515 allows to be left out).
+pub fn is_rfc9068_type(typ: Option<&str>) -> bool {
+    typ.is_some_and(|typ| {
+        typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
+    })
 }
 
 #[derive(Debug)]
 struct VerificationKey {
     key: DecodingKey,
-    access_token: Validation,
+    rfc9068_access_token: Validation,
+    jwt_access_token: Validation,
     id_token: Validation,
 }
 
@@ -140,22 +174,31 @@ fn algorithms_for(jwk: &Jwk) -> Vec<Algorithm> {
     }
 }
 
-fn validation(algorithms: &[Algorithm], issuer: &str, audience: &str) -> Validation {
+fn validation(algorithms: &[Algorithm], issuer: &str, audience: Option<&str>) -> Validation {
     let mut validation = Validation::new(Algorithm::RS256);
     validation.algorithms = algorithms.to_vec();
     validation.set_issuer(&[issuer]);
-    validation.set_audience(&[audience]);
-    validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+    match audience {
+        Some(audience) => {
+            validation.set_audience(&[audience]);
+            validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        }
+        None => {
+            validation.validate_aud = false;
+            validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        }
+    }
     validation
 }
 
 impl TokenVerifier {
-    /// Builds a verifier from a JWKS document. Access tokens must carry `issuer` and
-    /// `access_token_audience`; ID tokens `issuer` and `client_id`.
+    /// Builds a verifier from a JWKS document. Access tokens must carry `issuer`; RFC 9068 ones
+    /// also `access_token_audience` (the issuer when none is given), others only when one is
+    /// given. ID tokens must carry `issuer` and `client_id`.
     pub fn from_jwks(
         jwks: &[u8],
         issuer: &str,
-        access_token_audience: &str,
+        access_token_audience: Option<&str>,
         client_id: &str,
     ) -> Result<Self, JwksError> {
         let set: JwkSet =
@@ -178,8 +221,13 @@ impl TokenVerifier {
                 kid,
                 VerificationKey {
                     key,
-                    access_token: validation(&algorithms, issuer, access_token_audience),
-                    id_token: validation(&algorithms, issuer, client_id),
+                    rfc9068_access_token: validation(
+                        &algorithms,
+                        issuer,
+                        Some(access_token_audience.unwrap_or(issuer)),
+                    ),
+                    jwt_access_token: validation(&algorithms, issuer, access_token_audience),
+                    id_token: validation(&algorithms, issuer, Some(client_id)),
                 },
             );
         }
@@ -200,20 +248,33 @@ impl TokenVerifier {
         found.ok_or_else(|| TokenError::UnknownKey(kid.map(str::to_owned)))
     }
 
-    /// Verifies an access token: signature, `typ: at+jwt`, `iss`, `aud`, `exp`.
-    pub fn verify_access_token(&self, token: &str) -> Result<AccessTokenClaims, TokenError> {
+    /// Verifies a JWT access token under the profile its header claims: signature, `iss`,
+    /// `exp`, `iat` and `sub` always; `aud` for RFC 9068 (`typ: at+jwt`), and for any other JWT
+    /// when the audience was given.
+    pub fn verify_access_token(&self, token: &str) -> Result<VerifiedAccessToken, TokenError> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|error| TokenError::Invalid(error.to_string()))?;
-        let typ_ok = header.typ.as_deref().is_some_and(|typ| {
-            typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
-        });
-        if !typ_ok {
-            return Err(TokenError::WrongType(header.typ));
-        }
+        let profile = if is_rfc9068_type(header.typ.as_deref()) {
+            AccessTokenProfile::Rfc9068
+        } else {
+            AccessTokenProfile::Jwt
+        };
         let key = self.key_for(header.kid.as_deref())?;
-        jsonwebtoken::decode::<AccessTokenClaims>(token, &key.key, &key.access_token)
+        let validation = match profile {
+            AccessTokenProfile::Rfc9068 => &key.rfc9068_access_token,
+            AccessTokenProfile::Jwt => &key.jwt_access_token,
+        };
+        let claims = jsonwebtoken::decode::<AccessTokenClaims>(token, &key.key, validation)
             .map(|data| data.claims)
-            .map_err(|error| TokenError::Invalid(error.to_string()))
+            .map_err(|error| TokenError::Invalid(error.to_string()))?;
+        if !claims
+            .iat
+            .as_ref()
+            .is_some_and(serde_json::Value::is_number)
+        {
+            return Err(TokenError::MissingClaim("iat"));
+        }
+        Ok(VerifiedAccessToken { claims, profile })
     }
 
     /// Verifies an ID token: signature, `iss`, `aud` = client, `exp`.
@@ -248,14 +309,115 @@ mod tests {
         assert!(!looks_like_jws(&format!("{header}.e30.c2ln.extra")));
     }
 
+    /// An ES256 key pair: the JWKS that publishes it, and a signer of tokens with a header of
+    /// the given `typ` (none when `None`).
+    fn es256_key() -> (Vec<u8>, impl Fn(Option<&str>, serde_json::Value) -> String) {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+        let pair = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).expect("a P-256 key");
+        let point = pair.public_key().as_ref().to_vec();
+        let jwks = serde_json::json!({"keys": [{
+            "kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
+            "x": BASE64_URL.encode(&point[1..33]), "y": BASE64_URL.encode(&point[33..65]),
+        }]});
+        let der = pair.to_pkcs8v1().expect("PKCS#8").as_ref().to_vec();
+        let key = jsonwebtoken::EncodingKey::from_ec_der(&der);
+        let sign = move |typ: Option<&str>, claims: serde_json::Value| {
+            let mut header = jsonwebtoken::Header::new(Algorithm::ES256);
+            header.kid = Some("k1".into());
+            header.typ = typ.map(str::to_owned);
+            jsonwebtoken::encode(&header, &claims, &key).expect("signed")
+        };
+        (serde_json::to_vec(&jwks).expect("JSON"), sign)
+    }
+
+    fn claims(audience: Option<&str>) -> serde_json::Value {
+        let now = crate::seeding::seed_files::unix_now();
+        let mut claims = serde_json::json!({
+            "iss": "https://idp.test", "sub": "alice", "iat": now, "exp": now + 300,
+        });
+        if let Some(audience) = audience {
+            claims["aud"] = audience.into();
+        }
+        claims
+    }
+
+    #[test]
+    fn an_at_jwt_token_is_held_to_rfc_9068_and_needs_the_audience() {
+        let (jwks, sign) = es256_key();
+        let verifier =
+            TokenVerifier::from_jwks(&jwks, "https://idp.test", None, "client").expect("keys");
+        // Without an audience given, RFC 9068's default is the issuer.
+        let token = sign(Some("at+jwt"), claims(Some("https://idp.test")));
+        let verified = verifier.verify_access_token(&token).expect("verifies");
+        assert_eq!(verified.profile, AccessTokenProfile::Rfc9068);
+        assert_eq!(verified.claims.sub, "alice");
+        let unaddressed = sign(Some("at+jwt"), claims(None));
+        assert!(matches!(
+            verifier.verify_access_token(&unaddressed),
+            Err(TokenError::Invalid(_))
+        ));
+        let elsewhere = sign(
+            Some("application/at+jwt"),
+            claims(Some("https://api.other")),
+        );
+        assert!(verifier.verify_access_token(&elsewhere).is_err());
+    }
+
+    #[test]
+    fn another_jwt_passes_without_aud_unless_an_audience_is_given() {
+        let (jwks, sign) = es256_key();
+        let lenient =
+            TokenVerifier::from_jwks(&jwks, "https://idp.test", None, "client").expect("keys");
+        let strict = TokenVerifier::from_jwks(&jwks, "https://idp.test", Some("api"), "client")
+            .expect("keys");
+        for typ in [Some("JWT"), None] {
+            let no_audience = sign(typ, claims(None));
+            let verified = lenient.verify_access_token(&no_audience).expect("verifies");
+            assert_eq!(verified.profile, AccessTokenProfile::Jwt);
+            assert!(strict.verify_access_token(&no_audience).is_err());
+            let for_api = sign(typ, claims(Some("api")));
+            assert!(strict.verify_access_token(&for_api).is_ok());
+            let for_account = sign(typ, claims(Some("account")));
+            assert!(strict.verify_access_token(&for_account).is_err());
+        }
+    }
+
+    #[test]
+    fn every_jwt_access_token_needs_a_numeric_iat_and_the_issuer() {
+        let (jwks, sign) = es256_key();
+        let verifier =
+            TokenVerifier::from_jwks(&jwks, "https://idp.test", None, "client").expect("keys");
+        let mut without_iat = claims(None);
+        without_iat.as_object_mut().expect("object").remove("iat");
+        assert_eq!(
+            verifier.verify_access_token(&sign(Some("JWT"), without_iat)),
+            Err(TokenError::MissingClaim("iat"))
+        );
+        let mut text_iat = claims(None);
+        text_iat["iat"] = "yesterday".into();
+        assert_eq!(
+            verifier
+                .verify_access_token(&sign(None, text_iat))
+                .map_err(|error| error.to_string()),
+            Err("the access token has no numeric iat claim".to_owned())
+        );
+        let mut other_issuer = claims(None);
+        other_issuer["iss"] = "https://evil.test".into();
+        assert!(
+            verifier
+                .verify_access_token(&sign(Some("JWT"), other_issuer))
+                .is_err()
+        );
+    }
+
     #[test]
     fn jwks_without_usable_keys_is_refused() {
         assert!(matches!(
-            TokenVerifier::from_jwks(br#"{"keys": []}"#, "iss", "aud", "client"),
+            TokenVerifier::from_jwks(br#"{"keys": []}"#, "iss", Some("aud"), "client"),
             Err(JwksError::NoKeys)
         ));
         assert!(matches!(
-            TokenVerifier::from_jwks(b"nope", "iss", "aud", "client"),
+            TokenVerifier::from_jwks(b"nope", "iss", None, "client"),
             Err(JwksError::Parse(_))
         ));
     }

@@ -1,6 +1,7 @@
 //! Merging results: shards of one run into that run (every shard once, started within the
 //! allowed skew), or runs made side by side into one; thresholds judged once, on the merge.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::plan::shard::parse_start;
@@ -116,6 +117,7 @@ pub fn merge_results(
         notes: Vec::new(),
         skipped_checks: Vec::new(),
         refresh_families: None,
+        access_token_bases: BTreeMap::new(),
         connections: None,
         gated_latency: first.gated_latency,
         run: None,
@@ -180,6 +182,9 @@ pub fn merge_results(
             (Some(sum), Some(counts)) => Some(sum.merged(counts)),
             (sum, counts) => sum.or(counts),
         };
+        for (basis, count) in &result.access_token_bases {
+            *meta.access_token_bases.entry(basis.clone()).or_default() += count;
+        }
         meta.connections = match (meta.connections.take(), &result.connections) {
             (Some(sum), Some(connections)) => Some(sum.merged(connections)),
             (sum, connections) => sum.or_else(|| connections.clone()),

@@ -1,5 +1,5 @@
-//! The closed sets of names a result uses: endpoints, transport errors, checks, and how a request
-//! ended. Names come from the variants (strum), so no name is spelled twice, in this crate or in
+//! The closed sets of names a result uses: endpoints, transport errors, checks, the rules access
+//! tokens were checked under, and how a request ended. Names come from the variants (strum), so no name is spelled twice, in this crate or in
 //! the ones that read results.
 
 /// The endpoints a scenario calls; each has its own histograms in the result. Names (`as_str`,
@@ -58,6 +58,7 @@ macro_rules! result_names {
 result_names!(Endpoint);
 result_names!(TransportErrorKind);
 result_names!(Check);
+result_names!(AccessTokenBasis);
 
 impl Endpoint {
     pub(crate) fn slot(self) -> usize {
@@ -177,6 +178,35 @@ pub enum Check {
     ReplayRejected,
     /// After a replay, the family's newest refresh token is refused too.
     FamilyRevoked,
+}
+
+/// The rules an access token was checked under, counted per run (`access_token_bases` in the
+/// result), so a reader sees whether a passed `access_token_verifies` meant RFC 9068 or less.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::EnumIter,
+    strum::EnumCount,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum AccessTokenBasis {
+    /// A JWT with `typ: at+jwt`, checked as RFC 9068 says: signature, `iss`, `aud`, `exp`,
+    /// `iat`, `sub`.
+    Rfc9068,
+    /// Any other JWT, with the audience given: signature, `iss`, `aud`, `exp`, `iat`, `sub`.
+    Jwt,
+    /// Any other JWT, no audience given: signature, `iss`, `exp`, `iat`, `sub`; not `aud`.
+    JwtAudienceUnchecked,
+    /// An opaque token the provider's introspection (RFC 7662) was asked about.
+    Introspection,
+    /// An opaque token with no introspection endpoint to ask: checked only where it is used.
+    OpaqueUnchecked,
 }
 
 /// A set of checks (the ones turned off for a run), looked up without hashing on every check.

@@ -97,6 +97,12 @@ pub struct RunResult {
     /// What became of the refresh-token families, for the scenario that holds them (TEST 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_families: Option<FamilyCounts>,
+    /// How many access tokens were checked under each set of rules, by its name
+    /// ([`crate::results::names::AccessTokenBasis`]): RFC 9068, another JWT with or without its
+    /// audience checked, introspection, or unchecked (empty in results written before loadgen
+    /// told them apart).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub access_token_bases: BTreeMap<String, u64>,
     /// How the virtual users connected and what their connections cost (absent in results
     /// written before loadgen spoke TLS).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -268,6 +274,8 @@ pub struct RunMeta {
     pub skipped_checks: Vec<String>,
     /// What became of the refresh-token families, when the scenario holds them.
     pub refresh_families: Option<FamilyCounts>,
+    /// Access tokens checked, by the rules they were checked under.
+    pub access_token_bases: BTreeMap<String, u64>,
     /// How the virtual users connected.
     pub connections: Option<ConnectionReport>,
     /// Which latency the thresholds judge.
@@ -476,6 +484,7 @@ impl RunResult {
             notes: meta.notes,
             skipped_checks: meta.skipped_checks,
             refresh_families: meta.refresh_families,
+            access_token_bases: meta.access_token_bases,
             connections: meta.connections,
             run: meta.run,
             timeline: Some(recorder.timeline.report()?),
@@ -562,6 +571,7 @@ mod tests {
             notes: vec![],
             skipped_checks: vec![],
             refresh_families: None,
+            access_token_bases: BTreeMap::new(),
             connections: None,
             gated_latency: LatencyBasis::Iterations,
             run: None,

@@ -18,6 +18,7 @@ use crate::protocol::discovery::{DiscoveryError, ProviderMetadata, fetch_provide
 use crate::protocol::jwks::{JwksSource, KeySet, REFETCH_INTERVAL};
 use crate::protocol::token_verifier::{JwksError, TokenVerifier};
 use crate::results::histogram::HistogramCodecError;
+use crate::results::names::AccessTokenBasis;
 use crate::results::result::{ConnectionReport, RunMeta, RunResult};
 use crate::results::thresholds::LatencyBasis;
 use crate::results::timeline::Timeline;
@@ -151,6 +152,30 @@ fn connection_report<S: Scenario>(
     report
 }
 
+/// Sentences for access tokens checked under less than RFC 9068 or introspection: which checks
+/// were left out, and how to make them.
+fn access_token_notes(context: &RunContext) -> Vec<String> {
+    let mut notes = Vec::new();
+    let without_audience = context.access_tokens_checked(AccessTokenBasis::JwtAudienceUnchecked);
+    if without_audience > 0 {
+        notes.push(format!(
+            "{without_audience} access tokens were JWTs without RFC 9068's `typ: at+jwt` (as \
+             Keycloak issues by default): their signature, iss, exp, iat and sub were checked, \
+             their audience (aud) was not. Pass --access-token-audience with the audience your \
+             APIs expect to check it too."
+        ));
+    }
+    if context.access_tokens_checked(AccessTokenBasis::OpaqueUnchecked) > 0 {
+        notes.push(
+            "Opaque access tokens were not checked where they were issued: the provider offers no \
+             introspection endpoint (RFC 7662) in its metadata. They are checked where they are \
+             used (TEST 3's userinfo)."
+                .to_owned(),
+        );
+    }
+    notes
+}
+
 fn rfc3339_now() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
@@ -226,14 +251,11 @@ async fn run_scenario<S: Scenario>(
         endpoints: paths,
         jwks,
     } = fetch_provider_metadata(&target, config.timeout).await?;
-    let audience = config
-        .access_token_audience
-        .clone()
-        .unwrap_or_else(|| discovery.issuer.clone());
+    let audience = config.access_token_audience.clone();
     let verifier = TokenVerifier::from_jwks(
         &jwks,
         &discovery.issuer,
-        &audience,
+        audience.as_deref(),
         &config.client.client_id,
     )?;
     let keys = KeySet::new(
@@ -284,7 +306,11 @@ async fn run_scenario<S: Scenario>(
             vus,
             shards,
         )
-        .with_token_checks(config.access_token, config.skipped_checks)
+        .with_token_checks(
+            config.access_token,
+            config.access_token_audience.is_some(),
+            config.skipped_checks,
+        )
         .with_issuer_parameter(discovery.authorization_response_iss_parameter_supported)
         .with_minted_codes(minters.as_ref().map(|(codes, _)| Arc::clone(codes)))
         .with_new_connection_per_iteration(config.new_connection_per_iteration),
@@ -436,6 +462,7 @@ async fn run_scenario<S: Scenario>(
     // Counted before the write-back sets aside the families of VUs cut off at the end: those are
     // in doubt because the run ended, not because of a transport error.
     let refresh_families = S::HOLDS_FAMILIES.then(|| context.families.counts());
+    let access_token_bases = context.access_token_bases();
     let mut notes = context.failure_notes();
     notes.extend(refresh_families.and_then(describe_family_losses));
     if let Some((codes, mut tasks)) = minters {
@@ -445,14 +472,7 @@ async fn run_scenario<S: Scenario>(
     if let Some(note) = write_back_refresh_tokens(config, &context, vus, &ended) {
         notes.push(note);
     }
-    if context.opaque_tokens_unchecked() {
-        notes.push(
-            "Opaque access tokens were not checked where they were issued: the provider offers no \
-             introspection endpoint (RFC 7662) in its discovery document. They are checked where \
-             they are used (TEST 3's userinfo)."
-                .to_owned(),
-        );
-    }
+    notes.extend(access_token_notes(&context));
     notes.extend(context.keys.note());
     if context.subjects_unknown() {
         notes.push(
@@ -521,6 +541,7 @@ async fn run_scenario<S: Scenario>(
         notes,
         skipped_checks: config.skipped_checks.names(),
         refresh_families,
+        access_token_bases,
         connections: Some(connections),
         gated_latency: LatencyBasis::Iterations,
         run: Some(identity),

@@ -456,14 +456,10 @@ pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
     } = fetch_provider_metadata(&target, config.timeout).await?;
     // The access-token audience plays no part here: only ID tokens (audience: the client) are
     // read.
-    let verifier = TokenVerifier::from_jwks(
-        &jwks,
-        &discovery.issuer,
-        &discovery.issuer,
-        &config.client.client_id,
-    )
-    .ok()
-    .map(Arc::new);
+    let verifier =
+        TokenVerifier::from_jwks(&jwks, &discovery.issuer, None, &config.client.client_id)
+            .ok()
+            .map(Arc::new);
     // Codes need a signed-in user of the shard's own to be minted for.
     let users = config
         .sessions

@@ -15,7 +15,7 @@ use crate::protocol::client_credentials::ClientCredentials;
 use crate::protocol::jwks::KeySet;
 use crate::protocol::token_request::token_request_headers;
 use crate::protocol::token_verifier::AccessTokenFormat;
-use crate::results::names::CheckSet;
+use crate::results::names::{AccessTokenBasis, CheckSet};
 use crate::results::recorder::ShardedRecorder;
 use crate::run::scenario::ScenarioKind;
 use crate::run::scenario::families::Families;
@@ -83,14 +83,17 @@ pub struct RunContext {
     pub live: LiveCounters,
     /// How access tokens are checked.
     pub access_token: AccessTokenFormat,
+    /// Whether the audience of access tokens was given (`--access-token-audience`): a JWT that
+    /// is not RFC 9068's has its `aud` checked only then.
+    pub access_token_audience_given: bool,
     /// Checks not made.
     pub skipped_checks: CheckSet,
     /// TEST 1's codes when they are minted during the run (`--mint-ahead`).
     pub minted_codes: Option<Arc<MintedCodes>>,
     /// Every iteration opens new connections (`--new-connection-per-iteration`).
     pub new_connection_per_iteration: bool,
-    /// Set when an opaque access token could not be checked where it was issued.
-    opaque_unchecked: AtomicBool,
+    /// Access tokens checked, by the rules they were checked under.
+    access_token_bases: [AtomicU64; <AccessTokenBasis as strum::EnumCount>::COUNT],
     /// Set when a token's subject could not be checked: its seed records none.
     subject_unknown: AtomicBool,
     first_failures: Mutex<BTreeMap<String, String>>,
@@ -126,18 +129,26 @@ impl RunContext {
             recorder: ShardedRecorder::new(recorder_shards),
             live: LiveCounters::default(),
             access_token: AccessTokenFormat::Auto,
+            access_token_audience_given: false,
             skipped_checks: CheckSet::default(),
             minted_codes: None,
             new_connection_per_iteration: false,
-            opaque_unchecked: AtomicBool::new(false),
+            access_token_bases: Default::default(),
             subject_unknown: AtomicBool::new(false),
             first_failures: Mutex::new(BTreeMap::new()),
         }
     }
 
-    /// The same context, checking access tokens as `format` says and skipping `skipped`.
-    pub fn with_token_checks(mut self, format: AccessTokenFormat, skipped: CheckSet) -> Self {
+    /// The same context, checking access tokens as `format` says (their audience too when
+    /// `audience_given`) and skipping `skipped`.
+    pub fn with_token_checks(
+        mut self,
+        format: AccessTokenFormat,
+        audience_given: bool,
+        skipped: CheckSet,
+    ) -> Self {
         self.access_token = format;
+        self.access_token_audience_given = audience_given;
         self.skipped_checks = skipped;
         self
     }
@@ -169,14 +180,22 @@ impl RunContext {
         self
     }
 
-    /// Remembers that an opaque access token could not be checked where it was issued.
-    pub fn note_opaque_unchecked(&self) {
-        self.opaque_unchecked.store(true, Ordering::Relaxed);
+    /// Counts an access token checked under `basis`.
+    pub fn count_access_token(&self, basis: AccessTokenBasis) {
+        self.access_token_bases[basis as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Whether some opaque access token could not be checked where it was issued.
-    pub fn opaque_tokens_unchecked(&self) -> bool {
-        self.opaque_unchecked.load(Ordering::Relaxed)
+    /// How many access tokens were checked under `basis`.
+    pub fn access_tokens_checked(&self, basis: AccessTokenBasis) -> u64 {
+        self.access_token_bases[basis as usize].load(Ordering::Relaxed)
+    }
+
+    /// Access tokens checked, by the name of each basis used (for the result).
+    pub fn access_token_bases(&self) -> BTreeMap<String, u64> {
+        AccessTokenBasis::all()
+            .map(|basis| (basis.as_str().to_owned(), self.access_tokens_checked(basis)))
+            .filter(|(_, count)| *count > 0)
+            .collect()
     }
 
     /// Remembers that a token's subject could not be checked: its seed records none.

@@ -101,7 +101,7 @@ impl Scenario for Userinfo {
         let subject = match vu.session_subject() {
             Some(subject) => Some(subject),
             None => match context.keys.verify_access_token(&access_token).await {
-                Ok(claims) => Some(claims.sub),
+                Ok(verified) => Some(verified.claims.sub),
                 Err(_) => match tokens.id_token.as_deref() {
                     Some(id_token) => context
                         .keys

@@ -12,8 +12,10 @@ use super::{Expect, Vu};
 use crate::http::client::HttpResponse;
 use crate::protocol::id_token::{at_hash_rule, auth_time_rule, azp_rule, iat_rule};
 use crate::protocol::token_request::{TokenResponse, describe_error_body};
-use crate::protocol::token_verifier::{AccessTokenFormat, VerifiedIdToken, looks_like_jws};
-use crate::results::names::{Check, Endpoint};
+use crate::protocol::token_verifier::{
+    AccessTokenFormat, AccessTokenProfile, VerifiedIdToken, looks_like_jws,
+};
+use crate::results::names::{AccessTokenBasis, Check, Endpoint};
 use crate::seeding::seed_files::unix_now;
 
 /// What a token response is checked against.
@@ -61,6 +63,15 @@ impl Vu {
         };
         if is_jwt {
             let verified = context.keys.verify_access_token(token).await;
+            if let Ok(verified) = &verified {
+                context.count_access_token(match verified.profile {
+                    AccessTokenProfile::Rfc9068 => AccessTokenBasis::Rfc9068,
+                    AccessTokenProfile::Jwt if context.access_token_audience_given => {
+                        AccessTokenBasis::Jwt
+                    }
+                    AccessTokenProfile::Jwt => AccessTokenBasis::JwtAudienceUnchecked,
+                });
+            }
             let reason = verified.as_ref().err().map(ToString::to_string);
             let passed = self.check(Check::AccessTokenVerifies, reason.is_none(), || {
                 format!(
@@ -68,7 +79,7 @@ impl Vu {
                     reason.unwrap_or_default()
                 )
             });
-            return (passed, verified.ok().map(|claims| claims.sub));
+            return (passed, verified.ok().map(|verified| verified.claims.sub));
         }
         (self.check_opaque_access_token(token).await, None)
     }
@@ -79,9 +90,10 @@ impl Vu {
             return true;
         }
         let Some(introspection) = context.paths.introspection.as_ref() else {
-            context.note_opaque_unchecked();
+            context.count_access_token(AccessTokenBasis::OpaqueUnchecked);
             return true;
         };
+        context.count_access_token(AccessTokenBasis::Introspection);
         let body = Bytes::from(
             form_urlencoded::Serializer::new(String::new())
                 .append_pair("token", token)
