@@ -53,7 +53,7 @@ pub fn standard_profile(rate: u32, quick: bool) -> Profile {
 
 /// The profile of every test of a run: the specification's, or the quick one.
 pub fn profile_of(args: &PipelineArgs) -> Profile {
-    let standard = standard_profile(args.rate, args.quick);
+    let standard = standard_profile(args.rate(), args.quick);
     Profile {
         steady: args.duration.unwrap_or(standard.steady),
         ..standard
@@ -195,31 +195,39 @@ fn boot(pipeline: &mut Pipeline) -> Result<Outcome> {
     }
     let tls_dir = pipeline.run_dir.tls();
     let tls_dir_text = tls_dir.display().to_string();
-    let idp = match (pipeline.args.idp, pipeline.args.tls) {
-        (Idp::MockIdp, false) => pipeline.workspace.boot_idp(&pipeline.run_dir, &[])?,
-        (Idp::MockIdp, true) => pipeline
+    // A provider other than mock-idp serves HTTPS with a CA and certificate made for the run.
+    let mut tls_files = Vec::new();
+    if pipeline.args.tls && pipeline.args.idp != Idp::MockIdp {
+        pipeline.workspace.make_tls_certificates(&tls_dir)?;
+        tls_files = vec![
+            ("TLS_CERT", tls_dir.join("cert.pem").display().to_string()),
+            ("TLS_KEY", tls_dir.join("key.pem").display().to_string()),
+        ];
+    }
+    let mut settings: Vec<(&str, &str)> = tls_files
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect();
+    let idp = match pipeline.args.idp {
+        Idp::MockIdp if pipeline.args.tls => pipeline
             .workspace
             .boot_idp(&pipeline.run_dir, &["--tls-self-signed", &tls_dir_text])?,
+        Idp::MockIdp => pipeline.workspace.boot_idp(&pipeline.run_dir, &[])?,
         // The provider's own code lifetime is 60 s; the codes of a full TEST 1 are seeded up to
         // about three minutes before their use, so the configuration here allows ten.
-        (Idp::NodeOidcProvider, false) => pipeline
-            .workspace
-            .boot_node_oidc_provider(&pipeline.run_dir, &[("CODE_TTL_S", "600")])?,
-        (Idp::NodeOidcProvider, true) => {
-            pipeline.workspace.make_tls_certificates(&tls_dir)?;
-            let (certificate, key) = (
-                tls_dir.join("cert.pem").display().to_string(),
-                tls_dir.join("key.pem").display().to_string(),
-            );
-            pipeline.workspace.boot_node_oidc_provider(
-                &pipeline.run_dir,
-                &[
-                    ("CODE_TTL_S", "600"),
-                    ("TLS_CERT", &certificate),
-                    ("TLS_KEY", &key),
-                ],
-            )?
+        Idp::NodeOidcProvider => {
+            settings.push(("CODE_TTL_S", "600"));
+            pipeline
+                .workspace
+                .boot_node_oidc_provider(&pipeline.run_dir, &settings)?
         }
+        // The realm's code lifetime is 30 minutes (idps/keycloak/loadtest-realm.json); its users
+        // are the sessions' and the families', each on users of their own.
+        Idp::Keycloak => pipeline.workspace.boot_keycloak(
+            &pipeline.run_dir,
+            MAX_VUS * 2 + SPARE_FAMILIES,
+            &settings,
+        )?,
     };
     if pipeline.args.tls {
         pipeline.tls = Some(Tls {

@@ -1,7 +1,8 @@
 //! `cargo xtask verify`, the pre-merge check: fmt, clippy, the tests, the quick pipeline, two
 //! deliberate fault runs that show the gate judges right (1 % of 401s must fail it, a few 500s
-//! within the 99.9 % success allowance must not), the quick pipeline against
-//! node-oidc-provider, a real provider, the quick pipeline over HTTPS with HTTP/2, and two shards of one run merged beside the single run.
+//! within the 99.9 % success allowance must not), the quick pipeline against two real providers
+//! (node-oidc-provider and Keycloak), the quick pipeline over HTTPS with HTTP/2, and two shards of
+//! one run merged beside the single run.
 
 use anyhow::{Context as _, Result, ensure};
 use xshell::cmd;
@@ -68,6 +69,16 @@ pub fn run(pipelines_only: bool) -> Result<()> {
     pipeline::run(
         &PipelineArgs {
             idp: Idp::NodeOidcProvider,
+            skip_benches: true,
+            ..PipelineArgs::quick()
+        },
+        Mode::Gate,
+    )?;
+
+    println!("\n==> the pipeline, --quick, against Keycloak (a real, unmodified provider)");
+    pipeline::run(
+        &PipelineArgs {
+            idp: Idp::Keycloak,
             skip_benches: true,
             ..PipelineArgs::quick()
         },

@@ -128,6 +128,35 @@ impl Workspace {
         }
         IdpProcess::boot(command, &run_dir.idp_log(), Duration::from_secs(30))
     }
+
+    /// Installs Keycloak on first use (`idps/keycloak/install.sh`: the pinned distribution from
+    /// Maven Central, checksum verified, under `target/keycloak`) and boots it in dev mode with
+    /// the repository's realm and `users` test users; its log is kept in `run_dir`.
+    pub fn boot_keycloak(
+        &self,
+        run_dir: &RunDir,
+        users: u32,
+        settings: &[(&str, &str)],
+    ) -> Result<IdpProcess> {
+        let folder = self.path("idps/keycloak");
+        let shell = self.shell()?;
+        let install = folder.join("install.sh");
+        cmd!(shell, "bash {install}").run().context(
+            "could not install Keycloak: it needs a Java 17+ JDK, Maven, and Maven Central",
+        )?;
+        let mut command = Command::new("bash");
+        command
+            .arg(folder.join("start.sh"))
+            .env("PORT", "0")
+            .env("USERS", users.to_string())
+            .env("RUN_DIR", run_dir.path().join("keycloak"));
+        for (name, value) in settings {
+            command.env(name, value);
+        }
+        // A first start builds Keycloak's server image (about 30 s here) before it imports the
+        // realm; a busy CI machine gets several times that.
+        IdpProcess::boot(command, &run_dir.idp_log(), Duration::from_secs(300))
+    }
 }
 
 /// `run-<unix seconds>`: names a run's directory and its summary.
