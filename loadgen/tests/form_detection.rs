@@ -2,7 +2,7 @@
 //! two node-oidc-provider pages as it serves them, and pages written in the shape of Keycloak's
 //! and Django's templates.
 
-use loadgen::seeding::browser::page::{Credentials, FormHints, PageAction, decide};
+use loadgen::protocol::browser::page::{Credentials, FormHints, PageAction, decide};
 use url::Url;
 
 const USER: Credentials<'static> = Credentials {

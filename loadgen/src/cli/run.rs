@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use loadgen::plan::shard::{Shard, parse_start};
+use loadgen::protocol::client_credentials::ClientCredentials;
 use loadgen::protocol::token_verifier::AccessTokenFormat;
 use loadgen::results::names::Check;
 use loadgen::results::printer::summary;
@@ -13,7 +14,7 @@ use loadgen::{RunConfig, ScenarioKind, Seeds, ThresholdArgs};
 
 use crate::cli::exit_for;
 use crate::cli::shared_args::{
-    ClientArgs, OutputArgs, ProfileArgs, TransportArgs, parse_check, progress_mode,
+    ClientArgs, FormArgs, OutputArgs, ProfileArgs, TransportArgs, parse_check, progress_mode,
 };
 
 #[derive(Debug, Args)]
@@ -62,9 +63,28 @@ pub(crate) struct RunArgs {
     /// Test id recorded in the result (defaults to TEST 1/2/3 or the scenario name).
     #[arg(long, env = "LOADGEN_TEST_ID")]
     pub(crate) test_id: Option<String>,
-    /// Audience access tokens must carry (defaults to the issuer).
+    /// Audience access tokens must carry: RFC 9068 ones (typ at+jwt) the issuer's when not
+    /// given; other JWTs (Keycloak's typ JWT) have their aud checked only when it is given.
     #[arg(long, env = "LOADGEN_ACCESS_TOKEN_AUDIENCE")]
     pub(crate) access_token_audience: Option<String>,
+    /// Client id that introspects opaque access tokens (RFC 7662), when the provider lets only
+    /// resource servers introspect; the test client when not given.
+    #[arg(
+        long,
+        env = "LOADGEN_INTROSPECTION_CLIENT_ID",
+        requires = "introspection_client_secret"
+    )]
+    pub(crate) introspection_client_id: Option<String>,
+    /// Secret of --introspection-client-id (client_secret_basic).
+    #[arg(
+        long,
+        env = "LOADGEN_INTROSPECTION_CLIENT_SECRET",
+        requires = "introspection_client_id",
+        hide_env_values = true
+    )]
+    pub(crate) introspection_client_secret: Option<String>,
+    #[command(flatten)]
+    pub(crate) forms: FormArgs,
     /// How access tokens are checked: auto (a JWS is verified against the JWKS, anything else
     /// is opaque), jwt, or opaque (introspection, RFC 7662, when the provider offers it).
     #[arg(long, env = "LOADGEN_ACCESS_TOKEN", value_enum, default_value_t = AccessTokenFormat::Auto)]
@@ -126,6 +146,15 @@ pub(crate) async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         timeout: args.timeout,
         client: args.client.credentials(),
         access_token_audience: args.access_token_audience,
+        introspection_client: args
+            .introspection_client_id
+            .zip(args.introspection_client_secret)
+            .map(|(client_id, secret)| ClientCredentials {
+                client_id,
+                client_secret: Some(secret),
+                ..ClientCredentials::default()
+            }),
+        hints: args.forms.hints(),
         access_token: args.access_token,
         seeds_out,
         code_lifetime: args.code_lifetime,

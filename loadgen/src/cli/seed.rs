@@ -6,11 +6,12 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use loadgen::plan::shard::Shard;
-use loadgen::seeding::browser::FormHints;
 use loadgen::seeding::seed_files::codes_to_seed;
 use loadgen::seeding::seeder::SeedConfig;
 
-use crate::cli::shared_args::{ClientArgs, ProfileArgs, TransportArgs, UserArgs, progress_mode};
+use crate::cli::shared_args::{
+    ClientArgs, FormArgs, ProfileArgs, TransportArgs, UserArgs, progress_mode,
+};
 
 #[derive(Debug, Args)]
 pub(crate) struct SeedArgs {
@@ -36,17 +37,8 @@ pub(crate) struct SeedArgs {
     pub(crate) out: PathBuf,
     #[command(flatten)]
     pub(crate) users: UserArgs,
-    /// The `name` of the login form's user-name input, when the page does not mark it (by type
-    /// email, autocomplete=username, or a name such as username, login or email).
-    #[arg(long, env = "LOADGEN_USERNAME_FIELD")]
-    pub(crate) username_field: Option<String>,
-    /// The `name` of the login form's password input, when it is not a password-type input.
-    #[arg(long, env = "LOADGEN_PASSWORD_FIELD")]
-    pub(crate) password_field: Option<String>,
-    /// A word of the consent page's approve button (its name, value or text), when it is not
-    /// one of approve, accept, allow, authorize, continue, consent, confirm or yes.
-    #[arg(long, env = "LOADGEN_APPROVE_BUTTON")]
-    pub(crate) approve_button: Option<String>,
+    #[command(flatten)]
+    pub(crate) forms: FormArgs,
     /// Seed only shard I of N (from 0): its slice of the counts above (which stay the whole
     /// run's), for users of its own, so each machine of a sharded run can seed itself. The
     /// directory records the shard (shard.json) and `loadgen run --shard` checks it.
@@ -82,11 +74,7 @@ pub(crate) async fn execute(args: SeedArgs) -> anyhow::Result<ExitCode> {
         client: args.client.credentials(),
         password: args.users.password,
         user_prefix: args.users.user_prefix,
-        hints: FormHints {
-            username_field: args.username_field,
-            password_field: args.password_field,
-            approve_button: args.approve_button,
-        },
+        hints: args.forms.hints(),
         concurrency: args.concurrency,
         attempts: args.attempts,
         timeout: args.timeout,

@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use clap::Args;
 use loadgen::http::connection::{Resolve, TransportSettings};
 use loadgen::http::tls::{ClientCertificate, TlsSettings};
+use loadgen::protocol::browser::FormHints;
 use loadgen::protocol::client_credentials::{
     ClientCredentials, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URI,
     DEFAULT_SCOPE,
@@ -112,6 +113,33 @@ pub(crate) struct UserArgs {
     /// Users are PREFIX00001, PREFIX00002 ...
     #[arg(long, env = "LOADGEN_USER_PREFIX", default_value = "user-loadtest-")]
     pub(crate) user_prefix: String,
+}
+
+/// How to fill in the provider's pages where they do not mark their fields, shared by `seed`
+/// (its sign-ins) and `run` (TEST 3's consent pages).
+#[derive(Debug, Args)]
+pub(crate) struct FormArgs {
+    /// The `name` of the login form's user-name input, when the page does not mark it (by type
+    /// email, autocomplete=username, or a name such as username, login or email).
+    #[arg(long, env = "LOADGEN_USERNAME_FIELD")]
+    pub(crate) username_field: Option<String>,
+    /// The `name` of the login form's password input, when it is not a password-type input.
+    #[arg(long, env = "LOADGEN_PASSWORD_FIELD")]
+    pub(crate) password_field: Option<String>,
+    /// A word of the consent page's approve button (its name, value or text), when it is not
+    /// one of approve, accept, allow, authorize, continue, consent, confirm or yes.
+    #[arg(long, env = "LOADGEN_APPROVE_BUTTON")]
+    pub(crate) approve_button: Option<String>,
+}
+
+impl FormArgs {
+    pub(crate) fn hints(&self) -> FormHints {
+        FormHints {
+            username_field: self.username_field.clone(),
+            password_field: self.password_field.clone(),
+            approve_button: self.approve_button.clone(),
+        }
+    }
 }
 
 /// The arrival-rate profile, shared by `run` and by `seed` (which sizes TEST 1's codes from it).

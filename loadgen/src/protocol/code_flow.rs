@@ -1,17 +1,22 @@
-//! The unmeasured authorization-code flow with a signed-in session: one implementation for the
-//! seeder, the virtual users' set-up and minting ahead.
+//! The unmeasured authorization-code flow: a user's sign-in through the provider's pages, and a
+//! code got with a signed-in session (through a consent page when the provider shows one); one
+//! implementation for the seeder, the virtual users' set-up and minting ahead.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::COOKIE;
+use http::header::{COOKIE, LOCATION};
 use http::{HeaderName, HeaderValue, Method, StatusCode};
+use url::Url;
 
 use crate::http::address::Address;
-use crate::http::client::VuClient;
+use crate::http::client::{HttpResponse, VuClient};
 use crate::http::transport_error::TransportError;
 use crate::protocol::authorization::{
     AuthorizationFailure, AuthorizationRequest, IssuerExpectation,
+};
+use crate::protocol::browser::{
+    Browser, Credentials, FormHints, SignInError, Start, Unmeasured, is_redirect_uri,
 };
 use crate::protocol::client_credentials::ClientCredentials;
 use crate::protocol::token_request::{TokenResponse, code_grant_body, describe_error_body};
@@ -47,6 +52,10 @@ pub enum FlowError {
     /// The authorization endpoint gave no code.
     #[error(transparent)]
     Authorization(#[from] AuthorizationFailure),
+    /// The provider's pages led nowhere (a consent page with no approve button, a login page
+    /// where the session should have been enough).
+    #[error(transparent)]
+    Pages(#[from] SignInError),
     /// The token endpoint refused.
     #[error("the token endpoint answered {status}: {body}")]
     TokenRefused {
@@ -69,13 +78,15 @@ impl FlowError {
             FlowError::Authorization(AuthorizationFailure::NotRedirected { status, .. }) => {
                 *status >= 500
             }
+            FlowError::Pages(error) => error.is_retryable(),
             FlowError::Authorization(_) | FlowError::TokenBody(_) => false,
         }
     }
 }
 
 /// Asks the authorization endpoint for a code with a signed-in session's `cookie`, as a browser
-/// returning to the client would, and reads the answer by [`AuthorizationRequest::code_from`].
+/// returning to the client would: one redirect when the provider remembers the session and the
+/// consent, otherwise on through its consent page ([`Browser::follow`], without credentials).
 pub async fn authorize_with_session(
     http: &mut VuClient,
     endpoints: &FlowEndpoints<'_>,
@@ -96,6 +107,26 @@ pub async fn authorize_with_session(
             step: "GET /authorize",
             error,
         })?;
+    let response = if leads_to_client(&response, &endpoints.client.redirect_uri) {
+        response
+    } else {
+        let url = address_url(&address)?;
+        let mut browser = Browser::with_cookie_header(&url, cookie);
+        let mut sender = Unmeasured {
+            http,
+            timeout: endpoints.timeout,
+        };
+        browser
+            .follow(
+                &mut sender,
+                Start::Answered { url, response },
+                &endpoints.client.redirect_uri,
+                None,
+                &FormHints::default(),
+            )
+            .await?
+            .response
+    };
     let code = request.code_from(
         response.status,
         &response.headers,
@@ -104,6 +135,65 @@ pub async fn authorize_with_session(
         endpoints.issuer,
     )?;
     Ok((request, code))
+}
+
+/// Signs a user in from scratch in `browser` (its cookies kept for later sign-ins), through the
+/// provider's login and consent pages with `credentials`, and returns the code of `request`.
+pub async fn sign_in(
+    browser: &mut Browser,
+    http: &mut VuClient,
+    endpoints: &FlowEndpoints<'_>,
+    request: &AuthorizationRequest,
+    credentials: Credentials<'_>,
+    hints: &FormHints,
+) -> Result<String, SignInError> {
+    let start = request
+        .address(endpoints.authorize, endpoints.client)
+        .to_string();
+    let url = Url::parse(&start).map_err(|_| SignInError::NotHttp { url: start.clone() })?;
+    let mut sender = Unmeasured {
+        http,
+        timeout: endpoints.timeout,
+    };
+    let arrival = browser
+        .follow(
+            &mut sender,
+            Start::Request(url),
+            &endpoints.client.redirect_uri,
+            Some(credentials),
+            hints,
+        )
+        .await?;
+    let response = arrival.response;
+    Ok(request.code_from(
+        response.status,
+        &response.headers,
+        &response.body,
+        &endpoints.client.redirect_uri,
+        endpoints.issuer,
+    )?)
+}
+
+/// Whether `response` is the provider's redirect to the client (or an answer no browser could go
+/// on from): anything else is a page or a redirect to one, for [`Browser::follow`].
+pub fn leads_to_client(response: &HttpResponse, redirect_uri: &str) -> bool {
+    if response.status.is_redirection() {
+        return response
+            .headers
+            .get(LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|location| Url::parse(location).ok())
+            .is_none_or(|location| is_redirect_uri(&location, redirect_uri));
+    }
+    !response.status.is_success()
+}
+
+fn address_url(address: &Address) -> Result<Url, FlowError> {
+    Url::parse(&address.to_string()).map_err(|_| {
+        FlowError::Pages(SignInError::NotHttp {
+            url: address.to_string(),
+        })
+    })
 }
 
 /// Redeems `code` of `request` at the token endpoint.

@@ -1,4 +1,5 @@
 //! OAuth 2.0 and OpenID Connect as a client speaks them: the authorization request and redirect,
+//! the sign-in through the provider's own pages as a browser goes through them,
 //! token requests and responses, the client's credentials and PKCE, discovery, the JWKS and token
 //! verification, the ID token's rules. Uses [`crate::http`] only; never the run, seeding, results
 //! or the command line.
@@ -9,6 +10,7 @@
 //! to one provider.
 
 pub mod authorization;
+pub mod browser;
 pub mod client_credentials;
 pub mod code_flow;
 pub mod discovery;

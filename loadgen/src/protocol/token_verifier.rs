@@ -331,7 +331,10 @@ mod tests {
     }
 
     fn claims(audience: Option<&str>) -> serde_json::Value {
-        let now = crate::seeding::seed_files::unix_now();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970")
+            .as_secs();
         let mut claims = serde_json::json!({
             "iss": "https://idp.test", "sub": "alice", "iat": now, "exp": now + 300,
         });

@@ -28,6 +28,10 @@ pub enum Endpoint {
     Userinfo,
     /// `GET /.well-known/openid-configuration`.
     Discovery,
+    /// The requests from a consent page shown where `/authorize` should have redirected with a
+    /// code, to that redirect: the approval and the redirects after it (TEST 3). Inside the
+    /// iteration's gated latency, as a user waits for them.
+    Consent,
     /// `POST` to the introspection endpoint (RFC 7662), checking an opaque access token. It is
     /// counted apart: the gate's latency covers the scenario's own requests.
     Introspection,

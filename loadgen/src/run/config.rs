@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use crate::http::connection::TransportSettings;
 use crate::plan::schedule::LoadProfile;
 use crate::plan::shard::{Shard, format_start, hash_hex};
+use crate::protocol::browser::FormHints;
 use crate::protocol::client_credentials::ClientCredentials;
 use crate::protocol::token_verifier::AccessTokenFormat;
 use crate::results::names::CheckSet;
@@ -31,8 +32,15 @@ pub struct RunConfig {
     pub timeout: Duration,
     /// The OAuth client.
     pub client: ClientCredentials,
-    /// Audience access tokens must carry; the issuer when `None` (the mock IdP's default).
+    /// Audience access tokens must carry: RFC 9068 ones the issuer's when `None` (the mock IdP's
+    /// default), other JWTs then none.
     pub access_token_audience: Option<String>,
+    /// The client that introspects opaque access tokens (a resource server's credentials, as
+    /// RFC 7662 deployments usually require); the test client when `None`.
+    pub introspection_client: Option<ClientCredentials>,
+    /// How to fill in the provider's pages where they do not mark their fields (TEST 3's consent
+    /// pages).
+    pub hints: FormHints,
     /// How access tokens are checked.
     pub access_token: AccessTokenFormat,
     /// The provider's authorization-code lifetime: a run refuses, before sending load, codes
@@ -76,6 +84,8 @@ impl RunConfig {
             timeout: Duration::from_secs(5),
             client: ClientCredentials::default(),
             access_token_audience: None,
+            introspection_client: None,
+            hints: FormHints::default(),
             access_token: AccessTokenFormat::Auto,
             seeds_out: None,
             mint_ahead: false,
@@ -108,6 +118,10 @@ impl RunConfig {
             "redirect_uri": self.client.redirect_uri,
             "scope": self.client.scope,
             "access_token_audience": self.access_token_audience,
+            "introspection_client_id": self
+                .introspection_client
+                .as_ref()
+                .map(|client| &client.client_id),
             "access_token": format!("{:?}", self.access_token),
             "code_lifetime_s": self.code_lifetime.map(|lifetime| lifetime.as_secs()),
             "mint_ahead": self.mint_ahead,

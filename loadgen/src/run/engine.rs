@@ -312,6 +312,7 @@ async fn run_scenario<S: Scenario>(
             config.skipped_checks,
         )
         .with_issuer_parameter(discovery.authorization_response_iss_parameter_supported)
+        .with_introspection_and_pages(config.introspection_client.as_ref(), config.hints.clone())
         .with_minted_codes(minters.as_ref().map(|(codes, _)| Arc::clone(codes)))
         .with_new_connection_per_iteration(config.new_connection_per_iteration),
     );
@@ -473,6 +474,14 @@ async fn run_scenario<S: Scenario>(
         notes.push(note);
     }
     notes.extend(access_token_notes(&context));
+    let consents = context.consents_approved();
+    if consents > 0 {
+        notes.push(format!(
+            "The provider showed its consent page where /authorize should have redirected with a \
+             code, in {consents} iterations; each was approved as a user would, its requests \
+             counted as the `consent` endpoint, inside the iteration's latency."
+        ));
+    }
     notes.extend(context.keys.note());
     if context.subjects_unknown() {
         notes.push(

@@ -1,6 +1,6 @@
 //! `loadgen seed`: makes sessions, authorization codes and refresh-token families through the
 //! IdP's public endpoints, as a browser and a client would: each user signs in once through the
-//! provider's own login (and consent) pages ([`crate::seeding::browser`]), and its browser then gets the
+//! provider's own login (and consent) pages ([`crate::protocol::browser`]), and its browser then gets the
 //! codes; families are codes redeemed at the token endpoint. The code of each sign-in is redeemed
 //! too, so that every seed of the user records the subject its verified ID token names, which
 //! the run's tokens must carry. Concurrent, with bounded retries.
@@ -22,12 +22,12 @@ use crate::http::connection::TransportSettings;
 use crate::http::target::{Target, TargetError};
 use crate::plan::shard::Shard;
 use crate::protocol::authorization::{AuthorizationRequest, IssuerExpectation};
+use crate::protocol::browser::{Browser, Credentials, FormHints};
 use crate::protocol::client_credentials::ClientCredentials;
-use crate::protocol::code_flow::{FlowEndpoints, FlowError, redeem_code};
+use crate::protocol::code_flow::{FlowEndpoints, FlowError, redeem_code, sign_in};
 use crate::protocol::discovery::{DiscoveryError, ProviderMetadata, fetch_provider_metadata};
 use crate::protocol::token_request::token_request_headers;
 use crate::protocol::token_verifier::TokenVerifier;
-use crate::seeding::browser::{Browser, Credentials, FormHints};
 use crate::seeding::seed_files::{
     CodeSeed, RefreshTokenSeed, SeedFileError, Seeds, SessionSeed, unix_now,
 };
@@ -265,22 +265,22 @@ impl Worker {
         let context = Arc::clone(&self.context);
         let username = context.config.user(user);
         let request = AuthorizationRequest::fresh();
-        let code = browser
-            .authorize(
-                &mut self.client,
-                &Self::endpoints(&context),
-                &request,
-                Credentials {
-                    username: &username,
-                    password: &context.config.password,
-                },
-                &context.config.hints,
-            )
-            .await
-            .map_err(|error| Attempt {
-                retry: error.is_retryable(),
-                detail: error.to_string(),
-            })?;
+        let code = sign_in(
+            browser,
+            &mut self.client,
+            &Self::endpoints(&context),
+            &request,
+            Credentials {
+                username: &username,
+                password: &context.config.password,
+            },
+            &context.config.hints,
+        )
+        .await
+        .map_err(|error| Attempt {
+            retry: error.is_retryable(),
+            detail: error.to_string(),
+        })?;
         Ok((code, request))
     }
 

@@ -1,5 +1,6 @@
-//! TEST 3: `/authorize` with the VU's session (fresh state, nonce, PKCE), the code redeemed at
-//! `/token`, and `/userinfo` with the access token, each response checked.
+//! TEST 3: `/authorize` with the VU's session (fresh state, nonce, PKCE), through the provider's
+//! consent page when it shows one, the code redeemed at `/token`, and `/userinfo` with the access
+//! token, each response checked.
 
 use std::sync::Arc;
 
@@ -7,12 +8,17 @@ use bytes::Bytes;
 use http::header::COOKIE;
 use http::{HeaderValue, Method, StatusCode};
 use tokio::time::Instant;
+use url::Url;
 
+use crate::http::address::Address;
+use crate::http::client::HttpResponse;
 use crate::protocol::authorization::AuthorizationRequest;
+use crate::protocol::browser::{Browser, SignInError, Start};
+use crate::protocol::code_flow::leads_to_client;
 use crate::protocol::token_request::code_grant_body;
 use crate::results::names::{Check, Endpoint};
 use crate::run::scenario::userinfo::userinfo_step;
-use crate::run::scenario::vu::{Expect, TokenExpectations};
+use crate::run::scenario::vu::{Expect, MeasuredHops, TokenExpectations};
 use crate::run::scenario::{Iteration, Scenario, SeedKind, SeedNeed, Vu};
 
 /// TEST 3.
@@ -25,6 +31,44 @@ pub struct Session {
     cookie: HeaderValue,
     /// The subject the seeds recorded for the session's user.
     subject: Option<String>,
+}
+
+/// Goes on from a page (or a redirect to one) that `/authorize` answered instead of a code, as a
+/// user would: the consent page approved ([`Browser::follow`], the seeder's form logic, without
+/// credentials: a login page means the session has ended), each request a `consent` step. Returns
+/// the provider's redirect to the client.
+async fn approve_consent(
+    vu: &mut Vu,
+    cookie: &HeaderValue,
+    address: &Address,
+    response: HttpResponse,
+) -> Option<HttpResponse> {
+    let context = Arc::clone(vu.context());
+    let url = Url::parse(&address.to_string()).ok()?;
+    let mut browser = Browser::with_cookie_header(&url, cookie);
+    let followed = browser
+        .follow(
+            &mut MeasuredHops { vu },
+            Start::Answered { url, response },
+            &context.client.redirect_uri,
+            None,
+            &context.hints,
+        )
+        .await;
+    match followed {
+        Ok(arrival) => {
+            if arrival.consents_approved > 0 {
+                context.count_consent_approved();
+            }
+            Some(arrival.response)
+        }
+        // A request that got no answer is already a failed request of its own.
+        Err(SignInError::Transport { .. }) => None,
+        Err(error) => {
+            vu.fail("stop on the provider's pages", || error.to_string());
+            None
+        }
+    }
 }
 
 impl Scenario for FullOidc {
@@ -52,16 +96,23 @@ impl Scenario for FullOidc {
         let request = AuthorizationRequest::fresh();
         let address = request.address(&context.paths.authorize, &context.client);
         let response = vu
-            .step(
+            .send_recorded(
                 Endpoint::Authorize,
                 Method::GET,
                 &address,
                 &[(COOKIE, session.cookie.clone())],
                 Bytes::new(),
                 iteration.intended_start,
-                Expect::AuthorizationRedirect,
             )
-            .await?;
+            .await
+            .ok()?;
+        let response = if leads_to_client(&response, &context.client.redirect_uri) {
+            response
+        } else {
+            approve_consent(vu, &session.cookie, &address, response).await?
+        };
+        let response =
+            vu.judge_status(Endpoint::Authorize, response, Expect::AuthorizationRedirect)?;
         // Each rule is counted on every redirect to the client, passed or failed, so that a
         // count says how many responses were judged, not how many went wrong.
         let judgement = request.judge(

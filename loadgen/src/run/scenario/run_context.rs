@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use crate::http::target::Target;
 use crate::protocol::authorization::IssuerExpectation;
+use crate::protocol::browser::FormHints;
 use crate::protocol::client_credentials::ClientCredentials;
 use crate::protocol::jwks::KeySet;
 use crate::protocol::token_request::token_request_headers;
@@ -92,6 +93,15 @@ pub struct RunContext {
     pub minted_codes: Option<Arc<MintedCodes>>,
     /// Every iteration opens new connections (`--new-connection-per-iteration`).
     pub new_connection_per_iteration: bool,
+    /// How to fill in the provider's pages (TEST 3's consent pages).
+    pub hints: FormHints,
+    /// Iterations that approved a consent page on their way to a code.
+    consents_approved: AtomicU64,
+    /// Headers of every introspection request: the form content type and the introspecting
+    /// client's Basic credentials (the test client's unless another was given).
+    introspection_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Whether another client than the test client introspects.
+    pub introspection_client_given: bool,
     /// Access tokens checked, by the rules they were checked under.
     access_token_bases: [AtomicU64; <AccessTokenBasis as strum::EnumCount>::COUNT],
     /// Set when a token's subject could not be checked: its seed records none.
@@ -118,6 +128,10 @@ impl RunContext {
             scenario,
             target,
             token_headers: token_request_headers(&client),
+            introspection_headers: token_request_headers(&client),
+            introspection_client_given: false,
+            hints: FormHints::default(),
+            consents_approved: AtomicU64::new(0),
             client,
             paths,
             issuer,
@@ -151,6 +165,36 @@ impl RunContext {
         self.access_token_audience_given = audience_given;
         self.skipped_checks = skipped;
         self
+    }
+
+    /// The same context, introspecting as `client` when one is given (a resource server's
+    /// credentials), and filling in the provider's pages with `hints`.
+    pub fn with_introspection_and_pages(
+        mut self,
+        client: Option<&ClientCredentials>,
+        hints: FormHints,
+    ) -> Self {
+        if let Some(client) = client {
+            self.introspection_headers = token_request_headers(client);
+            self.introspection_client_given = true;
+        }
+        self.hints = hints;
+        self
+    }
+
+    /// The headers of every introspection request.
+    pub fn introspection_headers(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.introspection_headers
+    }
+
+    /// Counts an iteration that approved a consent page.
+    pub fn count_consent_approved(&self) {
+        self.consents_approved.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Iterations that approved a consent page.
+    pub fn consents_approved(&self) -> u64 {
+        self.consents_approved.load(Ordering::Relaxed)
     }
 
     /// The same context, refusing authorization responses without an RFC 9207 `iss` when

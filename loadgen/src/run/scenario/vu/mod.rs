@@ -10,7 +10,9 @@ use tokio::time::Instant;
 
 use crate::http::address::Address;
 use crate::http::client::{ConnectionCounts, HttpResponse, VuClient};
+use crate::http::transport_error::TransportError;
 use crate::protocol::authorization::AuthorizationFailure;
+use crate::protocol::browser::HopSender;
 use crate::protocol::code_flow::{FlowEndpoints, FlowError, authorize_with_session, redeem_code};
 use crate::protocol::token_request::{TokenResponse, describe_error_body, refresh_grant_body};
 use crate::results::names::{Check, Endpoint, RequestOutcome, TransportErrorKind};
@@ -150,6 +152,24 @@ impl Vu {
         intended_start: Instant,
         expect: Expect,
     ) -> Option<HttpResponse> {
+        let response = self
+            .send_recorded(endpoint, method, address, headers, body, intended_start)
+            .await
+            .ok()?;
+        self.judge_status(endpoint, response, expect)
+    }
+
+    /// Sends one request and records it, whatever its status; a transport error fails the
+    /// iteration (a failed request) and is returned.
+    pub async fn send_recorded(
+        &mut self,
+        endpoint: Endpoint,
+        method: Method,
+        address: &Address,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+        intended_start: Instant,
+    ) -> Result<HttpResponse, TransportError> {
         let sent = Instant::now();
         let result = self
             .client
@@ -172,38 +192,53 @@ impl Vu {
             recorder.timeline.record_request(interval, outcome);
         });
         self.context.live.requests.fetch_add(1, Ordering::Relaxed);
-        match result {
-            Ok(response) if expect.admits(response.status) => return Some(response),
-            Ok(response) => {
-                let status = response.status.as_u16();
-                self.fail(
-                    &format!("{status} from {}", endpoint.as_str()),
-                    || match expect {
-                        Expect::AuthorizationRedirect => AuthorizationFailure::not_a_redirect(
-                            response.status,
-                            &response.headers,
-                            &response.body,
-                        )
-                        .to_string(),
-                        Expect::Status(expected) => format!(
-                            "{} answered {status} where {} was expected: {}",
-                            endpoint.as_str(),
-                            expected.as_u16(),
-                            describe_error_body(&response.body)
-                        ),
-                    },
-                );
-            }
-            Err(error) => {
-                let what = format!("{} error on {}", error.kind.as_str(), endpoint.as_str());
-                self.fail(&what, || error.detail);
-            }
+        if let Err(error) = &result {
+            let what = format!("{} error on {}", error.kind.as_str(), endpoint.as_str());
+            let detail = error.detail.clone();
+            self.fail(&what, || detail);
+            self.count_failed_request();
         }
+        result
+    }
+
+    /// The response when its status is the one `expect`ed; otherwise a failed request, and the
+    /// iteration fails.
+    pub fn judge_status(
+        &mut self,
+        endpoint: Endpoint,
+        response: HttpResponse,
+        expect: Expect,
+    ) -> Option<HttpResponse> {
+        if expect.admits(response.status) {
+            return Some(response);
+        }
+        let status = response.status.as_u16();
+        self.fail(
+            &format!("{status} from {}", endpoint.as_str()),
+            || match expect {
+                Expect::AuthorizationRedirect => AuthorizationFailure::not_a_redirect(
+                    response.status,
+                    &response.headers,
+                    &response.body,
+                )
+                .to_string(),
+                Expect::Status(expected) => format!(
+                    "{} answered {status} where {} was expected: {}",
+                    endpoint.as_str(),
+                    expected.as_u16(),
+                    describe_error_body(&response.body)
+                ),
+            },
+        );
+        self.count_failed_request();
+        None
+    }
+
+    fn count_failed_request(&self) {
         self.context
             .live
             .failed_requests
             .fetch_add(1, Ordering::Relaxed);
-        None
     }
 
     /// `POST` to the token endpoint with the client's authentication and `body`.
@@ -310,6 +345,35 @@ impl Vu {
         }
         .await;
         signed_in.map_err(|error| format!("signing in through its session failed: {error}"))
+    }
+}
+
+/// Sends the hops of a sign-in through a VU, each a measured step of its iteration from its own
+/// send time: the first is the `authorize` request, every later one (a consent page's approval
+/// and the redirects after it) a `consent` request.
+#[derive(Debug)]
+pub struct MeasuredHops<'a> {
+    /// The VU.
+    pub vu: &'a mut Vu,
+}
+
+impl HopSender for MeasuredHops<'_> {
+    async fn send_hop(
+        &mut self,
+        hop: usize,
+        method: Method,
+        address: &Address,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+    ) -> Result<HttpResponse, TransportError> {
+        let endpoint = if hop == 0 {
+            Endpoint::Authorize
+        } else {
+            Endpoint::Consent
+        };
+        self.vu
+            .send_recorded(endpoint, method, address, headers, body, Instant::now())
+            .await
     }
 }
 

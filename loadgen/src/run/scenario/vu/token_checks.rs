@@ -105,7 +105,7 @@ impl Vu {
                 Endpoint::Introspection,
                 Method::POST,
                 introspection,
-                context.token_headers(),
+                context.introspection_headers(),
                 body,
                 Instant::now(),
                 Expect::Status(StatusCode::OK),

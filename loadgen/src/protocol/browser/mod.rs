@@ -4,6 +4,8 @@
 
 pub mod page;
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use cookie_store::CookieStore;
 use http::header::{ACCEPT, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
@@ -11,10 +13,9 @@ use http::{HeaderName, HeaderValue, Method, StatusCode};
 use url::Url;
 
 use crate::http::address::Address;
-use crate::http::client::VuClient;
+use crate::http::client::{HttpResponse, VuClient};
 use crate::http::transport_error::TransportError;
-use crate::protocol::authorization::{AuthorizationFailure, AuthorizationRequest};
-use crate::protocol::code_flow::FlowEndpoints;
+use crate::protocol::authorization::AuthorizationFailure;
 use crate::protocol::token_request::describe_error_body;
 pub use page::{Credentials, FormHints, NothingToDo, PageAction};
 
@@ -41,6 +42,12 @@ pub enum SignInError {
     /// A page with no form to fill in.
     #[error("{0}")]
     NothingToDo(#[from] NothingToDo),
+    /// A login page where the user was to be signed in already (a seeded session).
+    #[error(
+        "the provider asked the user to sign in again at {url}: the seeded session has ended \
+         (expired, or signed out); seed again with `loadgen seed`"
+    )]
+    SignInRequired { url: String },
     /// The login form came back after the credentials were sent.
     #[error(
         "the login form at {url} came back after the credentials were sent; the page says \
@@ -85,10 +92,83 @@ struct Hop {
     body: Option<String>,
 }
 
+/// Sends the requests of a sign-in: unmeasured ([`Unmeasured`]: seeding, a VU's set-up), or each
+/// recorded as a step of an iteration (TEST 3's consent pages).
+pub trait HopSender {
+    /// Sends hop number `hop` (0 is the authorization request itself).
+    fn send_hop(
+        &mut self,
+        hop: usize,
+        method: Method,
+        address: &Address,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+    ) -> impl Future<Output = Result<HttpResponse, TransportError>> + Send;
+}
+
+/// Sends every hop on a connection of the caller's, unmeasured, each within `timeout`.
+#[derive(Debug)]
+pub struct Unmeasured<'a> {
+    /// The connection.
+    pub http: &'a mut VuClient,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
+
+impl HopSender for Unmeasured<'_> {
+    fn send_hop(
+        &mut self,
+        _hop: usize,
+        method: Method,
+        address: &Address,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+    ) -> impl Future<Output = Result<HttpResponse, TransportError>> + Send {
+        self.http.send(method, address, headers, body, self.timeout)
+    }
+}
+
+/// Where a sign-in starts: a request to send, or the answer to one already sent.
+#[derive(Debug)]
+pub enum Start {
+    /// Send a `GET` to this URL (the authorization request) first.
+    Request(Url),
+    /// `response` answered the request to `url`; go on from it.
+    Answered {
+        /// The URL requested.
+        url: Url,
+        /// Its answer.
+        response: HttpResponse,
+    },
+}
+
+/// The end of a sign-in: the provider's redirect to the client, and what it took.
+#[derive(Debug)]
+pub struct Arrival {
+    /// The redirect to the client's `redirect_uri`, unread (the caller judges its code, `state`
+    /// and `iss`).
+    pub response: HttpResponse,
+    /// Consent pages approved on the way.
+    pub consents_approved: u32,
+}
+
 impl Browser {
     /// A browser with no cookies.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A browser holding the cookies of a `Cookie` header sent to `url` (a seeded session), as
+    /// cookies of `url`'s host for every path.
+    pub fn with_cookie_header(url: &Url, header: &HeaderValue) -> Self {
+        let mut browser = Self::new();
+        for pair in header.to_str().unwrap_or_default().split(';') {
+            let pair = pair.trim();
+            if !pair.is_empty() {
+                let _ = browser.cookies.parse(&format!("{pair}; Path=/"), url);
+            }
+        }
+        browser
     }
 
     /// The `Cookie` header a request to `url` carries, if any cookie applies.
@@ -125,73 +205,49 @@ impl Browser {
         }
     }
 
-    /// Runs the authorization request `request` as a browser would, following redirects and
-    /// forms to whatever origin the provider names (a login host of its own, say), signing in with `credentials` where asked, and returns the code the
-    /// provider redirects to the client with (its `state` and RFC 9207 `iss` checked).
-    pub async fn authorize(
+    /// Goes through the provider's pages as a browser would, from `start` until the provider
+    /// redirects to `redirect_uri`: every redirect followed, to whatever origin the provider names
+    /// (a login host of its own, say), the login form filled in with `credentials` (without
+    /// them, a login page is an error: the session has ended) and a consent page approved.
+    pub async fn follow(
         &mut self,
-        http: &mut VuClient,
-        endpoints: &FlowEndpoints<'_>,
-        request: &AuthorizationRequest,
-        credentials: Credentials<'_>,
+        sender: &mut impl HopSender,
+        start: Start,
+        redirect_uri: &str,
+        credentials: Option<Credentials<'_>>,
         hints: &FormHints,
-    ) -> Result<String, SignInError> {
-        let start = request
-            .address(endpoints.authorize, endpoints.client)
-            .to_string();
+    ) -> Result<Arrival, SignInError> {
+        let (mut url, mut answered) = match start {
+            Start::Request(url) => (url, None),
+            Start::Answered { url, response } => (url, Some(response)),
+        };
         let mut hop = Hop {
             method: Method::GET,
-            url: Url::parse(&start).map_err(|_| SignInError::NotHttp { url: start.clone() })?,
+            url: url.clone(),
             body: None,
         };
         let mut credentials_sent = false;
-        for _ in 0..MAX_HOPS {
-            let address = Address::from_url(&hop.url).map_err(|_| SignInError::NotHttp {
-                url: hop.url.to_string(),
-            })?;
-            let mut headers: Vec<(HeaderName, HeaderValue)> = vec![(
-                ACCEPT,
-                HeaderValue::from_static("text/html,application/json"),
-            )];
-            if let Some(cookie) = self.cookie_header(&hop.url) {
-                headers.push((COOKIE, cookie));
-            }
-            if hop.body.is_some() {
-                headers.push((
-                    CONTENT_TYPE,
-                    HeaderValue::from_static("application/x-www-form-urlencoded"),
-                ));
-            }
-            let body = Bytes::from(hop.body.take().unwrap_or_default());
-            let response = http
-                .send(
-                    hop.method.clone(),
-                    &address,
-                    &headers,
-                    body,
-                    endpoints.timeout,
-                )
-                .await
-                .map_err(|error| SignInError::Transport {
-                    method: hop.method.clone(),
-                    url: hop.url.to_string(),
-                    error,
-                })?;
-            self.keep_cookies(&hop.url, &response.headers);
+        let mut consents_approved = 0;
+        for number in 0..MAX_HOPS {
+            let response = match answered.take() {
+                Some(response) => response,
+                None => {
+                    url = hop.url.clone();
+                    self.send(sender, number, &mut hop).await?
+                }
+            };
+            self.keep_cookies(&url, &response.headers);
             let location = response
                 .headers
                 .get(LOCATION)
                 .and_then(|value| value.to_str().ok())
-                .and_then(|location| hop.url.join(location).ok());
+                .and_then(|location| url.join(location).ok());
             if let Some(next) = location.filter(|_| response.status.is_redirection()) {
-                if is_redirect_uri(&next, &endpoints.client.redirect_uri) {
-                    return Ok(request.code_from(
-                        response.status,
-                        &response.headers,
-                        &response.body,
-                        &endpoints.client.redirect_uri,
-                        endpoints.issuer,
-                    )?);
+                if is_redirect_uri(&next, redirect_uri) {
+                    return Ok(Arrival {
+                        response,
+                        consents_approved,
+                    });
                 }
                 // 307 and 308 repeat the request; the others (and any redirect after a form
                 // POST, by 303's rule) continue with a GET, as browsers do.
@@ -202,7 +258,7 @@ impl Browser {
                 hop = Hop {
                     method: if repeat { hop.method } else { Method::GET },
                     url: next,
-                    body: None,
+                    body: if repeat { hop.body } else { None },
                 };
                 continue;
             }
@@ -213,21 +269,32 @@ impl Browser {
                 .is_some_and(|value| value.starts_with("text/html"));
             if !is_html {
                 return Err(SignInError::Unexpected {
-                    url: hop.url.to_string(),
+                    url: url.to_string(),
                     status: response.status.as_u16(),
                     body: describe_error_body(&response.body),
                 });
             }
             let html = String::from_utf8_lossy(&response.body);
-            let action = page::decide(&hop.url, &html, credentials, hints)?;
-            if let PageAction::Login(_) = action {
-                if credentials_sent {
+            let filled_with = credentials.unwrap_or(Credentials {
+                username: "",
+                password: "",
+            });
+            let action = page::decide(&url, &html, filled_with, hints)?;
+            match action {
+                PageAction::Login(_) | PageAction::UsernameStep(_) if credentials.is_none() => {
+                    return Err(SignInError::SignInRequired {
+                        url: url.to_string(),
+                    });
+                }
+                PageAction::Login(_) if credentials_sent => {
                     return Err(SignInError::LoginRefused {
-                        url: hop.url.to_string(),
+                        url: url.to_string(),
                         page: page::complaint(&html),
                     });
                 }
-                credentials_sent = true;
+                PageAction::Login(_) => credentials_sent = true,
+                PageAction::Consent(_) => consents_approved += 1,
+                PageAction::UsernameStep(_) => {}
             }
             let form = action.form();
             hop = if form.method == Method::POST {
@@ -249,6 +316,40 @@ impl Browser {
         Err(SignInError::TooManyHops {
             url: hop.url.to_string(),
         })
+    }
+
+    /// Sends `hop` with the cookies that apply to it.
+    async fn send(
+        &self,
+        sender: &mut impl HopSender,
+        number: usize,
+        hop: &mut Hop,
+    ) -> Result<HttpResponse, SignInError> {
+        let address = Address::from_url(&hop.url).map_err(|_| SignInError::NotHttp {
+            url: hop.url.to_string(),
+        })?;
+        let mut headers: Vec<(HeaderName, HeaderValue)> = vec![(
+            ACCEPT,
+            HeaderValue::from_static("text/html,application/json"),
+        )];
+        if let Some(cookie) = self.cookie_header(&hop.url) {
+            headers.push((COOKIE, cookie));
+        }
+        if hop.body.is_some() {
+            headers.push((
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/x-www-form-urlencoded"),
+            ));
+        }
+        let body = Bytes::from(hop.body.clone().unwrap_or_default());
+        sender
+            .send_hop(number, hop.method.clone(), &address, &headers, body)
+            .await
+            .map_err(|error| SignInError::Transport {
+                method: hop.method.clone(),
+                url: hop.url.to_string(),
+                error,
+            })
     }
 }
 
