@@ -101,6 +101,16 @@ impl Target {
         ))
     }
 
+    /// Where the RFC 8414 authorization-server metadata is: the well-known suffix inserted between
+    /// the host and the issuer's path (RFC 8414 section 3.1: `https://host/tenant` ->
+    /// `/.well-known/oauth-authorization-server/tenant`), unlike OpenID discovery's appending.
+    pub fn authorization_server_metadata_address(&self) -> Address {
+        self.issuer.with_path_and_query(format!(
+            "/.well-known/oauth-authorization-server{}",
+            self.issuer.path().trim_end_matches('/')
+        ))
+    }
+
     /// Where a request for `url` goes: an absolute URL to its own origin (discovery may name
     /// another host than the issuer's, a custom domain for the token endpoint or a JWKS host),
     /// a path to the issuer's origin.
@@ -144,6 +154,37 @@ mod tests {
                 Target::parse(target)
                     .unwrap()
                     .discovery_address()
+                    .path_and_query(),
+                path,
+                "{target}"
+            );
+        }
+    }
+
+    #[test]
+    fn rfc_8414_metadata_is_inserted_before_the_issuers_path() {
+        for (target, path) in [
+            (
+                "http://127.0.0.1:8080",
+                "/.well-known/oauth-authorization-server",
+            ),
+            (
+                "http://127.0.0.1:8080/",
+                "/.well-known/oauth-authorization-server",
+            ),
+            (
+                "https://idp/tenant/",
+                "/.well-known/oauth-authorization-server/tenant",
+            ),
+            (
+                "http://idp:8080/realms/load",
+                "/.well-known/oauth-authorization-server/realms/load",
+            ),
+        ] {
+            assert_eq!(
+                Target::parse(target)
+                    .unwrap()
+                    .authorization_server_metadata_address()
                     .path_and_query(),
                 path,
                 "{target}"

@@ -97,10 +97,9 @@ pub struct RunResult {
     /// What became of the refresh-token families, for the scenario that holds them (TEST 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_families: Option<FamilyCounts>,
-    /// How many access tokens were checked under each set of rules, by its name
-    /// ([`crate::results::names::AccessTokenBasis`]): RFC 9068, another JWT with or without its
-    /// audience checked, introspection, or unchecked (empty in results written before loadgen
-    /// told them apart).
+    /// How many access tokens were checked under each set of rules, by its name: `rfc9068`,
+    /// `jwt` (another JWT, its audience checked), `jwt_audience_unchecked`, `introspection` or
+    /// `opaque_unchecked` (empty in results written before loadgen told them apart).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub access_token_bases: BTreeMap<String, u64>,
     /// How the virtual users connected and what their connections cost (absent in results

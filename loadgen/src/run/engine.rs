@@ -250,6 +250,7 @@ async fn run_scenario<S: Scenario>(
         discovery,
         endpoints: paths,
         jwks,
+        notes: metadata_notes,
     } = fetch_provider_metadata(&target, config.timeout).await?;
     let audience = config.access_token_audience.clone();
     let verifier = TokenVerifier::from_jwks(
@@ -464,7 +465,8 @@ async fn run_scenario<S: Scenario>(
     // in doubt because the run ended, not because of a transport error.
     let refresh_families = S::HOLDS_FAMILIES.then(|| context.families.counts());
     let access_token_bases = context.access_token_bases();
-    let mut notes = context.failure_notes();
+    let mut notes = metadata_notes;
+    notes.extend(context.failure_notes());
     notes.extend(refresh_families.and_then(describe_family_losses));
     if let Some((codes, mut tasks)) = minters {
         tasks.abort_all();

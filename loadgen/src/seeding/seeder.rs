@@ -449,10 +449,13 @@ pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
         &config.target,
         config.transport.clone(),
     )?);
+    // Waits for a busy provider and endpoints taken from RFC 8414 matter to the run's result,
+    // which fetches the metadata again and says so; seeds have no notes.
     let ProviderMetadata {
         discovery,
         endpoints,
         jwks,
+        notes: _,
     } = fetch_provider_metadata(&target, config.timeout).await?;
     // The access-token audience plays no part here: only ID tokens (audience: the client) are
     // read.

@@ -238,6 +238,10 @@ pub async fn spawn_issuer_changing_target(right_answers: usize) -> anyhow::Resul
         Arc::new(move |path: &str| {
             let body = if path == "/jwks" {
                 Bytes::from_static(JWKS.as_bytes())
+            } else if path.starts_with("/.well-known/oauth-authorization-server") {
+                // The RFC 8414 metadata, asked for what discovery lacks (introspection) before
+                // the run: not one of the discovery answers counted.
+                right.clone()
             } else if served.fetch_add(1, Ordering::SeqCst) < right_answers {
                 right.clone()
             } else {
