@@ -27,14 +27,35 @@ async fn seeding_makes_the_files_in_the_documented_format() {
         .iter()
         .map(|seed| seed.user_id.as_str())
         .collect();
+    // Families on users of their own, after the sessions' and codes' users, so that a code
+    // redeemed in TEST 1 or TEST 3 never replaces a family (at providers that keep one per user).
     assert_eq!(
         users,
         [
+            "user-loadtest-00004",
+            "user-loadtest-00005",
+            "user-loadtest-00006",
+            "user-loadtest-00007"
+        ]
+    );
+    let session_users: Vec<_> = seeds
+        .sessions
+        .iter()
+        .map(|seed| seed.user_id.as_str())
+        .collect();
+    assert_eq!(
+        session_users,
+        [
             "user-loadtest-00001",
             "user-loadtest-00002",
-            "user-loadtest-00003",
-            "user-loadtest-00004"
+            "user-loadtest-00003"
         ]
+    );
+    assert!(
+        seeds
+            .authorization_codes
+            .iter()
+            .all(|seed| session_users.contains(&seed.user_id.as_str()))
     );
     assert!(seeds.sessions[0].cookie.starts_with("mock_idp_session="));
     let first = &seeds.authorization_codes[0];

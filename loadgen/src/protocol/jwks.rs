@@ -2,7 +2,8 @@
 //! the run; when a token names a `kid` the set does not hold, the set is fetched again, because a
 //! provider rotates its keys by publishing new ones (OpenID Connect Core 10.1.1). One refetch runs
 //! at a time for all virtual users, and at most one per interval, so a stream of tokens with
-//! forged `kid`s cannot make loadgen hammer the provider's `jwks_uri`.
+//! forged `kid`s cannot make loadgen hammer the provider's `jwks_uri`. A set that starts empty (a
+//! provider that makes its signing key on first use) is fetched again on the first token.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -127,7 +128,11 @@ impl KeySet {
     ) -> Result<T, TokenError> {
         let held = self.current();
         match verify(&held) {
-            Err(TokenError::UnknownKey(Some(_))) if self.refresh_after(&held).await => {
+            // A kid the set does not hold is a rotation; any token against an empty set is a
+            // key made on first use (the provider served no key before it issued one).
+            Err(TokenError::UnknownKey(kid))
+                if (kid.is_some() || held.is_empty()) && self.refresh_after(&held).await =>
+            {
                 verify(&self.current())
             }
             verified => verified,

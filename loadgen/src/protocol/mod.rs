@@ -15,6 +15,7 @@ pub mod client_credentials;
 pub mod code_flow;
 pub mod discovery;
 pub mod id_token;
+pub mod introspection;
 pub mod jwks;
 pub mod pkce;
 pub mod token_request;

@@ -240,6 +240,20 @@ impl TokenVerifier {
         Ok(Self { keys, only_key })
     }
 
+    /// A verifier that holds no key: every token is signed with a key it does not know. What a
+    /// provider that makes its signing key on first use serves until then.
+    pub fn empty() -> Self {
+        Self {
+            keys: HashMap::new(),
+            only_key: None,
+        }
+    }
+
+    /// Whether it holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
     fn key_for(&self, kid: Option<&str>) -> Result<&VerificationKey, TokenError> {
         let found = match kid {
             Some(kid) => self.keys.get(kid),

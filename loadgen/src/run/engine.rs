@@ -23,9 +23,10 @@ use crate::results::result::{ConnectionReport, RunMeta, RunResult};
 use crate::results::thresholds::LatencyBasis;
 use crate::results::timeline::Timeline;
 use crate::run::config::RunConfig;
+use crate::run::preflight::{IntrospectionRefused, check_introspection};
 use crate::run::progress::spawn_progress;
 use crate::run::scenario::{
-    Iteration, RunContext, Scenario, VirtualUser, VuSetupError, with_scenario,
+    Iteration, RunContext, Scenario, ScenarioKind, VirtualUser, VuSetupError, with_scenario,
 };
 use crate::run::stop::StopSignal;
 use crate::run::write_back::{describe_family_losses, write_back_refresh_tokens};
@@ -70,6 +71,9 @@ pub enum RunError {
     /// The result could not be built.
     #[error(transparent)]
     Result(#[from] HistogramCodecError),
+    /// The provider called a token it had just issued inactive.
+    #[error(transparent)]
+    IntrospectionRefused(#[from] IntrospectionRefused),
 }
 
 /// Sets up `max_vus` virtual users of scenario `S`, a bounded number at a time.
@@ -253,12 +257,16 @@ async fn run_scenario<S: Scenario>(
         notes: metadata_notes,
     } = fetch_provider_metadata(&target, config.timeout).await?;
     let audience = config.access_token_audience.clone();
-    let verifier = TokenVerifier::from_jwks(
+    let verifier = match TokenVerifier::from_jwks(
         &jwks,
         &discovery.issuer,
         audience.as_deref(),
         &config.client.client_id,
-    )?;
+    ) {
+        // A provider that makes its key on first use: the set is fetched again on the first token.
+        Err(JwksError::NoKeys) => TokenVerifier::empty(),
+        verifier => verifier?,
+    };
     let keys = KeySet::new(
         verifier,
         JwksSource {
@@ -318,6 +326,9 @@ async fn run_scenario<S: Scenario>(
         .with_new_connection_per_iteration(config.new_connection_per_iteration),
     );
 
+    if config.scenario != ScenarioKind::Discovery {
+        check_introspection(&context).await?;
+    }
     let ready_vus = set_up_vus::<S>(vus, &context).await?;
 
     let (free_sender, mut free_vus) = mpsc::unbounded_channel::<usize>();

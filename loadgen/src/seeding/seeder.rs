@@ -5,6 +5,7 @@
 //! too, so that every seed of the user records the subject its verified ID token names, which
 //! the run's tokens must carry. Concurrent, with bounded retries.
 
+use std::collections::HashMap;
 use std::io::IsTerminal as _;
 use std::path::Path;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use crate::protocol::browser::{Browser, Credentials, FormHints};
 use crate::protocol::client_credentials::ClientCredentials;
 use crate::protocol::code_flow::{FlowEndpoints, FlowError, redeem_code, sign_in};
 use crate::protocol::discovery::{DiscoveryError, ProviderMetadata, fetch_provider_metadata};
+use crate::protocol::jwks::{JwksSource, KeySet, REFETCH_INTERVAL};
 use crate::protocol::token_request::token_request_headers;
 use crate::protocol::token_verifier::TokenVerifier;
 use crate::seeding::seed_files::{
@@ -129,7 +131,8 @@ enum Job {
 
 #[derive(Debug)]
 enum Made {
-    Session(SessionSeed, Box<Browser>),
+    /// A signed-in user's session seed, its number and its browser.
+    Session(SessionSeed, usize, Box<Browser>),
     Code(CodeSeed),
     Family(RefreshTokenSeed),
 }
@@ -137,19 +140,46 @@ enum Made {
 impl SeedContext {
     /// The subject user number `user` signed in as, when it was learnt.
     fn subject_of(&self, user: usize) -> Option<String> {
-        self.subjects.get(self.position_of(user)).cloned().flatten()
+        self.signed_in
+            .get(&user)
+            .and_then(|(_, subject)| subject.clone())
     }
 
-    /// Where user number `user` (one of this shard's) is among the shard's users.
-    fn position_of(&self, user: usize) -> usize {
-        usize::try_from(self.config.shard.local(user as u64)).unwrap_or(usize::MAX)
-    }
-
-    /// The user who gets the shard's `position`-th code: the shard's users in turn.
+    /// The user who gets the shard's `position`-th code: the shard's session users in turn.
     fn user_of_code(&self, position: usize) -> usize {
-        let users = self.browsers.len().max(1);
+        let users = self.session_users_of_shard.max(1);
         let shard = self.config.shard;
         (position % users) * shard.count() as usize + shard.index() as usize
+    }
+}
+
+/// Which users hold what: sessions and codes (TEST 3 and TEST 1) on users `0..session_users`,
+/// refresh-token families (TEST 2) on users of their own from `family_base`, so that a code
+/// redeemed in TEST 1 or TEST 3 can never replace a family at a provider that keeps one family
+/// per user and client. `family_base` is a multiple of the shard count, so user `u` stays shard
+/// `u mod N`'s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct UserLayout {
+    session_users: usize,
+    family_base: usize,
+}
+
+impl UserLayout {
+    fn of(config: &SeedConfig) -> Self {
+        let shards = config.shard.count() as usize;
+        // Codes need a signed-in user of the shard's own to be minted for.
+        let session_users = config
+            .sessions
+            .max(if config.codes > 0 { shards } else { 0 });
+        Self {
+            session_users,
+            family_base: session_users.div_ceil(shards) * shards,
+        }
+    }
+
+    /// The user of family number `family`.
+    fn family_user(self, family: usize) -> usize {
+        self.family_base + family
     }
 }
 
@@ -164,13 +194,15 @@ struct SeedContext {
     issuer: String,
     /// Whether discovery promises an RFC 9207 `iss` on every authorization response.
     issuer_parameter_required: bool,
-    /// Each signed-in user's browser, by the user's position among this shard's users.
-    browsers: Vec<Browser>,
-    /// Each signed-in user's subject, by the same position, when a verified ID token named it.
-    subjects: Vec<Option<String>>,
-    /// Verifies the ID tokens the subjects are read from; `None` when the JWKS is not usable
-    /// (the run will say so), and then no subject is learnt.
-    verifier: Option<Arc<TokenVerifier>>,
+    /// Each signed-in user's browser and subject (when an ID token named it), by user number.
+    signed_in: HashMap<usize, (Browser, Option<String>)>,
+    /// How many of this shard's users hold sessions and codes.
+    session_users_of_shard: usize,
+    /// Which users hold what.
+    layout: UserLayout,
+    /// Verifies the ID tokens the subjects are read from; fetched again when it holds no key
+    /// (a provider that makes its key on first use) or not the token's.
+    keys: Arc<KeySet>,
 }
 
 /// A failed attempt; `retry` is false when trying again cannot help (wrong password).
@@ -189,7 +221,7 @@ impl Worker {
         match job {
             Job::Login(user) => {
                 let (session, browser) = self.login(user).await?;
-                Ok(Made::Session(session, Box::new(browser)))
+                Ok(Made::Session(session, user, Box::new(browser)))
             }
             Job::Code(number) => {
                 let position = usize::try_from(self.context.config.shard.local(number as u64))
@@ -207,7 +239,10 @@ impl Worker {
                     subject: self.context.subject_of(user),
                 }))
             }
-            Job::Family(user) => self.open_family(user).await.map(Made::Family),
+            Job::Family(family) => {
+                let user = self.context.layout.family_user(family);
+                self.open_family(user).await.map(Made::Family)
+            }
         }
     }
 
@@ -239,7 +274,8 @@ impl Worker {
     }
 
     /// Redeems the code of a user's sign-in and reads the subject its verified ID token names:
-    /// `None` when the provider issued no ID token (no `openid` scope) or it did not verify.
+    /// `None` when the provider issued no ID token (no `openid` scope); an ID token that does not
+    /// verify is an error, never a seed left unchecked.
     async fn learn_subject(
         &mut self,
         request: &AuthorizationRequest,
@@ -249,11 +285,24 @@ impl Worker {
         let tokens = redeem_code(&mut self.client, &Self::endpoints(&context), request, code)
             .await
             .map_err(Attempt::from)?;
-        Ok(tokens
-            .id_token
-            .zip(context.verifier.as_deref())
-            .and_then(|(id_token, verifier)| verifier.verify_id_token(&id_token).ok())
-            .map(|verified| verified.claims.sub))
+        let Some(id_token) = tokens.id_token else {
+            return Ok(None);
+        };
+        match context.keys.verify_id_token(&id_token).await {
+            Ok(verified) => Ok(Some(verified.claims.sub)),
+            Err(error) => Err(Attempt {
+                detail: format!(
+                    "the ID token of the sign-in did not verify against the provider's JWKS \
+                     ({error}{}), so the seeds could not record the user's subject",
+                    context
+                        .keys
+                        .note()
+                        .map(|note| format!("; {note}"))
+                        .unwrap_or_default()
+                ),
+                retry: false,
+            }),
+        }
     }
 
     /// One authorization request in `browser` as `user`: the code and the request it answers.
@@ -303,9 +352,9 @@ impl Worker {
     async fn mint_code(&mut self, user: usize) -> Result<(String, AuthorizationRequest), Attempt> {
         let context = Arc::clone(&self.context);
         let mut browser = context
-            .browsers
-            .get(context.position_of(user))
-            .cloned()
+            .signed_in
+            .get(&user)
+            .map(|(browser, _)| browser.clone())
             .ok_or_else(|| Attempt {
                 detail: format!("there is no session for user {}", context.config.user(user)),
                 retry: false,
@@ -353,7 +402,10 @@ fn describe(job: Job, config: &SeedConfig) -> String {
     match job {
         Job::Login(user) => format!("login of {}", config.user(user)),
         Job::Code(number) => format!("authorization code #{number}"),
-        Job::Family(user) => format!("refresh-token family of {}", config.user(user)),
+        Job::Family(family) => format!(
+            "refresh-token family of {}",
+            config.user(UserLayout::of(config).family_user(family))
+        ),
     }
 }
 
@@ -458,23 +510,30 @@ pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
         notes: _,
     } = fetch_provider_metadata(&target, config.timeout).await?;
     // The access-token audience plays no part here: only ID tokens (audience: the client) are
-    // read.
+    // read. A JWKS without keys is fetched again when the first ID token comes.
     let verifier =
-        TokenVerifier::from_jwks(&jwks, &discovery.issuer, None, &config.client.client_id)
-            .ok()
-            .map(Arc::new);
-    // Codes need a signed-in user of the shard's own to be minted for.
-    let users = config
-        .sessions
-        .max(config.refresh_families)
-        .max(if config.codes > 0 {
-            shard.count() as usize
-        } else {
-            0
-        });
+        match TokenVerifier::from_jwks(&jwks, &discovery.issuer, None, &config.client.client_id) {
+            Ok(verifier) => verifier,
+            Err(_) => TokenVerifier::empty(),
+        };
+    let keys = Arc::new(KeySet::new(
+        verifier,
+        JwksSource {
+            client: VuClient::new(Arc::clone(&target)),
+            address: endpoints.jwks.clone(),
+            issuer: discovery.issuer.clone(),
+            access_token_audience: None,
+            client_id: config.client.client_id.clone(),
+            timeout: config.timeout,
+            interval: REFETCH_INTERVAL,
+        },
+    ));
+    let layout = UserLayout::of(config);
     let owned = |total: usize| (0..total).filter(move |&k| shard.owns(k as u64));
     let share = |total: usize| owned(total).count();
-    let total = (share(users) + share(config.codes) + share(config.refresh_families)) as u64;
+    let session_users_of_shard = share(layout.session_users);
+    let total =
+        (session_users_of_shard + share(config.codes) + 2 * share(config.refresh_families)) as u64;
     let bar = if config.progress == ProgressMode::Auto && std::io::stderr().is_terminal() {
         progress_bar(
             total,
@@ -491,23 +550,25 @@ pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
         token_headers: token_request_headers(&config.client),
         issuer: discovery.issuer.clone(),
         issuer_parameter_required: discovery.authorization_response_iss_parameter_supported,
-        browsers: Vec::new(),
-        subjects: Vec::new(),
-        verifier,
+        signed_in: HashMap::new(),
+        session_users_of_shard,
+        layout,
+        keys,
     };
-    let logins = run_jobs(
-        &Arc::new(context.clone()),
-        &target,
-        owned(users).map(Job::Login).collect(),
-        &bar,
-    )
-    .await?;
-    let mut sessions = Vec::with_capacity(users);
+    let logins = owned(layout.session_users)
+        .chain(owned(config.refresh_families).map(|family| layout.family_user(family)))
+        .map(Job::Login)
+        .collect();
+    let logins = run_jobs(&Arc::new(context.clone()), &target, logins, &bar).await?;
+    let mut sessions = Vec::with_capacity(session_users_of_shard);
     for made in logins {
-        if let Made::Session(session, browser) = made {
-            context.browsers.push(*browser);
-            context.subjects.push(session.subject.clone());
-            sessions.push(session);
+        if let Made::Session(session, user, browser) = made {
+            context
+                .signed_in
+                .insert(user, (*browser, session.subject.clone()));
+            if user < layout.session_users {
+                sessions.push(session);
+            }
         }
     }
 

@@ -102,6 +102,8 @@ pub struct RunContext {
     introspection_headers: Vec<(HeaderName, HeaderValue)>,
     /// Whether another client than the test client introspects.
     pub introspection_client_given: bool,
+    /// The client that introspects.
+    pub introspection_client_id: String,
     /// Access tokens checked, by the rules they were checked under.
     access_token_bases: [AtomicU64; <AccessTokenBasis as strum::EnumCount>::COUNT],
     /// Set when a token's subject could not be checked: its seed records none.
@@ -130,6 +132,7 @@ impl RunContext {
             token_headers: token_request_headers(&client),
             introspection_headers: token_request_headers(&client),
             introspection_client_given: false,
+            introspection_client_id: client.client_id.clone(),
             hints: FormHints::default(),
             consents_approved: AtomicU64::new(0),
             client,
@@ -177,6 +180,7 @@ impl RunContext {
         if let Some(client) = client {
             self.introspection_headers = token_request_headers(client);
             self.introspection_client_given = true;
+            self.introspection_client_id.clone_from(&client.client_id);
         }
         self.hints = hints;
         self

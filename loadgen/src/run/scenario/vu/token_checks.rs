@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::{Method, StatusCode};
 use tokio::time::Instant;
 
 use super::{Expect, Vu};
 use crate::http::client::HttpResponse;
 use crate::protocol::id_token::{at_hash_rule, auth_time_rule, azp_rule, iat_rule};
+use crate::protocol::introspection::{inactive_fresh_token_advice, introspection_body, is_active};
 use crate::protocol::token_request::{TokenResponse, describe_error_body};
 use crate::protocol::token_verifier::{
     AccessTokenFormat, AccessTokenProfile, VerifiedIdToken, looks_like_jws,
@@ -94,12 +94,7 @@ impl Vu {
             return true;
         };
         context.count_access_token(AccessTokenBasis::Introspection);
-        let body = Bytes::from(
-            form_urlencoded::Serializer::new(String::new())
-                .append_pair("token", token)
-                .append_pair("token_type_hint", "access_token")
-                .finish(),
-        );
+        let body = introspection_body(token);
         let Some(response) = self
             .step(
                 Endpoint::Introspection,
@@ -114,14 +109,17 @@ impl Vu {
         else {
             return false;
         };
-        let active = serde_json::from_slice::<serde_json::Value>(&response.body)
-            .ok()
-            .and_then(|body| body.get("active").and_then(serde_json::Value::as_bool));
+        let active = is_active(&response.body);
         self.check(Check::AccessTokenActive, active == Some(true), || {
-            format!(
-                "the provider's introspection says the access token is not active: {}",
-                describe_error_body(&response.body)
-            )
+            if active == Some(false) {
+                let client = &context.introspection_client_id;
+                inactive_fresh_token_advice(client, context.introspection_client_given)
+            } else {
+                format!(
+                    "the provider's introspection gave no answer about the access token: {}",
+                    describe_error_body(&response.body)
+                )
+            }
         })
     }
 

@@ -1,0 +1,69 @@
+//! Token introspection (RFC 7662) as a client asks it: the request body, the answer's `active`,
+//! and the sentence for a provider that calls a token just issued inactive.
+
+use bytes::Bytes;
+
+/// The form body asking whether access token `token` is active.
+pub fn introspection_body(token: &str) -> Bytes {
+    Bytes::from(
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", token)
+            .append_pair("token_type_hint", "access_token")
+            .finish(),
+    )
+}
+
+/// The `active` member of an introspection answer, `None` when the body has none.
+pub fn is_active(body: &[u8]) -> Option<bool> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|body| body.get("active").and_then(serde_json::Value::as_bool))
+}
+
+/// Why a provider says a token it has just issued is not active, and what to do, for the client
+/// that asked (`client_id`; `other_client` when it is not the test client).
+pub fn inactive_fresh_token_advice(client_id: &str, other_client: bool) -> String {
+    let flags = if other_client {
+        "check --introspection-client-id and --introspection-client-secret"
+    } else {
+        "give a resource server's credentials with --introspection-client-id and \
+         --introspection-client-secret"
+    };
+    format!(
+        "the provider's introspection says an access token it has just issued is not active. \
+         Either client {client_id} may not introspect (RFC 7662 deployments often open \
+         introspection only to resource servers, and answer others {{\"active\": false}}): \
+         {flags}; or the provider revokes tokens at once, which no client could use. To check \
+         access tokens without introspection, pass --skip-check access_token_active"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn active_is_read_only_when_the_answer_says_it() {
+        assert_eq!(is_active(br#"{"active": true, "sub": "a"}"#), Some(true));
+        assert_eq!(is_active(br#"{"active": false}"#), Some(false));
+        assert_eq!(is_active(br#"{"active": "yes"}"#), None);
+        assert_eq!(is_active(b"<html>"), None);
+        assert_eq!(
+            introspection_body("a b"),
+            Bytes::from_static(b"token=a+b&token_type_hint=access_token")
+        );
+    }
+
+    #[test]
+    fn the_advice_names_both_explanations_and_the_flags() {
+        let advice = inactive_fresh_token_advice("loadtest-client", false);
+        for words in [
+            "may not introspect",
+            "revokes tokens at once",
+            "--introspection-client-id",
+            "--skip-check access_token_active",
+        ] {
+            assert!(advice.contains(words), "{advice}");
+        }
+    }
+}
