@@ -948,3 +948,53 @@ async fn mint_ahead_runs_test_1_against_a_short_code_lifetime() {
     assert_eq!(result.requests.total, 200, "{:?}", result.requests);
     idp.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_run_whose_iterations_fail_before_any_check_reads_as_failed() {
+    // Refresh tokens the provider never issued: every rotation is answered 400 and no check is
+    // ever made, so "0 failed checks" must not wear a tick, and the failures are listed by cause.
+    let idp = spawn_idp().await.unwrap();
+    let mut seeds = make_seeds(&idp.base_url(), 0, 4, 0).await.unwrap();
+    for family in &mut seeds.refresh_tokens {
+        family.refresh_token = format!("never-issued-{}", family.user_id);
+    }
+    let config = run_config(
+        ScenarioKind::RefreshStorm,
+        &idp.base_url(),
+        steady(20.0, 1.0),
+        4,
+    );
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, seeds, stop).await.unwrap();
+    assert_eq!(result.iterations.failed, 20, "{:?}", result.iterations);
+    assert!(
+        result
+            .checks
+            .values()
+            .all(|counts| counts.passed + counts.failed == 0),
+        "{:#?}",
+        result.checks
+    );
+    assert_eq!(
+        result.failures.get("400 from token"),
+        Some(&20),
+        "{:#?}",
+        result.failures
+    );
+    let printed = loadgen::results::printer::summary(&result);
+    let checks_line = printed
+        .lines()
+        .find(|line| line.contains("checks...."))
+        .expect("a checks line");
+    assert!(!checks_line.contains('✓'), "{checks_line}");
+    assert!(
+        checks_line.contains("iterations failed before their checks"),
+        "{checks_line}"
+    );
+    assert!(
+        printed.contains("failed iterations by cause:") && printed.contains("20 400 from token"),
+        "{printed}"
+    );
+    assert_eq!(result.verdict, Verdict::Fail);
+    idp.shutdown().await;
+}

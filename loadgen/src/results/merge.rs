@@ -118,6 +118,7 @@ pub fn merge_results(
         skipped_checks: Vec::new(),
         refresh_families: None,
         access_token_bases: BTreeMap::new(),
+        failures: BTreeMap::new(),
         connections: None,
         gated_latency: first.gated_latency,
         run: None,
@@ -184,6 +185,9 @@ pub fn merge_results(
         };
         for (basis, count) in &result.access_token_bases {
             *meta.access_token_bases.entry(basis.clone()).or_default() += count;
+        }
+        for (cause, count) in &result.failures {
+            *meta.failures.entry(cause.clone()).or_default() += count;
         }
         meta.connections = match (meta.connections.take(), &result.connections) {
             (Some(sum), Some(connections)) => Some(sum.merged(connections)),

@@ -101,10 +101,19 @@ pub fn summary(result: &RunResult) -> String {
     let checks_passed: u64 = result.checks.values().map(|check| check.passed).sum();
     let checks_failed: u64 = result.checks.values().map(|check| check.failed).sum();
     let checks_total = checks_passed + checks_failed;
+    // A tick says the iterations' checks held; when iterations failed with no check failed, they
+    // failed before their checks (a status, a transport error, a page instead of a code), and the
+    // line must not read as fine.
+    let failed_before_checks =
+        checks_failed == 0 && (result.iterations.failed > 0 || result.iterations.dropped > 0);
     let _ = writeln!(
         out,
-        "  {} {:.<24}: {:.2}% {} passed, {} failed",
-        mark(checks_failed == 0),
+        "  {} {:.<24}: {:.2}% {} passed, {} failed{}",
+        if failed_before_checks {
+            "-"
+        } else {
+            mark(checks_failed == 0)
+        },
         "checks",
         if checks_total == 0 {
             0.0
@@ -112,7 +121,12 @@ pub fn summary(result: &RunResult) -> String {
             checks_passed as f64 * 100.0 / checks_total as f64
         },
         checks_passed,
-        checks_failed
+        checks_failed,
+        if failed_before_checks {
+            " (iterations failed before their checks: see the causes below)"
+        } else {
+            ""
+        }
     );
     for (name, counts) in &result.checks {
         let _ = writeln!(
@@ -141,6 +155,14 @@ pub fn summary(result: &RunResult) -> String {
         iterations.failed,
         iterations.dropped
     );
+    if !result.failures.is_empty() {
+        let _ = writeln!(out, "  failed iterations by cause:");
+        let mut causes: Vec<_> = result.failures.iter().collect();
+        causes.sort_by(|left, right| right.1.cmp(left.1).then_with(|| left.0.cmp(right.0)));
+        for (cause, count) in causes {
+            let _ = writeln!(out, "    {count:>8} {cause}");
+        }
+    }
     let _ = writeln!(
         out,
         "  {:.<26}: {:.3}% (error rate {:.3}%)",

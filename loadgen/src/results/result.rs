@@ -97,6 +97,11 @@ pub struct RunResult {
     /// What became of the refresh-token families, for the scenario that holds them (TEST 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_families: Option<FamilyCounts>,
+    /// Why iterations failed: each cause (an unexpected status from an endpoint, a transport
+    /// error, a failed check, a page where a code was due, no seed left, a dropped iteration)
+    /// with how many times it failed one (empty in results written before loadgen counted them).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failures: BTreeMap<String, u64>,
     /// How many access tokens were checked under each set of rules, by its name: `rfc9068`,
     /// `jwt` (another JWT, its audience checked), `jwt_audience_unchecked`, `introspection` or
     /// `opaque_unchecked` (empty in results written before loadgen told them apart).
@@ -275,6 +280,8 @@ pub struct RunMeta {
     pub refresh_families: Option<FamilyCounts>,
     /// Access tokens checked, by the rules they were checked under.
     pub access_token_bases: BTreeMap<String, u64>,
+    /// Iteration failures by cause.
+    pub failures: BTreeMap<String, u64>,
     /// How the virtual users connected.
     pub connections: Option<ConnectionReport>,
     /// Which latency the thresholds judge.
@@ -484,6 +491,7 @@ impl RunResult {
             skipped_checks: meta.skipped_checks,
             refresh_families: meta.refresh_families,
             access_token_bases: meta.access_token_bases,
+            failures: meta.failures,
             connections: meta.connections,
             run: meta.run,
             timeline: Some(recorder.timeline.report()?),
@@ -571,6 +579,7 @@ mod tests {
             skipped_checks: vec![],
             refresh_families: None,
             access_token_bases: BTreeMap::new(),
+            failures: BTreeMap::new(),
             connections: None,
             gated_latency: LatencyBasis::Iterations,
             run: None,

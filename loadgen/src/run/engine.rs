@@ -476,6 +476,13 @@ async fn run_scenario<S: Scenario>(
     // in doubt because the run ended, not because of a transport error.
     let refresh_families = S::HOLDS_FAMILIES.then(|| context.families.counts());
     let access_token_bases = context.access_token_bases();
+    let mut failures = context.failure_counts();
+    if dropped > 0 {
+        failures.insert("dropped: no virtual user free in time".to_owned(), dropped);
+    }
+    if abandoned > 0 {
+        failures.insert("cut off at the end of the run".to_owned(), abandoned);
+    }
     let mut notes = metadata_notes;
     notes.extend(context.failure_notes());
     notes.extend(refresh_families.and_then(describe_family_losses));
@@ -564,6 +571,7 @@ async fn run_scenario<S: Scenario>(
         skipped_checks: config.skipped_checks.names(),
         refresh_families,
         access_token_bases,
+        failures,
         connections: Some(connections),
         gated_latency: LatencyBasis::Iterations,
         run: Some(identity),

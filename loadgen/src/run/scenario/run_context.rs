@@ -108,7 +108,8 @@ pub struct RunContext {
     access_token_bases: [AtomicU64; <AccessTokenBasis as strum::EnumCount>::COUNT],
     /// Set when a token's subject could not be checked: its seed records none.
     subject_unknown: AtomicBool,
-    first_failures: Mutex<BTreeMap<String, String>>,
+    /// Each kind of failure: the explanation of its first occurrence, and how many there were.
+    failures: Mutex<BTreeMap<String, (String, u64)>>,
 }
 
 impl RunContext {
@@ -152,7 +153,7 @@ impl RunContext {
             new_connection_per_iteration: false,
             access_token_bases: Default::default(),
             subject_unknown: AtomicBool::new(false),
-            first_failures: Mutex::new(BTreeMap::new()),
+            failures: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -261,26 +262,42 @@ impl RunContext {
         &self.token_headers
     }
 
-    /// Keeps the first explanation of each kind of failure, for the result's notes.
+    /// Counts a failure of kind `what`, keeping the explanation of its first occurrence for the
+    /// result's notes.
     pub fn note_failure(&self, what: &str, detail: impl FnOnce() -> String) {
-        let mut first = self
-            .first_failures
+        let mut failures = self
+            .failures
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !first.contains_key(what) {
-            first.insert(what.to_owned(), detail());
+        match failures.get_mut(what) {
+            Some((_, count)) => *count += 1,
+            None => {
+                failures.insert(what.to_owned(), (detail(), 1));
+            }
         }
     }
 
     /// One sentence per kind of failure seen, with its first occurrence.
     pub fn failure_notes(&self) -> Vec<String> {
-        let first = self
-            .first_failures
+        let failures = self
+            .failures
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        first
+        failures
             .iter()
-            .map(|(what, detail)| format!("First {what}: {detail}."))
+            .map(|(what, (detail, _))| format!("First {what}: {detail}."))
+            .collect()
+    }
+
+    /// How many failures of each kind were seen.
+    pub fn failure_counts(&self) -> BTreeMap<String, u64> {
+        let failures = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        failures
+            .iter()
+            .map(|(what, (_, count))| (what.clone(), *count))
             .collect()
     }
 
