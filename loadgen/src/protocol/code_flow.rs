@@ -178,12 +178,15 @@ pub async fn sign_in(
 /// on from): anything else is a page or a redirect to one, for [`Browser::follow`].
 pub fn leads_to_client(response: &HttpResponse, redirect_uri: &str) -> bool {
     if response.status.is_redirection() {
-        return response
+        let Some(location) = response
             .headers
             .get(LOCATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|location| Url::parse(location).ok())
-            .is_none_or(|location| is_redirect_uri(&location, redirect_uri));
+        else {
+            return true;
+        };
+        // The redirect URI is absolute; a relative location is a page of the provider's own.
+        return Url::parse(location).is_ok_and(|location| is_redirect_uri(&location, redirect_uri));
     }
     !response.status.is_success()
 }
@@ -229,4 +232,43 @@ pub async fn redeem_code(
         });
     }
     serde_json::from_slice(&response.body).map_err(|error| FlowError::TokenBody(error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, location: Option<&str>) -> HttpResponse {
+        let mut headers = http::HeaderMap::new();
+        if let Some(location) = location {
+            headers.insert(LOCATION, HeaderValue::from_str(location).unwrap());
+        }
+        HttpResponse {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers,
+            body: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn only_a_page_or_a_redirect_elsewhere_is_followed_as_a_browser() {
+        let client = "http://127.0.0.1:3000/callback";
+        // The redirect with the code, and answers no browser could go on from, are the caller's.
+        assert!(leads_to_client(
+            &answer(302, Some("http://127.0.0.1:3000/callback?code=c")),
+            client
+        ));
+        assert!(leads_to_client(&answer(400, None), client));
+        assert!(leads_to_client(&answer(302, None), client));
+        // A consent page, or a redirect to one (node-oidc-provider's /interaction/ID), is not.
+        assert!(!leads_to_client(&answer(200, None), client));
+        assert!(!leads_to_client(
+            &answer(303, Some("http://127.0.0.1:9000/interaction/abc")),
+            client
+        ));
+        assert!(!leads_to_client(
+            &answer(303, Some("/oidc/interaction/abc")),
+            client
+        ));
+    }
 }
