@@ -6,6 +6,10 @@
 //!
 //! loadgen and mock-idp share this machine's cores, so the limits are the machine's for the
 //! pair, not mock-idp's alone: the CPU per request is what tells mock-idp's own cost.
+//!
+//! With `--idp keycloak`, Keycloak (`idps/keycloak`) is booted instead and searched for TEST 2
+//! (its realm signs with RS256), its JVM's CPU time recorded per step; there is no floor to set
+//! it beside.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,8 +18,9 @@ use anyhow::{Result, bail};
 use xshell::cmd;
 
 use crate::children::{CapacitySearch, EXIT_THRESHOLD_FAILED};
-use crate::flags::CapacityArgs;
+use crate::flags::{CapacityArgs, Idp};
 use crate::pipeline::TESTS;
+use crate::run_dir::RunDir;
 use crate::workspace::Workspace;
 
 /// The scenarios searched: the two the table names, TEST 1 and TEST 2.
@@ -31,6 +36,13 @@ pub fn run(args: &CapacityArgs) -> Result<()> {
         run_dir.path().display()
     );
     workspace.build_binaries()?;
+    match args.idp {
+        Idp::MockIdp => {}
+        Idp::Keycloak => return keycloak(args, &workspace, &run_dir),
+        Idp::NodeOidcProvider => {
+            bail!("capacity searches mock-idp or keycloak; node-oidc-provider is not searched")
+        }
+    }
 
     println!("\n==> the floor: criterion's raw signing cost per algorithm, in this run");
     let shell = workspace.shell()?;
@@ -42,21 +54,7 @@ pub fn run(args: &CapacityArgs) -> Result<()> {
     )
     .run()?;
 
-    let (ramp, steady, precision, max_time) = if args.quick {
-        (
-            Duration::from_secs(2),
-            Duration::from_secs(10),
-            0.1,
-            Duration::from_secs(240),
-        )
-    } else {
-        (
-            Duration::from_secs(5),
-            Duration::from_secs(30),
-            0.05,
-            Duration::from_secs(900),
-        )
-    };
+    let (ramp, steady, precision, max_time) = step_shape(args.quick);
     let loadgen = workspace.loadgen();
     let mut searches: Vec<(String, PathBuf)> = Vec::new();
     for algorithm in &args.algorithms {
@@ -108,4 +106,70 @@ pub fn run(args: &CapacityArgs) -> Result<()> {
     }
     println!("PASS");
     Ok(())
+}
+
+/// Each step's ramp and steady time, the search's precision and its longest time.
+fn step_shape(quick: bool) -> (Duration, Duration, f64, Duration) {
+    if quick {
+        (
+            Duration::from_secs(2),
+            Duration::from_secs(10),
+            0.1,
+            Duration::from_secs(240),
+        )
+    } else {
+        (
+            Duration::from_secs(5),
+            Duration::from_secs(30),
+            0.05,
+            Duration::from_secs(900),
+        )
+    }
+}
+
+/// Keycloak's limit for TEST 2 on this machine, its JVM's CPU time recorded per step.
+fn keycloak(args: &CapacityArgs, workspace: &Workspace, run_dir: &RunDir) -> Result<()> {
+    // Each step seeds one family per VU and 10 % spares, on users of their own: 1,000 users
+    // cover the 300 VUs a step uses.
+    let mut idp = workspace.boot_keycloak(run_dir, 1_000, &[])?;
+    let jvm = idp.pid().and_then(java_descendant);
+    let (ramp, steady, precision, max_time) = step_shape(args.quick);
+    let out_dir = run_dir.path().join("capacity-keycloak-test2");
+    println!("\n==> Keycloak, TEST 2 (refresh-storm): loadgen capacity");
+    let code = workspace.loadgen().capacity(&CapacitySearch {
+        scenario: "refresh-storm",
+        target: &idp.base_url,
+        target_pid: jvm,
+        start_rate: args.start_rate,
+        ramp,
+        steady,
+        precision,
+        max_time,
+        out_dir: &out_dir,
+    });
+    idp.stop();
+    match code? {
+        0 | EXIT_THRESHOLD_FAILED => {
+            println!("search: {}", out_dir.join("capacity.json").display());
+            Ok(())
+        }
+        code => bail!("loadgen capacity of TEST 2 against Keycloak exited with {code}"),
+    }
+}
+
+/// The first process named `java` under `pid` (`start.sh` runs `kc.sh`, which runs the JVM), so
+/// the provider's own CPU time is read, not the scripts'. Linux's `/proc`; `None` elsewhere.
+fn java_descendant(pid: u32) -> Option<u32> {
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+    children
+        .split_whitespace()
+        .filter_map(|child| child.parse::<u32>().ok())
+        .find_map(|child| {
+            let name = std::fs::read_to_string(format!("/proc/{child}/comm")).unwrap_or_default();
+            if name.trim() == "java" {
+                Some(child)
+            } else {
+                java_descendant(child)
+            }
+        })
 }
