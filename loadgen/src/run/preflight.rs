@@ -6,7 +6,7 @@ use std::sync::Arc;
 use http::{HeaderValue, Method, StatusCode};
 
 use crate::http::client::VuClient;
-use crate::protocol::code_flow::{FlowEndpoints, authorize_with_session, redeem_code};
+use crate::protocol::code_flow::{authorize_with_session, redeem_code};
 use crate::protocol::introspection::{inactive_fresh_token_advice, introspection_body, is_active};
 use crate::protocol::token_verifier::{AccessTokenFormat, looks_like_jws};
 use crate::results::names::Check;
@@ -43,14 +43,7 @@ pub(super) async fn check_introspection(context: &RunContext) -> Result<(), Intr
         return Ok(());
     };
     let mut http = VuClient::new(Arc::clone(&context.target));
-    let endpoints = FlowEndpoints {
-        authorize: &context.paths.authorize,
-        token: &context.paths.token,
-        token_headers: context.token_headers(),
-        client: &context.client,
-        issuer: context.issuer_expectation(),
-        timeout: context.timeout,
-    };
+    let endpoints = context.flow_endpoints();
     let Ok((request, code)) = authorize_with_session(&mut http, &endpoints, &cookie).await else {
         return Ok(());
     };

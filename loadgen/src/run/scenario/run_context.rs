@@ -13,6 +13,7 @@ use crate::http::target::Target;
 use crate::protocol::authorization::IssuerExpectation;
 use crate::protocol::browser::FormHints;
 use crate::protocol::client_credentials::ClientCredentials;
+use crate::protocol::code_flow::FlowEndpoints;
 use crate::protocol::jwks::KeySet;
 use crate::protocol::token_request::token_request_headers;
 use crate::protocol::token_verifier::AccessTokenFormat;
@@ -214,6 +215,18 @@ impl RunContext {
         IssuerExpectation {
             issuer: &self.issuer,
             required: self.issuer_parameter_required,
+        }
+    }
+
+    /// Where and how the unmeasured authorization-code flow runs against this run's provider.
+    pub fn flow_endpoints(&self) -> FlowEndpoints<'_> {
+        FlowEndpoints {
+            authorize: &self.paths.authorize,
+            token: &self.paths.token,
+            token_headers: self.token_headers(),
+            client: &self.client,
+            issuer: self.issuer_expectation(),
+            timeout: self.timeout,
         }
     }
 

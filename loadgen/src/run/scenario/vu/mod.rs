@@ -13,7 +13,7 @@ use crate::http::client::{ConnectionCounts, HttpResponse, VuClient};
 use crate::http::transport_error::TransportError;
 use crate::protocol::authorization::AuthorizationFailure;
 use crate::protocol::browser::HopSender;
-use crate::protocol::code_flow::{FlowEndpoints, FlowError, authorize_with_session, redeem_code};
+use crate::protocol::code_flow::{FlowError, authorize_with_session, redeem_code};
 use crate::protocol::token_request::{TokenResponse, describe_error_body, refresh_grant_body};
 use crate::results::names::{Check, Endpoint, RequestOutcome, TransportErrorKind};
 use crate::run::scenario::{Iteration, RunContext, Scenario};
@@ -330,14 +330,7 @@ impl Vu {
     pub async fn sign_in_unmeasured(&mut self) -> Result<TokenResponse, String> {
         let cookie = self.session_cookie()?;
         let context = Arc::clone(&self.context);
-        let endpoints = FlowEndpoints {
-            authorize: &context.paths.authorize,
-            token: &context.paths.token,
-            token_headers: context.token_headers(),
-            client: &context.client,
-            issuer: context.issuer_expectation(),
-            timeout: context.timeout,
-        };
+        let endpoints = context.flow_endpoints();
         let signed_in: Result<TokenResponse, FlowError> = async {
             let (request, code) =
                 authorize_with_session(&mut self.client, &endpoints, &cookie).await?;
