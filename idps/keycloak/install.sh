@@ -25,7 +25,7 @@ mvn --batch-mode --quiet -Dstyle.color=never \
   "-Dmaven.repo.local=$work/m2" \
   "org.apache.maven.plugins:maven-dependency-plugin:$MAVEN_DEPENDENCY_PLUGIN_VERSION:copy" \
   "-Dartifact=org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:tar.gz" \
-  "-DoutputDirectory=$work" >&2
+  "-DoutputDirectory=$work" 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >&2
 archive="$work/keycloak-quarkus-dist-$KEYCLOAK_VERSION.tar.gz"
 actual="$(sha256sum "$archive" | cut -d' ' -f1)"
 if [ "$actual" != "$KEYCLOAK_SHA256" ]; then

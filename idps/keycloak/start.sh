@@ -25,11 +25,15 @@ else
   run_dir="$(mktemp -d "$root/target/keycloak/run.XXXXXX")"
   keep_run_dir=0
 fi
-# HTTPS (and HTTP/2 by ALPN) instead of HTTP when TLS_CERT and TLS_KEY name PEM files.
+# HTTPS (and HTTP/2 by ALPN) when TLS_CERT and TLS_KEY name PEM files. Dev mode keeps plain
+# HTTP on as well, whatever --http-enabled says: it gets a free port of its own, and the issuer
+# printed is the HTTPS one.
 listen=(--http-host=127.0.0.1 --http-port="$port")
+scheme=http
 if [ -n "${TLS_CERT:-}" ]; then
-  listen=(--http-host=127.0.0.1 --http-enabled=false --https-port="$port"
+  listen=(--http-host=127.0.0.1 --http-port=0 --https-port="$port"
     --https-certificate-file="$TLS_CERT" --https-certificate-key-file="${TLS_KEY:?TLS_KEY must name the key of TLS_CERT}")
+  scheme=https
 fi
 
 # A home of its own: kc.sh finds the home from its own path, and dev mode imports every file in
@@ -74,7 +78,7 @@ while [ -z "$url" ]; do
     kill -TERM "$keycloak" 2>/dev/null || true
     exit 1
   fi
-  url="$(grep -o 'Listening on: https\{0,1\}://127\.0\.0\.1:[0-9]*' "$log" | head -n 1 | sed 's/Listening on: //' || true)"
+  url="$(grep 'Listening on: ' "$log" | grep -o "$scheme://127\.0\.0\.1:[0-9]*" | head -n 1 || true)"
   [ -n "$url" ] || sleep 0.2
 done
 echo "listening on $url/realms/loadtest"

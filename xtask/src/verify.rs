@@ -75,10 +75,15 @@ pub fn run(pipelines_only: bool) -> Result<()> {
         Mode::Gate,
     )?;
 
-    println!("\n==> the pipeline, --quick, against Keycloak (a real, unmodified provider)");
+    println!(
+        "\n==> the pipeline, --quick --rate 100, against Keycloak (a real, unmodified provider)"
+    );
+    // Below its default 150/s: Keycloak's JVM is cold here, and one quick run at 150/s on a
+    // fresh clone saw TEST 3's p99 at 249 ms, too near the gate for a check that must not flake.
     pipeline::run(
         &PipelineArgs {
             idp: Idp::Keycloak,
+            rate: Some(100),
             skip_benches: true,
             ..PipelineArgs::quick()
         },
