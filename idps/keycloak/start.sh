@@ -55,13 +55,19 @@ export JAVA_OPTS_KC_HEAP="${JAVA_OPTS_KC_HEAP:--Xms256m -Xmx2g}"
   --db=dev-mem --import-realm >"$log" 2>&1 &
 keycloak=$!
 
-stop() {
+tailer=""
+# One way out, whatever the path (a signal, a failed start, Keycloak exiting on its own): the
+# JVM stopped (kc.sh passes SIGTERM on to it) and waited for, the log follower ended, and a
+# temporary run directory removed.
+cleanup() {
+  trap - EXIT TERM INT
+  [ -z "$tailer" ] || kill "$tailer" 2>/dev/null || true
   kill -TERM "$keycloak" 2>/dev/null || true
   wait "$keycloak" 2>/dev/null || true
   [ "$keep_run_dir" = 1 ] || rm -rf "$run_dir"
-  exit 0
 }
-trap stop TERM INT
+trap cleanup EXIT
+trap 'exit 0' TERM INT
 
 deadline=$((SECONDS + boot_timeout_s))
 url=""
@@ -69,21 +75,19 @@ while [ -z "$url" ]; do
   if ! kill -0 "$keycloak" 2>/dev/null; then
     echo "Keycloak exited while starting; the end of $log:" >&2
     tail -n 40 "$log" >&2
-    [ "$keep_run_dir" = 1 ] || rm -rf "$run_dir"
     exit 1
   fi
   if [ "$SECONDS" -ge "$deadline" ]; then
     echo "Keycloak did not start within ${boot_timeout_s} s; the end of $log:" >&2
     tail -n 40 "$log" >&2
-    kill -TERM "$keycloak" 2>/dev/null || true
     exit 1
   fi
   url="$(grep 'Listening on: ' "$log" | grep -o "$scheme://127\.0\.0\.1:[0-9]*" | head -n 1 || true)"
   [ -n "$url" ] || sleep 0.2
 done
 echo "listening on $url/realms/loadtest"
-# Keycloak's own log, for whoever reads this script's stderr, from here on.
-tail -n +1 -f "$log" >&2 &
+# Keycloak's own log, for whoever reads this script's stderr, from here on; the follower ends
+# with the JVM.
+tail --pid="$keycloak" -n +1 -f "$log" >&2 &
 tailer=$!
-trap 'kill "$tailer" 2>/dev/null || true; stop' TERM INT
 wait "$keycloak"

@@ -23,7 +23,7 @@ use loadgen::{ScenarioKind, Seeds, stop_signal};
 struct Keycloak {
     child: Child,
     issuer: String,
-    _run_dir: tempfile::TempDir,
+    run_dir: tempfile::TempDir,
 }
 
 impl Drop for Keycloak {
@@ -72,7 +72,7 @@ fn start() -> Result<Option<Keycloak>> {
         bail!("idps/keycloak/install.sh failed ({installed})");
     }
     let run_dir = tempfile::tempdir()?;
-    let mut child = Command::new("bash")
+    let child = Command::new("bash")
         .arg(folder().join("start.sh"))
         .env("PORT", "0")
         .env("USERS", "40")
@@ -83,19 +83,22 @@ fn start() -> Result<Option<Keycloak>> {
         .stderr(Stdio::null())
         .spawn()
         .context("could not start idps/keycloak/start.sh")?;
-    let stdout = child.stdout.take().context("no stdout")?;
+    // The guard first: from here on every path stops the whole group.
+    let mut keycloak = Keycloak {
+        child,
+        issuer: String::new(),
+        run_dir,
+    };
+    let stdout = keycloak.child.stdout.take().context("no stdout")?;
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line)?;
     let Some(issuer) = line.trim().strip_prefix("listening on ") else {
-        let log = std::fs::read_to_string(run_dir.path().join("keycloak.log")).unwrap_or_default();
-        let _ = child.kill();
+        let log = std::fs::read_to_string(keycloak.run_dir.path().join("keycloak.log"))
+            .unwrap_or_default();
         bail!("Keycloak did not start (first line {line:?}); its log:\n{log}");
     };
-    Ok(Some(Keycloak {
-        issuer: issuer.to_owned(),
-        child,
-        _run_dir: run_dir,
-    }))
+    keycloak.issuer = issuer.to_owned();
+    Ok(Some(keycloak))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -429,7 +429,8 @@ async fn seeding_and_test_1_to_3_get_through_every_habit() -> anyhow::Result<()>
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn introspection_closed_to_the_test_client_stops_the_run_before_load() -> anyhow::Result<()> {
+async fn introspection_closed_to_the_test_client_stops_the_run_at_its_first_answer()
+-> anyhow::Result<()> {
     let provider = QuirkyProvider::start().await?;
     let seeds = make_seeds(&provider.issuer, 60, 0, 1).await?;
     let config = run_config(
@@ -439,7 +440,7 @@ async fn introspection_closed_to_the_test_client_stops_the_run_before_load() -> 
         3,
     );
     let (_handle, stop) = stop_signal();
-    let error = loadgen::run(&config, seeds.clone(), stop)
+    let error = loadgen::run(&config, seeds, stop)
         .await
         .expect_err("the provider calls every token the test client introspects inactive");
     assert!(
@@ -451,11 +452,13 @@ async fn introspection_closed_to_the_test_client_stops_the_run_before_load() -> 
         "client loadtest-client may not introspect",
         "revokes tokens at once",
         "--introspection-client-id",
-        "before any load",
+        "before its load",
     ] {
         assert!(said.contains(words), "{said}");
     }
-    // Nothing broke: the same seeds run clean with the resource server's credentials.
+    // Nothing broke: fresh seeds (the stopped run redeemed its first codes) run clean with the
+    // resource server's credentials.
+    let seeds = make_seeds(&provider.issuer, 60, 0, 1).await?;
     let (_handle, stop) = stop_signal();
     let result = loadgen::run(&config_for(&provider, ScenarioKind::TokenCode), seeds, stop).await?;
     assert_clean(&result);

@@ -1,8 +1,9 @@
-//! Child processes of the pipeline: an identity provider (mock-idp or node-oidc-provider) booted
-//! on an ephemeral port and stopped on every path (error and Ctrl-C included), and commands waited
-//! on without missing an interrupt, and whether they run in CI.
+//! Child processes of the pipeline: an identity provider (mock-idp, node-oidc-provider or
+//! Keycloak) booted on an ephemeral port and stopped with all it started on every path (error and
+//! Ctrl-C included), and commands waited on without missing an interrupt, and whether they run in CI.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,7 +49,10 @@ impl IdpProcess {
         let program = command.get_program().to_string_lossy().into_owned();
         let stderr = std::fs::File::create(stderr_log)
             .with_context(|| format!("could not create {}", stderr_log.display()))?;
+        // A group of its own, so that stopping it reaches whatever it started (Keycloak's script
+        // runs kc.sh, which runs the JVM), not only the process xtask started.
         let mut child = command
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -115,7 +119,8 @@ impl IdpProcess {
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
 
-    /// Stops the process: SIGTERM, a grace period for its graceful shutdown, then SIGKILL.
+    /// Stops the process and everything it started (its process group): SIGTERM, a grace period
+    /// for a graceful shutdown, then SIGKILL.
     pub fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {
             return;
@@ -123,19 +128,23 @@ impl IdpProcess {
         if let Ok(Some(_)) = child.try_wait() {
             return;
         }
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let group = format!("-{}", child.id());
+        let signal_group = |signal: &str| {
+            let _ = Command::new("kill")
+                .args([signal, "--", &group])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        };
+        signal_group("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = child.try_wait() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = child.kill();
+        signal_group("-KILL");
         let _ = child.wait();
     }
 }

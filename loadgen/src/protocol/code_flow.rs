@@ -36,6 +36,8 @@ pub struct FlowEndpoints<'a> {
     pub issuer: IssuerExpectation<'a>,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// How to fill in the provider's pages where they do not mark their fields.
+    pub hints: &'a FormHints,
 }
 
 /// Why an unmeasured flow (seeding, a virtual user's set-up) did not get its code or tokens.
@@ -122,7 +124,7 @@ pub async fn authorize_with_session(
                 Start::Answered { url, response },
                 &endpoints.client.redirect_uri,
                 None,
-                &FormHints::default(),
+                endpoints.hints,
             )
             .await?
             .response

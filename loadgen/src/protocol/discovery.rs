@@ -55,8 +55,8 @@ pub enum DiscoveryError {
     Fetch(String),
     /// Discovery names an issuer that is not the target (OpenID Connect Discovery 4.3).
     #[error(
-        "the discovery document at {discovery_path} names issuer {issuer}, not the target \
-         {target} (check discovery_issuer, OpenID Connect Discovery 4.3): give --target the \
+        "the metadata document at {discovery_path} names issuer {issuer}, not the target \
+         {target} (OpenID Connect Discovery 4.3, RFC 8414 section 3.3): give --target the \
          issuer's URL exactly"
     )]
     IssuerMismatch {
@@ -157,8 +157,20 @@ impl MetadataFetcher {
                 response.status,
                 StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
             );
-            let wait = retry_after(&response.headers, SystemTime::now());
-            if !busy || self.waited + wait > MAX_METADATA_WAIT {
+            // At least the default wait, so that `Retry-After: 0` (or a date already past) cannot
+            // make a loop without pause; the total bound then ends the asking.
+            let wait = retry_after(&response.headers, SystemTime::now()).max(DEFAULT_RETRY_AFTER);
+            if !busy {
+                return Ok(response);
+            }
+            if self.waited + wait > MAX_METADATA_WAIT {
+                self.notes.push(format!(
+                    "GET {address} answered {} before load and asked for a wait of {}; loadgen \
+                     waits at most {} in all, so it did not.",
+                    response.status,
+                    humantime::format_duration(wait),
+                    humantime::format_duration(MAX_METADATA_WAIT)
+                ));
                 return Ok(response);
             }
             self.notes.push(format!(
@@ -290,17 +302,36 @@ pub async fn fetch_provider_metadata(
     } else {
         None
     };
-    for (document, address) in [(&openid, &discovery_address), (&rfc8414, &rfc8414_address)] {
-        if let Some(document) = document
-            && !target.is_issuer(&document.issuer)
-        {
-            return Err(DiscoveryError::IssuerMismatch {
-                discovery_path: address.path_and_query().to_owned(),
-                issuer: document.issuer.clone(),
-                target: target.given().to_owned(),
-            });
-        }
+    if let Some(document) = &openid
+        && !target.is_issuer(&document.issuer)
+    {
+        return Err(DiscoveryError::IssuerMismatch {
+            discovery_path: discovery_address.path_and_query().to_owned(),
+            issuer: document.issuer.clone(),
+            target: target.given().to_owned(),
+        });
     }
+    // An RFC 8414 document of another issuer is never used: without an OpenID document it is
+    // refused, beside one it is left out, and the notes say so.
+    let rfc8414 = match rfc8414 {
+        Some(document) if !target.is_issuer(&document.issuer) => {
+            if openid.is_none() {
+                return Err(DiscoveryError::IssuerMismatch {
+                    discovery_path: rfc8414_address.path_and_query().to_owned(),
+                    issuer: document.issuer,
+                    target: target.given().to_owned(),
+                });
+            }
+            fetcher.notes.push(format!(
+                "The RFC 8414 metadata at {} names issuer {}, not the target: nothing was taken \
+                 from it.",
+                rfc8414_address.path_and_query(),
+                document.issuer
+            ));
+            None
+        }
+        rfc8414 => rfc8414,
+    };
     let (discovery, taken) = merge_metadata(openid, rfc8414, &discovery_address)?;
     if !taken.is_empty() {
         fetcher.notes.push(format!(

@@ -53,9 +53,13 @@ pub enum JwksError {
     /// Not a JWK set.
     #[error("JWKS is not a JWK set: {0}")]
     Parse(String),
-    /// No key in it can verify signatures.
+    /// It holds keys, but none that can verify signatures (encryption keys, unknown types).
     #[error("JWKS holds no usable signing key")]
     NoKeys,
+    /// It holds no key at all: what a provider that makes its signing key on first use serves
+    /// until then.
+    #[error("JWKS holds no key yet")]
+    Empty,
 }
 
 /// Claims of an ID token that the checks look at. The ones whose type is itself a rule (`iat`
@@ -203,6 +207,9 @@ impl TokenVerifier {
     ) -> Result<Self, JwksError> {
         let set: JwkSet =
             serde_json::from_slice(jwks).map_err(|error| JwksError::Parse(error.to_string()))?;
+        if set.keys.is_empty() {
+            return Err(JwksError::Empty);
+        }
         let mut keys = HashMap::new();
         for (position, jwk) in set.keys.iter().enumerate() {
             let algorithms = algorithms_for(jwk);
@@ -431,6 +438,11 @@ mod tests {
     fn jwks_without_usable_keys_is_refused() {
         assert!(matches!(
             TokenVerifier::from_jwks(br#"{"keys": []}"#, "iss", Some("aud"), "client"),
+            Err(JwksError::Empty)
+        ));
+        let encryption_only = br#"{"keys": [{"kty": "oct", "k": "c2VjcmV0", "use": "enc"}]}"#;
+        assert!(matches!(
+            TokenVerifier::from_jwks(encryption_only, "iss", None, "client"),
             Err(JwksError::NoKeys)
         ));
         assert!(matches!(

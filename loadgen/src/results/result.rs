@@ -97,9 +97,10 @@ pub struct RunResult {
     /// What became of the refresh-token families, for the scenario that holds them (TEST 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_families: Option<FamilyCounts>,
-    /// Why iterations failed: each cause (an unexpected status from an endpoint, a transport
-    /// error, a failed check, a page where a code was due, no seed left, a dropped iteration)
-    /// with how many times it failed one (empty in results written before loadgen counted them).
+    /// Why iterations failed: each failed iteration counted once, under the first failure it met
+    /// (an unexpected status from an endpoint, a transport error, a failed check, a stop on the
+    /// provider's pages, no seed left), dropped and cut-off iterations under causes of their own
+    /// (empty in results written before loadgen counted them).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub failures: BTreeMap<String, u64>,
     /// How many access tokens were checked under each set of rules, by its name: `rfc9068`,

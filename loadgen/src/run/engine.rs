@@ -23,10 +23,9 @@ use crate::results::result::{ConnectionReport, RunMeta, RunResult};
 use crate::results::thresholds::LatencyBasis;
 use crate::results::timeline::Timeline;
 use crate::run::config::RunConfig;
-use crate::run::preflight::{IntrospectionRefused, check_introspection};
 use crate::run::progress::spawn_progress;
 use crate::run::scenario::{
-    Iteration, RunContext, Scenario, ScenarioKind, VirtualUser, VuSetupError, with_scenario,
+    Iteration, RunContext, Scenario, VirtualUser, VuSetupError, with_scenario,
 };
 use crate::run::stop::StopSignal;
 use crate::run::write_back::{describe_family_losses, write_back_refresh_tokens};
@@ -71,9 +70,10 @@ pub enum RunError {
     /// The result could not be built.
     #[error(transparent)]
     Result(#[from] HistogramCodecError),
-    /// The provider called a token it had just issued inactive.
-    #[error(transparent)]
-    IntrospectionRefused(#[from] IntrospectionRefused),
+    /// The provider's introspection called the first token it was asked about, one just issued,
+    /// inactive: the run stopped at once, before its load.
+    #[error("{0}. The run stopped at its first introspection, before its load.")]
+    IntrospectionRefused(String),
 }
 
 /// Sets up `max_vus` virtual users of scenario `S`, a bounded number at a time.
@@ -264,7 +264,7 @@ async fn run_scenario<S: Scenario>(
         &config.client.client_id,
     ) {
         // A provider that makes its key on first use: the set is fetched again on the first token.
-        Err(JwksError::NoKeys) => TokenVerifier::empty(),
+        Err(JwksError::Empty) => TokenVerifier::empty(),
         verifier => verifier?,
     };
     let keys = KeySet::new(
@@ -300,6 +300,7 @@ async fn run_scenario<S: Scenario>(
             total: owned_iterations,
             ahead: ((config.profile.rate_per_s * 0.5).ceil() as usize).max(10),
             timeout: config.timeout,
+            hints: config.hints.clone(),
         })
     });
     let context = Arc::new(
@@ -326,9 +327,6 @@ async fn run_scenario<S: Scenario>(
         .with_new_connection_per_iteration(config.new_connection_per_iteration),
     );
 
-    if config.scenario != ScenarioKind::Discovery {
-        check_introspection(&context).await?;
-    }
     let ready_vus = set_up_vus::<S>(vus, &context).await?;
 
     let (free_sender, mut free_vus) = mpsc::unbounded_channel::<usize>();
@@ -435,12 +433,14 @@ async fn run_scenario<S: Scenario>(
     // One stop future for the whole run, not one per iteration: registering and dropping a
     // watch waiter twice per iteration showed in the generator's CPU profile. The hand-out may
     // be cancelled only at its two waits, before an iteration is counted or handed over.
+    let mut refused = context.introspection_refused_signal();
     tokio::select! {
         biased;
         () = stop.requested() => {}
+        () = refused.requested() => {}
         () = hand_out => {}
     }
-    if stop.is_requested() {
+    if stop.is_requested() || refused.is_requested() {
         incomplete_reason = Some(format!(
             "stopped early after {:.1} s of {:.1} s",
             start.elapsed().as_secs_f64(),
@@ -476,7 +476,7 @@ async fn run_scenario<S: Scenario>(
     // in doubt because the run ended, not because of a transport error.
     let refresh_families = S::HOLDS_FAMILIES.then(|| context.families.counts());
     let access_token_bases = context.access_token_bases();
-    let mut failures = context.failure_counts();
+    let mut failures = context.failed_iterations_by_cause();
     if dropped > 0 {
         failures.insert("dropped: no virtual user free in time".to_owned(), dropped);
     }
@@ -576,6 +576,9 @@ async fn run_scenario<S: Scenario>(
         gated_latency: LatencyBasis::Iterations,
         run: Some(identity),
     };
+    if let Some(advice) = context.introspection_refusal() {
+        return Err(RunError::IntrospectionRefused(advice));
+    }
     let recorder = context.recorder.merged();
     Ok(RunResult::from_recorder(
         meta,

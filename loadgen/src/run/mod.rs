@@ -10,7 +10,6 @@
 pub mod capacity;
 pub mod config;
 pub mod engine;
-mod preflight;
 pub mod progress;
 pub mod scenario;
 pub mod stop;

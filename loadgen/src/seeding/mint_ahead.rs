@@ -17,6 +17,7 @@ use crate::http::address::Address;
 use crate::http::client::VuClient;
 use crate::http::target::Target;
 use crate::protocol::authorization::IssuerExpectation;
+use crate::protocol::browser::FormHints;
 use crate::protocol::client_credentials::ClientCredentials;
 use crate::protocol::code_flow::{FlowEndpoints, authorize_with_session};
 use crate::seeding::seed_files::{CodeSeed, SessionSeed, unix_now};
@@ -47,6 +48,8 @@ pub struct MintingPlan {
     pub ahead: usize,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// How to fill in the provider's consent page, when it shows one.
+    pub hints: FormHints,
 }
 
 /// Codes minted ahead of use, taken one per TEST 1 iteration.
@@ -137,6 +140,7 @@ async fn mint(
             required: plan.issuer_parameter_required,
         },
         timeout: plan.timeout,
+        hints: &plan.hints,
     };
     loop {
         // Wait while enough codes are ready; a taken code wakes one minter up.

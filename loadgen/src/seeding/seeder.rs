@@ -29,7 +29,7 @@ use crate::protocol::code_flow::{FlowEndpoints, FlowError, redeem_code, sign_in}
 use crate::protocol::discovery::{DiscoveryError, ProviderMetadata, fetch_provider_metadata};
 use crate::protocol::jwks::{JwksSource, KeySet, REFETCH_INTERVAL};
 use crate::protocol::token_request::token_request_headers;
-use crate::protocol::token_verifier::TokenVerifier;
+use crate::protocol::token_verifier::{JwksError, TokenVerifier};
 use crate::seeding::seed_files::{
     CodeSeed, RefreshTokenSeed, SeedFileError, Seeds, SessionSeed, unix_now,
 };
@@ -114,6 +114,9 @@ pub enum SeedError {
         /// The IdP's error text or the transport error.
         detail: String,
     },
+    /// The JWKS cannot verify the ID tokens the subjects are read from.
+    #[error("the provider's JWKS cannot be used to verify its ID tokens: {0}")]
+    Jwks(#[from] JwksError),
     /// Writing the files failed.
     #[error(transparent)]
     Files(#[from] SeedFileError),
@@ -344,6 +347,7 @@ impl Worker {
                 required: context.issuer_parameter_required,
             },
             timeout: context.config.timeout,
+            hints: &context.config.hints,
         }
     }
 
@@ -513,8 +517,8 @@ pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
     // read. A JWKS without keys is fetched again when the first ID token comes.
     let verifier =
         match TokenVerifier::from_jwks(&jwks, &discovery.issuer, None, &config.client.client_id) {
-            Ok(verifier) => verifier,
-            Err(_) => TokenVerifier::empty(),
+            Err(JwksError::Empty) => TokenVerifier::empty(),
+            verifier => verifier?,
         };
     let keys = Arc::new(KeySet::new(
         verifier,

@@ -64,6 +64,10 @@ async fn approve_consent(
         }
         // A request that got no answer is already a failed request of its own.
         Err(SignInError::Transport { .. }) => None,
+        Err(error @ SignInError::Unexpected { status, .. }) => {
+            vu.fail_request(Endpoint::Consent, status, || error.to_string());
+            None
+        }
         Err(error) => {
             vu.fail("stop on the provider's pages", || error.to_string());
             None

@@ -21,6 +21,7 @@ use crate::results::names::{AccessTokenBasis, CheckSet};
 use crate::results::recorder::ShardedRecorder;
 use crate::run::scenario::ScenarioKind;
 use crate::run::scenario::families::Families;
+use crate::run::stop::{StopHandle, StopSignal, stop_signal};
 use crate::seeding::mint_ahead::MintedCodes;
 use crate::seeding::seed_files::Seeds;
 
@@ -101,6 +102,11 @@ pub struct RunContext {
     /// Headers of every introspection request: the form content type and the introspecting
     /// client's Basic credentials (the test client's unless another was given).
     introspection_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Set by the first introspection of the run; when it called the token inactive, what that
+    /// means and what to do, and the stop that ends the run at once.
+    first_introspection_done: AtomicBool,
+    introspection_refusal: Mutex<Option<String>>,
+    introspection_refused: (StopHandle, StopSignal),
     /// Whether another client than the test client introspects.
     pub introspection_client_given: bool,
     /// The client that introspects.
@@ -109,8 +115,10 @@ pub struct RunContext {
     access_token_bases: [AtomicU64; <AccessTokenBasis as strum::EnumCount>::COUNT],
     /// Set when a token's subject could not be checked: its seed records none.
     subject_unknown: AtomicBool,
-    /// Each kind of failure: the explanation of its first occurrence, and how many there were.
-    failures: Mutex<BTreeMap<String, (String, u64)>>,
+    /// The explanation of the first occurrence of each kind of failure.
+    first_failures: Mutex<BTreeMap<String, String>>,
+    /// Failed iterations by the first failure each met.
+    failed_iterations: Mutex<BTreeMap<String, u64>>,
 }
 
 impl RunContext {
@@ -134,6 +142,9 @@ impl RunContext {
             token_headers: token_request_headers(&client),
             introspection_headers: token_request_headers(&client),
             introspection_client_given: false,
+            first_introspection_done: AtomicBool::new(false),
+            introspection_refusal: Mutex::new(None),
+            introspection_refused: stop_signal(),
             introspection_client_id: client.client_id.clone(),
             hints: FormHints::default(),
             consents_approved: AtomicU64::new(0),
@@ -154,7 +165,8 @@ impl RunContext {
             new_connection_per_iteration: false,
             access_token_bases: Default::default(),
             subject_unknown: AtomicBool::new(false),
-            failures: Mutex::new(BTreeMap::new()),
+            first_failures: Mutex::new(BTreeMap::new()),
+            failed_iterations: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -186,6 +198,34 @@ impl RunContext {
         }
         self.hints = hints;
         self
+    }
+
+    /// Whether this is the run's first introspection answer (true once).
+    pub fn is_first_introspection(&self) -> bool {
+        !self.first_introspection_done.swap(true, Ordering::Relaxed)
+    }
+
+    /// The provider called the first token introspected inactive: remembers why, and stops the
+    /// run at once, before its load.
+    pub fn refuse_introspection(&self, advice: String) {
+        *self
+            .introspection_refusal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(advice);
+        self.introspection_refused.0.stop();
+    }
+
+    /// Why the run stopped at its first introspection, if it did.
+    pub fn introspection_refusal(&self) -> Option<String> {
+        self.introspection_refusal
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Resolves when the first introspection called its token inactive.
+    pub fn introspection_refused_signal(&self) -> StopSignal {
+        self.introspection_refused.1.clone()
     }
 
     /// The headers of every introspection request.
@@ -227,6 +267,7 @@ impl RunContext {
             client: &self.client,
             issuer: self.issuer_expectation(),
             timeout: self.timeout,
+            hints: &self.hints,
         }
     }
 
@@ -275,43 +316,49 @@ impl RunContext {
         &self.token_headers
     }
 
-    /// Counts a failure of kind `what`, keeping the explanation of its first occurrence for the
-    /// result's notes.
+    /// Keeps the first explanation of each kind of failure, for the result's notes.
     pub fn note_failure(&self, what: &str, detail: impl FnOnce() -> String) {
-        let mut failures = self
-            .failures
+        let mut first = self
+            .first_failures
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match failures.get_mut(what) {
-            Some((_, count)) => *count += 1,
-            None => {
-                failures.insert(what.to_owned(), (detail(), 1));
-            }
+        if !first.contains_key(what) {
+            first.insert(what.to_owned(), detail());
         }
     }
 
     /// One sentence per kind of failure seen, with its first occurrence.
     pub fn failure_notes(&self) -> Vec<String> {
-        let failures = self
-            .failures
+        let first = self
+            .first_failures
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        failures
+        first
             .iter()
-            .map(|(what, (detail, _))| format!("First {what}: {detail}."))
+            .map(|(what, detail)| format!("First {what}: {detail}."))
             .collect()
     }
 
-    /// How many failures of each kind were seen.
-    pub fn failure_counts(&self) -> BTreeMap<String, u64> {
-        let failures = self
-            .failures
+    /// Counts a failed iteration under `cause`, the first failure it met.
+    pub fn count_failed_iteration(&self, cause: &str) {
+        let mut causes = self
+            .failed_iterations
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        failures
-            .iter()
-            .map(|(what, (_, count))| (what.clone(), *count))
-            .collect()
+        match causes.get_mut(cause) {
+            Some(count) => *count += 1,
+            None => {
+                causes.insert(cause.to_owned(), 1);
+            }
+        }
+    }
+
+    /// Failed iterations by the first failure each met.
+    pub fn failed_iterations_by_cause(&self) -> BTreeMap<String, u64> {
+        self.failed_iterations
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The seed of iteration `iteration` (each is used once), `None` when the seeds ran out.

@@ -67,6 +67,8 @@ pub struct Vu {
     unjudged: std::time::Duration,
     /// The second of the schedule the current iteration was due in, where its requests are filed.
     interval: u32,
+    /// The first failure the current iteration met, its cause in the result.
+    failure_cause: Option<String>,
 }
 
 /// Why a rotation gave no new refresh token.
@@ -90,6 +92,7 @@ impl Vu {
             last_transport_error: None,
             unjudged: std::time::Duration::ZERO,
             interval: 0,
+            failure_cause: None,
         }
     }
 
@@ -107,6 +110,7 @@ impl Vu {
     /// out), keeping the first note of its kind.
     pub fn fail(&mut self, what: &str, detail: impl FnOnce() -> String) {
         self.iteration_failed = true;
+        self.failure_cause.get_or_insert_with(|| what.to_owned());
         self.context.note_failure(what, detail);
     }
 
@@ -130,9 +134,7 @@ impl Vu {
             .recorder
             .with_shard(self.id, |recorder| recorder.record_check(check, passed));
         if !passed {
-            self.iteration_failed = true;
-            self.context
-                .note_failure(&format!("failed check {}", check.as_str()), detail);
+            self.fail(&format!("failed check {}", check.as_str()), detail);
         }
         passed
     }
@@ -232,6 +234,18 @@ impl Vu {
         );
         self.count_failed_request();
         None
+    }
+
+    /// Fails the current iteration for a request that failed where its step could not judge it
+    /// (a consent hop answered with an error): counted as a failed request of `endpoint`.
+    pub fn fail_request(
+        &mut self,
+        endpoint: Endpoint,
+        status: u16,
+        detail: impl FnOnce() -> String,
+    ) {
+        self.fail(&format!("{status} from {}", endpoint.as_str()), detail);
+        self.count_failed_request();
     }
 
     fn count_failed_request(&self) {
@@ -406,6 +420,7 @@ impl<S: Scenario> VirtualUser<S> {
     /// check in it failed.
     pub async fn run_iteration(&mut self, iteration: Iteration) {
         self.vu.iteration_failed = false;
+        self.vu.failure_cause = None;
         self.vu.unjudged = std::time::Duration::ZERO;
         if self.vu.context.new_connection_per_iteration {
             // As a client that keeps no connection: every iteration pays a fresh connection
@@ -415,6 +430,14 @@ impl<S: Scenario> VirtualUser<S> {
         self.vu.interval = iteration.interval;
         let finished = S::iterate(&mut self.vu, &mut self.state, iteration).await;
         let succeeded = finished.is_some() && !self.vu.iteration_failed;
+        if !succeeded {
+            // Every way an iteration fails goes through `fail`, which names the cause; one that
+            // ended early without it would be a scenario's bug, still counted.
+            let cause = self.vu.failure_cause.take();
+            self.vu
+                .context
+                .count_failed_iteration(cause.as_deref().unwrap_or("ended without its result"));
+        }
         let duration = iteration
             .intended_start
             .elapsed()

@@ -110,6 +110,15 @@ impl Vu {
             return false;
         };
         let active = is_active(&response.body);
+        // The first token the provider is asked about was issued a moment ago: an inactive
+        // answer is a client that may not introspect (or a provider that revokes at once), not
+        // load, so the run stops here rather than fail every iteration for it.
+        if context.is_first_introspection() && active == Some(false) {
+            context.refuse_introspection(inactive_fresh_token_advice(
+                &context.introspection_client_id,
+                context.introspection_client_given,
+            ));
+        }
         self.check(Check::AccessTokenActive, active == Some(true), || {
             if active == Some(false) {
                 let client = &context.introspection_client_id;
@@ -161,6 +170,13 @@ impl Vu {
         let mut subjects = Vec::with_capacity(2);
         let mut id_token_subject = None;
         match tokens.access_token.as_deref() {
+            // Without an audience to check, any signed JWT with iss, sub, exp and iat passes as
+            // an access token: an ID token sent as one would too, so it is refused by name.
+            Some(token) if tokens.id_token.as_deref() == Some(token) => {
+                self.check(Check::AccessTokenVerifies, false, || {
+                    "the access token is the ID token itself".to_owned()
+                });
+            }
             Some(token) => {
                 let (_, subject) = self.check_access_token_for_subject(token).await;
                 subjects.extend(subject.map(|subject| ("access token", subject)));
