@@ -54,7 +54,8 @@ pub(crate) struct CapacityArgs {
     /// Per-request timeout.
     #[arg(long, env = "LOADGEN_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub(crate) timeout: Duration,
-    /// Audience access tokens must carry (defaults to the issuer).
+    /// Audience access tokens must carry: RFC 9068 ones (typ at+jwt) the issuer's when not
+    /// given; other JWTs (Keycloak's typ JWT) have their aud checked only when it is given.
     #[arg(long, env = "LOADGEN_ACCESS_TOKEN_AUDIENCE")]
     pub(crate) access_token_audience: Option<String>,
     /// How access tokens are checked: auto, jwt or opaque.
