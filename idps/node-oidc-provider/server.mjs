@@ -10,6 +10,9 @@
 //   ACCESS_TOKEN_FORMAT  opaque (default, the provider's own) or jwt
 //   CODE_TTL_S           authorization code lifetime in seconds (default 60, the provider's)
 //   USERS                test users user-loadtest-00001 ... (default 10000)
+//   CONSENT              remembered (default: a grant is asked for once per session) or every
+//                        (the consent page on every authorization, through the documented
+//                        loadExistingGrant option)
 //   LOG_ERRORS           1: print why each refused request was refused, on stderr
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -23,7 +26,12 @@ const issuerPath = (process.env.ISSUER_PATH ?? '').replace(/\/+$/, '');
 const accessTokenFormat = process.env.ACCESS_TOKEN_FORMAT ?? 'opaque';
 const codeTtl = Number(process.env.CODE_TTL_S ?? 60);
 const users = Number(process.env.USERS ?? 10000);
+const consent = process.env.CONSENT ?? 'remembered';
 
+if (!['remembered', 'every'].includes(consent)) {
+  console.error(`CONSENT must be remembered or every, not ${consent}`);
+  process.exit(2);
+}
 if (!['opaque', 'jwt'].includes(accessTokenFormat)) {
   console.error(`ACCESS_TOKEN_FORMAT must be opaque or jwt, not ${accessTokenFormat}`);
   process.exit(2);
@@ -91,6 +99,16 @@ function configuration(issuer) {
     // on every use: replaying a rotated token revokes its grant (the provider's own behaviour).
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     rotateRefreshToken: true,
+    // With CONSENT=every only the grant the user approved in this very interaction is found, so
+    // every authorization request shows the consent page again.
+    ...(consent === 'every'
+      ? {
+          loadExistingGrant: async (ctx) => {
+            const grantId = ctx.oidc.result?.consent?.grantId;
+            return grantId ? ctx.oidc.provider.Grant.find(grantId) : undefined;
+          },
+        }
+      : {}),
     ttl: {
       AccessToken: 3600,
       AuthorizationCode: codeTtl,

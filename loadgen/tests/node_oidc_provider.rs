@@ -39,6 +39,11 @@ fn folder() -> PathBuf {
 
 /// Starts the provider on 127.0.0.1:0 under `/oidc`, or `None` when Node.js is not installed.
 fn start(access_token_format: &str) -> Result<Option<NodeOidcProvider>> {
+    start_with(access_token_format, "remembered")
+}
+
+/// [`start`], asking consent on every authorization when `consent` is `every`.
+fn start_with(access_token_format: &str, consent: &str) -> Result<Option<NodeOidcProvider>> {
     if Command::new("node").arg("--version").output().is_err() {
         eprintln!(
             "SKIPPED: node is not on the PATH; install Node.js 20+ to test against node-oidc-provider"
@@ -58,6 +63,7 @@ fn start(access_token_format: &str) -> Result<Option<NodeOidcProvider>> {
         .env("ISSUER_PATH", "/oidc")
         .env("ACCESS_TOKEN_FORMAT", access_token_format)
         .env("CODE_TTL_S", "600")
+        .env("CONSENT", consent)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -251,5 +257,21 @@ async fn two_shards_each_seeding_its_own_users_run_test_2_against_node_oidc_prov
         merged.requests.by_status.keys().collect::<Vec<_>>(),
         ["200"]
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consent_on_every_authorization_is_approved_while_seeding() -> Result<()> {
+    let Some(idp) = start_with("opaque", "every")? else {
+        return Ok(());
+    };
+    // Every code the seeder mints meets the provider's own consent page (an /interaction
+    // redirect first) and approves it, one code at a time per user: concurrent consents of one
+    // session made node-oidc-provider answer its error page. The codes then run clean.
+    let seeds = make_seeds(&idp.issuer, 30, 0, 3).await?;
+    assert_eq!(seeds.authorization_codes.len(), 30);
+    let config = run_config(ScenarioKind::TokenCode, &idp.issuer, steady(10.0, 2.0), 3);
+    let (_handle, stop) = stop_signal();
+    assert_clean(&loadgen::run(&config, seeds, stop).await?);
     Ok(())
 }

@@ -5,18 +5,18 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{COOKIE, LOCATION};
+use http::header::COOKIE;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 use url::Url;
 
 use crate::http::address::Address;
-use crate::http::client::{HttpResponse, VuClient};
+use crate::http::client::VuClient;
 use crate::http::transport_error::TransportError;
 use crate::protocol::authorization::{
     AuthorizationFailure, AuthorizationRequest, IssuerExpectation,
 };
 use crate::protocol::browser::{
-    Browser, Credentials, FormHints, SignInError, Start, Unmeasured, is_redirect_uri,
+    Browser, Credentials, FormHints, SignInError, Start, Unmeasured, leads_to_client,
 };
 use crate::protocol::client_credentials::ClientCredentials;
 use crate::protocol::token_request::{TokenResponse, code_grant_body, describe_error_body};
@@ -112,22 +112,20 @@ pub async fn authorize_with_session(
     let response = if leads_to_client(&response, &endpoints.client.redirect_uri) {
         response
     } else {
-        let url = address_url(&address)?;
-        let mut browser = Browser::with_cookie_header(&url, cookie);
         let mut sender = Unmeasured {
             http,
             timeout: endpoints.timeout,
         };
-        browser
-            .follow(
-                &mut sender,
-                Start::Answered { url, response },
-                &endpoints.client.redirect_uri,
-                None,
-                endpoints.hints,
-            )
-            .await?
-            .response
+        Browser::follow_session(
+            &mut sender,
+            &address,
+            cookie,
+            response,
+            &endpoints.client.redirect_uri,
+            endpoints.hints,
+        )
+        .await?
+        .response
     };
     let code = request.code_from(
         response.status,
@@ -176,31 +174,6 @@ pub async fn sign_in(
     )?)
 }
 
-/// Whether `response` is the provider's redirect to the client (or an answer no browser could go
-/// on from): anything else is a page or a redirect to one, for [`Browser::follow`].
-pub fn leads_to_client(response: &HttpResponse, redirect_uri: &str) -> bool {
-    if response.status.is_redirection() {
-        let Some(location) = response
-            .headers
-            .get(LOCATION)
-            .and_then(|value| value.to_str().ok())
-        else {
-            return true;
-        };
-        // The redirect URI is absolute; a relative location is a page of the provider's own.
-        return Url::parse(location).is_ok_and(|location| is_redirect_uri(&location, redirect_uri));
-    }
-    !response.status.is_success()
-}
-
-fn address_url(address: &Address) -> Result<Url, FlowError> {
-    Url::parse(&address.to_string()).map_err(|_| {
-        FlowError::Pages(SignInError::NotHttp {
-            url: address.to_string(),
-        })
-    })
-}
-
 /// Redeems `code` of `request` at the token endpoint.
 pub async fn redeem_code(
     http: &mut VuClient,
@@ -234,43 +207,4 @@ pub async fn redeem_code(
         });
     }
     serde_json::from_slice(&response.body).map_err(|error| FlowError::TokenBody(error.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn answer(status: u16, location: Option<&str>) -> HttpResponse {
-        let mut headers = http::HeaderMap::new();
-        if let Some(location) = location {
-            headers.insert(LOCATION, HeaderValue::from_str(location).unwrap());
-        }
-        HttpResponse {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers,
-            body: Bytes::new(),
-        }
-    }
-
-    #[test]
-    fn only_a_page_or_a_redirect_elsewhere_is_followed_as_a_browser() {
-        let client = "http://127.0.0.1:3000/callback";
-        // The redirect with the code, and answers no browser could go on from, are the caller's.
-        assert!(leads_to_client(
-            &answer(302, Some("http://127.0.0.1:3000/callback?code=c")),
-            client
-        ));
-        assert!(leads_to_client(&answer(400, None), client));
-        assert!(leads_to_client(&answer(302, None), client));
-        // A consent page, or a redirect to one (node-oidc-provider's /interaction/ID), is not.
-        assert!(!leads_to_client(&answer(200, None), client));
-        assert!(!leads_to_client(
-            &answer(303, Some("http://127.0.0.1:9000/interaction/abc")),
-            client
-        ));
-        assert!(!leads_to_client(
-            &answer(303, Some("/oidc/interaction/abc")),
-            client
-        ));
-    }
 }

@@ -493,6 +493,10 @@ async fn run_scenario<S: Scenario>(
     if let Some(note) = write_back_refresh_tokens(config, &context, vus, &ended) {
         notes.push(note);
     }
+    // After the write-back: the few iterations before the stop rotated their families.
+    if let Some(advice) = context.introspection_refusal() {
+        return Err(RunError::IntrospectionRefused(advice.to_owned()));
+    }
     notes.extend(access_token_notes(&context));
     let consents = context.consents_approved();
     if consents > 0 {
@@ -576,9 +580,6 @@ async fn run_scenario<S: Scenario>(
         gated_latency: LatencyBasis::Iterations,
         run: Some(identity),
     };
-    if let Some(advice) = context.introspection_refusal() {
-        return Err(RunError::IntrospectionRefused(advice));
-    }
     let recorder = context.recorder.merged();
     Ok(RunResult::from_recorder(
         meta,

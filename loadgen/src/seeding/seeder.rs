@@ -145,7 +145,7 @@ impl SeedContext {
     fn subject_of(&self, user: usize) -> Option<String> {
         self.signed_in
             .get(&user)
-            .and_then(|(_, subject)| subject.clone())
+            .and_then(|signed_in| signed_in.subject.clone())
     }
 
     /// The user who gets the shard's `position`-th code: the shard's session users in turn.
@@ -186,6 +186,20 @@ impl UserLayout {
     }
 }
 
+/// A user signed in during seeding.
+#[derive(Debug, Clone)]
+struct SignedInUser {
+    /// Its browser, copied for each code it mints.
+    browser: Browser,
+    /// The subject its ID token named, when it carried one.
+    subject: Option<String>,
+    /// Held while one of its codes is minted: a user's browser asks for one code at a time, as a
+    /// person's does. A provider that shows its consent page on every authorization keeps the
+    /// approval in the session, and concurrent interactions of one session overwrite each
+    /// other's (node-oidc-provider then shows an error page).
+    minting: Arc<tokio::sync::Mutex<()>>,
+}
+
 #[derive(Debug, Clone)]
 struct SeedContext {
     config: SeedConfig,
@@ -197,8 +211,8 @@ struct SeedContext {
     issuer: String,
     /// Whether discovery promises an RFC 9207 `iss` on every authorization response.
     issuer_parameter_required: bool,
-    /// Each signed-in user's browser and subject (when an ID token named it), by user number.
-    signed_in: HashMap<usize, (Browser, Option<String>)>,
+    /// Each signed-in user, by user number.
+    signed_in: HashMap<usize, SignedInUser>,
     /// How many of this shard's users hold sessions and codes.
     session_users_of_shard: usize,
     /// Which users hold what.
@@ -355,14 +369,12 @@ impl Worker {
     /// remembers the session and the consent).
     async fn mint_code(&mut self, user: usize) -> Result<(String, AuthorizationRequest), Attempt> {
         let context = Arc::clone(&self.context);
-        let mut browser = context
-            .signed_in
-            .get(&user)
-            .map(|(browser, _)| browser.clone())
-            .ok_or_else(|| Attempt {
-                detail: format!("there is no session for user {}", context.config.user(user)),
-                retry: false,
-            })?;
+        let signed_in = context.signed_in.get(&user).ok_or_else(|| Attempt {
+            detail: format!("there is no session for user {}", context.config.user(user)),
+            retry: false,
+        })?;
+        let _one_at_a_time = signed_in.minting.lock().await;
+        let mut browser = signed_in.browser.clone();
         self.authorize_in(&mut browser, user).await
     }
 
@@ -567,9 +579,14 @@ pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
     let mut sessions = Vec::with_capacity(session_users_of_shard);
     for made in logins {
         if let Made::Session(session, user, browser) = made {
-            context
-                .signed_in
-                .insert(user, (*browser, session.subject.clone()));
+            context.signed_in.insert(
+                user,
+                SignedInUser {
+                    browser: *browser,
+                    subject: session.subject.clone(),
+                    minting: Arc::default(),
+                },
+            );
             if user < layout.session_users {
                 sessions.push(session);
             }

@@ -233,7 +233,7 @@ impl Browser {
                 Some(response) => response,
                 None => {
                     url = hop.url.clone();
-                    self.send(sender, number, &mut hop).await?
+                    self.send(sender, number, &hop).await?
                 }
             };
             self.keep_cookies(&url, &response.headers);
@@ -318,12 +318,38 @@ impl Browser {
         })
     }
 
+    /// Goes on from `response`, the answer of the authorization request to `address` sent with a
+    /// signed-in session's `cookie`, when it was not the redirect to the client
+    /// ([`leads_to_client`]): the session's cookies in a browser of its own, a consent page
+    /// approved, and a login page an error (the session has ended).
+    pub async fn follow_session(
+        sender: &mut impl HopSender,
+        address: &Address,
+        cookie: &HeaderValue,
+        response: HttpResponse,
+        redirect_uri: &str,
+        hints: &FormHints,
+    ) -> Result<Arrival, SignInError> {
+        let url = Url::parse(&address.to_string()).map_err(|_| SignInError::NotHttp {
+            url: address.to_string(),
+        })?;
+        Self::with_cookie_header(&url, cookie)
+            .follow(
+                sender,
+                Start::Answered { url, response },
+                redirect_uri,
+                None,
+                hints,
+            )
+            .await
+    }
+
     /// Sends `hop` with the cookies that apply to it.
     async fn send(
         &self,
         sender: &mut impl HopSender,
         number: usize,
-        hop: &mut Hop,
+        hop: &Hop,
     ) -> Result<HttpResponse, SignInError> {
         let address = Address::from_url(&hop.url).map_err(|_| SignInError::NotHttp {
             url: hop.url.to_string(),
@@ -353,6 +379,30 @@ impl Browser {
     }
 }
 
+/// Whether `response` is the provider's redirect to the client (or an answer no browser could go
+/// on from): anything else is a page or a redirect to one, for [`Browser::follow`]. Runs on every
+/// authorization of TEST 3 and of minting ahead, so the usual answer, a redirect to the
+/// registered URI as registered, is told without parsing a URL.
+pub fn leads_to_client(response: &HttpResponse, redirect_uri: &str) -> bool {
+    if !response.status.is_redirection() {
+        return !response.status.is_success();
+    }
+    let Some(location) = response
+        .headers
+        .get(LOCATION)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return true;
+    };
+    if let Some(rest) = location.strip_prefix(redirect_uri)
+        && (rest.is_empty() || rest.starts_with('?') || rest.starts_with('#'))
+    {
+        return true;
+    }
+    // The redirect URI is absolute; a relative location is a page of the provider's own.
+    Url::parse(location).is_ok_and(|location| is_redirect_uri(&location, redirect_uri))
+}
+
 /// Whether `url` is the client's `redirect_uri` (same scheme, host, port and path): the browser
 /// stops there and never requests it. Public for the fuzz target of responses.
 pub fn is_redirect_uri(url: &Url, redirect_uri: &str) -> bool {
@@ -367,6 +417,49 @@ pub fn is_redirect_uri(url: &Url, redirect_uri: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn answer(status: u16, location: Option<&str>) -> HttpResponse {
+        let mut headers = http::HeaderMap::new();
+        if let Some(location) = location {
+            headers.insert(LOCATION, HeaderValue::from_str(location).unwrap());
+        }
+        HttpResponse {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers,
+            body: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn only_a_page_or_a_redirect_elsewhere_is_followed_as_a_browser() {
+        let client = "http://127.0.0.1:3000/callback";
+        // The redirect with the code, and answers no browser could go on from, are the caller's.
+        assert!(leads_to_client(
+            &answer(302, Some("http://127.0.0.1:3000/callback?code=c")),
+            client
+        ));
+        assert!(leads_to_client(&answer(400, None), client));
+        assert!(leads_to_client(&answer(302, None), client));
+        // A consent page, or a redirect to one (node-oidc-provider's /interaction/ID), is not.
+        assert!(!leads_to_client(&answer(200, None), client));
+        assert!(!leads_to_client(
+            &answer(303, Some("http://127.0.0.1:9000/interaction/abc")),
+            client
+        ));
+        assert!(!leads_to_client(
+            &answer(303, Some("/oidc/interaction/abc")),
+            client
+        ));
+        // Told by prefix only when the URI ends where the registered one does.
+        assert!(!leads_to_client(
+            &answer(302, Some("http://127.0.0.1:3000/callback-other?code=c")),
+            client
+        ));
+        assert!(leads_to_client(
+            &answer(302, Some("http://127.0.0.1:3000/callback#code=c")),
+            client
+        ));
+    }
 
     #[test]
     fn the_redirect_uri_is_recognised_by_scheme_host_port_and_path() {

@@ -8,13 +8,11 @@ use bytes::Bytes;
 use http::header::COOKIE;
 use http::{HeaderValue, Method, StatusCode};
 use tokio::time::Instant;
-use url::Url;
 
 use crate::http::address::Address;
 use crate::http::client::HttpResponse;
 use crate::protocol::authorization::AuthorizationRequest;
-use crate::protocol::browser::{Browser, SignInError, Start};
-use crate::protocol::code_flow::leads_to_client;
+use crate::protocol::browser::{Browser, SignInError, leads_to_client};
 use crate::protocol::token_request::code_grant_body;
 use crate::results::names::{Check, Endpoint};
 use crate::run::scenario::userinfo::userinfo_step;
@@ -44,17 +42,15 @@ async fn approve_consent(
     response: HttpResponse,
 ) -> Option<HttpResponse> {
     let context = Arc::clone(vu.context());
-    let url = Url::parse(&address.to_string()).ok()?;
-    let mut browser = Browser::with_cookie_header(&url, cookie);
-    let followed = browser
-        .follow(
-            &mut MeasuredHops { vu },
-            Start::Answered { url, response },
-            &context.client.redirect_uri,
-            None,
-            &context.hints,
-        )
-        .await;
+    let followed = Browser::follow_session(
+        &mut MeasuredHops { vu },
+        address,
+        cookie,
+        response,
+        &context.client.redirect_uri,
+        &context.hints,
+    )
+    .await;
     match followed {
         Ok(arrival) => {
             if arrival.consents_approved > 0 {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
@@ -105,7 +105,7 @@ pub struct RunContext {
     /// Set by the first introspection of the run; when it called the token inactive, what that
     /// means and what to do, and the stop that ends the run at once.
     first_introspection_done: AtomicBool,
-    introspection_refusal: Mutex<Option<String>>,
+    introspection_refusal: OnceLock<String>,
     introspection_refused: (StopHandle, StopSignal),
     /// Whether another client than the test client introspects.
     pub introspection_client_given: bool,
@@ -143,7 +143,7 @@ impl RunContext {
             introspection_headers: token_request_headers(&client),
             introspection_client_given: false,
             first_introspection_done: AtomicBool::new(false),
-            introspection_refusal: Mutex::new(None),
+            introspection_refusal: OnceLock::new(),
             introspection_refused: stop_signal(),
             introspection_client_id: client.client_id.clone(),
             hints: FormHints::default(),
@@ -208,19 +208,13 @@ impl RunContext {
     /// The provider called the first token introspected inactive: remembers why, and stops the
     /// run at once, before its load.
     pub fn refuse_introspection(&self, advice: String) {
-        *self
-            .introspection_refusal
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(advice);
+        let _ = self.introspection_refusal.set(advice);
         self.introspection_refused.0.stop();
     }
 
     /// Why the run stopped at its first introspection, if it did.
-    pub fn introspection_refusal(&self) -> Option<String> {
-        self.introspection_refusal
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+    pub fn introspection_refusal(&self) -> Option<&str> {
+        self.introspection_refusal.get().map(String::as_str)
     }
 
     /// Resolves when the first introspection called its token inactive.

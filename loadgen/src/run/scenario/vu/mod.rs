@@ -215,24 +215,20 @@ impl Vu {
             return Some(response);
         }
         let status = response.status.as_u16();
-        self.fail(
-            &format!("{status} from {}", endpoint.as_str()),
-            || match expect {
-                Expect::AuthorizationRedirect => AuthorizationFailure::not_a_redirect(
-                    response.status,
-                    &response.headers,
-                    &response.body,
-                )
-                .to_string(),
-                Expect::Status(expected) => format!(
-                    "{} answered {status} where {} was expected: {}",
-                    endpoint.as_str(),
-                    expected.as_u16(),
-                    describe_error_body(&response.body)
-                ),
-            },
-        );
-        self.count_failed_request();
+        self.fail_request(endpoint, status, || match expect {
+            Expect::AuthorizationRedirect => AuthorizationFailure::not_a_redirect(
+                response.status,
+                &response.headers,
+                &response.body,
+            )
+            .to_string(),
+            Expect::Status(expected) => format!(
+                "{} answered {status} where {} was expected: {}",
+                endpoint.as_str(),
+                expected.as_u16(),
+                describe_error_body(&response.body)
+            ),
+        });
         None
     }
 
