@@ -261,17 +261,32 @@ async fn two_shards_each_seeding_its_own_users_run_test_2_against_node_oidc_prov
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn consent_on_every_authorization_is_approved_while_seeding() -> Result<()> {
+async fn consent_on_every_authorization_is_approved_while_seeding_and_in_test_3() -> Result<()> {
     let Some(idp) = start_with("opaque", "every")? else {
         return Ok(());
     };
     // Every code the seeder mints meets the provider's own consent page (an /interaction
-    // redirect first) and approves it, one code at a time per user: concurrent consents of one
-    // session made node-oidc-provider answer its error page. The codes then run clean.
+    // redirect first) and approves it. node-oidc-provider binds a code to the session's newest
+    // grant, so a user's second code would end its first: once a user's code needed consent,
+    // each further one comes from a sign-in of its own. The codes then run clean.
     let seeds = make_seeds(&idp.issuer, 30, 0, 3).await?;
     assert_eq!(seeds.authorization_codes.len(), 30);
+    let directory = tempfile::tempdir()?;
+    seeds.save(directory.path())?;
     let config = run_config(ScenarioKind::TokenCode, &idp.issuer, steady(10.0, 2.0), 3);
     let (_handle, stop) = stop_signal();
-    assert_clean(&loadgen::run(&config, seeds, stop).await?);
+    assert_clean(&loadgen::run(&config, Seeds::load(directory.path())?, stop).await?);
+    // TEST 3 approves the consent page on every iteration, several per session. The provider
+    // gives the session a new identifier after each consent, ending the old one: the seeds hold
+    // each session as it stood after minting, and each VU keeps the one set last.
+    let config = run_config(ScenarioKind::FullOidc, &idp.issuer, steady(10.0, 2.0), 3);
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, Seeds::load(directory.path())?, stop).await?;
+    assert_clean(&result);
+    let consents = result
+        .endpoints
+        .get("consent")
+        .map_or(0, |consent| consent.requests.total);
+    assert!(consents >= result.iterations.completed, "{consents}");
     Ok(())
 }

@@ -89,10 +89,11 @@ impl FlowError {
 /// Asks the authorization endpoint for a code with a signed-in session's `cookie`, as a browser
 /// returning to the client would: one redirect when the provider remembers the session and the
 /// consent, otherwise on through its consent page ([`Browser::follow`], without credentials).
+/// `cookie` is updated when the provider sets the session anew, as a browser keeps it.
 pub async fn authorize_with_session(
     http: &mut VuClient,
     endpoints: &FlowEndpoints<'_>,
-    cookie: &HeaderValue,
+    cookie: &mut HeaderValue,
 ) -> Result<(AuthorizationRequest, String), FlowError> {
     let request = AuthorizationRequest::fresh();
     let address = request.address(endpoints.authorize, endpoints.client);
@@ -110,13 +111,16 @@ pub async fn authorize_with_session(
             error,
         })?;
     let response = if leads_to_client(&response, &endpoints.client.redirect_uri) {
+        if let Some(updated) = Browser::session_cookie_after(&address, cookie, &response.headers) {
+            *cookie = updated;
+        }
         response
     } else {
         let mut sender = Unmeasured {
             http,
             timeout: endpoints.timeout,
         };
-        Browser::follow_session(
+        let arrival = Browser::follow_session(
             &mut sender,
             &address,
             cookie,
@@ -124,8 +128,11 @@ pub async fn authorize_with_session(
             &endpoints.client.redirect_uri,
             endpoints.hints,
         )
-        .await?
-        .response
+        .await?;
+        if let Some(updated) = arrival.session_cookie {
+            *cookie = updated;
+        }
+        arrival.response
     };
     let code = request.code_from(
         response.status,
@@ -146,7 +153,7 @@ pub async fn sign_in(
     request: &AuthorizationRequest,
     credentials: Credentials<'_>,
     hints: &FormHints,
-) -> Result<String, SignInError> {
+) -> Result<SignedIn, SignInError> {
     let start = request
         .address(endpoints.authorize, endpoints.client)
         .to_string();
@@ -165,13 +172,26 @@ pub async fn sign_in(
         )
         .await?;
     let response = arrival.response;
-    Ok(request.code_from(
+    let code = request.code_from(
         response.status,
         &response.headers,
         &response.body,
         &endpoints.client.redirect_uri,
         endpoints.issuer,
-    )?)
+    )?;
+    Ok(SignedIn {
+        code,
+        consents_approved: arrival.consents_approved,
+    })
+}
+
+/// The end of a sign-in through the provider's pages.
+#[derive(Debug)]
+pub struct SignedIn {
+    /// The authorization code.
+    pub code: String,
+    /// Consent pages approved on the way.
+    pub consents_approved: u32,
 }
 
 /// Redeems `code` of `request` at the token endpoint.

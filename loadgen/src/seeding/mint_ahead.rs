@@ -142,6 +142,18 @@ async fn mint(
         timeout: plan.timeout,
         hints: &plan.hints,
     };
+    // Each minter owns the sessions minter, minter + connections, ...: a session mints one code
+    // at a time, as a person's browser would, and keeps the cookie the provider last set (a
+    // provider that renews the session after its consent page ends the old one).
+    let connections = plan.sessions.len().clamp(1, MINTING_CONNECTIONS);
+    let mut own: Vec<(&SessionSeed, Option<HeaderValue>)> = plan
+        .sessions
+        .iter()
+        .skip(minter)
+        .step_by(connections)
+        .map(|session| (session, HeaderValue::from_str(&session.cookie).ok()))
+        .collect();
+    let mut turn = 0;
     loop {
         // Wait while enough codes are ready; a taken code wakes one minter up.
         loop {
@@ -160,20 +172,20 @@ async fn mint(
         if number >= plan.total {
             return;
         }
-        let Some(session) = plan
-            .sessions
-            .get((number as usize + minter) % plan.sessions.len())
-        else {
+        if own.is_empty() {
             return;
-        };
-        let Ok(cookie) = HeaderValue::from_str(&session.cookie) else {
+        }
+        let n_own = own.len();
+        let (session, cookie) = &mut own[turn % n_own];
+        turn += 1;
+        let Some(cookie) = cookie else {
             record_failure(
                 &codes,
                 "a seeded session cookie is not a valid header value",
             );
             continue;
         };
-        match authorize_with_session(&mut http, &endpoints, &cookie).await {
+        match authorize_with_session(&mut http, &endpoints, cookie).await {
             Ok((request, code)) => {
                 codes.minted.fetch_add(1, Ordering::Relaxed);
                 codes

@@ -25,7 +25,7 @@ use crate::plan::shard::Shard;
 use crate::protocol::authorization::{AuthorizationRequest, IssuerExpectation};
 use crate::protocol::browser::{Browser, Credentials, FormHints};
 use crate::protocol::client_credentials::ClientCredentials;
-use crate::protocol::code_flow::{FlowEndpoints, FlowError, redeem_code, sign_in};
+use crate::protocol::code_flow::{FlowEndpoints, FlowError, SignedIn, redeem_code, sign_in};
 use crate::protocol::discovery::{DiscoveryError, ProviderMetadata, fetch_provider_metadata};
 use crate::protocol::jwks::{JwksSource, KeySet, REFETCH_INTERVAL};
 use crate::protocol::token_request::token_request_headers;
@@ -189,15 +189,18 @@ impl UserLayout {
 /// A user signed in during seeding.
 #[derive(Debug, Clone)]
 struct SignedInUser {
-    /// Its browser, copied for each code it mints.
-    browser: Browser,
-    /// The subject its ID token named, when it carried one.
-    subject: Option<String>,
-    /// Held while one of its codes is minted: a user's browser asks for one code at a time, as a
+    /// Its browser, which mints each of its codes and keeps the cookies the provider sets on the
+    /// way. Held while one code is minted: a user's browser asks for one code at a time, as a
     /// person's does. A provider that shows its consent page on every authorization keeps the
     /// approval in the session, and concurrent interactions of one session overwrite each
-    /// other's (node-oidc-provider then shows an error page).
-    minting: Arc<tokio::sync::Mutex<()>>,
+    /// other's (node-oidc-provider then shows an error page); it also gives the session a new
+    /// identifier after each interaction, ending the old one.
+    browser: Arc<tokio::sync::Mutex<Browser>>,
+    /// The subject its ID token named, when it carried one.
+    subject: Option<String>,
+    /// Whether the provider showed its consent page again when this signed-in user asked for
+    /// a code.
+    asks_consent_every_time: Arc<AtomicBool>,
 }
 
 #[derive(Debug, Clone)]
@@ -268,8 +271,8 @@ impl Worker {
     async fn login(&mut self, user: usize) -> Result<(SessionSeed, Browser), Attempt> {
         let context = Arc::clone(&self.context);
         let mut browser = Browser::new();
-        let (code, request) = self.authorize_in(&mut browser, user).await?;
-        let subject = self.learn_subject(&request, &code).await?;
+        let (signed_in, request) = self.authorize_in(&mut browser, user).await?;
+        let subject = self.learn_subject(&request, &signed_in.code).await?;
         let authorize_url = Url::parse(&context.authorize.to_string()).map_err(|_| Attempt {
             detail: format!("{} is not a URL", context.authorize),
             retry: false,
@@ -327,11 +330,11 @@ impl Worker {
         &mut self,
         browser: &mut Browser,
         user: usize,
-    ) -> Result<(String, AuthorizationRequest), Attempt> {
+    ) -> Result<(SignedIn, AuthorizationRequest), Attempt> {
         let context = Arc::clone(&self.context);
         let username = context.config.user(user);
         let request = AuthorizationRequest::fresh();
-        let code = sign_in(
+        let signed_in = sign_in(
             browser,
             &mut self.client,
             &Self::endpoints(&context),
@@ -347,7 +350,7 @@ impl Worker {
             retry: error.is_retryable(),
             detail: error.to_string(),
         })?;
-        Ok((code, request))
+        Ok((signed_in, request))
     }
 
     fn endpoints(context: &SeedContext) -> FlowEndpoints<'_> {
@@ -365,17 +368,31 @@ impl Worker {
         }
     }
 
-    /// A code of `user`, got by a copy of its signed-in browser (one redirect, when the provider
-    /// remembers the session and the consent).
+    /// A code of `user`, got by its signed-in browser (one redirect, when the provider remembers
+    /// the session and the consent). A provider that asks consent on every authorization may
+    /// bind each code to the session's newest grant (node-oidc-provider does: a later consent in
+    /// the session ends the session's earlier codes), so once a user's code needed consent, each
+    /// further code of that user is minted by a sign-in of its own, in a new browser.
     async fn mint_code(&mut self, user: usize) -> Result<(String, AuthorizationRequest), Attempt> {
         let context = Arc::clone(&self.context);
         let signed_in = context.signed_in.get(&user).ok_or_else(|| Attempt {
             detail: format!("there is no session for user {}", context.config.user(user)),
             retry: false,
         })?;
-        let _one_at_a_time = signed_in.minting.lock().await;
-        let mut browser = signed_in.browser.clone();
-        self.authorize_in(&mut browser, user).await
+        let mut browser = signed_in.browser.lock().await;
+        // Read under the lock: the codes of one user wait for each other until the first says.
+        if signed_in.asks_consent_every_time.load(Ordering::Relaxed) {
+            drop(browser);
+            let (minted, request) = self.authorize_in(&mut Browser::new(), user).await?;
+            return Ok((minted.code, request));
+        }
+        let (minted, request) = self.authorize_in(&mut browser, user).await?;
+        if minted.consents_approved > 0 {
+            signed_in
+                .asks_consent_every_time
+                .store(true, Ordering::Relaxed);
+        }
+        Ok((minted.code, request))
     }
 
     async fn open_family(&mut self, user: usize) -> Result<RefreshTokenSeed, Attempt> {
@@ -582,13 +599,13 @@ pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
             context.signed_in.insert(
                 user,
                 SignedInUser {
-                    browser: *browser,
+                    browser: Arc::new(tokio::sync::Mutex::new(*browser)),
                     subject: session.subject.clone(),
-                    minting: Arc::default(),
+                    asks_consent_every_time: Arc::default(),
                 },
             );
             if user < layout.session_users {
-                sessions.push(session);
+                sessions.push((user, session));
             }
         }
     }
@@ -597,11 +614,23 @@ pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
         .map(Job::Code)
         .chain(owned(config.refresh_families).map(Job::Family))
         .collect();
-    let made = run_jobs(&Arc::new(context), &target, jobs, &bar).await?;
+    let context = Arc::new(context);
+    let made = run_jobs(&context, &target, jobs, &bar).await?;
     bar.finish_and_clear();
 
+    // Each session as its browser holds it after minting, which may have renewed it.
+    if let Ok(authorize_url) = Url::parse(&context.authorize.to_string()) {
+        for (user, session) in &mut sessions {
+            let Some(signed_in) = context.signed_in.get(user) else {
+                continue;
+            };
+            if let Some(cookie) = signed_in.browser.lock().await.cookie_header(&authorize_url) {
+                session.cookie = cookie.to_str().unwrap_or_default().to_owned();
+            }
+        }
+    }
     let mut seeds = Seeds {
-        sessions,
+        sessions: sessions.into_iter().map(|(_, session)| session).collect(),
         shard: (!shard.is_whole()).then_some(shard),
         ..Seeds::default()
     };

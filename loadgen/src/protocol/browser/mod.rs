@@ -150,6 +150,10 @@ pub struct Arrival {
     pub response: HttpResponse,
     /// Consent pages approved on the way.
     pub consents_approved: u32,
+    /// The `Cookie` header the browser now sends to where it started: the session as the
+    /// provider last set it. A provider that gives the session a new identifier after every
+    /// interaction (node-oidc-provider does, against session fixation) has ended the old one.
+    pub session_cookie: Option<HeaderValue>,
 }
 
 impl Browser {
@@ -221,6 +225,7 @@ impl Browser {
             Start::Request(url) => (url, None),
             Start::Answered { url, response } => (url, Some(response)),
         };
+        let start_url = url.clone();
         let mut hop = Hop {
             method: Method::GET,
             url: url.clone(),
@@ -247,6 +252,7 @@ impl Browser {
                     return Ok(Arrival {
                         response,
                         consents_approved,
+                        session_cookie: self.cookie_header(&start_url),
                     });
                 }
                 // 307 and 308 repeat the request; the others (and any redirect after a form
@@ -344,6 +350,34 @@ impl Browser {
             .await
     }
 
+    /// The `Cookie` header a browser that sent `cookie` to `address` sends there next, after an
+    /// answer with `headers`; `None` when the answer changes nothing. The usual answer sets no
+    /// cookie, or sets again the ones sent, and is told without a cookie jar: this runs on every
+    /// authorization of TEST 3 and of minting ahead.
+    pub fn session_cookie_after(
+        address: &Address,
+        cookie: &HeaderValue,
+        headers: &http::HeaderMap,
+    ) -> Option<HeaderValue> {
+        let sent = cookie.as_bytes();
+        let unchanged = headers.get_all(SET_COOKIE).iter().all(|value| {
+            let pair = value.as_bytes().split(|&byte| byte == b';').next();
+            pair.is_some_and(|pair| {
+                sent.split(|&byte| byte == b';')
+                    .any(|sent_pair| sent_pair.trim_ascii() == pair.trim_ascii())
+            })
+        });
+        if unchanged {
+            return None;
+        }
+        let url = Url::parse(&address.to_string()).ok()?;
+        let mut browser = Self::with_cookie_header(&url, cookie);
+        browser.keep_cookies(&url, headers);
+        browser
+            .cookie_header(&url)
+            .filter(|updated| updated != cookie)
+    }
+
     /// Sends `hop` with the cookies that apply to it.
     async fn send(
         &self,
@@ -428,6 +462,32 @@ mod tests {
             headers,
             body: Bytes::new(),
         }
+    }
+
+    #[test]
+    fn a_session_set_anew_replaces_the_cookie_sent_and_one_set_again_changes_nothing() {
+        let address = Address::parse("http://127.0.0.1:9000/oidc/auth?client_id=c").unwrap();
+        let sent = HeaderValue::from_static("_session=old; _session.sig=s1");
+        let after = |set_cookies: &[&'static str]| {
+            let mut headers = http::HeaderMap::new();
+            for cookie in set_cookies {
+                headers.append(SET_COOKIE, HeaderValue::from_static(cookie));
+            }
+            Browser::session_cookie_after(&address, &sent, &headers)
+        };
+        assert_eq!(after(&[]), None);
+        assert_eq!(after(&["_session=old; path=/; httponly"]), None);
+        // node-oidc-provider's new identifier after an interaction; an interaction cookie of
+        // another path is not sent to the authorization endpoint.
+        let renewed = after(&[
+            "_session=new; path=/; httponly",
+            "_session.sig=s2; path=/",
+            "_interaction=i; path=/oidc/interaction/i",
+        ]);
+        assert_eq!(
+            renewed,
+            Some(HeaderValue::from_static("_session=new; _session.sig=s2"))
+        );
     }
 
     #[test]

@@ -34,10 +34,10 @@ pub struct Session {
 /// Goes on from a page (or a redirect to one) that `/authorize` answered instead of a code, as a
 /// user would: the consent page approved ([`Browser::follow`], the seeder's form logic, without
 /// credentials: a login page means the session has ended), each request a `consent` step. Returns
-/// the provider's redirect to the client.
+/// the provider's redirect to the client, and keeps the session as the provider last set it.
 async fn approve_consent(
     vu: &mut Vu,
-    cookie: &HeaderValue,
+    cookie: &mut HeaderValue,
     address: &Address,
     response: HttpResponse,
 ) -> Option<HttpResponse> {
@@ -55,6 +55,9 @@ async fn approve_consent(
         Ok(arrival) => {
             if arrival.consents_approved > 0 {
                 context.count_consent_approved();
+            }
+            if let Some(updated) = arrival.session_cookie {
+                *cookie = updated;
             }
             Some(arrival.response)
         }
@@ -107,9 +110,14 @@ impl Scenario for FullOidc {
             .await
             .ok()?;
         let response = if leads_to_client(&response, &context.client.redirect_uri) {
+            if let Some(updated) =
+                Browser::session_cookie_after(&address, &session.cookie, &response.headers)
+            {
+                session.cookie = updated;
+            }
             response
         } else {
-            approve_consent(vu, &session.cookie, &address, response).await?
+            approve_consent(vu, &mut session.cookie, &address, response).await?
         };
         let response =
             vu.judge_status(Endpoint::Authorize, response, Expect::AuthorizationRedirect)?;

@@ -338,12 +338,12 @@ impl Vu {
     /// Gets an access token through the VU's session, unmeasured (set-up of the `userinfo` and
     /// `token-exchange` scenarios): the same flow as seeding.
     pub async fn sign_in_unmeasured(&mut self) -> Result<TokenResponse, String> {
-        let cookie = self.session_cookie()?;
+        let mut cookie = self.session_cookie()?;
         let context = Arc::clone(&self.context);
         let endpoints = context.flow_endpoints();
         let signed_in: Result<TokenResponse, FlowError> = async {
             let (request, code) =
-                authorize_with_session(&mut self.client, &endpoints, &cookie).await?;
+                authorize_with_session(&mut self.client, &endpoints, &mut cookie).await?;
             redeem_code(&mut self.client, &endpoints, &request, &code).await
         }
         .await;
