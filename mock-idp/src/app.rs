@@ -4,7 +4,6 @@
 
 use std::error::Error as StdError;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap};
@@ -12,7 +11,7 @@ use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Body;
 
-use crate::config::{Config, FaultKind};
+use crate::config::{Config, FaultCounter, FaultKind};
 use crate::error::OAuthError;
 use crate::http_helpers::{HttpResponse, Incoming, cached_json, error_response, text_response};
 use crate::jwt::Minter;
@@ -36,22 +35,6 @@ struct Shared {
     discovery_json: Bytes,
     jwks_json: Bytes,
     faults: Vec<FaultCounter>,
-}
-
-/// A fault with the count of token requests it has seen, so that exactly `fraction` of them
-/// are hit, spread evenly: request `n` is hit when `floor((n + 1) f) > floor(n f)`.
-#[derive(Debug)]
-struct FaultCounter {
-    kind: FaultKind,
-    fraction: f64,
-    seen: AtomicU64,
-}
-
-impl FaultCounter {
-    fn hits_next(&self) -> bool {
-        let n = self.seen.fetch_add(1, Ordering::Relaxed) as f64;
-        ((n + 1.0) * self.fraction).floor() > (n * self.fraction).floor()
-    }
 }
 
 impl App {
@@ -86,11 +69,7 @@ impl App {
         let faults = config
             .faults
             .iter()
-            .map(|fault| FaultCounter {
-                kind: fault.kind,
-                fraction: fault.fraction,
-                seen: AtomicU64::new(0),
-            })
+            .map(|fault| FaultCounter::new(*fault))
             .collect();
         let minter = Minter::new(key, issuer, audience, config.refresh_token_format);
         let limits = Limits {
@@ -250,7 +229,7 @@ impl App {
             if !fault.hits_next() {
                 continue;
             }
-            match fault.kind {
+            match fault.kind() {
                 FaultKind::Unauthorized => {
                     self.shared.idp.metrics.record_fault("unauthorized");
                     return Some(error_response(&OAuthError::InvalidClient(
@@ -327,19 +306,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn faults_hit_exactly_their_fraction_spread_evenly() {
-        let fault = FaultCounter {
-            kind: FaultKind::Unauthorized,
-            fraction: 0.01,
-            seen: AtomicU64::new(0),
-        };
-        let hits: Vec<usize> = (0..1000).filter(|_| fault.hits_next()).collect();
-        assert_eq!(hits.len(), 10);
-        assert_eq!(hits[0], 99);
-        assert_eq!(hits[1], 199);
-    }
 
     /// `Allow` names exactly the methods that `route` answers with something other than 405.
     #[tokio::test]

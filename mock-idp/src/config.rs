@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::tls::TlsSource;
@@ -149,6 +150,36 @@ pub struct Fault {
     pub fraction: f64,
 }
 
+/// A fault with the count of requests it has seen, so that exactly `fraction` of them are hit,
+/// spread evenly: request `n` is hit when `floor((n + 1) f) > floor(n f)`. The reference API's
+/// faults count the same way.
+#[derive(Debug)]
+pub struct FaultCounter {
+    fault: Fault,
+    seen: AtomicU64,
+}
+
+impl FaultCounter {
+    /// A counter that has seen no request yet.
+    pub fn new(fault: Fault) -> Self {
+        Self {
+            fault,
+            seen: AtomicU64::new(0),
+        }
+    }
+
+    /// What the fault does.
+    pub fn kind(&self) -> FaultKind {
+        self.fault.kind
+    }
+
+    /// Counts one request; whether the fault hits it.
+    pub fn hits_next(&self) -> bool {
+        let n = self.seen.fetch_add(1, Ordering::Relaxed) as f64;
+        ((n + 1.0) * self.fault.fraction).floor() > (n * self.fault.fraction).floor()
+    }
+}
+
 /// Why a `--inject-fault` value was refused.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum FaultParseError {
@@ -195,6 +226,18 @@ impl FromStr for Fault {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn faults_hit_exactly_their_fraction_spread_evenly() {
+        let fault = FaultCounter::new(Fault {
+            kind: FaultKind::Unauthorized,
+            fraction: 0.01,
+        });
+        let hits: Vec<usize> = (0..1000).filter(|_| fault.hits_next()).collect();
+        assert_eq!(hits.len(), 10);
+        assert_eq!(hits[0], 99);
+        assert_eq!(hits[1], 199);
+    }
 
     #[test]
     fn fault_specs_parse() {

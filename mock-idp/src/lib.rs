@@ -26,8 +26,10 @@ mod token_endpoint;
 
 pub use app::App;
 pub use authorize::{MAX_NONCE_BYTES, SESSION_COOKIE};
-pub use config::{AccessTokenFormat, Config, Fault, FaultKind, RefreshTokenFormat, SigningAlg};
+pub use config::{
+    AccessTokenFormat, Config, Fault, FaultCounter, FaultKind, RefreshTokenFormat, SigningAlg,
+};
 pub use error::OAuthError;
 pub use http_helpers::HttpResponse;
 pub use jwt::pkce_s256;
-pub use server::{RunningIdp, StartError, serve, spawn};
+pub use server::{RunningIdp, StartError, serve, shutdown_signal, spawn};

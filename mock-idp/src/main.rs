@@ -219,7 +219,8 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async {
         // Handlers go in before the address is announced: whoever reads that line may signal
         // at once, and a signal without a handler would kill the process ungracefully.
-        let shutdown = shutdown_signal()?;
+        let shutdown =
+            mock_idp::shutdown_signal().context("could not handle SIGINT and SIGTERM")?;
         let server = mock_idp::spawn(config).await?;
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "listening on {}", server.base_url())?;
@@ -230,29 +231,6 @@ fn main() -> anyhow::Result<()> {
         server.shutdown().await;
         anyhow::Ok(())
     })
-}
-
-/// A future that completes on SIGINT or SIGTERM, with both handlers installed by the time this
-/// returns.
-fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut interrupt = signal(SignalKind::interrupt()).context("could not handle SIGINT")?;
-        let mut terminate = signal(SignalKind::terminate()).context("could not handle SIGTERM")?;
-        Ok(async move {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-            }
-        })
-    }
-    #[cfg(not(unix))]
-    {
-        Ok(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-    }
 }
 
 #[cfg(test)]

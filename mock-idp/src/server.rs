@@ -226,3 +226,26 @@ async fn sweep_periodically(app: App) {
         tracing::debug!(?swept, "swept expired state");
     }
 }
+
+/// A future that completes on SIGINT or SIGTERM, with both handlers installed by the time this
+/// returns. The binaries of mock-idp and the reference API stop on it.
+pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
+}
