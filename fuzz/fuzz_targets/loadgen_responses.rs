@@ -17,13 +17,13 @@ use loadgen::http::target::Target;
 use loadgen::protocol::authorization::{
     AuthorizationFailure, AuthorizationRequest, IssuerExpectation, read_authorization_redirect,
 };
+use loadgen::protocol::browser::page::{self, Credentials, FormHints};
+use loadgen::protocol::browser::{Browser, is_redirect_uri};
 use loadgen::protocol::client_credentials::ClientCredentials;
 use loadgen::protocol::discovery::Discovery;
 use loadgen::protocol::discovery::DiscoveryIssuer;
 use loadgen::protocol::token_request::{ErrorResponse, TokenResponse, describe_error_body};
 use loadgen::protocol::token_verifier::{TokenVerifier, looks_like_jws};
-use loadgen::protocol::browser::page::{self, Credentials, FormHints};
-use loadgen::protocol::browser::{Browser, is_redirect_uri};
 use mock_idp::jwt::{AccessClaims, IdClaims, Minter};
 use mock_idp::keys::SigningKey;
 use mock_idp::{RefreshTokenFormat, SigningAlg};
