@@ -106,6 +106,11 @@ pub fn reconcile(
     before: &MetricsSnapshot,
     after: &MetricsSnapshot,
 ) -> Vec<Reconciliation> {
+    // The api scenario's load is on the API, not the provider, and each VU's first token is
+    // got unmeasured before the clock starts: the provider's counters have nothing to match.
+    if result.scenario == ScenarioKind::Api.name() {
+        return Vec::new();
+    }
     let token_ok = status_count(result, "token", "200");
     let check = |what: &str, series: String, loadgen_count: f64| Reconciliation {
         what: what.to_owned(),
@@ -171,7 +176,8 @@ pub fn reconcile(
             ));
         }
         // These scenarios are not among the reconciled tests: the common checks suffice.
-        ScenarioKind::Userinfo
+        ScenarioKind::Api
+        | ScenarioKind::Userinfo
         | ScenarioKind::TokenExchange
         | ScenarioKind::Discovery
         | ScenarioKind::RefreshReuse => {}

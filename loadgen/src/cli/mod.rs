@@ -2,6 +2,7 @@
 //! `run`, `report` and `capacity`. Exit codes: 0 pass, 99 a threshold failed (k6's convention),
 //! 1 an error. Nothing in the library imports this.
 
+mod api_args;
 mod capacity;
 mod report;
 mod run;

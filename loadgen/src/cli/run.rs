@@ -12,6 +12,7 @@ use loadgen::results::names::Check;
 use loadgen::results::printer::summary;
 use loadgen::{RunConfig, ScenarioKind, Seeds, ThresholdArgs};
 
+use crate::cli::api_args::ApiArgs;
 use crate::cli::exit_for;
 use crate::cli::shared_args::{
     ClientArgs, FormArgs, OutputArgs, ProfileArgs, TransportArgs, parse_check, progress_mode,
@@ -20,10 +21,11 @@ use crate::cli::shared_args::{
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
     /// Scenario: token-code (TEST 1), refresh-storm (TEST 2), full-oidc (TEST 3), userinfo,
-    /// token-exchange, discovery, refresh-reuse.
+    /// token-exchange, discovery, refresh-reuse, api (your API with real tokens, --api-url).
     #[arg(long, env = "LOADGEN_SCENARIO", value_enum)]
     pub(crate) scenario: ScenarioKind,
-    /// Base URL of the IdP.
+    /// Base URL of the IdP (with `--scenario api --token-source sign`, which needs none, the
+    /// API's).
     #[arg(long, env = "LOADGEN_TARGET")]
     pub(crate) target: String,
     /// Directory holding the seed files.
@@ -115,6 +117,8 @@ pub(crate) struct RunArgs {
     pub(crate) client: ClientArgs,
     #[command(flatten)]
     pub(crate) transport: TransportArgs,
+    #[command(flatten)]
+    pub(crate) api: ApiArgs,
 }
 
 pub(crate) async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -140,7 +144,9 @@ pub(crate) async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     });
     let profile = args.profile.profile();
+    let api = args.api.settings(args.scenario)?;
     let config = RunConfig {
+        api,
         transport: args.transport.settings(),
         max_vus: args.max_vus,
         timeout: args.timeout,

@@ -19,7 +19,9 @@ use crate::protocol::browser::{
     Browser, Credentials, FormHints, SignInError, Start, Unmeasured, leads_to_client,
 };
 use crate::protocol::client_credentials::ClientCredentials;
-use crate::protocol::token_request::{TokenResponse, code_grant_body, describe_error_body};
+use crate::protocol::token_request::{
+    TokenResponse, code_grant_body, describe_error_body, refresh_grant_body,
+};
 
 /// Where and how a client runs the authorization-code flow against one provider.
 #[derive(Debug, Clone, Copy)]
@@ -207,6 +209,25 @@ pub async fn redeem_code(
         &endpoints.client.redirect_uri,
         &request.code_verifier,
     );
+    post_token(http, endpoints, body).await
+}
+
+/// Renews tokens with `refresh_token` at the token endpoint (a virtual user's first access token
+/// in the `api` scenario, before the clock starts).
+pub async fn refresh(
+    http: &mut VuClient,
+    endpoints: &FlowEndpoints<'_>,
+    refresh_token: &str,
+) -> Result<TokenResponse, FlowError> {
+    let body = refresh_grant_body(endpoints.client, refresh_token);
+    post_token(http, endpoints, body).await
+}
+
+async fn post_token(
+    http: &mut VuClient,
+    endpoints: &FlowEndpoints<'_>,
+    body: Bytes,
+) -> Result<TokenResponse, FlowError> {
     let response = http
         .send(
             Method::POST,

@@ -264,6 +264,28 @@ pub struct ProviderMetadata {
     pub notes: Vec<String>,
 }
 
+impl ProviderMetadata {
+    /// For a run that needs no provider (the `api` scenario with tokens loadgen signs): the
+    /// usual paths on the target, never requested, and no keys.
+    pub fn without_provider(target: &Target) -> Result<Self, DiscoveryError> {
+        let discovery = Discovery {
+            issuer: target.base_url().to_owned(),
+            authorization_endpoint: "/authorize".into(),
+            token_endpoint: "/token".into(),
+            userinfo_endpoint: None,
+            jwks_uri: "/jwks".into(),
+            introspection_endpoint: None,
+            authorization_response_iss_parameter_supported: false,
+        };
+        Ok(Self {
+            endpoints: discovery.endpoints(target)?,
+            discovery,
+            jwks: Bytes::from_static(br#"{"keys":[]}"#),
+            notes: Vec::new(),
+        })
+    }
+}
+
 /// Fetches the provider's metadata and the JWKS once, before the run, and resolves every
 /// endpoint (an endpoint that cannot be requested stops the command here). OpenID discovery comes
 /// first; the endpoints it does not name (or all, when the provider has no such document) are

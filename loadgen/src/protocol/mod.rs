@@ -19,4 +19,5 @@ pub mod introspection;
 pub mod jwks;
 pub mod pkce;
 pub mod token_request;
+pub mod token_signing;
 pub mod token_verifier;

@@ -117,6 +117,7 @@ pub fn merge_results(
         notes: Vec::new(),
         skipped_checks: Vec::new(),
         refresh_families: None,
+        api_tokens: None,
         access_token_bases: BTreeMap::new(),
         failures: BTreeMap::new(),
         connections: None,
@@ -182,6 +183,10 @@ pub fn merge_results(
         meta.refresh_families = match (meta.refresh_families, result.refresh_families) {
             (Some(sum), Some(counts)) => Some(sum.merged(counts)),
             (sum, counts) => sum.or(counts),
+        };
+        meta.api_tokens = match (meta.api_tokens.take(), &result.api_tokens) {
+            (Some(sum), Some(figures)) => Some(sum.merged(figures)),
+            (sum, figures) => sum.or_else(|| figures.clone()),
         };
         for (basis, count) in &result.access_token_bases {
             *meta.access_token_bases.entry(basis.clone()).or_default() += count;

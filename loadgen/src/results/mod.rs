@@ -7,6 +7,7 @@
 //! HDR histograms, never in growing vectors, and merge exactly; a merge takes all shards of one
 //! run or refuses; what a report shows as the latency is the gated one.
 
+pub mod api_tokens;
 pub mod histogram;
 pub mod html_report;
 pub mod junit;

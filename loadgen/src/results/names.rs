@@ -35,6 +35,12 @@ pub enum Endpoint {
     /// `POST` to the introspection endpoint (RFC 7662), checking an opaque access token. It is
     /// counted apart: the gate's latency covers the scenario's own requests.
     Introspection,
+    /// The requests of the `api` scenario to the API under test, with the VU's access token.
+    Api,
+    /// `POST /token` (or the application's own refresh URL) renewing an `api` VU's access token
+    /// before it expires or after a 401: off the measured path, counted apart as introspection
+    /// is, since the API's users do not wait for it.
+    TokenRefresh,
 }
 
 /// Name lookups shared by the closed sets of names that appear in result files.
@@ -72,7 +78,7 @@ impl Endpoint {
     /// Whether the scenario calls it for itself (not to check an answer): only those count in
     /// the overall latency the gate judges.
     pub fn is_measured_by_the_gate(self) -> bool {
-        !matches!(self, Endpoint::Introspection)
+        !matches!(self, Endpoint::Introspection | Endpoint::TokenRefresh)
     }
 }
 

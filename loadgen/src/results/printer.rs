@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use crate::results::api_tokens::ApiTokens;
 use crate::results::result::{LatencySummary, Requests, RunResult};
 use crate::results::thresholds::{LatencyBasis, Verdict};
 
@@ -184,6 +185,9 @@ pub fn summary(result: &RunResult) -> String {
         "requests",
         requests_line(&result.requests)
     );
+    if let Some(tokens) = &result.api_tokens {
+        api_tokens_lines(&mut out, tokens);
+    }
     if let Some(connections) = &result.connections {
         let _ = writeln!(
             out,
@@ -269,4 +273,51 @@ pub fn append_to_github_job_summary(markdown: &str) -> std::io::Result<Option<st
         .open(&path)?;
     writeln!(file, "{}", markdown.trim_end())?;
     Ok(Some(path))
+}
+
+/// The `api` scenario's tokens: renewals, recovered 401s, and each kind of refusal with the state
+/// of the token refused.
+fn api_tokens_lines(out: &mut String, tokens: &ApiTokens) {
+    let _ = writeln!(
+        out,
+        "  {:.<26}: from {}, {} renewed off the measured path ({} renewals failed), {} 401s \
+         recovered by one renewal and retry",
+        "api tokens",
+        tokens.token_source,
+        tokens.refreshes,
+        tokens.refresh_failures,
+        tokens.recovered_401
+    );
+    for refusal in &tokens.refusals {
+        let token = match (refusal.expires_in_s, refusal.age_s) {
+            (Some(left), Some(age)) if left < 0 => {
+                format!(
+                    "the token had expired {} s before, {age} s after it was got",
+                    -left
+                )
+            }
+            (Some(left), Some(age)) => {
+                format!("the token had {left} s left, {age} s after it was got")
+            }
+            _ => "the token's expiry unknown".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "    {:>8} x {} {}{}: {}{}",
+            refusal.count,
+            refusal.status,
+            refusal.error.as_deref().unwrap_or("(no error code)"),
+            refusal
+                .description
+                .as_deref()
+                .map(|description| format!(" \"{description}\""))
+                .unwrap_or_default(),
+            token,
+            refusal
+                .kid
+                .as_deref()
+                .map(|kid| format!(", kid {kid}"))
+                .unwrap_or_default()
+        );
+    }
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::plan::schedule::{LoadProfile, Stage};
 use crate::plan::shard::RunIdentity;
+use crate::results::api_tokens::ApiTokens;
 use crate::results::histogram::{HistogramCodecError, encode_histogram};
 use crate::results::names::{Check, Endpoint, TransportErrorKind};
 use crate::results::recorder::Recorder;
@@ -97,6 +98,10 @@ pub struct RunResult {
     /// What became of the refresh-token families, for the scenario that holds them (TEST 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_families: Option<FamilyCounts>,
+    /// The `api` scenario's tokens: their source, refreshes, recovered 401s and the API's
+    /// refusals explained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_tokens: Option<ApiTokens>,
     /// Why iterations failed: each failed iteration counted once, under the first failure it met
     /// (an unexpected status from an endpoint, a transport error, a failed check, a stop on the
     /// provider's pages, no seed left), dropped and cut-off iterations under causes of their own
@@ -279,6 +284,8 @@ pub struct RunMeta {
     pub skipped_checks: Vec<String>,
     /// What became of the refresh-token families, when the scenario holds them.
     pub refresh_families: Option<FamilyCounts>,
+    /// The `api` scenario's token figures.
+    pub api_tokens: Option<ApiTokens>,
     /// Access tokens checked, by the rules they were checked under.
     pub access_token_bases: BTreeMap<String, u64>,
     /// Iteration failures by cause.
@@ -491,6 +498,7 @@ impl RunResult {
             notes: meta.notes,
             skipped_checks: meta.skipped_checks,
             refresh_families: meta.refresh_families,
+            api_tokens: meta.api_tokens,
             access_token_bases: meta.access_token_bases,
             failures: meta.failures,
             connections: meta.connections,
@@ -579,6 +587,7 @@ mod tests {
             notes: vec![],
             skipped_checks: vec![],
             refresh_families: None,
+            api_tokens: None,
             access_token_bases: BTreeMap::new(),
             failures: BTreeMap::new(),
             connections: None,

@@ -12,6 +12,7 @@ use crate::protocol::token_verifier::AccessTokenFormat;
 use crate::results::names::CheckSet;
 use crate::results::thresholds::Thresholds;
 use crate::run::scenario::ScenarioKind;
+use crate::run::scenario::api::settings::{ApiSettings, TokenSource};
 use crate::terminal::ProgressMode;
 
 /// Everything `loadgen run` needs besides the seeds.
@@ -70,6 +71,8 @@ pub struct RunConfig {
     pub start_at: Option<SystemTime>,
     /// Names the run in its result; derived from the configuration when `None`.
     pub run_id: Option<String>,
+    /// The `api` scenario's settings (`--api-url` ...).
+    pub api: Option<ApiSettings>,
 }
 
 impl RunConfig {
@@ -98,7 +101,18 @@ impl RunConfig {
             shard: Shard::WHOLE,
             start_at: None,
             run_id: None,
+            api: None,
         }
+    }
+
+    /// Whether the run talks to an OpenID provider: every scenario does, but the `api` one
+    /// with tokens loadgen signs itself.
+    pub fn needs_provider(&self) -> bool {
+        !(self.scenario == ScenarioKind::Api
+            && self
+                .api
+                .as_ref()
+                .is_some_and(|api| matches!(api.token_source, TokenSource::Sign(_))))
     }
 
     /// SHA-256 of everything the shards of one run must share: two shards whose hashes differ
@@ -131,6 +145,11 @@ impl RunConfig {
             "shards": self.shard.count(),
             "planned_start": self.start_at.map(format_start),
         });
+        // Added only for the api scenario, so the hashes of the other runs stay what they were.
+        let mut canonical = canonical;
+        if let (Some(api), Some(fields)) = (&self.api, canonical.as_object_mut()) {
+            fields.insert("api".into(), api.canonical());
+        }
         // serde_json's maps are sorted by key, so the text is canonical.
         hash_hex(canonical.to_string().as_bytes())
     }

@@ -255,7 +255,11 @@ async fn run_scenario<S: Scenario>(
         endpoints: paths,
         jwks,
         notes: metadata_notes,
-    } = fetch_provider_metadata(&target, config.timeout).await?;
+    } = if config.needs_provider() {
+        fetch_provider_metadata(&target, config.timeout).await?
+    } else {
+        ProviderMetadata::without_provider(&target)?
+    };
     let audience = config.access_token_audience.clone();
     let verifier = match TokenVerifier::from_jwks(
         &jwks,
@@ -324,7 +328,8 @@ async fn run_scenario<S: Scenario>(
         .with_issuer_parameter(discovery.authorization_response_iss_parameter_supported)
         .with_introspection_and_pages(config.introspection_client.as_ref(), config.hints.clone())
         .with_minted_codes(minters.as_ref().map(|(codes, _)| Arc::clone(codes)))
-        .with_new_connection_per_iteration(config.new_connection_per_iteration),
+        .with_new_connection_per_iteration(config.new_connection_per_iteration)
+        .with_api(config.api.clone()),
     );
 
     let ready_vus = set_up_vus::<S>(vus, &context).await?;
@@ -574,6 +579,7 @@ async fn run_scenario<S: Scenario>(
         notes,
         skipped_checks: config.skipped_checks.names(),
         refresh_families,
+        api_tokens: context.api.as_ref().map(|tally| tally.figures()),
         access_token_bases,
         failures,
         connections: Some(connections),

@@ -5,6 +5,7 @@
 //! arm in [`with_scenario!`], its docs (README) and its tests. The compiler lists every place
 //! that must learn about it: no dispatch has a catch-all arm.
 
+pub mod api;
 pub(crate) mod discovery;
 pub mod families;
 pub(crate) mod full_oidc;
@@ -54,6 +55,8 @@ pub enum ScenarioKind {
     Discovery,
     /// Theft detection: rotate, replay the old refresh token, expect the family revoked.
     RefreshReuse,
+    /// The API under test (`--api-url`), called with each VU's own access token.
+    Api,
 }
 
 /// Runs `$body` with `$S` naming the [`Scenario`] implementation of `$kind`: the one place a
@@ -87,6 +90,10 @@ macro_rules! with_scenario {
             }
             $crate::run::scenario::ScenarioKind::RefreshReuse => {
                 type $S = $crate::run::scenario::refresh_reuse::RefreshReuse;
+                $body
+            }
+            $crate::run::scenario::ScenarioKind::Api => {
+                type $S = $crate::run::scenario::api::Api;
                 $body
             }
         }

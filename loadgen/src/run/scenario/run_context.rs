@@ -20,6 +20,7 @@ use crate::protocol::token_verifier::AccessTokenFormat;
 use crate::results::names::{AccessTokenBasis, CheckSet};
 use crate::results::recorder::ShardedRecorder;
 use crate::run::scenario::ScenarioKind;
+use crate::run::scenario::api::settings::{ApiSettings, ApiTally};
 use crate::run::scenario::families::Families;
 use crate::run::stop::{StopHandle, StopSignal, stop_signal};
 use crate::seeding::mint_ahead::MintedCodes;
@@ -93,6 +94,8 @@ pub struct RunContext {
     pub skipped_checks: CheckSet,
     /// TEST 1's codes when they are minted during the run (`--mint-ahead`).
     pub minted_codes: Option<Arc<MintedCodes>>,
+    /// The `api` scenario's settings and the tally of its tokens.
+    pub api: Option<Arc<ApiTally>>,
     /// Every iteration opens new connections (`--new-connection-per-iteration`).
     pub new_connection_per_iteration: bool,
     /// How to fill in the provider's pages (TEST 3's consent pages).
@@ -162,6 +165,7 @@ impl RunContext {
             access_token_audience_given: false,
             skipped_checks: CheckSet::default(),
             minted_codes: None,
+            api: None,
             new_connection_per_iteration: false,
             access_token_bases: Default::default(),
             subject_unknown: AtomicBool::new(false),
@@ -263,6 +267,12 @@ impl RunContext {
             timeout: self.timeout,
             hints: &self.hints,
         }
+    }
+
+    /// The same context, running the `api` scenario with `settings`.
+    pub fn with_api(mut self, settings: Option<ApiSettings>) -> Self {
+        self.api = settings.map(|settings| Arc::new(ApiTally::new(settings)));
+        self
     }
 
     /// The same context, taking TEST 1's codes from `minted` instead of the seeds.

@@ -39,6 +39,8 @@ pub enum Expect {
     Status(StatusCode),
     /// A redirect back to the client: 302, 303 or 307.
     AuthorizationRedirect,
+    /// Any 2xx (an API's default).
+    Success,
 }
 
 impl Expect {
@@ -48,6 +50,7 @@ impl Expect {
             Expect::AuthorizationRedirect => {
                 crate::protocol::authorization::is_authorization_redirect(status)
             }
+            Expect::Success => status.is_success(),
         }
     }
 }
@@ -228,6 +231,11 @@ impl Vu {
                 expected.as_u16(),
                 describe_error_body(&response.body)
             ),
+            Expect::Success => format!(
+                "{} answered {status} where a 2xx was expected: {}",
+                endpoint.as_str(),
+                describe_error_body(&response.body)
+            ),
         });
         None
     }
@@ -258,9 +266,21 @@ impl Vu {
         intended_start: Instant,
         expected: StatusCode,
     ) -> Option<HttpResponse> {
+        self.post_token_as(Endpoint::Token, body, intended_start, expected)
+            .await
+    }
+
+    /// [`Self::post_token`], recorded as `endpoint`.
+    async fn post_token_as(
+        &mut self,
+        endpoint: Endpoint,
+        body: Bytes,
+        intended_start: Instant,
+        expected: StatusCode,
+    ) -> Option<HttpResponse> {
         let context = Arc::clone(&self.context);
         self.step(
-            Endpoint::Token,
+            endpoint,
             Method::POST,
             &context.paths.token,
             context.token_headers(),
@@ -279,6 +299,51 @@ impl Vu {
     ) -> Option<HttpResponse> {
         let body = refresh_grant_body(&self.context.client, refresh_token);
         self.post_token(body, intended_start, expected).await
+    }
+
+    /// Renews the tokens of `sent`, a refresh token of `subject`'s family, recorded as the
+    /// `token_refresh` endpoint (off the measured path): the checked answer, whether or not the
+    /// provider rotated the refresh token.
+    pub async fn renew_tokens(
+        &mut self,
+        sent: &str,
+        subject: Option<&str>,
+    ) -> Result<TokenResponse, RotationFailure> {
+        let body = refresh_grant_body(&self.context.client, sent);
+        let Some(response) = self
+            .post_token_as(Endpoint::TokenRefresh, body, Instant::now(), StatusCode::OK)
+            .await
+        else {
+            return Err(match self.last_transport_error {
+                Some(kind) if kind.request_may_have_arrived() => RotationFailure::InDoubt,
+                _ => RotationFailure::Answered,
+            });
+        };
+        self.check_token_response(
+            &response,
+            TokenExpectations {
+                subject,
+                ..TokenExpectations::default()
+            },
+        )
+        .await
+        .map(|checked| checked.tokens)
+        .ok_or(RotationFailure::Answered)
+    }
+
+    /// Renews tokens with `refresh_token` before the clock starts (a VU's set-up), unmeasured.
+    pub async fn refresh_unmeasured(
+        &mut self,
+        refresh_token: &str,
+    ) -> Result<TokenResponse, String> {
+        let context = Arc::clone(&self.context);
+        crate::protocol::code_flow::refresh(
+            &mut self.client,
+            &context.flow_endpoints(),
+            refresh_token,
+        )
+        .await
+        .map_err(|error| format!("renewing its seeded family failed: {error}"))
     }
 
     /// One rotation of `sent`, a refresh token of `subject`'s family: the new refresh token, when

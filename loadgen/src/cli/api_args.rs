@@ -1,0 +1,134 @@
+//! The flags of `loadgen run --scenario api`: the API's URLs, method, body and status, and where
+//! the VUs' tokens come from.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use http::{Method, StatusCode};
+use loadgen::ScenarioKind;
+use loadgen::protocol::token_signing::{SigningAlgorithm, TokenSigner};
+use loadgen::run::scenario::api::settings::{ApiRoute, ApiSettings, TokenSource};
+
+/// Where the `api` scenario's access tokens come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum TokenSourceKind {
+    /// The provider at --target: each VU renews its own seeded refresh-token family.
+    Oidc,
+    /// Signed by loadgen with the application's test key (--sign-key or --sign-secret-env); no
+    /// provider is needed.
+    Sign,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ApiArgs {
+    /// A URL of the API to call (`--scenario api`), absolute; `URL=WEIGHT` gives it a share of
+    /// the iterations (1 by default). Repeat for several.
+    #[arg(long = "api-url", env = "LOADGEN_API_URLS", value_delimiter = ',')]
+    pub(crate) api_urls: Vec<ApiRoute>,
+    /// The method of every API call.
+    #[arg(long, env = "LOADGEN_API_METHOD", default_value = "GET")]
+    pub(crate) api_method: Method,
+    /// A file holding the body of every API call (JSON), `{{user}}` (the VU's user) and `{{n}}`
+    /// (its number from 1) filled in.
+    #[arg(long, env = "LOADGEN_API_BODY")]
+    pub(crate) api_body: Option<PathBuf>,
+    /// The status every API call must answer; any 2xx when not given.
+    #[arg(long, env = "LOADGEN_API_EXPECT")]
+    pub(crate) api_expect: Option<u16>,
+    /// Where the access tokens come from.
+    #[arg(long, env = "LOADGEN_TOKEN_SOURCE", value_enum, default_value_t = TokenSourceKind::Oidc)]
+    pub(crate) token_source: TokenSourceKind,
+    /// Renew a token this long before it expires (or at half its lifetime, when that comes
+    /// first), after the call that finds it due: off the measured path.
+    #[arg(long, env = "LOADGEN_REFRESH_BEFORE", value_parser = humantime::parse_duration, default_value = "60s")]
+    pub(crate) refresh_before: Duration,
+    /// `--token-source sign`: the PEM private key to sign with (see --sign-alg).
+    #[arg(long, env = "LOADGEN_SIGN_KEY", conflicts_with = "sign_secret_env")]
+    pub(crate) sign_key: Option<PathBuf>,
+    /// `--token-source sign`: the environment variable holding an HS256 secret.
+    #[arg(long, env = "LOADGEN_SIGN_SECRET_ENV")]
+    pub(crate) sign_secret_env: Option<String>,
+    /// `--token-source sign`: the algorithm of --sign-key.
+    #[arg(long, env = "LOADGEN_SIGN_ALG", value_enum, default_value_t = SigningAlgorithm::Rs256)]
+    pub(crate) sign_alg: SigningAlgorithm,
+    /// `--token-source sign`: a claim of every token, `name=value` (a string) or `name:=JSON`,
+    /// `{{user}}` and `{{n}}` filled in; `sub={{user}}` unless one is given. Repeatable.
+    #[arg(long = "claim", env = "LOADGEN_CLAIMS")]
+    pub(crate) claims: Vec<String>,
+    /// `--token-source sign`: how long each token is valid (`exp` is `iat` plus this).
+    #[arg(long, env = "LOADGEN_TOKEN_TTL", value_parser = humantime::parse_duration, default_value = "15m")]
+    pub(crate) token_ttl: Duration,
+    /// `--token-source sign`: the `kid` every token's header names, when the API wants one.
+    #[arg(long, env = "LOADGEN_KID")]
+    pub(crate) kid: Option<String>,
+}
+
+impl ApiArgs {
+    /// The settings of an `api` run; `None` for the other scenarios, which take none of these.
+    pub(crate) fn settings(&self, scenario: ScenarioKind) -> anyhow::Result<Option<ApiSettings>> {
+        if scenario != ScenarioKind::Api {
+            if !self.api_urls.is_empty() {
+                bail!(
+                    "--api-url is for --scenario api; {} calls the provider only",
+                    scenario.name()
+                );
+            }
+            return Ok(None);
+        }
+        if self.api_urls.is_empty() {
+            bail!(
+                "--scenario api needs at least one --api-url, the API's URL to call with each VU's token"
+            );
+        }
+        let body = self
+            .api_body
+            .as_ref()
+            .map(|path| {
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("could not read --api-body {}", path.display()))
+            })
+            .transpose()?;
+        let expect = self
+            .api_expect
+            .map(|status| {
+                StatusCode::from_u16(status)
+                    .map_err(|_| anyhow::anyhow!("--api-expect {status} is not an HTTP status"))
+            })
+            .transpose()?;
+        let token_source = match self.token_source {
+            TokenSourceKind::Oidc => TokenSource::Oidc,
+            TokenSourceKind::Sign => TokenSource::Sign(Arc::new(self.signer()?)),
+        };
+        Ok(Some(ApiSettings {
+            routes: self.api_urls.clone(),
+            method: self.api_method.clone(),
+            body,
+            expect,
+            token_source,
+            refresh_before: self.refresh_before,
+        }))
+    }
+
+    fn signer(&self) -> anyhow::Result<TokenSigner> {
+        let signer = match (&self.sign_key, &self.sign_secret_env) {
+            (Some(path), None) => TokenSigner::from_pem_file(path, self.sign_alg)?,
+            (None, Some(name)) => {
+                let secret = std::env::var(name).with_context(|| {
+                    format!("--sign-secret-env names {name}, which is not set in the environment")
+                })?;
+                TokenSigner::hs256(secret.as_bytes())?
+            }
+            _ => bail!(
+                "--token-source sign needs the application's test key: --sign-key FILE (PEM, with \
+                 --sign-alg) or --sign-secret-env NAME (HS256)"
+            ),
+        };
+        Ok(signer
+            .with_kid(self.kid.clone())
+            .with_lifetime(self.token_ttl)
+            .with_claims(&self.claims)?)
+    }
+}

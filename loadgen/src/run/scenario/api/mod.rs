@@ -1,0 +1,181 @@
+//! `--scenario api`: each VU calls the API under test with its own user's access token, renews
+//! the token before it expires (off the measured path, as a real client does) and, when the API
+//! answers 401 `invalid_token`, renews once and retries once.
+
+pub mod settings;
+mod token;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::{HeaderName, HeaderValue, StatusCode};
+
+use crate::http::address::Address;
+use crate::http::client::HttpResponse;
+use crate::protocol::token_signing::fill_user;
+use crate::results::api_tokens::{ApiRefusal, bearer_challenge_error};
+use crate::results::names::Endpoint;
+use crate::run::scenario::api::settings::ApiTally;
+use crate::run::scenario::api::token::HeldToken;
+use crate::run::scenario::vu::Expect;
+use crate::run::scenario::{Iteration, Scenario, SeedNeed, Vu};
+
+/// The `api` scenario.
+#[derive(Debug)]
+pub struct Api;
+
+/// A VU's user, its token, and its requests made ready.
+#[derive(Debug)]
+pub struct ApiUser {
+    token: HeldToken,
+    /// Each route's address, in the settings' order.
+    addresses: Vec<Address>,
+    /// The body with the user filled in.
+    body: Bytes,
+}
+
+impl ApiUser {
+    fn headers(&self) -> Vec<(HeaderName, HeaderValue)> {
+        let mut headers = vec![
+            (AUTHORIZATION, self.token.bearer().clone()),
+            (ACCEPT, HeaderValue::from_static("application/json")),
+        ];
+        if !self.body.is_empty() {
+            headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
+        }
+        headers
+    }
+}
+
+fn tally(vu: &Vu) -> Option<Arc<ApiTally>> {
+    vu.context().api.clone()
+}
+
+/// Keeps a 401 or 403 of the API with the state of the token it refused.
+fn note_refusal(tally: &ApiTally, response: &HttpResponse, token: &HeldToken) {
+    let challenge = response
+        .headers
+        .get(WWW_AUTHENTICATE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let (error, description) = bearer_challenge_error(challenge);
+    let now = SystemTime::now();
+    tally.note_refusal(ApiRefusal {
+        status: response.status.as_u16(),
+        error,
+        description,
+        count: 1,
+        kid: token.kid(),
+        expires_in_s: token.expires_in_s(now),
+        age_s: Some(token.age(now).as_secs()),
+    });
+}
+
+fn says_invalid_token(response: &HttpResponse) -> bool {
+    response.status == StatusCode::UNAUTHORIZED
+        && response
+            .headers
+            .get(WWW_AUTHENTICATE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|challenge| challenge.contains("invalid_token"))
+}
+
+impl Scenario for Api {
+    type State = ApiUser;
+    const REQUESTS_PER_ITERATION: u32 = 4;
+    const HOLDS_FAMILIES: bool = true;
+
+    // The oidc token source needs a family per VU, the others none; which one is a setting of
+    // the run, so each VU's set-up says what it lacks.
+    fn seed_need(_iterations: u64, _vus: u64) -> Option<SeedNeed> {
+        None
+    }
+
+    async fn set_up(vu: &mut Vu) -> Result<ApiUser, String> {
+        let tally = tally(vu).ok_or("the api scenario needs at least one --api-url")?;
+        let settings = &tally.settings;
+        let number = vu.id() + 1;
+        let token = HeldToken::for_vu(vu, &settings.token_source, number).await?;
+        let addresses = settings
+            .routes
+            .iter()
+            .map(|route| {
+                Address::parse(&route.url).map_err(|error| {
+                    format!("--api-url {} cannot be requested: {error}", route.url)
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let body = settings
+            .body
+            .as_deref()
+            .map(|template| Bytes::from(fill_user(template, token.user(), number)))
+            .unwrap_or_default();
+        Ok(ApiUser {
+            token,
+            addresses,
+            body,
+        })
+    }
+
+    fn newest_refresh_token(user: &ApiUser) -> Option<&str> {
+        user.token.refresh_token()
+    }
+
+    async fn iterate(vu: &mut Vu, user: &mut ApiUser, iteration: Iteration) -> Option<()> {
+        let tally = tally(vu)?;
+        let settings = &tally.settings;
+        let route = settings.route_of(iteration.index);
+        let address = user.addresses[route].clone();
+        let method = settings.method.clone();
+        let mut response = vu
+            .send_recorded(
+                Endpoint::Api,
+                method.clone(),
+                &address,
+                &user.headers(),
+                user.body.clone(),
+                iteration.intended_start,
+            )
+            .await
+            .ok()?;
+        if matches!(
+            response.status,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        ) {
+            note_refusal(&tally, &response, &user.token);
+            // As a client does: a token the API calls invalid is renewed once and the call
+            // retried once; a second refusal is the API's answer.
+            if says_invalid_token(&response) && user.token.renew(vu, &tally).await {
+                response = vu
+                    .send_recorded(
+                        Endpoint::Api,
+                        method,
+                        &address,
+                        &user.headers(),
+                        user.body.clone(),
+                        tokio::time::Instant::now(),
+                    )
+                    .await
+                    .ok()?;
+                if response.status.is_success() {
+                    tally.count_recovered_401();
+                } else if matches!(
+                    response.status,
+                    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+                ) {
+                    note_refusal(&tally, &response, &user.token);
+                }
+            }
+        }
+        let expect = settings.expect.map_or(Expect::Success, Expect::Status);
+        vu.judge_status(Endpoint::Api, response, expect)?;
+        // After the call, so the API's latency never includes it: a token that would expire
+        // before the next iterations is renewed now, as a client renews ahead of expiry.
+        if user.token.is_due(settings.refresh_before) {
+            user.token.renew(vu, &tally).await;
+        }
+        Some(())
+    }
+}

@@ -1,0 +1,233 @@
+//! `--scenario api` against the reference API on `127.0.0.1:0`: tokens signed by loadgen and
+//! tokens of mock-idp renewed through seeded families, renewed before they expire with no 401,
+//! a 401 recovered by one renewal and retry (and still failing the strict gate), and a refusal
+//! explained with the state of the token refused.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Result;
+use common::{assert_clean, make_seeds, run_config, spawn_idp_with, steady};
+use http::{Method, StatusCode};
+use loadgen::protocol::token_signing::TokenSigner;
+use loadgen::run::scenario::api::settings::{ApiSettings, TokenSource};
+use loadgen::{RunConfig, ScenarioKind, Seeds, Verdict, stop_signal};
+use mock_idp::{Fault, FaultKind};
+use reference_api::{Config, KeySource};
+
+const SECRET: &[u8] = b"the reference API's test secret, 32+ bytes";
+
+fn settings(api: &str, token_source: TokenSource, refresh_before: Duration) -> ApiSettings {
+    ApiSettings {
+        routes: vec![
+            format!("{api}/api/v1/posts/feed=3")
+                .parse()
+                .expect("a route"),
+            format!("{api}/api/v1/me").parse().expect("a route"),
+        ],
+        method: Method::GET,
+        body: None,
+        expect: Some(StatusCode::OK),
+        token_source,
+        refresh_before,
+    }
+}
+
+fn signing(lifetime: Duration) -> TokenSource {
+    let signer = TokenSigner::hs256(SECRET)
+        .expect("a long secret")
+        .with_lifetime(lifetime);
+    TokenSource::Sign(Arc::new(signer))
+}
+
+fn api_run(api: &str, settings: ApiSettings, rate: f64, seconds: f64) -> RunConfig {
+    RunConfig {
+        api: Some(settings),
+        ..run_config(ScenarioKind::Api, api, steady(rate, seconds), 3)
+    }
+}
+
+async fn hs256_api(faults: Vec<Fault>) -> Result<reference_api::RunningApi> {
+    let mut config = Config::ephemeral(KeySource::Hs256(SECRET.to_vec()));
+    config.faults = faults;
+    Ok(reference_api::spawn(config).await?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_tokens_that_expire_during_the_run_are_renewed_before_with_no_401() -> Result<()> {
+    let api = hs256_api(Vec::new()).await?;
+    // 3 s tokens over a 7 s run: each VU renews at half their lifetime, after the call that
+    // finds them due, so no call goes out with an expired token.
+    let config = api_run(
+        &api.base_url(),
+        settings(
+            &api.base_url(),
+            signing(Duration::from_secs(3)),
+            Duration::from_secs(60),
+        ),
+        15.0,
+        7.0,
+    );
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, Seeds::default(), stop).await?;
+    assert_clean(&result);
+    let tokens = result.api_tokens.as_ref().expect("api token figures");
+    assert_eq!(tokens.token_source, "sign");
+    assert!(tokens.refreshes >= 3, "{tokens:#?}");
+    assert_eq!((tokens.refresh_failures, tokens.recovered_401), (0, 0));
+    assert!(tokens.refusals.is_empty(), "{tokens:#?}");
+    // The API's calls are the gated endpoint; a signed token needs no token endpoint.
+    assert_eq!(
+        result.endpoints.keys().collect::<Vec<_>>(),
+        ["api"],
+        "{:#?}",
+        result.endpoints.keys()
+    );
+    assert_eq!(
+        result.endpoints["api"].requests.total,
+        result.iterations.completed
+    );
+    api.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_tokens_are_renewed_through_each_vus_family_off_the_measured_path() -> Result<()> {
+    // mock-idp's access tokens live 4 s here; the API checks them against its JWKS and issuer.
+    let idp = spawn_idp_with(|config| config.access_token_ttl = Duration::from_secs(4)).await?;
+    let mut api_config = Config::ephemeral(KeySource::Jwks(format!("{}/jwks", idp.base_url())));
+    api_config.issuer = Some(idp.base_url());
+    let api = reference_api::spawn(api_config).await?;
+    let seeds = make_seeds(&idp.base_url(), 0, 3, 0).await?;
+    let directory = tempfile::tempdir()?;
+    seeds.save(directory.path())?;
+    let mut config = api_run(
+        &idp.base_url(),
+        settings(&api.base_url(), TokenSource::Oidc, Duration::from_secs(60)),
+        15.0,
+        6.0,
+    );
+    config.seeds_out = Some(directory.path().to_owned());
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, Seeds::load(directory.path())?, stop).await?;
+    assert_clean(&result);
+    let tokens = result.api_tokens.as_ref().expect("api token figures");
+    assert_eq!(tokens.token_source, "oidc");
+    assert!(tokens.refreshes >= 3, "{tokens:#?}");
+    // The renewals went to the token endpoint, counted apart from the API's calls and checked
+    // as any token response is.
+    let refreshes = &result.endpoints["token_refresh"].requests;
+    assert_eq!(refreshes.total, tokens.refreshes);
+    assert!(common::check(&result, "access_token_verifies").0 >= tokens.refreshes);
+    // The families' newest tokens were written back, so the next run starts from them.
+    let rotated = Seeds::load(directory.path())?;
+    assert_ne!(
+        rotated.refresh_tokens[0].refresh_token,
+        seeds.refresh_tokens[0].refresh_token
+    );
+    // Without a family for each VU, the run says so before its load.
+    let config = api_run(
+        &idp.base_url(),
+        settings(&api.base_url(), TokenSource::Oidc, Duration::from_secs(60)),
+        15.0,
+        1.0,
+    );
+    let (_handle, stop) = stop_signal();
+    let error = loadgen::run(&config, Seeds::default(), stop)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("--refresh-families"), "{error}");
+    api.stop().await;
+    idp.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_401_is_recovered_by_one_renewal_and_retry_and_still_fails_the_strict_gate() -> Result<()>
+{
+    // The API refuses 1 call in 10 as invalid_token, as it would a revoked key.
+    let api = hs256_api(vec![Fault {
+        kind: FaultKind::Unauthorized,
+        fraction: 0.1,
+    }])
+    .await?;
+    let config = api_run(
+        &api.base_url(),
+        settings(
+            &api.base_url(),
+            signing(Duration::from_secs(900)),
+            Duration::from_secs(60),
+        ),
+        20.0,
+        3.0,
+    );
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, Seeds::default(), stop).await?;
+    let tokens = result.api_tokens.as_ref().expect("api token figures");
+    // Every refused call was renewed and retried, and the retry passed: no iteration failed.
+    assert_eq!(result.iterations.failed, 0, "{:#?}", result.failures);
+    assert!(tokens.recovered_401 > 0, "{tokens:#?}");
+    assert_eq!(result.requests.unauthorized, tokens.recovered_401);
+    assert_eq!(tokens.refreshes, tokens.recovered_401);
+    let refusal = &tokens.refusals[0];
+    assert_eq!(
+        (
+            refusal.status,
+            refusal.error.as_deref(),
+            refusal.description.as_deref()
+        ),
+        (
+            401,
+            Some("invalid_token"),
+            Some("refused by an injected fault")
+        )
+    );
+    assert!(
+        refusal.expires_in_s.is_some_and(|left| left > 800),
+        "{refusal:#?}"
+    );
+    // The 401s themselves still fail the gate, which allows none.
+    assert_eq!(result.verdict, Verdict::Fail);
+    api.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_the_api_cannot_verify_fails_with_the_apis_reason_kept() -> Result<()> {
+    let api = hs256_api(Vec::new()).await?;
+    // Signed with another secret: the renewal signs another token the API refuses too.
+    let wrong = TokenSigner::hs256(b"not the secret the API holds, 32+ bytes!")?
+        .with_kid(Some("test-key-2".into()));
+    let config = api_run(
+        &api.base_url(),
+        settings(
+            &api.base_url(),
+            TokenSource::Sign(Arc::new(wrong)),
+            Duration::from_secs(60),
+        ),
+        10.0,
+        1.0,
+    );
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, Seeds::default(), stop).await?;
+    assert_eq!(result.iterations.completed, 0);
+    assert_eq!(result.verdict, Verdict::Fail);
+    let tokens = result.api_tokens.as_ref().expect("api token figures");
+    assert_eq!(tokens.recovered_401, 0);
+    let refusal = &tokens.refusals[0];
+    assert_eq!(
+        refusal.description.as_deref(),
+        Some("the token's signature does not verify")
+    );
+    assert_eq!(refusal.kid.as_deref(), Some("test-key-2"));
+    assert_eq!(refusal.count, result.requests.unauthorized);
+    let text = loadgen::results::printer::summary(&result);
+    assert!(
+        text.contains("401 invalid_token \"the token's signature does not verify\""),
+        "{text}"
+    );
+    api.stop().await;
+    Ok(())
+}
