@@ -5,17 +5,21 @@
 
 mod common;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 use common::{assert_clean, make_seeds, run_config, spawn_idp_with, steady};
 use http::{Method, StatusCode};
+use loadgen::http::address::Address;
+use loadgen::protocol::app_tokens::{JsonLogin, MintEndpoint, TokenFields};
 use loadgen::protocol::token_signing::TokenSigner;
 use loadgen::run::scenario::api::settings::{ApiSettings, TokenSource};
 use loadgen::{RunConfig, ScenarioKind, Seeds, Verdict, stop_signal};
 use mock_idp::{Fault, FaultKind};
 use reference_api::{Config, KeySource};
+use serde_json::{Value, json};
 
 const SECRET: &[u8] = b"the reference API's test secret, 32+ bytes";
 
@@ -32,6 +36,7 @@ fn settings(api: &str, token_source: TokenSource, refresh_before: Duration) -> A
         expect: Some(StatusCode::OK),
         token_source,
         refresh_before,
+        user_prefix: "user-loadtest-".into(),
     }
 }
 
@@ -229,5 +234,168 @@ async fn a_token_the_api_cannot_verify_fails_with_the_apis_reason_kept() -> Resu
         "{text}"
     );
     api.stop().await;
+    Ok(())
+}
+
+/// A small JSON auth app, as in a migration from sessions to JWTs: `POST /auth/login` with a user
+/// name and password, `POST /auth/refresh` with the newest refresh token (a rotated one is
+/// refused and counted), both answering a 3 s HS256 access token and a new refresh token.
+#[derive(Debug, Default)]
+struct JsonAuthApp {
+    newest: Mutex<std::collections::HashMap<String, String>>,
+    issued: AtomicU64,
+    replays: AtomicU64,
+}
+
+impl JsonAuthApp {
+    fn answer(&self, path: &str, body: &[u8]) -> (StatusCode, Value) {
+        let body: Value = serde_json::from_slice(body).unwrap_or_default();
+        let user = match path {
+            "/auth/login" if body["password"] == "loadtest" => {
+                body["username"].as_str().map(str::to_owned)
+            }
+            "/auth/refresh" => {
+                let sent = body["refresh_token"].as_str().unwrap_or_default();
+                let newest = self.newest.lock().map(|newest| {
+                    newest
+                        .iter()
+                        .find(|(_, token)| token.as_str() == sent)
+                        .map(|(user, _)| user.clone())
+                });
+                let user = newest.ok().flatten();
+                if user.is_none() {
+                    self.replays.fetch_add(1, Ordering::Relaxed);
+                }
+                user
+            }
+            _ => None,
+        };
+        let Some(user) = user else {
+            return (
+                StatusCode::UNAUTHORIZED,
+                json!({ "error": "invalid_grant" }),
+            );
+        };
+        let number = self.issued.fetch_add(1, Ordering::Relaxed);
+        let refresh_token = format!("rt-{user}-{number}");
+        if let Ok(mut newest) = self.newest.lock() {
+            newest.insert(user.clone(), refresh_token.clone());
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let access_token = jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &json!({ "sub": user, "iat": now, "exp": now + 3 }),
+            &jsonwebtoken::EncodingKey::from_secret(SECRET),
+        )
+        .unwrap_or_default();
+        (
+            StatusCode::OK,
+            json!({ "data": { "token": access_token }, "refresh_token": refresh_token, "expires_in": 3 }),
+        )
+    }
+}
+
+async fn spawn_json_auth_app() -> Result<(Arc<JsonAuthApp>, String)> {
+    let app = Arc::new(JsonAuthApp::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let serving = Arc::clone(&app);
+    common::serve_connections(
+        listener,
+        hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            let app = Arc::clone(&serving);
+            async move {
+                let path = request.uri().path().to_owned();
+                let body = http_body_util::BodyExt::collect(request.into_body())
+                    .await?
+                    .to_bytes();
+                let (status, answer) = app.answer(&path, &body);
+                let mut response = hyper::Response::new(http_body_util::Full::new(
+                    bytes::Bytes::from(answer.to_string()),
+                ));
+                *response.status_mut() = status;
+                Ok::<_, hyper::Error>(response)
+            }
+        }),
+    );
+    Ok((app, url))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_applications_json_login_and_rotating_refresh_give_the_tokens() -> Result<()> {
+    let api = hs256_api(Vec::new()).await?;
+    let (app, auth) = spawn_json_auth_app().await?;
+    let login = JsonLogin {
+        login: Address::parse(&format!("{auth}/auth/login"))?,
+        refresh: Some(Address::parse(&format!("{auth}/auth/refresh"))?),
+        username_field: "username".into(),
+        password_field: "password".into(),
+        refresh_field: "refresh_token".into(),
+        password: "loadtest".into(),
+        fields: TokenFields {
+            access_token: "data.token".into(),
+            ..TokenFields::default()
+        },
+    };
+    let config = api_run(
+        &api.base_url(),
+        settings(
+            &api.base_url(),
+            TokenSource::Json(Arc::new(login)),
+            Duration::from_secs(60),
+        ),
+        15.0,
+        6.0,
+    );
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, Seeds::default(), stop).await?;
+    assert_clean(&result);
+    let tokens = result.api_tokens.as_ref().expect("api token figures");
+    assert_eq!(tokens.token_source, "json");
+    assert!(tokens.refreshes >= 3, "{tokens:#?}");
+    // Each renewal sent the newest refresh token: the app saw no rotated one come back.
+    assert_eq!(app.replays.load(Ordering::Relaxed), 0);
+    assert_eq!(
+        result.endpoints["token_refresh"].requests.total,
+        tokens.refreshes
+    );
+    api.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_mint_endpoint_gives_each_vu_a_token_for_its_user() -> Result<()> {
+    let idp = spawn_idp_with(|config| {
+        config.enable_test_endpoints = true;
+        config.access_token_ttl = Duration::from_secs(4);
+    })
+    .await?;
+    let mut api_config = Config::ephemeral(KeySource::Jwks(format!("{}/jwks", idp.base_url())));
+    api_config.issuer = Some(idp.base_url());
+    let api = reference_api::spawn(api_config).await?;
+    let mint = MintEndpoint {
+        url: Address::parse(&format!("{}/_test/mint-token", idp.base_url()))?,
+        body: MintEndpoint::default_body(),
+        fields: TokenFields::default(),
+    };
+    let mut settings = settings(
+        &api.base_url(),
+        TokenSource::Mint(Arc::new(mint)),
+        Duration::from_secs(60),
+    );
+    // The API says whose token it checked: each VU's own user.
+    settings.routes = vec![format!("{}/api/v1/me", api.base_url()).parse()?];
+    let config = api_run(&api.base_url(), settings, 15.0, 6.0);
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, Seeds::default(), stop).await?;
+    assert_clean(&result);
+    let tokens = result.api_tokens.as_ref().expect("api token figures");
+    assert_eq!(tokens.token_source, "mint");
+    assert!(tokens.refreshes >= 3, "{tokens:#?}");
+    api.stop().await;
+    idp.shutdown().await;
     Ok(())
 }

@@ -274,3 +274,94 @@ async fn seed_run_and_report_with_exit_codes() {
 
     idp.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_flags_that_cannot_work_are_refused_in_words_before_any_load() {
+    let target = "http://127.0.0.1:9";
+    for (arguments, expected) in [
+        (vec!["--scenario", "api"], "needs at least one --api-url"),
+        (
+            vec![
+                "--scenario",
+                "token-code",
+                "--api-url",
+                "http://127.0.0.1:9/api",
+            ],
+            "--api-url is for --scenario api",
+        ),
+        (
+            vec!["--scenario", "api", "--api-url", "/api/v1/feed"],
+            "URL=WEIGHT",
+        ),
+        (
+            vec![
+                "--scenario",
+                "api",
+                "--api-url",
+                "http://127.0.0.1:9/api",
+                "--token-source",
+                "sign",
+            ],
+            "needs the application's test key",
+        ),
+        (
+            vec![
+                "--scenario",
+                "api",
+                "--api-url",
+                "http://127.0.0.1:9/api",
+                "--token-source",
+                "sign",
+                "--sign-secret-env",
+                "LOADGEN_TEST_SECRET_NOBODY_SETS",
+            ],
+            "not set in the environment",
+        ),
+        (
+            vec![
+                "--scenario",
+                "api",
+                "--api-url",
+                "http://127.0.0.1:9/api",
+                "--token-source",
+                "sign",
+                "--sign-secret-env",
+                "PATH",
+                "--claim",
+                "role",
+            ],
+            "is not name=value",
+        ),
+        (
+            vec![
+                "--scenario",
+                "api",
+                "--api-url",
+                "http://127.0.0.1:9/api",
+                "--token-source",
+                "json",
+            ],
+            "needs --login-url",
+        ),
+        (
+            vec![
+                "--scenario",
+                "api",
+                "--api-url",
+                "http://127.0.0.1:9/api",
+                "--token-source",
+                "mint",
+            ],
+            "needs --mint-url",
+        ),
+    ] {
+        // PATH stands for a secret long enough, so that the claim is what is refused.
+        let mut command = vec!["run", "--target", target];
+        command.extend(arguments.iter().copied());
+        let output = run_loadgen(&command).await.unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(!output.status.success(), "{arguments:?}");
+        assert!(stderr.contains(expected), "{arguments:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

@@ -337,10 +337,22 @@ impl Loadgen {
 
     /// `loadgen run`; its exit code (0 pass, 99 a threshold failed, other: an error).
     pub fn run(&self, test: &TestRun<'_>) -> Result<i32> {
+        self.run_with(test, &[], &[])
+    }
+
+    /// [`Self::run`] with further flags (the `api` scenario's) and environment variables.
+    pub fn run_with(
+        &self,
+        test: &TestRun<'_>,
+        extra_args: &[String],
+        env: &[(&str, &str)],
+    ) -> Result<i32> {
         let status = run_to_completion(
             Command::new(&self.binary)
                 .args(Self::run_args(test))
-                .args(self.transport_args()),
+                .args(self.transport_args())
+                .args(extra_args)
+                .envs(env.iter().copied()),
         )?;
         status
             .code()

@@ -58,6 +58,22 @@ pub enum Command {
     /// its floor (signatures x the raw signing cost the benches measure in the same run). With
     /// --idp keycloak, Keycloak's limit for TEST 2 instead.
     Capacity(CapacityArgs),
+    /// Your API under load with real tokens, against the reference API (the example resource
+    /// server): mock-idp and the API booted, families seeded, `loadgen run --scenario api` with
+    /// the provider's tokens and with tokens loadgen signs, each renewed before it expires, both
+    /// gated; then a deliberate fault run (the API refuses 1 % as invalid_token) that must fail.
+    Api(ApiArgs),
+}
+
+/// Flags of `api`.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ApiArgs {
+    /// 2 s ramps and 10 s steady instead of the specification's 10 s and 120 s.
+    #[arg(long)]
+    pub quick: bool,
+    /// API calls per second.
+    #[arg(long, default_value_t = 300)]
+    pub rate: u32,
 }
 
 /// Flags of `capacity`.

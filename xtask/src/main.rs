@@ -2,6 +2,7 @@
 //! flags and hands each command to its module; the other crates run as processes, so xtask has
 //! no workspace dependency and compiles in seconds.
 
+mod api;
 mod capacity;
 mod children;
 mod flags;
@@ -33,5 +34,6 @@ fn main() -> Result<()> {
         Some(Command::Fuzz(args)) => fuzz::run(&args),
         Some(Command::Shards(args)) => shards::run(&args),
         Some(Command::Capacity(args)) => capacity::run(&args),
+        Some(Command::Api(args)) => api::run(args),
     }
 }

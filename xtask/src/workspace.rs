@@ -97,6 +97,22 @@ impl Workspace {
         IdpProcess::boot(command, &run_dir.idp_log(), Duration::from_secs(30))
     }
 
+    /// Boots the release reference API (the example resource server) with `args` and `env`, its
+    /// stderr logged to `log`.
+    pub fn boot_reference_api(
+        &self,
+        args: &[String],
+        env: &[(&str, &str)],
+        log: &Path,
+    ) -> Result<IdpProcess> {
+        let mut command = Command::new(self.release_bin("reference-api"));
+        command
+            .args(["--addr", "127.0.0.1:0"])
+            .args(args)
+            .envs(env.iter().copied());
+        IdpProcess::boot(command, log, Duration::from_secs(30))
+    }
+
     /// Writes a CA and a certificate for the loopback names to `directory` with the release
     /// mock-idp, for another provider to serve HTTPS with.
     pub fn make_tls_certificates(&self, directory: &Path) -> Result<()> {

@@ -9,8 +9,12 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use http::{Method, StatusCode};
 use loadgen::ScenarioKind;
+use loadgen::http::address::Address;
+use loadgen::protocol::app_tokens::{JsonLogin, MintEndpoint, TokenFields};
 use loadgen::protocol::token_signing::{SigningAlgorithm, TokenSigner};
 use loadgen::run::scenario::api::settings::{ApiRoute, ApiSettings, TokenSource};
+
+use crate::cli::shared_args::UserArgs;
 
 /// Where the `api` scenario's access tokens come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -20,6 +24,10 @@ pub(crate) enum TokenSourceKind {
     /// Signed by loadgen with the application's test key (--sign-key or --sign-secret-env); no
     /// provider is needed.
     Sign,
+    /// The application's own JSON login (--login-url) and refresh (--refresh-url) API.
+    Json,
+    /// The application's test-only mint endpoint (--mint-url).
+    Mint,
 }
 
 #[derive(Debug, Args)]
@@ -64,6 +72,56 @@ pub(crate) struct ApiArgs {
     /// `--token-source sign`: the `kid` every token's header names, when the API wants one.
     #[arg(long, env = "LOADGEN_KID")]
     pub(crate) kid: Option<String>,
+    /// `--token-source json`: the login URL, `POST`ed `{"username": ..., "password": ...}`.
+    #[arg(long, env = "LOADGEN_LOGIN_URL")]
+    pub(crate) login_url: Option<String>,
+    /// `--token-source json`: the refresh URL, `POST`ed `{"refresh_token": ...}`; without it a
+    /// token is renewed by signing in again.
+    #[arg(long, env = "LOADGEN_REFRESH_URL")]
+    pub(crate) refresh_url: Option<String>,
+    /// `--token-source json`: the login body's user-name field.
+    #[arg(long, env = "LOADGEN_LOGIN_USERNAME_FIELD", default_value = "username")]
+    pub(crate) login_username_field: String,
+    /// `--token-source json`: the login body's password field.
+    #[arg(long, env = "LOADGEN_LOGIN_PASSWORD_FIELD", default_value = "password")]
+    pub(crate) login_password_field: String,
+    /// `--token-source json`: the refresh body's field.
+    #[arg(
+        long,
+        env = "LOADGEN_REFRESH_REQUEST_FIELD",
+        default_value = "refresh_token"
+    )]
+    pub(crate) refresh_request_field: String,
+    /// `--token-source mint`: the mint URL, `POST`ed the --mint-body for each VU's user.
+    #[arg(long, env = "LOADGEN_MINT_URL")]
+    pub(crate) mint_url: Option<String>,
+    /// `--token-source mint`: the body of a mint request, `{{user}}` and `{{n}}` filled in
+    /// (mock-idp's /_test/mint-token takes the default).
+    #[arg(
+        long,
+        env = "LOADGEN_MINT_BODY",
+        default_value = r#"{"user_id": "{{user}}"}"#
+    )]
+    pub(crate) mint_body: String,
+    /// `json` and `mint`: the answer's access-token field (dotted for a nested one: data.token).
+    #[arg(
+        long,
+        env = "LOADGEN_ACCESS_TOKEN_FIELD",
+        default_value = "access_token"
+    )]
+    pub(crate) access_token_field: String,
+    /// `json` and `mint`: the answer's refresh-token field.
+    #[arg(
+        long,
+        env = "LOADGEN_REFRESH_TOKEN_FIELD",
+        default_value = "refresh_token"
+    )]
+    pub(crate) refresh_token_field: String,
+    /// `json` and `mint`: the answer's lifetime field, in seconds.
+    #[arg(long, env = "LOADGEN_EXPIRES_IN_FIELD", default_value = "expires_in")]
+    pub(crate) expires_in_field: String,
+    #[command(flatten)]
+    pub(crate) users: UserArgs,
 }
 
 impl ApiArgs {
@@ -101,6 +159,17 @@ impl ApiArgs {
         let token_source = match self.token_source {
             TokenSourceKind::Oidc => TokenSource::Oidc,
             TokenSourceKind::Sign => TokenSource::Sign(Arc::new(self.signer()?)),
+            TokenSourceKind::Json => TokenSource::Json(Arc::new(self.json_login()?)),
+            TokenSourceKind::Mint => TokenSource::Mint(Arc::new(MintEndpoint {
+                url: address(
+                    "--mint-url",
+                    self.mint_url.as_deref().context(
+                        "--token-source mint needs --mint-url, the application's mint endpoint",
+                    )?,
+                )?,
+                body: self.mint_body.clone(),
+                fields: self.fields(),
+            })),
         };
         Ok(Some(ApiSettings {
             routes: self.api_urls.clone(),
@@ -109,7 +178,36 @@ impl ApiArgs {
             expect,
             token_source,
             refresh_before: self.refresh_before,
+            user_prefix: self.users.user_prefix.clone(),
         }))
+    }
+
+    fn fields(&self) -> TokenFields {
+        TokenFields {
+            access_token: self.access_token_field.clone(),
+            refresh_token: self.refresh_token_field.clone(),
+            expires_in: self.expires_in_field.clone(),
+        }
+    }
+
+    fn json_login(&self) -> anyhow::Result<JsonLogin> {
+        let login = self
+            .login_url
+            .as_deref()
+            .context("--token-source json needs --login-url, the application's login endpoint")?;
+        Ok(JsonLogin {
+            login: address("--login-url", login)?,
+            refresh: self
+                .refresh_url
+                .as_deref()
+                .map(|url| address("--refresh-url", url))
+                .transpose()?,
+            username_field: self.login_username_field.clone(),
+            password_field: self.login_password_field.clone(),
+            refresh_field: self.refresh_request_field.clone(),
+            password: self.users.password.clone(),
+            fields: self.fields(),
+        })
     }
 
     fn signer(&self) -> anyhow::Result<TokenSigner> {
@@ -131,4 +229,9 @@ impl ApiArgs {
             .with_lifetime(self.token_ttl)
             .with_claims(&self.claims)?)
     }
+}
+
+fn address(flag: &str, url: &str) -> anyhow::Result<Address> {
+    Address::parse(url)
+        .map_err(|error| anyhow::anyhow!("{flag} {url} cannot be requested: {error}"))
 }

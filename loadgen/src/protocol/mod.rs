@@ -9,6 +9,7 @@
 //! again on an unknown `kid` at most once per 5 s for all VUs together; nothing here is specific
 //! to one provider.
 
+pub mod app_tokens;
 pub mod authorization;
 pub mod browser;
 pub mod client_credentials;

@@ -12,7 +12,7 @@ use crate::protocol::token_verifier::AccessTokenFormat;
 use crate::results::names::CheckSet;
 use crate::results::thresholds::Thresholds;
 use crate::run::scenario::ScenarioKind;
-use crate::run::scenario::api::settings::{ApiSettings, TokenSource};
+use crate::run::scenario::api::settings::ApiSettings;
 use crate::terminal::ProgressMode;
 
 /// Everything `loadgen run` needs besides the seeds.
@@ -106,13 +106,13 @@ impl RunConfig {
     }
 
     /// Whether the run talks to an OpenID provider: every scenario does, but the `api` one
-    /// with tokens loadgen signs itself.
+    /// with tokens from elsewhere (signed by loadgen, the application's own login or mint).
     pub fn needs_provider(&self) -> bool {
         !(self.scenario == ScenarioKind::Api
             && self
                 .api
                 .as_ref()
-                .is_some_and(|api| matches!(api.token_source, TokenSource::Sign(_))))
+                .is_some_and(|api| !api.token_source.needs_provider()))
     }
 
     /// SHA-256 of everything the shards of one run must share: two shards whose hashes differ

@@ -479,7 +479,7 @@ async fn run_scenario<S: Scenario>(
 
     // Counted before the write-back sets aside the families of VUs cut off at the end: those are
     // in doubt because the run ended, not because of a transport error.
-    let refresh_families = S::HOLDS_FAMILIES.then(|| context.families.counts());
+    let refresh_families = S::holds_families(&context).then(|| context.families.counts());
     let access_token_bases = context.access_token_bases();
     let mut failures = context.failed_iterations_by_cause();
     if dropped > 0 {

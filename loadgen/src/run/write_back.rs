@@ -16,7 +16,7 @@ pub(super) fn write_back_refresh_tokens<S: Scenario>(
     vus: usize,
     ended: &[VirtualUser<S>],
 ) -> Option<String> {
-    if !S::HOLDS_FAMILIES {
+    if !S::holds_families(context) {
         return None;
     }
     let directory = config.seeds_out.as_deref()?;

@@ -168,6 +168,12 @@ pub trait Scenario: Send + Sync + 'static {
     /// to a spare when its own is in doubt ([`families`]).
     const HOLDS_FAMILIES: bool = false;
 
+    /// Whether this run's VUs hold families: [`Self::HOLDS_FAMILIES`], unless the run's settings
+    /// say otherwise (the `api` scenario holds them only for the provider's tokens).
+    fn holds_families(_context: &RunContext) -> bool {
+        Self::HOLDS_FAMILIES
+    }
+
     /// The newest refresh token the VU holds, which the seeds keep after the run (TEST 2's
     /// family); `None` for the scenarios that keep none.
     fn newest_refresh_token(_state: &Self::State) -> Option<&str> {

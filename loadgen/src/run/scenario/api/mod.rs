@@ -20,7 +20,7 @@ use crate::results::names::Endpoint;
 use crate::run::scenario::api::settings::ApiTally;
 use crate::run::scenario::api::token::HeldToken;
 use crate::run::scenario::vu::Expect;
-use crate::run::scenario::{Iteration, Scenario, SeedNeed, Vu};
+use crate::run::scenario::{Iteration, RunContext, Scenario, SeedNeed, Vu};
 
 /// The `api` scenario.
 #[derive(Debug)]
@@ -97,7 +97,7 @@ impl Scenario for Api {
         let tally = tally(vu).ok_or("the api scenario needs at least one --api-url")?;
         let settings = &tally.settings;
         let number = vu.id() + 1;
-        let token = HeldToken::for_vu(vu, &settings.token_source, number).await?;
+        let token = HeldToken::for_vu(vu, settings, number).await?;
         let addresses = settings
             .routes
             .iter()
@@ -117,6 +117,13 @@ impl Scenario for Api {
             addresses,
             body,
         })
+    }
+
+    fn holds_families(context: &RunContext) -> bool {
+        context
+            .api
+            .as_ref()
+            .is_some_and(|tally| tally.settings.token_source.needs_provider())
     }
 
     fn newest_refresh_token(user: &ApiUser) -> Option<&str> {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use http::{Method, StatusCode};
 
 use crate::http::address::Address;
+use crate::protocol::app_tokens::{JsonLogin, MintEndpoint};
 use crate::protocol::token_signing::TokenSigner;
 use crate::results::api_tokens::{ApiRefusal, ApiTokens};
 
@@ -63,6 +64,10 @@ pub enum TokenSource {
     Oidc,
     /// Signed by loadgen with the application's test key.
     Sign(Arc<TokenSigner>),
+    /// The application's own JSON login and refresh API.
+    Json(Arc<JsonLogin>),
+    /// The application's test-only mint endpoint.
+    Mint(Arc<MintEndpoint>),
 }
 
 impl TokenSource {
@@ -71,7 +76,14 @@ impl TokenSource {
         match self {
             TokenSource::Oidc => "oidc",
             TokenSource::Sign(_) => "sign",
+            TokenSource::Json(_) => "json",
+            TokenSource::Mint(_) => "mint",
         }
+    }
+
+    /// Whether the tokens come from the OpenID provider at `--target` (the others need none).
+    pub fn needs_provider(&self) -> bool {
+        matches!(self, TokenSource::Oidc)
     }
 }
 
@@ -90,6 +102,16 @@ pub struct ApiSettings {
     pub token_source: TokenSource,
     /// How long before its expiry a token is renewed.
     pub refresh_before: Duration,
+    /// The users of the sources that are not the provider's are `PREFIX00001` ..., VU i's
+    /// number i + 1, as the seeder names them.
+    pub user_prefix: String,
+}
+
+impl ApiSettings {
+    /// User number `number`'s name (from 1).
+    pub fn user(&self, number: usize) -> String {
+        format!("{}{number:05}", self.user_prefix)
+    }
 }
 
 impl ApiSettings {
@@ -213,6 +235,7 @@ mod tests {
             expect: None,
             token_source: TokenSource::Oidc,
             refresh_before: Duration::from_secs(60),
+            user_prefix: "user-loadtest-".into(),
         };
         let turns: Vec<usize> = (0..8).map(|index| settings.route_of(index)).collect();
         assert_eq!(turns, [0, 0, 0, 1, 0, 0, 0, 1]);

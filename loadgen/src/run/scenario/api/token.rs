@@ -3,12 +3,20 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::HeaderValue;
+use bytes::Bytes;
+use http::header::{ACCEPT, CONTENT_TYPE};
+use http::{HeaderName, HeaderValue, Method};
+use tokio::time::Instant;
 
-use crate::protocol::token_request::TokenResponse;
+use crate::http::address::Address;
+use crate::http::client::HttpResponse;
+use crate::protocol::app_tokens::{AppTokens, TokenFields, read_tokens};
+use crate::protocol::token_request::{TokenResponse, describe_error_body};
+use crate::results::names::Endpoint;
 use crate::run::scenario::RotationFailure;
 use crate::run::scenario::Vu;
-use crate::run::scenario::api::settings::{ApiTally, TokenSource};
+use crate::run::scenario::api::settings::{ApiSettings, ApiTally, TokenSource};
+use crate::run::scenario::vu::Expect;
 
 /// The token a VU sends, and what it knows of it.
 #[derive(Debug)]
@@ -30,6 +38,25 @@ pub(super) struct HeldToken {
     expires_at: Option<SystemTime>,
 }
 
+fn json_headers() -> [(HeaderName, HeaderValue); 2] {
+    [
+        (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+        (ACCEPT, HeaderValue::from_static("application/json")),
+    ]
+}
+
+/// The tokens of a set-up answer: a success status and the fields.
+fn read_answer(answer: &HttpResponse, fields: &TokenFields) -> Result<AppTokens, String> {
+    if !answer.status.is_success() {
+        return Err(format!(
+            "it answered {}: {}",
+            answer.status.as_u16(),
+            describe_error_body(&answer.body)
+        ));
+    }
+    read_tokens(&answer.body, fields)
+}
+
 fn bearer_of(access_token: &str) -> Result<HeaderValue, String> {
     HeaderValue::from_str(&format!("Bearer {access_token}"))
         .map_err(|_| "its access token cannot be sent in a header".to_owned())
@@ -39,12 +66,12 @@ impl HeldToken {
     /// VU number `number`'s first token, before the clock starts.
     pub(super) async fn for_vu(
         vu: &mut Vu,
-        source: &TokenSource,
+        settings: &ApiSettings,
         number: usize,
     ) -> Result<Self, String> {
-        match source {
+        match &settings.token_source {
             TokenSource::Sign(signer) => {
-                let user = format!("user-loadtest-{number:05}");
+                let user = settings.user(number);
                 let now = SystemTime::now();
                 let signed = signer.sign_at(&user, number, now)?;
                 Ok(Self {
@@ -57,6 +84,31 @@ impl HeldToken {
                     issued_at: now,
                     expires_at: Some(signed.expires_at),
                 })
+            }
+            TokenSource::Json(login) => {
+                let user = settings.user(number);
+                let body = login.login_body(&user);
+                let answer = vu
+                    .send_unmeasured(Method::POST, &login.login, &json_headers(), body)
+                    .await
+                    .map_err(|error| {
+                        format!("signing {user} in at the login URL failed: {error}")
+                    })?;
+                let tokens = read_answer(&answer, &login.fields).map_err(|error| {
+                    format!("signing {user} in at the login URL failed: {error}")
+                })?;
+                Self::holding(user, number, tokens)
+            }
+            TokenSource::Mint(mint) => {
+                let user = settings.user(number);
+                let body = mint.body_for(&user, number);
+                let answer = vu
+                    .send_unmeasured(Method::POST, &mint.url, &json_headers(), body)
+                    .await
+                    .map_err(|error| format!("minting a token for {user} failed: {error}"))?;
+                let tokens = read_answer(&answer, &mint.fields)
+                    .map_err(|error| format!("minting a token for {user} failed: {error}"))?;
+                Self::holding(user, number, tokens)
             }
             TokenSource::Oidc => {
                 let seed = vu
@@ -83,6 +135,64 @@ impl HeldToken {
                 };
                 held.take(tokens)?;
                 Ok(held)
+            }
+        }
+    }
+
+    /// A token of an application's JSON answer, just got.
+    fn holding(user: String, number: usize, tokens: AppTokens) -> Result<Self, String> {
+        let mut held = Self {
+            user,
+            number,
+            subject: None,
+            bearer: HeaderValue::from_static("Bearer -"),
+            access_token: String::new(),
+            refresh_token: None,
+            issued_at: SystemTime::now(),
+            expires_at: None,
+        };
+        held.take_app_tokens(tokens)?;
+        Ok(held)
+    }
+
+    /// Holds the tokens of an application's JSON answer; a new refresh token replaces the old.
+    fn take_app_tokens(&mut self, tokens: AppTokens) -> Result<(), String> {
+        self.take(TokenResponse {
+            access_token: Some(tokens.access_token),
+            refresh_token: tokens.refresh_token,
+            expires_in: tokens.expires_in,
+            ..TokenResponse::default()
+        })
+    }
+
+    /// Renews at an application's JSON endpoint (`address`, `body`), recorded as the
+    /// `token_refresh` endpoint; whether a new token is held.
+    async fn renew_at(
+        &mut self,
+        vu: &mut Vu,
+        address: &Address,
+        body: Bytes,
+        fields: &TokenFields,
+    ) -> bool {
+        let Some(answer) = vu
+            .step(
+                Endpoint::TokenRefresh,
+                Method::POST,
+                address,
+                &json_headers(),
+                body,
+                Instant::now(),
+                Expect::Success,
+            )
+            .await
+        else {
+            return false;
+        };
+        match read_tokens(&answer.body, fields) {
+            Ok(tokens) => self.take_app_tokens(tokens).is_ok(),
+            Err(error) => {
+                vu.fail("renewal answer without a token", || error);
+                false
             }
         }
     }
@@ -126,6 +236,23 @@ impl HeldToken {
                         false
                     }
                 }
+            }
+            TokenSource::Json(login) => {
+                // The refresh URL with the refresh token held; signing in again otherwise.
+                match (&login.refresh, self.refresh_token.as_deref()) {
+                    (Some(refresh), Some(refresh_token)) => {
+                        let body = login.refresh_body(refresh_token);
+                        self.renew_at(vu, refresh, body, &login.fields).await
+                    }
+                    _ => {
+                        let body = login.login_body(&self.user);
+                        self.renew_at(vu, &login.login, body, &login.fields).await
+                    }
+                }
+            }
+            TokenSource::Mint(mint) => {
+                let body = mint.body_for(&self.user, self.number);
+                self.renew_at(vu, &mint.url, body, &mint.fields).await
             }
             TokenSource::Oidc => {
                 let Some(sent) = self.refresh_token.clone() else {

@@ -331,6 +331,21 @@ impl Vu {
         .ok_or(RotationFailure::Answered)
     }
 
+    /// Sends one request before the clock starts (a VU's set-up), unmeasured; a transport error
+    /// in words.
+    pub async fn send_unmeasured(
+        &mut self,
+        method: Method,
+        address: &Address,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+    ) -> Result<HttpResponse, String> {
+        self.client
+            .send(method, address, headers, body, self.context.timeout)
+            .await
+            .map_err(|error| error.to_string())
+    }
+
     /// Renews tokens with `refresh_token` before the clock starts (a VU's set-up), unmeasured.
     pub async fn refresh_unmeasured(
         &mut self,
