@@ -83,16 +83,34 @@ async fn signed_tokens_that_expire_during_the_run_are_renewed_before_with_no_401
     assert!(tokens.refreshes >= 3, "{tokens:#?}");
     assert_eq!((tokens.refresh_failures, tokens.recovered_401), (0, 0));
     assert!(tokens.refusals.is_empty(), "{tokens:#?}");
-    // The API's calls are the gated endpoint; a signed token needs no token endpoint.
+    // The API's calls are the gated endpoint, and each URL is its own endpoint beside it,
+    // taking its weight's share; a signed token needs no token endpoint.
     assert_eq!(
         result.endpoints.keys().collect::<Vec<_>>(),
-        ["api"],
+        ["api", "api GET /api/v1/me", "api GET /api/v1/posts/feed"],
         "{:#?}",
         result.endpoints.keys()
     );
+    let calls = |name: &str| result.endpoints[name].requests.total;
+    assert_eq!(calls("api"), result.iterations.completed);
     assert_eq!(
-        result.endpoints["api"].requests.total,
-        result.iterations.completed
+        calls("api GET /api/v1/posts/feed") + calls("api GET /api/v1/me"),
+        calls("api")
+    );
+    assert!(calls("api GET /api/v1/posts/feed") >= 2 * calls("api GET /api/v1/me"));
+    // The totals count each call once: the routes are a breakdown of `api`.
+    assert_eq!(result.requests.total, calls("api"));
+    // Two runs side by side, merged, keep the breakdown.
+    let merged = loadgen::merge_results(
+        &[
+            ("a".to_owned(), result.clone()),
+            ("b".to_owned(), result.clone()),
+        ],
+        Duration::from_secs(3600),
+    )?;
+    assert_eq!(
+        merged.endpoints["api GET /api/v1/me"].requests.total,
+        2 * calls("api GET /api/v1/me")
     );
     api.stop().await;
     Ok(())

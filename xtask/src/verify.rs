@@ -1,17 +1,17 @@
 //! `cargo xtask verify`, the pre-merge check: fmt, clippy, the tests, the quick pipeline, two
 //! deliberate fault runs that show the gate judges right (1 % of 401s must fail it, a few 500s
 //! within the 99.9 % success allowance must not), the quick pipeline against two real providers
-//! (node-oidc-provider and Keycloak), the quick pipeline over HTTPS with HTTP/2, and two shards of
-//! one run merged beside the single run.
+//! (node-oidc-provider and Keycloak), the quick pipeline over HTTPS with HTTP/2, two shards of
+//! one run merged beside the single run, and the `api` scenario against the reference API.
 
 use anyhow::{Context as _, Result, ensure};
 use xshell::cmd;
 
 use crate::children::{EXIT_THRESHOLD_FAILED, SeedCounts, TestRun};
-use crate::flags::{Idp, PipelineArgs, ShardsArgs};
+use crate::flags::{ApiArgs, Idp, PipelineArgs, ShardsArgs};
 use crate::pipeline::{self, MAX_VUS, Mode, profile_of};
-use crate::shards;
 use crate::workspace::Workspace;
+use crate::{api, shards};
 
 /// Runs every check; the first failure stops it. With `pipelines_only`, fmt, clippy and the
 /// tests are left out: `.ci/run` runs them itself just before, and each runs once.
@@ -106,6 +106,14 @@ pub fn run(pipelines_only: bool) -> Result<()> {
     );
     shards::run(&ShardsArgs {
         n: 2,
+        quick: true,
+        rate: 300,
+    })?;
+
+    println!(
+        "\n==> your API with real tokens: the reference API with each token source, and its fault run (cargo xtask api --quick)"
+    );
+    api::run(ApiArgs {
         quick: true,
         rate: 300,
     })?;

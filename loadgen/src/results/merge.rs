@@ -18,19 +18,19 @@ impl RunResult {
     fn to_recorder(&self) -> Result<Recorder, HistogramCodecError> {
         let mut recorder = Recorder::new();
         for (name, measured) in &self.endpoints {
-            let Some(endpoint) = Endpoint::from_name(name) else {
-                continue;
+            // A name that is no endpoint's is a route of the `api` endpoint.
+            let target = match Endpoint::from_name(name) {
+                Some(endpoint) => recorder.endpoint_mut(endpoint),
+                None => recorder.route_mut(name),
             };
             for (code, count) in &measured.requests.by_status {
-                let code = code.parse::<u16>().unwrap_or(0);
-                recorder.add_status_count(endpoint, code, *count);
+                target.add_status_count(code.parse::<u16>().unwrap_or(0), *count);
             }
             for (kind, count) in &measured.requests.transport_errors {
                 if let Some(kind) = TransportErrorKind::from_name(kind) {
-                    recorder.add_error_count(endpoint, kind, *count);
+                    target.add_error_count(kind, *count);
                 }
             }
-            let target = recorder.endpoint_mut(endpoint);
             add_histogram(
                 &mut target.latency,
                 &decode_histogram(&measured.histograms.latency)?,

@@ -5,6 +5,7 @@
 //! progress line. A recorder is allocated once before the run: recording a response only bumps
 //! counters, so measuring costs no allocation per request.
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -47,6 +48,40 @@ impl EndpointRecorder {
             other_status: 0,
             errors: [0; <TransportErrorKind as strum::EnumCount>::COUNT],
         }
+    }
+
+    /// Counts one request.
+    fn record(&mut self, outcome: RequestOutcome, latency: Duration, service_time: Duration) {
+        self.latency.saturating_record(to_micros(latency));
+        self.service_time.saturating_record(to_micros(service_time));
+        match outcome {
+            RequestOutcome::Status(code) => {
+                match usize::from(code)
+                    .checked_sub(100)
+                    .filter(|slot| *slot < STATUS_SLOTS)
+                {
+                    Some(slot) => self.status_counts[slot] += 1,
+                    None => self.other_status += 1,
+                }
+            }
+            RequestOutcome::Transport(kind) => self.errors[kind as usize] += 1,
+        }
+    }
+
+    /// Adds `count` responses with status `code` (used when rebuilding a recorder from results).
+    pub(crate) fn add_status_count(&mut self, code: u16, count: u64) {
+        match usize::from(code)
+            .checked_sub(100)
+            .filter(|slot| *slot < STATUS_SLOTS)
+        {
+            Some(slot) => self.status_counts[slot] += count,
+            None => self.other_status += count,
+        }
+    }
+
+    /// Adds `count` transport errors of one kind.
+    pub(crate) fn add_error_count(&mut self, kind: TransportErrorKind, count: u64) {
+        self.errors[kind as usize] += count;
     }
 
     /// Status codes seen, with their counts, in ascending order. Codes outside 100-599 are
@@ -92,6 +127,9 @@ impl EndpointRecorder {
 #[derive(Debug, Clone)]
 pub struct Recorder {
     endpoints: [EndpointRecorder; <Endpoint as strum::EnumCount>::COUNT],
+    /// The `api` scenario's requests again, by route (`api GET /path`): a breakdown of the
+    /// `api` endpoint, not counted a second time in the totals.
+    routes: BTreeMap<String, EndpointRecorder>,
     /// Intended start to end of the whole iteration, microseconds.
     pub iteration_duration: Histogram<u64>,
     checks: [CheckTally; <Check as strum::EnumCount>::COUNT],
@@ -120,6 +158,7 @@ impl Recorder {
     pub fn new() -> Self {
         Self {
             endpoints: std::array::from_fn(|_| EndpointRecorder::new()),
+            routes: BTreeMap::new(),
             iteration_duration: new_latency_histogram(),
             checks: [CheckTally::default(); <Check as strum::EnumCount>::COUNT],
             iterations_succeeded: 0,
@@ -136,23 +175,39 @@ impl Recorder {
         latency: Duration,
         service_time: Duration,
     ) {
-        let recorder = &mut self.endpoints[endpoint.slot()];
-        recorder.latency.saturating_record(to_micros(latency));
-        recorder
-            .service_time
-            .saturating_record(to_micros(service_time));
-        match outcome {
-            RequestOutcome::Status(code) => {
-                match usize::from(code)
-                    .checked_sub(100)
-                    .filter(|slot| *slot < STATUS_SLOTS)
-                {
-                    Some(slot) => recorder.status_counts[slot] += 1,
-                    None => recorder.other_status += 1,
-                }
-            }
-            RequestOutcome::Transport(kind) => recorder.errors[kind as usize] += 1,
+        self.endpoints[endpoint.slot()].record(outcome, latency, service_time);
+    }
+
+    /// Records one request of the `api` scenario on `route` too (its `api` request is recorded
+    /// by [`Self::record_request`]).
+    pub fn record_route_request(
+        &mut self,
+        route: &str,
+        outcome: RequestOutcome,
+        latency: Duration,
+        service_time: Duration,
+    ) {
+        if !self.routes.contains_key(route) {
+            self.routes
+                .insert(route.to_owned(), EndpointRecorder::new());
         }
+        if let Some(recorder) = self.routes.get_mut(route) {
+            recorder.record(outcome, latency, service_time);
+        }
+    }
+
+    /// The routes' breakdowns, by name.
+    pub fn routes(&self) -> impl Iterator<Item = (&str, &EndpointRecorder)> {
+        self.routes
+            .iter()
+            .map(|(name, recorder)| (name.as_str(), recorder))
+    }
+
+    /// Mutable access to a route's breakdown (rebuilding a recorder from results).
+    pub(crate) fn route_mut(&mut self, route: &str) -> &mut EndpointRecorder {
+        self.routes
+            .entry(route.to_owned())
+            .or_insert_with(EndpointRecorder::new)
     }
 
     /// Tallies one check.
@@ -211,28 +266,6 @@ impl Recorder {
         total
     }
 
-    /// Adds `count` responses with status `code` (used when rebuilding a recorder from results).
-    pub(crate) fn add_status_count(&mut self, endpoint: Endpoint, code: u16, count: u64) {
-        let recorder = &mut self.endpoints[endpoint.slot()];
-        match usize::from(code)
-            .checked_sub(100)
-            .filter(|slot| *slot < STATUS_SLOTS)
-        {
-            Some(slot) => recorder.status_counts[slot] += count,
-            None => recorder.other_status += count,
-        }
-    }
-
-    /// Adds `count` transport errors of one kind.
-    pub(crate) fn add_error_count(
-        &mut self,
-        endpoint: Endpoint,
-        kind: TransportErrorKind,
-        count: u64,
-    ) {
-        self.endpoints[endpoint.slot()].errors[kind as usize] += count;
-    }
-
     /// Adds a check tally.
     pub(crate) fn add_check_tally(&mut self, check: Check, tally: CheckTally) {
         let mine = &mut self.checks[check as usize];
@@ -249,6 +282,9 @@ impl Recorder {
     pub fn merge(&mut self, other: &Recorder) {
         for (mine, theirs) in self.endpoints.iter_mut().zip(other.endpoints.iter()) {
             mine.merge(theirs);
+        }
+        for (route, theirs) in &other.routes {
+            self.route_mut(route).merge(theirs);
         }
         add_histogram(&mut self.iteration_duration, &other.iteration_duration);
         for (mine, theirs) in self.checks.iter_mut().zip(other.checks.iter()) {

@@ -12,7 +12,7 @@ use crate::plan::shard::RunIdentity;
 use crate::results::api_tokens::ApiTokens;
 use crate::results::histogram::{HistogramCodecError, encode_histogram};
 use crate::results::names::{Check, Endpoint, TransportErrorKind};
-use crate::results::recorder::Recorder;
+use crate::results::recorder::{EndpointRecorder, Recorder};
 use crate::results::thresholds::{
     Evaluation, LatencyBasis, Observations, ThresholdOutcome, Thresholds, Verdict, evaluate,
 };
@@ -224,6 +224,25 @@ pub struct EndpointResult {
     pub histograms: HistogramSet,
 }
 
+impl EndpointResult {
+    /// What one endpoint (or one route of the `api` endpoint) measured.
+    fn of(measured: &EndpointRecorder) -> Result<Self, HistogramCodecError> {
+        Ok(Self {
+            requests: requests_of(
+                measured.statuses(),
+                TransportErrorKind::all().map(|kind| (kind, measured.errors(kind))),
+            ),
+            latency: LatencySummary::of(&measured.latency),
+            service_time: LatencySummary::of(&measured.service_time),
+            histograms: HistogramSet {
+                latency: encode_histogram(&measured.latency)?,
+                service_time: encode_histogram(&measured.service_time)?,
+                iteration_duration: None,
+            },
+        })
+    }
+}
+
 /// Passed and failed count of one check.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CheckCounts {
@@ -385,28 +404,14 @@ impl RunResult {
         thresholds: &Thresholds,
     ) -> Result<Self, HistogramCodecError> {
         let mut endpoints = BTreeMap::new();
-        for endpoint in Endpoint::all() {
-            let measured = recorder.endpoint(endpoint);
+        let measured = Endpoint::all()
+            .map(|endpoint| (endpoint.as_str(), recorder.endpoint(endpoint)))
+            .chain(recorder.routes());
+        for (name, measured) in measured {
             if measured.requests() == 0 {
                 continue;
             }
-            let requests = requests_of(
-                measured.statuses(),
-                TransportErrorKind::all().map(|kind| (kind, measured.errors(kind))),
-            );
-            endpoints.insert(
-                endpoint.as_str().to_owned(),
-                EndpointResult {
-                    requests,
-                    latency: LatencySummary::of(&measured.latency),
-                    service_time: LatencySummary::of(&measured.service_time),
-                    histograms: HistogramSet {
-                        latency: encode_histogram(&measured.latency)?,
-                        service_time: encode_histogram(&measured.service_time)?,
-                        iteration_duration: None,
-                    },
-                },
-            );
+            endpoints.insert(name.to_owned(), EndpointResult::of(measured)?);
         }
         let all_statuses =
             Endpoint::all().flat_map(|endpoint| recorder.endpoint(endpoint).statuses());

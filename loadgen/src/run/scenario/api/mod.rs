@@ -30,8 +30,9 @@ pub struct Api;
 #[derive(Debug)]
 pub struct ApiUser {
     token: HeldToken,
-    /// Each route's address, in the settings' order.
+    /// Each route's address and its name in the result, in the settings' order.
     addresses: Vec<Address>,
+    route_names: Arc<[String]>,
     /// The body with the user filled in.
     body: Bytes,
 }
@@ -115,6 +116,7 @@ impl Scenario for Api {
         Ok(ApiUser {
             token,
             addresses,
+            route_names: settings.route_names().into(),
             body,
         })
     }
@@ -135,10 +137,13 @@ impl Scenario for Api {
         let settings = &tally.settings;
         let route = settings.route_of(iteration.index);
         let address = user.addresses[route].clone();
+        let route_names = Arc::clone(&user.route_names);
+        let route_name = route_names.get(route).map(String::as_str);
         let method = settings.method.clone();
         let mut response = vu
-            .send_recorded(
+            .send_recorded_on(
                 Endpoint::Api,
+                route_name,
                 method.clone(),
                 &address,
                 &user.headers(),
@@ -156,8 +161,9 @@ impl Scenario for Api {
             // retried once; a second refusal is the API's answer.
             if says_invalid_token(&response) && user.token.renew(vu, &tally).await {
                 response = vu
-                    .send_recorded(
+                    .send_recorded_on(
                         Endpoint::Api,
+                        route_name,
                         method,
                         &address,
                         &user.headers(),

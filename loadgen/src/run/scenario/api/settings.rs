@@ -134,6 +134,32 @@ impl ApiSettings {
         0
     }
 
+    /// Each route's name in the result, `api METHOD /path`, in the routes' order; a path two
+    /// routes share (on two hosts, or with two queries) gets its number after it.
+    pub fn route_names(&self) -> Vec<String> {
+        let paths: Vec<String> = self
+            .routes
+            .iter()
+            .map(|route| {
+                url::Url::parse(&route.url)
+                    .map(|url| url.path().to_owned())
+                    .unwrap_or_else(|_| route.url.clone())
+            })
+            .collect();
+        paths
+            .iter()
+            .enumerate()
+            .map(|(number, path)| {
+                let name = format!("api {} {path}", self.method);
+                if paths.iter().filter(|other| *other == path).count() > 1 {
+                    format!("{name} #{}", number + 1)
+                } else {
+                    name
+                }
+            })
+            .collect()
+    }
+
     /// What the run hashes of these settings: shards of one run must share them.
     pub fn canonical(&self) -> serde_json::Value {
         serde_json::json!({
@@ -239,6 +265,10 @@ mod tests {
         };
         let turns: Vec<usize> = (0..8).map(|index| settings.route_of(index)).collect();
         assert_eq!(turns, [0, 0, 0, 1, 0, 0, 0, 1]);
+        assert_eq!(
+            settings.route_names(),
+            ["api GET /api/v1/posts/feed", "api GET /api/chat/messages"]
+        );
         for bad in ["/api/v1/feed", "http://127.0.0.1:8090/feed=0", "feed=2"] {
             let error = bad.parse::<ApiRoute>().unwrap_err();
             assert!(error.to_string().contains("URL=WEIGHT"), "{bad}: {error}");

@@ -175,6 +175,31 @@ impl Vu {
         body: Bytes,
         intended_start: Instant,
     ) -> Result<HttpResponse, TransportError> {
+        self.send_recorded_on(
+            endpoint,
+            None,
+            method,
+            address,
+            headers,
+            body,
+            intended_start,
+        )
+        .await
+    }
+
+    /// [`Self::send_recorded`], recorded on `route` of the endpoint too when one is given (the
+    /// `api` scenario's URLs).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn send_recorded_on(
+        &mut self,
+        endpoint: Endpoint,
+        route: Option<&str>,
+        method: Method,
+        address: &Address,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Bytes,
+        intended_start: Instant,
+    ) -> Result<HttpResponse, TransportError> {
         let sent = Instant::now();
         let result = self
             .client
@@ -194,6 +219,9 @@ impl Vu {
         let interval = self.interval;
         self.context.recorder.with_shard(self.id, |recorder| {
             recorder.record_request(endpoint, outcome, latency, service_time);
+            if let Some(route) = route {
+                recorder.record_route_request(route, outcome, latency, service_time);
+            }
             recorder.timeline.record_request(interval, outcome);
         });
         self.context.live.requests.fetch_add(1, Ordering::Relaxed);
