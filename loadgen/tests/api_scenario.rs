@@ -17,7 +17,8 @@ use loadgen::protocol::app_tokens::{JsonLogin, MintEndpoint, TokenFields};
 use loadgen::protocol::token_signing::TokenSigner;
 use loadgen::run::scenario::api::settings::{ApiSettings, TokenSource};
 use loadgen::{RunConfig, ScenarioKind, Seeds, Verdict, stop_signal};
-use mock_idp::{Fault, FaultKind};
+use mock_idp::keys::SigningKey;
+use mock_idp::{Fault, FaultKind, SigningAlg};
 use reference_api::{Config, KeySource};
 use serde_json::{Value, json};
 
@@ -258,15 +259,37 @@ async fn a_token_the_api_cannot_verify_fails_with_the_apis_reason_kept() -> Resu
 /// A small JSON auth app, as in a migration from sessions to JWTs: `POST /auth/login` with a user
 /// name and password, `POST /auth/refresh` with the newest refresh token (a rotated one is
 /// refused and counted), both answering a 3 s HS256 access token and a new refresh token.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct JsonAuthApp {
     newest: Mutex<std::collections::HashMap<String, String>>,
     issued: AtomicU64,
     replays: AtomicU64,
+    /// Signs with this key (and serves its JWKS at /jwks) when set, with the HS256 secret
+    /// otherwise; replaced by [`Self::rotate_to`].
+    key: Mutex<Option<Arc<SigningKey>>>,
+    /// Seconds each access token lives.
+    lifetime_s: u64,
 }
 
 impl JsonAuthApp {
+    /// A hard key rotation: tokens are signed with `key` from now on, and the JWKS names only it.
+    fn rotate_to(&self, key: SigningKey) {
+        if let Ok(mut held) = self.key.lock() {
+            *held = Some(Arc::new(key));
+        }
+    }
+
     fn answer(&self, path: &str, body: &[u8]) -> (StatusCode, Value) {
+        let key = self.key.lock().ok().and_then(|key| key.clone());
+        if path == "/jwks" {
+            let jwks = key
+                .map(|key| key.jwks_json().to_string())
+                .unwrap_or_default();
+            return (
+                StatusCode::OK,
+                serde_json::from_str(&jwks).unwrap_or_default(),
+            );
+        }
         let body: Value = serde_json::from_slice(body).unwrap_or_default();
         let user = match path {
             "/auth/login" if body["password"] == "loadtest" => {
@@ -303,21 +326,42 @@ impl JsonAuthApp {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs();
-        let access_token = jsonwebtoken::encode(
-            &jsonwebtoken::Header::default(),
-            &json!({ "sub": user, "iat": now, "exp": now + 3 }),
-            &jsonwebtoken::EncodingKey::from_secret(SECRET),
-        )
+        let claims = json!({ "sub": user, "iat": now, "exp": now + self.lifetime_s });
+        let access_token = match key {
+            Some(key) => {
+                let mut header = jsonwebtoken::Header::new(key.alg().algorithm());
+                header.kid = Some(key.kid().to_owned());
+                jsonwebtoken::encode(&header, &claims, key.encoding_key())
+            }
+            None => jsonwebtoken::encode(
+                &jsonwebtoken::Header::default(),
+                &claims,
+                &jsonwebtoken::EncodingKey::from_secret(SECRET),
+            ),
+        }
         .unwrap_or_default();
         (
             StatusCode::OK,
-            json!({ "data": { "token": access_token }, "refresh_token": refresh_token, "expires_in": 3 }),
+            json!({
+                "data": { "token": access_token },
+                "refresh_token": refresh_token,
+                "expires_in": self.lifetime_s,
+            }),
         )
     }
 }
 
-async fn spawn_json_auth_app() -> Result<(Arc<JsonAuthApp>, String)> {
-    let app = Arc::new(JsonAuthApp::default());
+async fn spawn_json_auth_app(
+    key: Option<SigningKey>,
+    lifetime_s: u64,
+) -> Result<(Arc<JsonAuthApp>, String)> {
+    let app = Arc::new(JsonAuthApp {
+        newest: Mutex::default(),
+        issued: AtomicU64::default(),
+        replays: AtomicU64::default(),
+        key: Mutex::new(key.map(Arc::new)),
+        lifetime_s,
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let serving = Arc::clone(&app);
@@ -345,19 +389,8 @@ async fn spawn_json_auth_app() -> Result<(Arc<JsonAuthApp>, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_applications_json_login_and_rotating_refresh_give_the_tokens() -> Result<()> {
     let api = hs256_api(Vec::new()).await?;
-    let (app, auth) = spawn_json_auth_app().await?;
-    let login = JsonLogin {
-        login: Address::parse(&format!("{auth}/auth/login"))?,
-        refresh: Some(Address::parse(&format!("{auth}/auth/refresh"))?),
-        username_field: "username".into(),
-        password_field: "password".into(),
-        refresh_field: "refresh_token".into(),
-        password: "loadtest".into(),
-        fields: TokenFields {
-            access_token: "data.token".into(),
-            ..TokenFields::default()
-        },
-    };
+    let (app, auth) = spawn_json_auth_app(None, 3).await?;
+    let login = json_login(&auth)?;
     let config = api_run(
         &api.base_url(),
         settings(
@@ -415,5 +448,74 @@ async fn a_test_mint_endpoint_gives_each_vu_a_token_for_its_user() -> Result<()>
     assert!(tokens.refreshes >= 3, "{tokens:#?}");
     api.stop().await;
     idp.shutdown().await;
+    Ok(())
+}
+
+fn json_login(auth: &str) -> Result<JsonLogin> {
+    Ok(JsonLogin {
+        login: Address::parse(&format!("{auth}/auth/login"))?,
+        refresh: Some(Address::parse(&format!("{auth}/auth/refresh"))?),
+        username_field: "username".into(),
+        password_field: "password".into(),
+        refresh_field: "refresh_token".into(),
+        password: "loadtest".into(),
+        fields: TokenFields {
+            access_token: "data.token".into(),
+            ..TokenFields::default()
+        },
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotated_mid_run_is_recovered_by_one_renewal_per_vu() -> Result<()> {
+    // The application signs hour-long tokens with one key, then rotates hard mid-run: new tokens
+    // carry the new key, and its JWKS names only that one. The API's copy of the JWKS lives a
+    // second; once fetched again, the tokens the VUs hold name a key no longer published, so
+    // each VU's next call is refused once, renewed and retried.
+    let (app, auth) =
+        spawn_json_auth_app(Some(SigningKey::generate(SigningAlg::Es256)?), 3600).await?;
+    let mut api_config = Config::ephemeral(KeySource::Jwks(format!("{auth}/jwks")));
+    api_config.jwks_refetch_interval = Duration::ZERO;
+    api_config.jwks_max_age = Duration::from_secs(1);
+    let api = reference_api::spawn(api_config).await?;
+    let config = api_run(
+        &api.base_url(),
+        settings(
+            &api.base_url(),
+            TokenSource::Json(Arc::new(json_login(&auth)?)),
+            Duration::from_secs(60),
+        ),
+        15.0,
+        5.0,
+    );
+    let rotating = Arc::clone(&app);
+    let rotation = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        rotating.rotate_to(SigningKey::generate(SigningAlg::Es256).expect("a key"));
+    });
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, Seeds::default(), stop).await?;
+    rotation.await?;
+    let tokens = result.api_tokens.as_ref().expect("api token figures");
+    // No iteration failed: each refusal was recovered, at most one per VU (3 VUs).
+    assert_eq!(result.iterations.failed, 0, "{:#?}", result.failures);
+    assert!((1..=3).contains(&tokens.recovered_401), "{tokens:#?}");
+    assert_eq!(result.requests.unauthorized, tokens.recovered_401);
+    let refusal = &tokens.refusals[0];
+    assert!(
+        refusal
+            .description
+            .as_deref()
+            .is_some_and(|text| text.contains("no key with kid")),
+        "{refusal:#?}"
+    );
+    // The token refused was a fresh one by its expiry: the cause was the key, not the clock.
+    assert!(
+        refusal.expires_in_s.is_some_and(|left| left > 3000),
+        "{refusal:#?}"
+    );
+    assert!(refusal.kid.is_some());
+    assert_eq!(app.replays.load(Ordering::Relaxed), 0);
+    api.stop().await;
     Ok(())
 }

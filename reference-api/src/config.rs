@@ -31,6 +31,9 @@ pub struct Config {
     pub leeway: Duration,
     /// The shortest time between two fetches of the JWKS.
     pub jwks_refetch_interval: Duration,
+    /// How old the fetched JWKS may grow before a request fetches it again, as services cache
+    /// a provider's keys: a key the provider stopped publishing is then refused.
+    pub jwks_max_age: Duration,
     /// Faults injected into a fraction of the API's requests (`401:0.01` refuses 1 % as
     /// `invalid_token`).
     pub faults: Vec<Fault>,
@@ -46,6 +49,7 @@ impl Config {
             audience: None,
             leeway: Duration::ZERO,
             jwks_refetch_interval: Duration::from_secs(1),
+            jwks_max_age: Duration::from_secs(300),
             faults: Vec::new(),
         }
     }

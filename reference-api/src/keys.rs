@@ -86,13 +86,18 @@ struct Jwks {
     /// `kid` wait for one fetch instead of each making their own.
     last_fetch: tokio::sync::Mutex<Instant>,
     refetch_interval: Duration,
+    max_age: Duration,
     fetches: std::sync::atomic::AtomicU64,
 }
 
 impl Keys {
     /// The keys of `source`; a JWKS is fetched now, so an API that cannot reach its provider
     /// says so at start rather than refusing every request.
-    pub async fn load(source: &KeySource, refetch_interval: Duration) -> Result<Self, KeyError> {
+    pub async fn load(
+        source: &KeySource,
+        refetch_interval: Duration,
+        max_age: Duration,
+    ) -> Result<Self, KeyError> {
         let source = match source {
             KeySource::Hs256(secret) => Source::Secret(VerificationKey {
                 key: DecodingKey::from_secret(secret),
@@ -108,6 +113,7 @@ impl Keys {
                     held: RwLock::new(Arc::new(held)),
                     last_fetch: tokio::sync::Mutex::new(Instant::now()),
                     refetch_interval,
+                    max_age,
                     fetches: std::sync::atomic::AtomicU64::new(1),
                 })
             }
@@ -153,6 +159,7 @@ impl Keys {
 
 impl Jwks {
     async fn key_for(&self, kid: Option<&str>) -> Result<VerificationKey, Refusal> {
+        self.refresh_when_old().await;
         if let Some(key) = self.find(kid) {
             return Ok(key);
         }
@@ -175,6 +182,26 @@ impl Jwks {
         }
         self.find(kid)
             .ok_or_else(|| Refusal::UnknownKey(kid.unwrap_or_default().to_owned()))
+    }
+
+    /// Fetches the set again when it is older than its maximum age; the one request that finds
+    /// it so fetches, the others meanwhile go on with the set held.
+    async fn refresh_when_old(&self) {
+        let Ok(mut last_fetch) = self.last_fetch.try_lock() else {
+            return;
+        };
+        if last_fetch.elapsed() < self.max_age {
+            return;
+        }
+        *last_fetch = Instant::now();
+        self.fetches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Ok(keys) = fetch(&self.url).await {
+            *self
+                .held
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(keys);
+        }
     }
 
     fn find(&self, kid: Option<&str>) -> Option<VerificationKey> {

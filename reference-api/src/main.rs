@@ -42,6 +42,9 @@ struct Cli {
     /// The shortest time between two fetches of the JWKS.
     #[arg(long, env = "REFERENCE_API_JWKS_REFETCH_INTERVAL", value_parser = humantime::parse_duration, default_value = "1s")]
     jwks_refetch_interval: Duration,
+    /// How old the fetched JWKS may grow before a request fetches it again.
+    #[arg(long, env = "REFERENCE_API_JWKS_MAX_AGE", value_parser = humantime::parse_duration, default_value = "5m")]
+    jwks_max_age: Duration,
     /// Fault injected into a fraction of the API's requests: `401:0.01` (refused as
     /// `invalid_token`), `500:0.005` or `delay:0.1:250ms`, as mock-idp's. Repeat for several.
     #[arg(
@@ -80,6 +83,7 @@ impl Cli {
             audience: self.audience,
             leeway: self.leeway,
             jwks_refetch_interval: self.jwks_refetch_interval,
+            jwks_max_age: self.jwks_max_age,
             faults: self.faults,
         })
     }
