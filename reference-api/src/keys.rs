@@ -170,15 +170,7 @@ impl Jwks {
             return Ok(key);
         }
         if last_fetch.elapsed() >= self.refetch_interval {
-            *last_fetch = Instant::now();
-            self.fetches
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if let Ok(keys) = fetch(&self.url).await {
-                *self
-                    .held
-                    .write()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(keys);
-            }
+            self.refetch(&mut last_fetch).await;
         }
         self.find(kid)
             .ok_or_else(|| Refusal::UnknownKey(kid.unwrap_or_default().to_owned()))
@@ -190,9 +182,14 @@ impl Jwks {
         let Ok(mut last_fetch) = self.last_fetch.try_lock() else {
             return;
         };
-        if last_fetch.elapsed() < self.max_age {
-            return;
+        if last_fetch.elapsed() >= self.max_age {
+            self.refetch(&mut last_fetch).await;
         }
+    }
+
+    /// Fetches the set again, with `last_fetch` held. A failed fetch keeps the set held: a
+    /// provider that is briefly away must not make every token unknown.
+    async fn refetch(&self, last_fetch: &mut Instant) {
         *last_fetch = Instant::now();
         self.fetches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

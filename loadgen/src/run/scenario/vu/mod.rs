@@ -342,10 +342,7 @@ impl Vu {
             .post_token_as(Endpoint::TokenRefresh, body, Instant::now(), StatusCode::OK)
             .await
         else {
-            return Err(match self.last_transport_error {
-                Some(kind) if kind.request_may_have_arrived() => RotationFailure::InDoubt,
-                _ => RotationFailure::Answered,
-            });
+            return Err(self.unanswered_rotation());
         };
         self.check_token_response(
             &response,
@@ -357,6 +354,15 @@ impl Vu {
         .await
         .map(|checked| checked.tokens)
         .ok_or(RotationFailure::Answered)
+    }
+
+    /// Why a rotation whose request failed gave no token: in doubt when the request may have
+    /// arrived (the provider may have rotated), answered otherwise.
+    fn unanswered_rotation(&self) -> RotationFailure {
+        match self.last_transport_error {
+            Some(kind) if kind.request_may_have_arrived() => RotationFailure::InDoubt,
+            _ => RotationFailure::Answered,
+        }
     }
 
     /// Sends one request before the clock starts (a VU's set-up), unmeasured; a transport error
@@ -402,10 +408,7 @@ impl Vu {
             .send_refresh(sent, intended_start, StatusCode::OK)
             .await
         else {
-            return Err(match self.last_transport_error {
-                Some(kind) if kind.request_may_have_arrived() => RotationFailure::InDoubt,
-                _ => RotationFailure::Answered,
-            });
+            return Err(self.unanswered_rotation());
         };
         self.check_token_response(
             &response,
