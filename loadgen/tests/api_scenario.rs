@@ -212,6 +212,7 @@ async fn a_401_is_recovered_by_one_renewal_and_retry_and_still_fails_the_strict_
         refusal.expires_in_s.is_some_and(|left| left > 800),
         "{refusal:#?}"
     );
+    assert_eq!(refusal.recovered, refusal.count);
     // The 401s themselves still fail the gate, which allows none.
     assert_eq!(result.verdict, Verdict::Fail);
     api.stop().await;
@@ -247,6 +248,7 @@ async fn a_token_the_api_cannot_verify_fails_with_the_apis_reason_kept() -> Resu
     );
     assert_eq!(refusal.kid.as_deref(), Some("test-key-2"));
     assert_eq!(refusal.count, result.requests.unauthorized);
+    assert_eq!(refusal.recovered, 0);
     let text = loadgen::results::printer::summary(&result);
     assert!(
         text.contains("401 invalid_token \"the token's signature does not verify\""),

@@ -36,6 +36,9 @@ pub struct ApiRefusal {
     pub description: Option<String>,
     /// How many refusals had this status, error and description.
     pub count: u64,
+    /// How many of them one renewal and retry recovered.
+    #[serde(default)]
+    pub recovered: u64,
     /// The `kid` of the first refused token's header, when it was a JWT naming one.
     pub kid: Option<String>,
     /// Seconds from then to the first refused token's expiry: negative when it had expired.
@@ -52,9 +55,22 @@ impl ApiTokens {
                 == (refusal.status, &refusal.error, &refusal.description)
         });
         match same {
-            Some(index) => self.refusals[index].count += refusal.count,
+            Some(index) => {
+                self.refusals[index].count += refusal.count;
+                self.refusals[index].recovered += refusal.recovered;
+            }
             None if self.refusals.len() < MAX_REFUSALS => self.refusals.push(refusal),
             None => {}
+        }
+    }
+
+    /// Counts a refusal of the kind of `refusal` as recovered (when its kind is kept).
+    pub fn add_recovered(&mut self, refusal: &ApiRefusal) {
+        if let Some(kept) = self.refusals.iter_mut().find(|kept| {
+            (kept.status, &kept.error, &kept.description)
+                == (refusal.status, &refusal.error, &refusal.description)
+        }) {
+            kept.recovered += 1;
         }
     }
 
@@ -90,6 +106,7 @@ mod tests {
             error: Some("invalid_token".into()),
             description: Some(description.into()),
             count: 1,
+            recovered: 0,
             kid: None,
             expires_in_s: Some(-3),
             age_s: Some(20),

@@ -303,7 +303,7 @@ fn api_tokens_lines(out: &mut String, tokens: &ApiTokens) {
         };
         let _ = writeln!(
             out,
-            "    {:>8} x {} {}{}: {}{}",
+            "    {:>8} x {} {}{}{}: {}{}",
             refusal.count,
             refusal.status,
             refusal.error.as_deref().unwrap_or("(no error code)"),
@@ -312,6 +312,11 @@ fn api_tokens_lines(out: &mut String, tokens: &ApiTokens) {
                 .as_deref()
                 .map(|description| format!(" \"{description}\""))
                 .unwrap_or_default(),
+            if refusal.recovered > 0 {
+                format!(" ({} recovered)", refusal.recovered)
+            } else {
+                String::new()
+            },
             token,
             refusal
                 .kid

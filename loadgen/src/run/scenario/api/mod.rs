@@ -54,8 +54,8 @@ fn tally(vu: &Vu) -> Option<Arc<ApiTally>> {
     vu.context().api.clone()
 }
 
-/// Keeps a 401 or 403 of the API with the state of the token it refused.
-fn note_refusal(tally: &ApiTally, response: &HttpResponse, token: &HeldToken) {
+/// Keeps a 401 or 403 of the API with the state of the token it refused; returns it.
+fn note_refusal(tally: &ApiTally, response: &HttpResponse, token: &HeldToken) -> ApiRefusal {
     let challenge = response
         .headers
         .get(WWW_AUTHENTICATE)
@@ -63,15 +63,18 @@ fn note_refusal(tally: &ApiTally, response: &HttpResponse, token: &HeldToken) {
         .unwrap_or_default();
     let (error, description) = bearer_challenge_error(challenge);
     let now = SystemTime::now();
-    tally.note_refusal(ApiRefusal {
+    let refusal = ApiRefusal {
         status: response.status.as_u16(),
         error,
         description,
         count: 1,
+        recovered: 0,
         kid: token.kid(),
         expires_in_s: token.expires_in_s(now),
         age_s: Some(token.age(now).as_secs()),
-    });
+    };
+    tally.note_refusal(refusal.clone());
+    refusal
 }
 
 fn says_invalid_token(response: &HttpResponse) -> bool {
@@ -156,7 +159,7 @@ impl Scenario for Api {
             response.status,
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
         ) {
-            note_refusal(&tally, &response, &user.token);
+            let refusal = note_refusal(&tally, &response, &user.token);
             // As a client does: a token the API calls invalid is renewed once and the call
             // retried once; a second refusal is the API's answer.
             if says_invalid_token(&response) && user.token.renew(vu, &tally).await {
@@ -173,7 +176,7 @@ impl Scenario for Api {
                     .await
                     .ok()?;
                 if response.status.is_success() {
-                    tally.count_recovered_401();
+                    tally.count_recovered_401(&refusal);
                 } else if matches!(
                     response.status,
                     StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN

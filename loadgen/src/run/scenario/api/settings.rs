@@ -209,9 +209,13 @@ impl ApiTally {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts a 401 recovered by one renewal and one retry.
-    pub fn count_recovered_401(&self) {
+    /// Counts `refusal`, a 401, as recovered by one renewal and one retry.
+    pub fn count_recovered_401(&self, refusal: &ApiRefusal) {
         self.recovered_401.fetch_add(1, Ordering::Relaxed);
+        self.figures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .add_recovered(refusal);
     }
 
     /// Counts a refusal of the API.
