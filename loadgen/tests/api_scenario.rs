@@ -429,8 +429,13 @@ async fn a_test_mint_endpoint_gives_each_vu_a_token_for_its_user() -> Result<()>
     let mut api_config = Config::ephemeral(KeySource::Jwks(format!("{}/jwks", idp.base_url())));
     api_config.issuer = Some(idp.base_url());
     let api = reference_api::spawn(api_config).await?;
+    // The first tokens come from the batch endpoint, renewals from the single one.
     let mint = MintEndpoint {
         url: Address::parse(&format!("{}/_test/mint-token", idp.base_url()))?,
+        batch_url: Some(Address::parse(&format!(
+            "{}/_test/mint-tokens-batch",
+            idp.base_url()
+        ))?),
         body: MintEndpoint::default_body(),
         fields: TokenFields::default(),
     };
@@ -448,6 +453,15 @@ async fn a_test_mint_endpoint_gives_each_vu_a_token_for_its_user() -> Result<()>
     let tokens = result.api_tokens.as_ref().expect("api token figures");
     assert_eq!(tokens.token_source, "mint");
     assert!(tokens.refreshes >= 3, "{tokens:#?}");
+    // mock-idp counted one batch for the three VUs' first tokens, and one mint per renewal.
+    let metrics = get_text(&format!("{}/metrics", idp.base_url())).await?;
+    let series = mock_idp::metrics::series::http_requests("test", 200);
+    let minted: f64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{series} ")))
+        .and_then(|count| count.trim().parse().ok())
+        .unwrap_or_default();
+    assert_eq!(minted as u64, 1 + tokens.refreshes);
     api.stop().await;
     idp.shutdown().await;
     Ok(())
@@ -520,4 +534,15 @@ async fn a_key_rotated_mid_run_is_recovered_by_one_renewal_per_vu() -> Result<()
     assert_eq!(app.replays.load(Ordering::Relaxed), 0);
     api.stop().await;
     Ok(())
+}
+
+/// The body of a GET, as text.
+async fn get_text(url: &str) -> Result<String> {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Empty<bytes::Bytes>>();
+    let response = client.get(url.parse()?).await?;
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await?
+        .to_bytes();
+    Ok(String::from_utf8_lossy(&body).into_owned())
 }

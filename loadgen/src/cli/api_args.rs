@@ -95,6 +95,11 @@ pub(crate) struct ApiArgs {
     /// `--token-source mint`: the mint URL, `POST`ed the --mint-body for each VU's user.
     #[arg(long, env = "LOADGEN_MINT_URL")]
     pub(crate) mint_url: Option<String>,
+    /// `--token-source mint`: get the VUs' first tokens from this batch endpoint instead, in
+    /// batches of up to 1,000: `POST`ed a JSON list of user names, answering `{"tokens": {user:
+    /// answer}}` (mock-idp's /_test/mint-tokens-batch); renewals use --mint-url.
+    #[arg(long, env = "LOADGEN_MINT_BATCH_URL")]
+    pub(crate) mint_batch_url: Option<String>,
     /// `--token-source mint`: the body of a mint request, `{{user}}` and `{{n}}` filled in
     /// (mock-idp's /_test/mint-token takes the default).
     #[arg(
@@ -167,6 +172,11 @@ impl ApiArgs {
                         "--token-source mint needs --mint-url, the application's mint endpoint",
                     )?,
                 )?,
+                batch_url: self
+                    .mint_batch_url
+                    .as_deref()
+                    .map(|url| address("--mint-batch-url", url))
+                    .transpose()?,
                 body: self.mint_body.clone(),
                 fields: self.fields(),
             })),

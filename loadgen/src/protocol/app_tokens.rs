@@ -113,11 +113,18 @@ impl JsonLogin {
     }
 }
 
+/// The most users one batch mint asks for (mock-idp's `/_test/mint-tokens-batch` takes 1,000).
+pub const MINT_BATCH_USERS: usize = 1000;
+
 /// A test-only endpoint that mints a token for a user id.
 #[derive(Debug, Clone)]
 pub struct MintEndpoint {
     /// `POST` here.
     pub url: Address,
+    /// `POST` here a JSON list of user names to get the VUs' first tokens in batches instead:
+    /// the answer's `tokens` maps each user to its token answer (mock-idp's
+    /// `/_test/mint-tokens-batch`).
+    pub batch_url: Option<Address>,
     /// The body, `{{user}}` and `{{n}}` filled in; `{"user_id": "{{user}}"}` by default.
     pub body: String,
     /// Where the tokens are in the answer.
@@ -134,6 +141,32 @@ impl MintEndpoint {
     pub fn body_for(&self, user: &str, number: usize) -> Bytes {
         Bytes::from(fill_user(&self.body, user, number))
     }
+}
+
+/// The body of a batch mint for `users`.
+pub fn batch_body(users: &[String]) -> Bytes {
+    Bytes::from(Value::from(users.to_vec()).to_string())
+}
+
+/// Reads a batch mint's answer: each user's tokens; the error names what is missing.
+pub fn read_batch(
+    body: &[u8],
+    fields: &TokenFields,
+) -> Result<std::collections::HashMap<String, AppTokens>, String> {
+    let body: Value =
+        serde_json::from_slice(body).map_err(|_| "the batch answer is not JSON".to_owned())?;
+    let tokens = body
+        .get("tokens")
+        .and_then(Value::as_object)
+        .ok_or("the batch answer has no \"tokens\" object mapping users to their tokens")?;
+    tokens
+        .iter()
+        .map(|(user, answer)| {
+            read_tokens(answer.to_string().as_bytes(), fields)
+                .map(|tokens| (user.clone(), tokens))
+                .map_err(|error| format!("the batch answer for {user}: {error}"))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -187,8 +220,23 @@ mod tests {
         assert_eq!(body, json!({"email": "user-00007", "password": "p\"w"}));
         let body: Value = serde_json::from_slice(&login.refresh_body("rt")).unwrap();
         assert_eq!(body, json!({"refreshToken": "rt"}));
+        let batch = read_batch(
+            br#"{"tokens":{"u1":{"access_token":"a1","expires_in":60},"u2":{"access_token":"a2"}}}"#,
+            &TokenFields::default(),
+        )
+        .unwrap();
+        assert_eq!(batch["u1"].expires_in, Some(60));
+        assert_eq!(batch["u2"].access_token, "a2");
+        assert!(
+            read_batch(br#"{"u1":{}}"#, &TokenFields::default())
+                .unwrap_err()
+                .contains("\"tokens\"")
+        );
+        let body: Value = serde_json::from_slice(&batch_body(&["u1".into(), "u2".into()])).unwrap();
+        assert_eq!(body, json!(["u1", "u2"]));
         let mint = MintEndpoint {
             url: Address::parse("http://127.0.0.1:9/_test/mint-token").unwrap(),
+            batch_url: None,
             body: MintEndpoint::default_body(),
             fields: TokenFields::default(),
         };

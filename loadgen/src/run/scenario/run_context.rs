@@ -269,9 +269,9 @@ impl RunContext {
         }
     }
 
-    /// The same context, running the `api` scenario with `settings`.
-    pub fn with_api(mut self, settings: Option<ApiSettings>) -> Self {
-        self.api = settings.map(|settings| Arc::new(ApiTally::new(settings)));
+    /// The same context, running the `api` scenario with `settings` on `vus` virtual users.
+    pub fn with_api(mut self, settings: Option<ApiSettings>, vus: usize) -> Self {
+        self.api = settings.map(|settings| Arc::new(ApiTally::new(settings, vus)));
         self
     }
 

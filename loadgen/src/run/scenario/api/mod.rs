@@ -101,7 +101,7 @@ impl Scenario for Api {
         let tally = tally(vu).ok_or("the api scenario needs at least one --api-url")?;
         let settings = &tally.settings;
         let number = vu.id() + 1;
-        let token = HeldToken::for_vu(vu, settings, number).await?;
+        let token = HeldToken::for_vu(vu, &tally, number).await?;
         let addresses = settings
             .routes
             .iter()

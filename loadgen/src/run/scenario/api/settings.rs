@@ -2,6 +2,7 @@
 //! status, where the tokens come from and when they are renewed; and the run's shared tally of
 //! what the tokens went through.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -10,7 +11,7 @@ use std::time::Duration;
 use http::{Method, StatusCode};
 
 use crate::http::address::Address;
-use crate::protocol::app_tokens::{JsonLogin, MintEndpoint};
+use crate::protocol::app_tokens::{AppTokens, JsonLogin, MintEndpoint};
 use crate::protocol::token_signing::TokenSigner;
 use crate::results::api_tokens::{ApiRefusal, ApiTokens};
 
@@ -178,6 +179,10 @@ impl ApiSettings {
 pub struct ApiTally {
     /// The settings.
     pub settings: ApiSettings,
+    /// The run's virtual users (user numbers 1 to this).
+    pub vus: usize,
+    /// The VUs' first tokens from a batch mint, fetched once by the first VU set up.
+    pub first_tokens: tokio::sync::OnceCell<Result<HashMap<String, AppTokens>, String>>,
     refreshes: AtomicU64,
     refresh_failures: AtomicU64,
     recovered_401: AtomicU64,
@@ -185,9 +190,11 @@ pub struct ApiTally {
 }
 
 impl ApiTally {
-    /// An empty tally for a run with `settings`.
-    pub fn new(settings: ApiSettings) -> Self {
+    /// An empty tally for a run with `settings` on `vus` virtual users.
+    pub fn new(settings: ApiSettings, vus: usize) -> Self {
         Self {
+            vus,
+            first_tokens: tokio::sync::OnceCell::new(),
             figures: Mutex::new(ApiTokens {
                 token_source: settings.token_source.name().to_owned(),
                 ..ApiTokens::default()

@@ -1,6 +1,7 @@
 //! A VU's access token in the `api` scenario: got before the clock starts, renewed when it is
 //! due (`--refresh-before` ahead of its expiry) or refused, by the token source's own means.
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -10,12 +11,14 @@ use tokio::time::Instant;
 
 use crate::http::address::Address;
 use crate::http::client::HttpResponse;
-use crate::protocol::app_tokens::{AppTokens, TokenFields, read_tokens};
+use crate::protocol::app_tokens::{
+    AppTokens, MINT_BATCH_USERS, MintEndpoint, TokenFields, batch_body, read_batch, read_tokens,
+};
 use crate::protocol::token_request::{TokenResponse, describe_error_body};
 use crate::results::names::Endpoint;
 use crate::run::scenario::RotationFailure;
 use crate::run::scenario::Vu;
-use crate::run::scenario::api::settings::{ApiSettings, ApiTally, TokenSource};
+use crate::run::scenario::api::settings::{ApiTally, TokenSource};
 use crate::run::scenario::vu::Expect;
 
 /// The token a VU sends, and what it knows of it.
@@ -57,6 +60,36 @@ fn read_answer(answer: &HttpResponse, fields: &TokenFields) -> Result<AppTokens,
     read_tokens(&answer.body, fields)
 }
 
+/// Every VU's first token from the batch mint, in batches of [`MINT_BATCH_USERS`].
+async fn mint_batches(
+    vu: &mut Vu,
+    tally: &ApiTally,
+    mint: &MintEndpoint,
+) -> Result<HashMap<String, AppTokens>, String> {
+    let Some(batch_url) = &mint.batch_url else {
+        return Err("there is no batch mint URL".into());
+    };
+    let users: Vec<String> = (1..=tally.vus)
+        .map(|number| tally.settings.user(number))
+        .collect();
+    let mut tokens = HashMap::with_capacity(users.len());
+    for chunk in users.chunks(MINT_BATCH_USERS) {
+        let answer = vu
+            .send_unmeasured(Method::POST, batch_url, &json_headers(), batch_body(chunk))
+            .await
+            .map_err(|error| format!("the batch mint failed: {error}"))?;
+        if !answer.status.is_success() {
+            return Err(format!(
+                "the batch mint answered {}: {}",
+                answer.status.as_u16(),
+                describe_error_body(&answer.body)
+            ));
+        }
+        tokens.extend(read_batch(&answer.body, &mint.fields)?);
+    }
+    Ok(tokens)
+}
+
 fn bearer_of(access_token: &str) -> Result<HeaderValue, String> {
     HeaderValue::from_str(&format!("Bearer {access_token}"))
         .map_err(|_| "its access token cannot be sent in a header".to_owned())
@@ -66,9 +99,10 @@ impl HeldToken {
     /// VU number `number`'s first token, before the clock starts.
     pub(super) async fn for_vu(
         vu: &mut Vu,
-        settings: &ApiSettings,
+        tally: &ApiTally,
         number: usize,
     ) -> Result<Self, String> {
+        let settings = &tally.settings;
         match &settings.token_source {
             TokenSource::Sign(signer) => {
                 let user = settings.user(number);
@@ -97,6 +131,20 @@ impl HeldToken {
                 let tokens = read_answer(&answer, &login.fields).map_err(|error| {
                     format!("signing {user} in at the login URL failed: {error}")
                 })?;
+                Self::holding(user, number, tokens)
+            }
+            TokenSource::Mint(mint) if mint.batch_url.is_some() => {
+                let user = settings.user(number);
+                let batch = tally
+                    .first_tokens
+                    .get_or_init(|| mint_batches(vu, tally, mint))
+                    .await
+                    .as_ref()
+                    .map_err(Clone::clone)?;
+                let tokens = batch
+                    .get(&user)
+                    .cloned()
+                    .ok_or_else(|| format!("the batch mint answered no token for {user}"))?;
                 Self::holding(user, number, tokens)
             }
             TokenSource::Mint(mint) => {
