@@ -178,14 +178,11 @@ fn feed(caller: &Caller) -> Response<Full<Bytes>> {
 }
 
 fn refused(refusal: &Refusal) -> Response<Full<Bytes>> {
-    let error = match refusal.status() {
-        StatusCode::BAD_REQUEST => "invalid_request",
-        _ => "invalid_token",
+    let body = match refusal.error_code() {
+        Some(error) => json!({ "error": error, "error_description": refusal.to_string() }),
+        None => json!({ "error_description": refusal.to_string() }),
     };
-    let mut response = json_answer(
-        refusal.status(),
-        &json!({ "error": error, "error_description": refusal.to_string() }),
-    );
+    let mut response = json_answer(refusal.status(), &body);
     response
         .headers_mut()
         .insert(WWW_AUTHENTICATE, refusal.challenge());

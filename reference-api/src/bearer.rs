@@ -40,11 +40,12 @@ pub struct Caller {
 /// client (or a load test) needs to know, such as how long ago the token expired.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    /// No `Authorization` header.
+    /// No `Authorization` header, or one of another scheme (RFC 6750 section 3.1: the client
+    /// did not know authentication was needed, or used a method this API does not take).
     #[error("the request carries no bearer token")]
     Missing,
-    /// An `Authorization` header that is not `Bearer <token>`.
-    #[error("the Authorization header is not a bearer token")]
+    /// `Bearer` with no token after it.
+    #[error("the Authorization header is a bearer token without the token")]
     NotBearer,
     /// Not a JWT at all.
     #[error("the token is not a JWT")]
@@ -61,6 +62,9 @@ pub enum Refusal {
     /// A `kid` the API does not hold, even after fetching the JWKS again.
     #[error("no key with kid {0:?} in the provider's JWKS")]
     UnknownKey(String),
+    /// No `kid`, and the provider's JWKS holds several keys.
+    #[error("the token names no kid and the provider's JWKS holds several keys")]
+    NoKeyId,
     /// An algorithm the key is not for.
     #[error("the token's algorithm {0} is not the one its key is for")]
     Algorithm(String),
@@ -87,15 +91,19 @@ impl Refusal {
         }
     }
 
-    /// The `WWW-Authenticate` challenge: no error code when no token was sent (section 3.1),
-    /// `invalid_request` for a malformed header, `invalid_token` otherwise.
-    pub fn challenge(&self) -> HeaderValue {
-        let error = match self {
+    /// The RFC 6750 error code: none when no token was sent (section 3.1), `invalid_request`
+    /// for a malformed header, `invalid_token` otherwise.
+    pub fn error_code(&self) -> Option<&'static str> {
+        match self {
             Refusal::Missing => None,
             Refusal::NotBearer => Some("invalid_request"),
             _ => Some("invalid_token"),
-        };
-        let text = match error {
+        }
+    }
+
+    /// The `WWW-Authenticate` challenge, with the error code and description when there is one.
+    pub fn challenge(&self) -> HeaderValue {
+        let text = match self.error_code() {
             None => format!("Bearer realm=\"{REALM}\""),
             Some(error) => format!(
                 "Bearer realm=\"{REALM}\", error=\"{error}\", error_description=\"{}\"",
@@ -131,16 +139,17 @@ pub async fn check(
     policy: &Policy,
     authorization: Option<&HeaderValue>,
 ) -> Result<Caller, Refusal> {
-    let authorization = authorization.ok_or(Refusal::Missing)?;
-    let token = authorization
-        .to_str()
-        .ok()
-        .and_then(|value| {
-            let (scheme, token) = value.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-        })
-        .filter(|token| !token.is_empty())
-        .ok_or(Refusal::NotBearer)?;
+    let value = authorization
+        .and_then(|value| value.to_str().ok())
+        .ok_or(Refusal::Missing)?;
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(Refusal::Missing);
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(Refusal::NotBearer);
+    }
     let header = decode_header(token).map_err(|_| Refusal::Malformed)?;
     let (key, algorithm) = keys.key_for(&header).await?;
     let mut validation = Validation::new(algorithm);

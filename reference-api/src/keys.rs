@@ -172,8 +172,10 @@ impl Jwks {
         if last_fetch.elapsed() >= self.refetch_interval {
             self.refetch(&mut last_fetch).await;
         }
-        self.find(kid)
-            .ok_or_else(|| Refusal::UnknownKey(kid.unwrap_or_default().to_owned()))
+        self.find(kid).ok_or_else(|| match kid {
+            Some(kid) => Refusal::UnknownKey(kid.to_owned()),
+            None => Refusal::NoKeyId,
+        })
     }
 
     /// Fetches the set again when it is older than its maximum age; the one request that finds

@@ -168,16 +168,41 @@ async fn each_refusal_is_rfc_6750s_and_says_why() {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{reason}: {challenge}");
         assert!(challenge.contains(reason), "{reason}: {challenge}");
     }
-    // A header that is not a bearer token is a bad request.
-    let response = api
-        .handle(
-            Request::get("/api/v1/me")
-                .header(AUTHORIZATION, "Basic dTpw")
-                .body(Bytes::new())
-                .expect("a request"),
+    // Another scheme is no bearer token at all (RFC 6750 section 3.1: no error code); a bearer
+    // header without its token is a bad request.
+    for (header, status, error) in [
+        ("Basic dTpw", StatusCode::UNAUTHORIZED, None),
+        ("Bearer ", StatusCode::BAD_REQUEST, Some("invalid_request")),
+    ] {
+        let response = api
+            .handle(
+                Request::get("/api/v1/me")
+                    .header(AUTHORIZATION, header)
+                    .body(Bytes::new())
+                    .expect("a request"),
+            )
+            .await;
+        assert_eq!(response.status(), status, "{header}");
+        let challenge = response.headers()[WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(
+            challenge.contains("error="),
+            error.is_some(),
+            "{header}: {challenge}"
+        );
+        let body: Value = serde_json::from_slice(
+            &response
+                .into_body()
+                .collect()
+                .await
+                .expect("a body")
+                .to_bytes(),
         )
-        .await;
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        .unwrap_or_default();
+        assert_eq!(body["error"].as_str(), error, "{header}: {body}");
+    }
     // The API still answers a good token after all of that.
     let (status, _, _) = call(
         &api,

@@ -34,7 +34,7 @@ pub(crate) enum TokenSourceKind {
 pub(crate) struct ApiArgs {
     /// A URL of the API to call (`--scenario api`), absolute; `URL=WEIGHT` gives it a share of
     /// the iterations (1 by default). Repeat for several.
-    #[arg(long = "api-url", env = "LOADGEN_API_URLS", value_delimiter = ',')]
+    #[arg(long = "api-url", env = "LOADGEN_API_URL")]
     pub(crate) api_urls: Vec<ApiRoute>,
     /// The method of every API call.
     #[arg(long, env = "LOADGEN_API_METHOD", default_value = "GET")]

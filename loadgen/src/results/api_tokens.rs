@@ -50,10 +50,10 @@ pub struct ApiRefusal {
 impl ApiTokens {
     /// Counts `refusal`, keeping it when it is the first of its kind and there is room.
     pub fn add_refusal(&mut self, refusal: ApiRefusal) {
-        let same = self.refusals.iter().position(|kept| {
-            (kept.status, &kept.error, &kept.description)
-                == (refusal.status, &refusal.error, &refusal.description)
-        });
+        let same = self
+            .refusals
+            .iter()
+            .position(|kept| kept.is_same_kind(&refusal));
         match same {
             Some(index) => {
                 self.refusals[index].count += refusal.count;
@@ -66,10 +66,11 @@ impl ApiTokens {
 
     /// Counts a refusal of the kind of `refusal` as recovered (when its kind is kept).
     pub fn add_recovered(&mut self, refusal: &ApiRefusal) {
-        if let Some(kept) = self.refusals.iter_mut().find(|kept| {
-            (kept.status, &kept.error, &kept.description)
-                == (refusal.status, &refusal.error, &refusal.description)
-        }) {
+        if let Some(kept) = self
+            .refusals
+            .iter_mut()
+            .find(|kept| kept.is_same_kind(refusal))
+        {
             kept.recovered += 1;
         }
     }
@@ -83,6 +84,30 @@ impl ApiTokens {
             self.add_refusal(refusal.clone());
         }
         self
+    }
+}
+
+impl ApiRefusal {
+    /// Whether `other` is a refusal of the same kind: the same status and error, and the same
+    /// description but for its numbers ("the token expired 3 s ago" and "... 4 s ago" are one
+    /// kind, so a run's refusals do not fill the list with one cause).
+    fn is_same_kind(&self, other: &ApiRefusal) -> bool {
+        // Each run of digits stands as one `#`.
+        let shape = |description: &Option<String>| {
+            description.as_deref().map(|text| {
+                let mut shape = String::with_capacity(text.len());
+                for character in text.chars() {
+                    if !character.is_ascii_digit() {
+                        shape.push(character);
+                    } else if !shape.ends_with('#') {
+                        shape.push('#');
+                    }
+                }
+                shape
+            })
+        };
+        (self.status, &self.error) == (other.status, &other.error)
+            && shape(&self.description) == shape(&other.description)
     }
 }
 
@@ -117,9 +142,17 @@ mod tests {
     fn refusals_are_counted_by_kind_and_only_the_first_few_kept() {
         let mut figures = ApiTokens::default();
         for number in 0..20 {
-            figures.add_refusal(refusal(&format!("reason {}", number % 10)));
+            let reason = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"][number % 10];
+            figures.add_refusal(refusal(&format!("reason {reason}")));
         }
         assert_eq!(figures.refusals.len(), MAX_REFUSALS);
+        // The same cause with other numbers is one kind.
+        let mut expired = ApiTokens::default();
+        for seconds in [3, 4, 12] {
+            expired.add_refusal(refusal(&format!("the token expired {seconds} s ago")));
+        }
+        assert_eq!(expired.refusals.len(), 1);
+        assert_eq!(expired.refusals[0].count, 3);
         assert_eq!(figures.refusals[0].count, 2);
         let merged = figures.clone().merged(&figures);
         assert_eq!(merged.refusals[0].count, 4);

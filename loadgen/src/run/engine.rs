@@ -237,6 +237,25 @@ async fn run_scenario<S: Scenario>(
             .scenario
             .check_seeds(&seeds, schedule.total_iterations(), config.max_vus, shard)?;
     }
+    // The api scenario's provider tokens spend each VU's family at set-up: too few families
+    // must stop the run before any is spent, not after some.
+    if config.scenario == crate::run::scenario::ScenarioKind::Api
+        && config
+            .api
+            .as_ref()
+            .is_some_and(|api| api.token_source.needs_provider())
+        && seeds.refresh_tokens.len() < vus
+    {
+        return Err(NotEnoughSeeds {
+            kind: "refresh-token families",
+            needed: vus as u64,
+            available: seeds.refresh_tokens.len() as u64,
+            why: "the api scenario's oidc token source renews each VU's token through a family \
+                  of its own (`loadgen seed --refresh-families N`, N at least --max-vus)"
+                .to_owned(),
+        }
+        .into());
+    }
     if let Some(lifetime) = config
         .code_lifetime
         .filter(|_| uses_codes && !config.mint_ahead)

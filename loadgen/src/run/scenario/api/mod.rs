@@ -138,60 +138,79 @@ impl Scenario for Api {
     async fn iterate(vu: &mut Vu, user: &mut ApiUser, iteration: Iteration) -> Option<()> {
         let tally = tally(vu)?;
         let settings = &tally.settings;
-        let route = settings.route_of(iteration.index);
-        let address = user.addresses[route].clone();
-        let route_names = Arc::clone(&user.route_names);
-        let route_name = route_names.get(route).map(String::as_str);
-        let method = settings.method.clone();
-        let mut response = vu
-            .send_recorded_on(
-                Endpoint::Api,
-                route_name,
-                method.clone(),
-                &address,
-                &user.headers(),
-                user.body.clone(),
-                iteration.intended_start,
-            )
-            .await
-            .ok()?;
-        if matches!(
-            response.status,
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-        ) {
-            let refusal = note_refusal(&tally, &response, &user.token);
-            // As a client does: a token the API calls invalid is renewed once and the call
-            // retried once; a second refusal is the API's answer.
-            if says_invalid_token(&response) && user.token.renew(vu, &tally).await {
-                response = vu
-                    .send_recorded_on(
-                        Endpoint::Api,
-                        route_name,
-                        method,
-                        &address,
-                        &user.headers(),
-                        user.body.clone(),
-                        tokio::time::Instant::now(),
-                    )
-                    .await
-                    .ok()?;
-                if response.status.is_success() {
-                    tally.count_recovered_401(&refusal);
-                } else if matches!(
-                    response.status,
-                    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-                ) {
-                    note_refusal(&tally, &response, &user.token);
-                }
-            }
+        // A VU that has been idle past its token's expiry (fewer calls than --refresh-before
+        // covers) renews before it calls: a client would not send a token it knows is dead.
+        if user.token.is_due(std::time::Duration::ZERO) {
+            user.token.renew(vu, &tally).await;
         }
-        let expect = settings.expect.map_or(Expect::Success, Expect::Status);
-        vu.judge_status(Endpoint::Api, response, expect)?;
-        // After the call, so the API's latency never includes it: a token that would expire
-        // before the next iterations is renewed now, as a client renews ahead of expiry.
+        let called = call(vu, user, &tally, iteration).await;
+        // After the call, whatever its outcome, so the API's latency never includes it: a token
+        // that would expire before the next iterations is renewed now, as a client renews ahead
+        // of expiry.
         if user.token.is_due(settings.refresh_before) {
             user.token.renew(vu, &tally).await;
         }
-        Some(())
+        called
     }
+}
+
+/// One call of the API on the iteration's route, renewed and retried once after a 401
+/// `invalid_token`.
+async fn call(
+    vu: &mut Vu,
+    user: &mut ApiUser,
+    tally: &ApiTally,
+    iteration: Iteration,
+) -> Option<()> {
+    let settings = &tally.settings;
+    let route = settings.route_of(iteration.index);
+    let address = user.addresses[route].clone();
+    let route_names = Arc::clone(&user.route_names);
+    let route_name = route_names.get(route).map(String::as_str);
+    let method = settings.method.clone();
+    let mut response = vu
+        .send_recorded_on(
+            Endpoint::Api,
+            route_name,
+            method.clone(),
+            &address,
+            &user.headers(),
+            user.body.clone(),
+            iteration.intended_start,
+        )
+        .await
+        .ok()?;
+    if matches!(
+        response.status,
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+    ) {
+        let refusal = note_refusal(tally, &response, &user.token);
+        // As a client does: a token the API calls invalid is renewed once and the call retried
+        // once; a second refusal is the API's answer.
+        if says_invalid_token(&response) && user.token.renew(vu, tally).await {
+            response = vu
+                .send_recorded_on(
+                    Endpoint::Api,
+                    route_name,
+                    method,
+                    &address,
+                    &user.headers(),
+                    user.body.clone(),
+                    tokio::time::Instant::now(),
+                )
+                .await
+                .ok()?;
+            if response.status.is_success() {
+                tally.count_recovered_401(&refusal);
+            } else if matches!(
+                response.status,
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+            ) {
+                note_refusal(tally, &response, &user.token);
+            }
+        }
+    }
+    let expect = settings.expect.map_or(Expect::Success, Expect::Status);
+    vu.judge_status(Endpoint::Api, response, expect)?;
+    Some(())
 }

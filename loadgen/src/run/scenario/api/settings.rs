@@ -34,18 +34,32 @@ pub struct RouteParseError(String);
 impl FromStr for ApiRoute {
     type Err = RouteParseError;
 
-    /// `http://127.0.0.1:8090/api/v1/posts/feed` or `...=3`: the weight is what follows the last
-    /// `=` when it is a number, so a URL with a query keeps its own `=`.
+    /// `http://127.0.0.1:8090/api/v1/posts/feed` or `...=3`: the weight is a number after a
+    /// last `=` that is not the query's own (`?page=2` is a query, `?page=2=3` its weight 3).
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let query_pairs_own_it = |url: &str| {
+            url.split_once('?').is_some_and(|(_, query)| {
+                query
+                    .rsplit('&')
+                    .next()
+                    .is_some_and(|pair| !pair.contains('='))
+            })
+        };
         let (url, weight) = match text.rsplit_once('=') {
-            Some((url, weight)) if weight.bytes().all(|byte| byte.is_ascii_digit()) => (
-                url,
-                weight
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|weight| *weight > 0)
-                    .ok_or_else(|| RouteParseError(text.to_owned()))?,
-            ),
+            Some((url, weight))
+                if !weight.is_empty()
+                    && weight.bytes().all(|byte| byte.is_ascii_digit())
+                    && !query_pairs_own_it(url) =>
+            {
+                (
+                    url,
+                    weight
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|weight| *weight > 0)
+                        .ok_or_else(|| RouteParseError(text.to_owned()))?,
+                )
+            }
             _ => (text, 1),
         };
         if Address::parse(url).is_err() {
@@ -174,6 +188,9 @@ impl ApiSettings {
     }
 }
 
+/// Every VU's first token from a batch mint, and when the batch was asked for.
+pub type FirstTokens = Result<(std::time::SystemTime, HashMap<String, AppTokens>), String>;
+
 /// The run's tally of what the `api` scenario's tokens went through, shared by its VUs.
 #[derive(Debug)]
 pub struct ApiTally {
@@ -181,8 +198,9 @@ pub struct ApiTally {
     pub settings: ApiSettings,
     /// The run's virtual users (user numbers 1 to this).
     pub vus: usize,
-    /// The VUs' first tokens from a batch mint, fetched once by the first VU set up.
-    pub first_tokens: tokio::sync::OnceCell<Result<HashMap<String, AppTokens>, String>>,
+    /// The VUs' first tokens from a batch mint and when it was asked, fetched once by the first
+    /// VU set up.
+    pub first_tokens: tokio::sync::OnceCell<FirstTokens>,
     refreshes: AtomicU64,
     refresh_failures: AtomicU64,
     recovered_401: AtomicU64,
@@ -261,6 +279,16 @@ mod tests {
         .map(|text| text.parse().unwrap())
         .collect();
         assert_eq!(routes[0].weight, 3);
+        let paged: ApiRoute = "http://127.0.0.1:8090/items?page=2".parse().unwrap();
+        assert_eq!(
+            (paged.url.as_str(), paged.weight),
+            ("http://127.0.0.1:8090/items?page=2", 1)
+        );
+        let paged: ApiRoute = "http://127.0.0.1:8090/items?page=2=5".parse().unwrap();
+        assert_eq!(
+            (paged.url.as_str(), paged.weight),
+            ("http://127.0.0.1:8090/items?page=2", 5)
+        );
         assert_eq!(
             routes[1].url,
             "http://127.0.0.1:8090/api/chat/messages?room=a"

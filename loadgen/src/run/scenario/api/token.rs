@@ -65,7 +65,8 @@ async fn mint_batches(
     vu: &mut Vu,
     tally: &ApiTally,
     mint: &MintEndpoint,
-) -> Result<HashMap<String, AppTokens>, String> {
+) -> Result<(SystemTime, HashMap<String, AppTokens>), String> {
+    let minted_at = SystemTime::now();
     let Some(batch_url) = &mint.batch_url else {
         return Err("there is no batch mint URL".into());
     };
@@ -87,7 +88,18 @@ async fn mint_batches(
         }
         tokens.extend(read_batch(&answer.body, &mint.fields)?);
     }
-    Ok(tokens)
+    Ok((minted_at, tokens))
+}
+
+/// The `exp` of a JWT access token, read without verifying it (the API verifies; loadgen only
+/// needs to know when to renew).
+fn jwt_expiry(access_token: &str) -> Option<SystemTime> {
+    #[derive(serde::Deserialize)]
+    struct Expiry {
+        exp: u64,
+    }
+    let claims: Expiry = jsonwebtoken::dangerous::insecure_decode_claims(access_token).ok()?;
+    std::time::UNIX_EPOCH.checked_add(Duration::from_secs(claims.exp))
 }
 
 fn bearer_of(access_token: &str) -> Result<HeaderValue, String> {
@@ -135,7 +147,7 @@ impl HeldToken {
             }
             TokenSource::Mint(mint) if mint.batch_url.is_some() => {
                 let user = settings.user(number);
-                let batch = tally
+                let (minted_at, batch) = tally
                     .first_tokens
                     .get_or_init(|| mint_batches(vu, tally, mint))
                     .await
@@ -145,7 +157,16 @@ impl HeldToken {
                     .get(&user)
                     .cloned()
                     .ok_or_else(|| format!("the batch mint answered no token for {user}"))?;
-                Self::holding(user, number, tokens)
+                let mut held = Self::holding(user, number, tokens)?;
+                // Its lifetime runs from the batch, not from this VU's set-up.
+                if let Some(lifetime) = held
+                    .expires_at
+                    .and_then(|expires_at| expires_at.duration_since(held.issued_at).ok())
+                {
+                    held.issued_at = *minted_at;
+                    held.expires_at = minted_at.checked_add(lifetime);
+                }
+                Ok(held)
             }
             TokenSource::Mint(mint) => {
                 let user = settings.user(number);
@@ -257,9 +278,12 @@ impl HeldToken {
             self.refresh_token = Some(refresh_token);
         }
         self.issued_at = SystemTime::now();
-        self.expires_at = tokens
-            .expires_in
-            .map(|seconds| self.issued_at + Duration::from_secs(seconds));
+        // expires_in when the answer says; the JWT's own exp otherwise (an application's login
+        // may say neither in its answer and still issue tokens that expire).
+        self.expires_at = match tokens.expires_in {
+            Some(seconds) => self.issued_at.checked_add(Duration::from_secs(seconds)),
+            None => jwt_expiry(&self.access_token),
+        };
         Ok(())
     }
 
@@ -311,8 +335,20 @@ impl HeldToken {
                     // The provider may have rotated the family and its answer was lost: the
                     // token sent may be spent, so the VU keeps its access token until it
                     // expires and says so.
+                    // The provider may have rotated the family and its answer was lost: the
+                    // token sent may be spent, so sending it again would be a replay. The
+                    // family is set aside (left out of the seeds written back) and the VU goes
+                    // on with a spare, as TEST 2's do.
                     Err(RotationFailure::InDoubt) => {
-                        self.refresh_token = None;
+                        let context = std::sync::Arc::clone(vu.context());
+                        let spare = context
+                            .families
+                            .replace(vu.id())
+                            .and_then(|index| context.seeds.refresh_tokens.get(index));
+                        self.refresh_token = spare.map(|seed| seed.refresh_token.clone());
+                        if let Some(seed) = spare {
+                            self.subject.clone_from(&seed.subject);
+                        }
                         false
                     }
                     Err(RotationFailure::Answered) => false,
