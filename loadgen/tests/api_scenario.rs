@@ -250,6 +250,11 @@ async fn a_token_the_api_cannot_verify_fails_with_the_apis_reason_kept() -> Resu
     assert_eq!(refusal.count, result.requests.unauthorized);
     assert_eq!(refusal.recovered, 0);
     let text = loadgen::results::printer::summary(&result);
+    // A route's name is a line of its own, its figures under it.
+    assert!(
+        text.contains("\n  api GET /api/v1/me:\n    requests"),
+        "{text}"
+    );
     assert!(
         text.contains("401 invalid_token \"the token's signature does not verify\""),
         "{text}"

@@ -221,21 +221,29 @@ pub fn summary(result: &RunResult) -> String {
         latency_line("request service time", &result.service_time)
     );
     for (name, endpoint) in &result.endpoints {
+        // A name too long for the label column (an API's route) gets a line of its own, and
+        // its figures the short labels under it.
+        let prefix = if name.len() > 13 {
+            let _ = writeln!(out, "  {name}:");
+            " "
+        } else {
+            name.as_str()
+        };
         let _ = writeln!(
             out,
             "  {:.<26}: {}",
-            format!("{name} requests"),
+            format!("{prefix} requests"),
             requests_line(&endpoint.requests)
         );
         let _ = writeln!(
             out,
             "{}",
-            latency_line(&format!("{name} latency"), &endpoint.latency)
+            latency_line(&format!("{prefix} latency"), &endpoint.latency)
         );
         let _ = writeln!(
             out,
             "{}",
-            latency_line(&format!("{name} service time"), &endpoint.service_time)
+            latency_line(&format!("{prefix} service time"), &endpoint.service_time)
         );
     }
     let _ = writeln!(out);
