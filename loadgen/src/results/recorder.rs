@@ -187,12 +187,10 @@ impl Recorder {
         latency: Duration,
         service_time: Duration,
     ) {
-        if !self.routes.contains_key(route) {
-            self.routes
-                .insert(route.to_owned(), EndpointRecorder::new());
-        }
-        if let Some(recorder) = self.routes.get_mut(route) {
-            recorder.record(outcome, latency, service_time);
+        // The route's name is allocated once, on its first request.
+        match self.routes.get_mut(route) {
+            Some(recorder) => recorder.record(outcome, latency, service_time),
+            None => self.route_mut(route).record(outcome, latency, service_time),
         }
     }
 

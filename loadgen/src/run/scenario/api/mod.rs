@@ -12,7 +12,6 @@ use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderName, HeaderValue, StatusCode};
 
-use crate::http::address::Address;
 use crate::http::client::HttpResponse;
 use crate::protocol::token_signing::fill_user;
 use crate::results::api_tokens::{ApiRefusal, bearer_challenge_error};
@@ -26,13 +25,10 @@ use crate::run::scenario::{Iteration, RunContext, Scenario, SeedNeed, Vu};
 #[derive(Debug)]
 pub struct Api;
 
-/// A VU's user, its token, and its requests made ready.
+/// A VU's token and its request body (the user filled in).
 #[derive(Debug)]
 pub struct ApiUser {
     token: HeldToken,
-    /// Each route's address and its name in the result, in the settings' order.
-    addresses: Vec<Address>,
-    route_names: Arc<[String]>,
     /// The body with the user filled in.
     body: Bytes,
 }
@@ -102,26 +98,12 @@ impl Scenario for Api {
         let settings = &tally.settings;
         let number = vu.id() + 1;
         let token = HeldToken::for_vu(vu, &tally, number).await?;
-        let addresses = settings
-            .routes
-            .iter()
-            .map(|route| {
-                Address::parse(&route.url).map_err(|error| {
-                    format!("--api-url {} cannot be requested: {error}", route.url)
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         let body = settings
             .body
             .as_deref()
             .map(|template| Bytes::from(fill_user(template, token.user(), number)))
             .unwrap_or_default();
-        Ok(ApiUser {
-            token,
-            addresses,
-            route_names: settings.route_names().into(),
-            body,
-        })
+        Ok(ApiUser { token, body })
     }
 
     fn holds_families(context: &RunContext) -> bool {
@@ -164,16 +146,15 @@ async fn call(
 ) -> Option<()> {
     let settings = &tally.settings;
     let route = settings.route_of(iteration.index);
-    let address = user.addresses[route].clone();
-    let route_names = Arc::clone(&user.route_names);
-    let route_name = route_names.get(route).map(String::as_str);
+    let address = &settings.routes[route].address;
+    let route_name = tally.route_names.get(route).map(String::as_str);
     let method = settings.method.clone();
     let mut response = vu
         .send_recorded_on(
             Endpoint::Api,
             route_name,
             method.clone(),
-            &address,
+            address,
             &user.headers(),
             user.body.clone(),
             iteration.intended_start,
@@ -193,7 +174,7 @@ async fn call(
                     Endpoint::Api,
                     route_name,
                     method,
-                    &address,
+                    address,
                     &user.headers(),
                     user.body.clone(),
                     tokio::time::Instant::now(),

@@ -20,6 +20,8 @@ use crate::results::api_tokens::{ApiRefusal, ApiTokens};
 pub struct ApiRoute {
     /// The absolute URL.
     pub url: String,
+    /// Where its requests go, parsed once.
+    pub address: Address,
     /// Its weight among the routes (1 when not given).
     pub weight: u32,
 }
@@ -62,11 +64,10 @@ impl FromStr for ApiRoute {
             }
             _ => (text, 1),
         };
-        if Address::parse(url).is_err() {
-            return Err(RouteParseError(text.to_owned()));
-        }
+        let address = Address::parse(url).map_err(|_| RouteParseError(text.to_owned()))?;
         Ok(Self {
             url: url.to_owned(),
+            address,
             weight,
         })
     }
@@ -198,6 +199,8 @@ pub struct ApiTally {
     pub settings: ApiSettings,
     /// The run's virtual users (user numbers 1 to this).
     pub vus: usize,
+    /// Each route's name in the result, in the settings' order, made once for every VU.
+    pub route_names: Vec<String>,
     /// The VUs' first tokens from a batch mint and when it was asked, fetched once by the first
     /// VU set up.
     pub first_tokens: tokio::sync::OnceCell<FirstTokens>,
@@ -212,6 +215,7 @@ impl ApiTally {
     pub fn new(settings: ApiSettings, vus: usize) -> Self {
         Self {
             vus,
+            route_names: settings.route_names(),
             first_tokens: tokio::sync::OnceCell::new(),
             figures: Mutex::new(ApiTokens {
                 token_source: settings.token_source.name().to_owned(),
