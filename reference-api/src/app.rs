@@ -45,12 +45,7 @@ const ROUTES: [(&str, Method); 4] = [
 impl Api {
     /// The API of `config`, its keys loaded (a JWKS fetched).
     pub async fn new(config: &Config) -> Result<Self, KeyError> {
-        let keys = Keys::load(
-            &config.keys,
-            config.jwks_refetch_interval,
-            config.jwks_max_age,
-        )
-        .await?;
+        let keys = Keys::load(config).await?;
         Ok(Self {
             shared: Arc::new(Shared {
                 keys,

@@ -1,6 +1,7 @@
 //! What the reference API checks in a token and where its verification keys come from.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use mock_idp::Fault;
@@ -8,7 +9,7 @@ use mock_idp::Fault;
 /// Where the keys that verify access tokens come from.
 #[derive(Debug, Clone)]
 pub enum KeySource {
-    /// A JWKS at this `http://` URL, fetched at start and again when a token names a `kid` it
+    /// A JWKS at this `http://` or `https://` URL, fetched at start and again when a token names a `kid` it
     /// does not hold (a key rotation), at most once per [`Config::jwks_refetch_interval`].
     Jwks(String),
     /// A shared HS256 secret, as many first-party APIs sign their own tokens.
@@ -31,6 +32,9 @@ pub struct Config {
     pub leeway: Duration,
     /// The shortest time between two fetches of the JWKS.
     pub jwks_refetch_interval: Duration,
+    /// PEM certificates to trust, besides the system's, when the JWKS is fetched over https://
+    /// from a provider with a private CA.
+    pub jwks_ca_cert: Option<PathBuf>,
     /// How old the fetched JWKS may grow before a request fetches it again, as services cache
     /// a provider's keys: a key the provider stopped publishing is then refused.
     pub jwks_max_age: Duration,
@@ -50,6 +54,7 @@ impl Config {
             leeway: Duration::ZERO,
             jwks_refetch_interval: Duration::from_secs(1),
             jwks_max_age: Duration::from_secs(300),
+            jwks_ca_cert: None,
             faults: Vec::new(),
         }
     }

@@ -6,28 +6,25 @@ use std::str::FromStr as _;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Empty};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Header};
 use tokio::time::Instant;
 
 use crate::bearer::Refusal;
-use crate::config::KeySource;
-
-/// How long one fetch of the JWKS may take.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+use crate::config::{Config, KeySource};
+use crate::jwks_fetch::JwksFetcher;
 
 /// Why the JWKS could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     /// The URL is not one this API can fetch.
     #[error(
-        "the JWKS URL {0} is not an http:// URL: give the provider's jwks_uri over plain HTTP on loopback, or --hs256-secret-env"
+        "the JWKS URL {0} is neither http:// nor https://: give the provider's jwks_uri, or --hs256-secret-env"
     )]
     NotHttp(String),
+    /// The certificates to trust could not be read.
+    #[error("{0}")]
+    Trust(String),
     /// No answer.
     #[error("could not fetch the JWKS from {url}: {reason}; is the provider running?")]
     Fetch {
@@ -81,6 +78,7 @@ enum Source {
 #[derive(Debug)]
 struct Jwks {
     url: String,
+    fetcher: JwksFetcher,
     held: RwLock<Arc<KeysById>>,
     /// When the set was last fetched; held while fetching, so concurrent requests naming a new
     /// `kid` wait for one fetch instead of each making their own.
@@ -93,27 +91,26 @@ struct Jwks {
 impl Keys {
     /// The keys of `source`; a JWKS is fetched now, so an API that cannot reach its provider
     /// says so at start rather than refusing every request.
-    pub async fn load(
-        source: &KeySource,
-        refetch_interval: Duration,
-        max_age: Duration,
-    ) -> Result<Self, KeyError> {
-        let source = match source {
+    pub async fn load(config: &Config) -> Result<Self, KeyError> {
+        let source = match &config.keys {
             KeySource::Hs256(secret) => Source::Secret(VerificationKey {
                 key: DecodingKey::from_secret(secret),
                 algorithm: Some(Algorithm::HS256),
             }),
             KeySource::Jwks(url) => {
-                if !url.starts_with("http://") {
+                if !url.starts_with("http://") && !url.starts_with("https://") {
                     return Err(KeyError::NotHttp(url.clone()));
                 }
-                let held = fetch(url).await?;
+                let fetcher =
+                    JwksFetcher::new(config.jwks_ca_cert.as_deref()).map_err(KeyError::Trust)?;
+                let held = fetch(&fetcher, url).await?;
                 Source::Jwks(Jwks {
                     url: url.clone(),
+                    fetcher,
                     held: RwLock::new(Arc::new(held)),
                     last_fetch: tokio::sync::Mutex::new(Instant::now()),
-                    refetch_interval,
-                    max_age,
+                    refetch_interval: config.jwks_refetch_interval,
+                    max_age: config.jwks_max_age,
                     fetches: std::sync::atomic::AtomicU64::new(1),
                 })
             }
@@ -195,7 +192,7 @@ impl Jwks {
         *last_fetch = Instant::now();
         self.fetches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if let Ok(keys) = fetch(&self.url).await {
+        if let Ok(keys) = fetch(&self.fetcher, &self.url).await {
             *self
                 .held
                 .write()
@@ -219,28 +216,12 @@ impl Jwks {
     }
 }
 
-async fn fetch(url: &str) -> Result<KeysById, KeyError> {
+async fn fetch(fetcher: &JwksFetcher, url: &str) -> Result<KeysById, KeyError> {
     let failed = |reason: String| KeyError::Fetch {
         url: url.to_owned(),
         reason,
     };
-    let uri: http::Uri = url.parse().map_err(|_| KeyError::NotHttp(url.to_owned()))?;
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    let answered = tokio::time::timeout(FETCH_TIMEOUT, async {
-        let response = client.get(uri).await.map_err(|error| error.to_string())?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|error| error.to_string())?
-            .to_bytes();
-        Ok::<_, String>((status, body))
-    })
-    .await
-    .map_err(|_| failed(format!("no answer within {FETCH_TIMEOUT:?}")))?
-    .map_err(failed)?;
-    let (status, body) = answered;
+    let (status, body) = fetcher.get(url).await.map_err(failed)?;
     if !status.is_success() {
         return Err(failed(format!("it answered {status}")));
     }

@@ -5,7 +5,8 @@
 //! mock-idp's.
 //!
 //! - [`config`]: what it checks and where its keys come from.
-//! - [`keys`]: the verification keys, a JWKS fetched again for an unknown `kid`, or a secret.
+//! - [`keys`]: the verification keys, a JWKS fetched again for an unknown `kid`, or a secret;
+//!   `jwks_fetch` fetches it over http:// or https://.
 //! - [`bearer`]: one request's bearer token checked, and the RFC 6750 error when it is refused.
 //! - [`app`]: the routes, as a value that answers an `http::Request` without a socket.
 //! - [`server`]: the socket side (HTTP/1.1 and cleartext HTTP/2), started and stopped.
@@ -13,6 +14,7 @@
 pub mod app;
 pub mod bearer;
 pub mod config;
+mod jwks_fetch;
 pub mod keys;
 pub mod server;
 

@@ -19,14 +19,18 @@ struct Cli {
     /// Address to listen on; port 0 picks a free one.
     #[arg(long, env = "REFERENCE_API_ADDR", default_value = "127.0.0.1:8090")]
     addr: SocketAddr,
-    /// The provider's JWKS (its discovery document's `jwks_uri`), over http://; fetched at start
-    /// and again when a token names a key the API does not hold.
+    /// The provider's JWKS (its discovery document's `jwks_uri`), over http:// or https://;
+    /// fetched at start and again when a token names a key the API does not hold.
     #[arg(
         long,
         env = "REFERENCE_API_JWKS_URL",
         conflicts_with = "hs256_secret_env"
     )]
     jwks_url: Option<String>,
+    /// PEM certificates to trust, besides the system's, for a JWKS served over https:// with a
+    /// private CA (mock-idp's --tls-self-signed ca.pem, say).
+    #[arg(long, env = "REFERENCE_API_JWKS_CA_CERT", requires = "jwks_url")]
+    jwks_ca_cert: Option<std::path::PathBuf>,
     /// The environment variable holding an HS256 secret, for an API that signs its own tokens.
     #[arg(long, env = "REFERENCE_API_HS256_SECRET_ENV")]
     hs256_secret_env: Option<String>,
@@ -84,6 +88,7 @@ impl Cli {
             leeway: self.leeway,
             jwks_refetch_interval: self.jwks_refetch_interval,
             jwks_max_age: self.jwks_max_age,
+            jwks_ca_cert: self.jwks_ca_cert,
             faults: self.faults,
         })
     }

@@ -417,3 +417,55 @@ async fn tokens_of_a_running_mock_idp_pass_over_http_and_an_unreachable_jwks_is_
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_jwks_served_over_https_with_a_private_ca_is_fetched_once_the_ca_is_trusted() -> Result<()>
+{
+    let directory = tempfile::tempdir()?;
+    let idp = mock_idp::spawn(mock_idp::Config {
+        tls: Some(mock_idp::tls::TlsSource::SelfSigned {
+            directory: directory.path().to_owned(),
+        }),
+        ..mock_idp::Config::ephemeral()
+    })
+    .await?;
+    assert!(idp.base_url().starts_with("https://"), "{}", idp.base_url());
+    let tokens = mock_idp::in_process::sign_in(
+        idp.app(),
+        "user-loadtest-00005",
+        &mock_idp::in_process::AuthorizationRequest::default(),
+    )
+    .await
+    .map_err(|error| anyhow::anyhow!("{error:?}"))?;
+    let access_token = tokens["access_token"].as_str().context("no access_token")?;
+    let jwks = KeySource::Jwks(format!("{}/jwks", idp.base_url()));
+    // Without the CA, the handshake fails and the API says so at start.
+    let error = Api::new(&Config::ephemeral(jwks.clone()))
+        .await
+        .expect_err("the provider's CA is not trusted");
+    assert!(
+        error.to_string().contains("TLS handshake failed"),
+        "{error}"
+    );
+    // Trusting it, the keys are fetched over https and the provider's token passes.
+    let mut config = Config::ephemeral(jwks);
+    config.jwks_ca_cert = Some(directory.path().join("ca.pem"));
+    config.issuer = Some(idp.base_url());
+    let api = Api::new(&config).await?;
+    let (status, _, body) = call(&api, Method::GET, "/api/v1/me", Some(access_token), "").await;
+    assert_eq!(
+        (status, &body["sub"]),
+        (StatusCode::OK, &json!("user-loadtest-00005"))
+    );
+    // A CA file that holds no certificate is refused in words.
+    let bad = directory.path().join("bad.pem");
+    std::fs::write(&bad, "not a certificate")?;
+    let mut config = Config::ephemeral(KeySource::Jwks(format!("{}/jwks", idp.base_url())));
+    config.jwks_ca_cert = Some(bad);
+    let error = Api::new(&config)
+        .await
+        .expect_err("no certificate in the file");
+    assert!(error.to_string().contains("--jwks-ca-cert"), "{error}");
+    idp.shutdown().await;
+    Ok(())
+}
