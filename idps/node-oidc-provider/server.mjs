@@ -67,7 +67,9 @@ function configuration(issuer) {
         client_id: 'loadtest-client',
         client_secret: 'loadtest-secret',
         redirect_uris: ['http://127.0.0.1:3000/callback'],
-        grant_types: ['authorization_code', 'refresh_token'],
+        // client_credentials too: the same client asks for tokens for itself (loadgen's
+        // client-credentials scenario), as mock-idp's and the Keycloak realm's does.
+        grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
         response_types: ['code'],
         token_endpoint_auth_method: 'client_secret_basic',
       },
@@ -112,6 +114,7 @@ function configuration(issuer) {
     ttl: {
       AccessToken: 3600,
       AuthorizationCode: codeTtl,
+      ClientCredentials: 3600,
       IdToken: 3600,
       RefreshToken: 14 * 24 * 3600,
       Grant: 14 * 24 * 3600,
@@ -120,6 +123,7 @@ function configuration(issuer) {
     },
     features: {
       devInteractions: { enabled: true },
+      clientCredentials: { enabled: true },
       introspection: { enabled: true },
       revocation: { enabled: true },
       userinfo: { enabled: true },

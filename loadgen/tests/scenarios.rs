@@ -5,6 +5,7 @@ mod common;
 
 use common::{assert_clean, check, make_seeds, run_config, spawn_idp, spawn_idp_with, steady};
 use loadgen::protocol::discovery::DiscoveryError;
+use loadgen::protocol::machine_clients::MachineClients;
 use loadgen::results::result::RunResult;
 use loadgen::run::engine::RunError;
 use loadgen::{ScenarioKind, Seeds, Verdict, merge_results, stop_signal};
@@ -995,6 +996,103 @@ async fn a_run_whose_iterations_fail_before_any_check_reads_as_failed() {
         printed.contains("failed iterations by cause:") && printed.contains("20 400 from token"),
         "{printed}"
     );
+    assert_eq!(result.verdict, Verdict::Fail);
+    idp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_signs_fresh_users_in_through_the_pages_each_step_its_own_endpoint() {
+    let idp = spawn_idp().await.unwrap();
+    let mut config = run_config(ScenarioKind::Login, &idp.base_url(), steady(20.0, 1.0), 3);
+    config.users.count = 5;
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, Seeds::default(), stop).await.unwrap();
+    assert_clean(&result);
+    assert_eq!(result.iterations.completed, 20);
+    let requests = |endpoint: &str| result.endpoints.get(endpoint).map(|e| e.requests.total);
+    // mock-idp: /authorize redirects to its login page; the form's POST redirects back to
+    // /authorize, which redirects to the client with the code.
+    assert_eq!(requests("authorize"), Some(20));
+    assert_eq!(requests("login_page"), Some(20));
+    assert_eq!(requests("login"), Some(40));
+    assert_eq!(requests("token"), Some(20));
+    assert_eq!(check(&result, "id_token_nonce"), (20, 0));
+    assert_eq!(check(&result, "authorization_code_issued"), (20, 0));
+    idp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_refused_fails_its_iterations_and_says_to_check_the_credentials() {
+    let idp = spawn_idp().await.unwrap();
+    let mut config = run_config(ScenarioKind::Login, &idp.base_url(), steady(5.0, 1.0), 2);
+    config.users.password = "not-the-password".into();
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, Seeds::default(), stop).await.unwrap();
+    assert_eq!(result.iterations.failed, 5);
+    assert_eq!(result.verdict, Verdict::Fail);
+    let notes = result.notes.join("\n");
+    assert!(
+        notes.contains("signing in as user-loadtest-0000")
+            && notes.contains("check the user name and password"),
+        "{notes}"
+    );
+    // The provider was not broken by it: the right password still signs in.
+    config.users.password = "loadtest".into();
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, Seeds::default(), stop).await.unwrap();
+    assert_clean(&result);
+    idp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_credentials_tokens_name_their_client_and_grant_the_scope_asked() {
+    let idp = spawn_idp().await.unwrap();
+    let mut config = run_config(
+        ScenarioKind::ClientCredentials,
+        &idp.base_url(),
+        steady(20.0, 1.0),
+        3,
+    );
+    config.machine_clients = MachineClients::run_client("profile");
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, Seeds::default(), stop).await.unwrap();
+    assert_clean(&result);
+    assert_eq!(check(&result, "access_token_verifies"), (20, 0));
+    assert_eq!(check(&result, "access_token_client"), (20, 0));
+    // mock-idp gives the scope both in the answer and in the token.
+    assert_eq!(check(&result, "granted_scope"), (40, 0));
+    // Machine clients have no user: no subject is compared, nor is one said to be missing.
+    assert_eq!(check(&result, "token_subject"), (0, 0));
+    assert!(
+        !result.notes.iter().any(|note| note.contains("subjects")),
+        "{:#?}",
+        result.notes
+    );
+    idp.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_machine_client_the_provider_does_not_know_is_counted_as_refused() {
+    let idp = spawn_idp().await.unwrap();
+    let directory = tempfile::tempdir().unwrap();
+    let clients = directory.path().join("clients.txt");
+    std::fs::write(
+        &clients,
+        "loadtest-client loadtest-secret\nunknown-machine wrong-secret\n",
+    )
+    .unwrap();
+    let mut config = run_config(
+        ScenarioKind::ClientCredentials,
+        &idp.base_url(),
+        steady(20.0, 1.0),
+        2,
+    );
+    config.machine_clients = MachineClients::from_file(&clients, "").unwrap();
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, Seeds::default(), stop).await.unwrap();
+    // VU 0 is the known client, VU 1 the unknown one: about half fail, each a 401.
+    assert!(result.iterations.failed > 0 && result.iterations.completed > 0);
+    assert_eq!(result.requests.unauthorized, result.iterations.failed);
     assert_eq!(result.verdict, Verdict::Fail);
     idp.shutdown().await;
 }

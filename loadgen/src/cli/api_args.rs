@@ -125,13 +125,15 @@ pub(crate) struct ApiArgs {
     /// `json` and `mint`: the answer's lifetime field, in seconds.
     #[arg(long, env = "LOADGEN_EXPIRES_IN_FIELD", default_value = "expires_in")]
     pub(crate) expires_in_field: String,
-    #[command(flatten)]
-    pub(crate) users: UserArgs,
 }
 
 impl ApiArgs {
     /// The settings of an `api` run; `None` for the other scenarios, which take none of these.
-    pub(crate) fn settings(&self, scenario: ScenarioKind) -> anyhow::Result<Option<ApiSettings>> {
+    pub(crate) fn settings(
+        &self,
+        scenario: ScenarioKind,
+        users: &UserArgs,
+    ) -> anyhow::Result<Option<ApiSettings>> {
         if scenario != ScenarioKind::Api {
             if !self.api_urls.is_empty() {
                 bail!(
@@ -164,7 +166,7 @@ impl ApiArgs {
         let token_source = match self.token_source {
             TokenSourceKind::Oidc => TokenSource::Oidc,
             TokenSourceKind::Sign => TokenSource::Sign(Arc::new(self.signer()?)),
-            TokenSourceKind::Json => TokenSource::Json(Arc::new(self.json_login()?)),
+            TokenSourceKind::Json => TokenSource::Json(Arc::new(self.json_login(users)?)),
             TokenSourceKind::Mint => TokenSource::Mint(Arc::new(MintEndpoint {
                 url: address(
                     "--mint-url",
@@ -188,7 +190,7 @@ impl ApiArgs {
             expect,
             token_source,
             refresh_before: self.refresh_before,
-            user_prefix: self.users.user_prefix.clone(),
+            user_prefix: users.user_prefix.clone(),
         }))
     }
 
@@ -200,7 +202,7 @@ impl ApiArgs {
         }
     }
 
-    fn json_login(&self) -> anyhow::Result<JsonLogin> {
+    fn json_login(&self, users: &UserArgs) -> anyhow::Result<JsonLogin> {
         let login = self
             .login_url
             .as_deref()
@@ -215,7 +217,7 @@ impl ApiArgs {
             username_field: self.login_username_field.clone(),
             password_field: self.login_password_field.clone(),
             refresh_field: self.refresh_request_field.clone(),
-            password: self.users.password.clone(),
+            password: users.password.clone(),
             fields: self.fields(),
         })
     }

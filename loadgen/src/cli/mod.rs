@@ -8,6 +8,7 @@ mod report;
 mod run;
 mod seed;
 mod shared_args;
+mod sign_in_args;
 
 use std::process::ExitCode;
 

@@ -17,11 +17,13 @@ use crate::cli::exit_for;
 use crate::cli::shared_args::{
     ClientArgs, FormArgs, OutputArgs, ProfileArgs, TransportArgs, parse_check, progress_mode,
 };
+use crate::cli::sign_in_args::SignInArgs;
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
     /// Scenario: token-code (TEST 1), refresh-storm (TEST 2), full-oidc (TEST 3), userinfo,
-    /// token-exchange, discovery, refresh-reuse, api (your API with real tokens, --api-url).
+    /// token-exchange, discovery, refresh-reuse, api (your API with real tokens, --api-url),
+    /// login (people signing in through the pages), client-credentials (machine clients).
     #[arg(long, env = "LOADGEN_SCENARIO", value_enum)]
     pub(crate) scenario: ScenarioKind,
     /// Base URL of the IdP (with `--scenario api --token-source sign`, which needs none, the
@@ -119,6 +121,8 @@ pub(crate) struct RunArgs {
     pub(crate) transport: TransportArgs,
     #[command(flatten)]
     pub(crate) api: ApiArgs,
+    #[command(flatten)]
+    pub(crate) sign_in: SignInArgs,
 }
 
 pub(crate) async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -144,9 +148,11 @@ pub(crate) async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     });
     let profile = args.profile.profile();
-    let api = args.api.settings(args.scenario)?;
+    let api = args.api.settings(args.scenario, &args.sign_in.users)?;
     let config = RunConfig {
         api,
+        users: args.sign_in.test_users(),
+        machine_clients: args.sign_in.machine_clients()?,
         transport: args.transport.settings(),
         max_vus: args.max_vus,
         timeout: args.timeout,

@@ -20,6 +20,33 @@ pub fn is_active(body: &[u8]) -> Option<bool> {
         .and_then(|body| body.get("active").and_then(serde_json::Value::as_bool))
 }
 
+/// What an introspection answer says of an active token that the checks compare.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct IntrospectedToken {
+    /// `client_id`: the client the token was issued to.
+    pub client_id: Option<String>,
+    /// `scope`, space-separated.
+    pub scope: Option<String>,
+}
+
+/// The `client_id` and `scope` of an introspection answer, each `None` when it gives none (or a
+/// value that is not a string).
+pub fn introspected_token(body: &[u8]) -> IntrospectedToken {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return IntrospectedToken::default();
+    };
+    let text = |name: &str| {
+        value
+            .get(name)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    IntrospectedToken {
+        client_id: text("client_id"),
+        scope: text("scope"),
+    }
+}
+
 /// Why a provider says a token it has just issued is not active, and what to do, for the client
 /// that asked (`client_id`; `other_client` when it is not the test client).
 pub fn inactive_fresh_token_advice(client_id: &str, other_client: bool) -> String {
@@ -48,6 +75,17 @@ mod tests {
         assert_eq!(is_active(br#"{"active": false}"#), Some(false));
         assert_eq!(is_active(br#"{"active": "yes"}"#), None);
         assert_eq!(is_active(b"<html>"), None);
+        assert_eq!(
+            introspected_token(br#"{"active": true, "client_id": "m", "scope": "a b"}"#),
+            IntrospectedToken {
+                client_id: Some("m".into()),
+                scope: Some("a b".into())
+            }
+        );
+        assert_eq!(
+            introspected_token(br#"{"active": true, "client_id": 7}"#),
+            IntrospectedToken::default()
+        );
         assert_eq!(
             introspection_body("a b"),
             Bytes::from_static(b"token=a+b&token_type_hint=access_token")

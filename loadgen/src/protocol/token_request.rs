@@ -63,6 +63,19 @@ pub fn refresh_grant_body(client: &ClientCredentials, refresh_token: &str) -> By
     )
 }
 
+/// Form body of a client-credentials grant (RFC 6749 section 4.4) asking for `scope` (none when
+/// empty: the client's default scope).
+pub fn client_credentials_body(client: &ClientCredentials, scope: &str) -> Bytes {
+    if scope.is_empty() {
+        form(client, &[("grant_type", "client_credentials")])
+    } else {
+        form(
+            client,
+            &[("grant_type", "client_credentials"), ("scope", scope)],
+        )
+    }
+}
+
 /// Form body of an RFC 8693 exchange of an access token for an access token.
 pub fn token_exchange_body(client: &ClientCredentials, subject_token: &str) -> Bytes {
     form(
@@ -97,6 +110,9 @@ pub struct TokenResponse {
     /// `issued_token_type` (token exchange).
     #[serde(default)]
     pub issued_token_type: Option<String>,
+    /// `scope`: what was granted, when it differs from what was asked (RFC 6749 section 5.1).
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 /// An RFC 6749 section 5.2 error response.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]

@@ -107,6 +107,15 @@ pub struct AccessTokenClaims {
     /// value so that a string fails with its own sentence.
     #[serde(default)]
     pub iat: Option<serde_json::Value>,
+    /// `client_id` (RFC 9068 section 2.2): the client the token was issued to.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// `azp`, which names the client where a provider sets no `client_id` (Keycloak's tokens).
+    #[serde(default)]
+    pub azp: Option<String>,
+    /// `scope` (RFC 9068 section 2.2.3), space-separated.
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 /// Which rules a JWT access token was checked under: the one its header claims.

@@ -32,6 +32,12 @@ pub enum Endpoint {
     /// code, to that redirect: the approval and the redirects after it (TEST 3). Inside the
     /// iteration's gated latency, as a user waits for them.
     Consent,
+    /// The `login` scenario's way from `/authorize` to the provider's login page, and the page:
+    /// every redirect and page before the credentials are sent.
+    LoginPage,
+    /// The `login` scenario's login form sent with the user's credentials (or its user-name
+    /// step), and the redirects and pages it leads to until a consent page or the client.
+    Login,
     /// `POST` to the introspection endpoint (RFC 7662), checking an opaque access token. It is
     /// counted apart: the gate's latency covers the scenario's own requests.
     Introspection,
@@ -188,6 +194,12 @@ pub enum Check {
     ReplayRejected,
     /// After a replay, the family's newest refresh token is refused too.
     FamilyRevoked,
+    /// A client-credentials access token names the client that asked for it: its `client_id`
+    /// (RFC 9068) or `azp` claim, or the `client_id` its introspection answer gives.
+    AccessTokenClient,
+    /// The scope granted is the scope asked for: the token response's `scope` when it gives one
+    /// (RFC 6749 section 5.1), and a JWT access token's `scope` claim when it carries one.
+    GrantedScope,
 }
 
 /// The rules an access token was checked under, counted per run (`access_token_bases` in the

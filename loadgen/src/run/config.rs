@@ -8,6 +8,8 @@ use crate::plan::schedule::LoadProfile;
 use crate::plan::shard::{Shard, format_start, hash_hex};
 use crate::protocol::browser::FormHints;
 use crate::protocol::client_credentials::ClientCredentials;
+use crate::protocol::machine_clients::MachineClients;
+use crate::protocol::test_users::TestUsers;
 use crate::protocol::token_verifier::AccessTokenFormat;
 use crate::results::names::CheckSet;
 use crate::results::thresholds::Thresholds;
@@ -73,6 +75,10 @@ pub struct RunConfig {
     pub run_id: Option<String>,
     /// The `api` scenario's settings (`--api-url` ...).
     pub api: Option<ApiSettings>,
+    /// The users the `login` scenario signs in as.
+    pub users: TestUsers,
+    /// The clients of the `client-credentials` scenario and the scope they ask for.
+    pub machine_clients: MachineClients,
 }
 
 impl RunConfig {
@@ -102,6 +108,8 @@ impl RunConfig {
             start_at: None,
             run_id: None,
             api: None,
+            users: TestUsers::default(),
+            machine_clients: MachineClients::default(),
         }
     }
 
@@ -145,10 +153,28 @@ impl RunConfig {
             "shards": self.shard.count(),
             "planned_start": self.start_at.map(format_start),
         });
-        // Added only for the api scenario, so the hashes of the other runs stay what they were.
+        // Added only for the scenarios they concern, so the hashes of the other runs stay what
+        // they were.
         let mut canonical = canonical;
-        if let (Some(api), Some(fields)) = (&self.api, canonical.as_object_mut()) {
-            fields.insert("api".into(), api.canonical());
+        if let Some(fields) = canonical.as_object_mut() {
+            if let Some(api) = &self.api {
+                fields.insert("api".into(), api.canonical());
+            }
+            if self.scenario == ScenarioKind::Login {
+                fields.insert(
+                    "users".into(),
+                    serde_json::json!({"prefix": self.users.prefix, "count": self.users.count}),
+                );
+            }
+            if self.scenario == ScenarioKind::ClientCredentials {
+                fields.insert(
+                    "machine_clients".into(),
+                    serde_json::json!({
+                        "ids": self.machine_clients.ids(),
+                        "scope": self.machine_clients.scope,
+                    }),
+                );
+            }
         }
         // serde_json's maps are sorted by key, so the text is canonical.
         hash_hex(canonical.to_string().as_bytes())

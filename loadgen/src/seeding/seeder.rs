@@ -28,6 +28,7 @@ use crate::protocol::client_credentials::ClientCredentials;
 use crate::protocol::code_flow::{FlowEndpoints, FlowError, SignedIn, redeem_code, sign_in};
 use crate::protocol::discovery::{DiscoveryError, ProviderMetadata, fetch_provider_metadata};
 use crate::protocol::jwks::{JwksSource, KeySet, REFETCH_INTERVAL};
+use crate::protocol::test_users::test_user_name;
 use crate::protocol::token_request::token_request_headers;
 use crate::protocol::token_verifier::{JwksError, TokenVerifier};
 use crate::seeding::seed_files::{
@@ -91,7 +92,7 @@ impl SeedConfig {
     }
 
     fn user(&self, number: usize) -> String {
-        format!("{}{:05}", self.user_prefix, number + 1)
+        test_user_name(&self.user_prefix, number)
     }
 }
 

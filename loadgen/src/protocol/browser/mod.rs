@@ -92,13 +92,26 @@ struct Hop {
     body: Option<String>,
 }
 
+/// What a request of a sign-in is, for a sender that records each kind as an endpoint of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HopStage {
+    /// The authorization request itself.
+    Authorization,
+    /// A redirect or page before any form was sent: the way to the login page, and the page.
+    LoginPage,
+    /// The login form (or its user-name step) sent, and the redirects and pages it led to.
+    Login,
+    /// A consent page approved, and the redirects it led to.
+    Consent,
+}
+
 /// Sends the requests of a sign-in: unmeasured ([`Unmeasured`]: seeding, a VU's set-up), or each
-/// recorded as a step of an iteration (TEST 3's consent pages).
+/// recorded as a step of an iteration (TEST 3's consent pages, the `login` scenario).
 pub trait HopSender {
-    /// Sends hop number `hop` (0 is the authorization request itself).
+    /// Sends one request of the sign-in, of `stage`.
     fn send_hop(
         &mut self,
-        hop: usize,
+        stage: HopStage,
         method: Method,
         address: &Address,
         headers: &[(HeaderName, HeaderValue)],
@@ -118,7 +131,7 @@ pub struct Unmeasured<'a> {
 impl HopSender for Unmeasured<'_> {
     fn send_hop(
         &mut self,
-        _hop: usize,
+        _stage: HopStage,
         method: Method,
         address: &Address,
         headers: &[(HeaderName, HeaderValue)],
@@ -233,14 +246,18 @@ impl Browser {
         };
         let mut credentials_sent = false;
         let mut consents_approved = 0;
-        for number in 0..MAX_HOPS {
+        let mut stage = HopStage::Authorization;
+        for _ in 0..MAX_HOPS {
             let response = match answered.take() {
                 Some(response) => response,
                 None => {
                     url = hop.url.clone();
-                    self.send(sender, number, &hop).await?
+                    self.send(sender, stage, &hop).await?
                 }
             };
+            if stage == HopStage::Authorization {
+                stage = HopStage::LoginPage;
+            }
             self.keep_cookies(&url, &response.headers);
             let location = response
                 .headers
@@ -298,9 +315,15 @@ impl Browser {
                         page: page::complaint(&html),
                     });
                 }
-                PageAction::Login(_) => credentials_sent = true,
-                PageAction::Consent(_) => consents_approved += 1,
-                PageAction::UsernameStep(_) => {}
+                PageAction::Login(_) => {
+                    credentials_sent = true;
+                    stage = HopStage::Login;
+                }
+                PageAction::Consent(_) => {
+                    consents_approved += 1;
+                    stage = HopStage::Consent;
+                }
+                PageAction::UsernameStep(_) => stage = HopStage::Login,
             }
             let form = action.form();
             hop = if form.method == Method::POST {
@@ -382,7 +405,7 @@ impl Browser {
     async fn send(
         &self,
         sender: &mut impl HopSender,
-        number: usize,
+        stage: HopStage,
         hop: &Hop,
     ) -> Result<HttpResponse, SignInError> {
         let address = Address::from_url(&hop.url).map_err(|_| SignInError::NotHttp {
@@ -403,7 +426,7 @@ impl Browser {
         }
         let body = Bytes::from(hop.body.clone().unwrap_or_default());
         sender
-            .send_hop(number, hop.method.clone(), &address, &headers, body)
+            .send_hop(stage, hop.method.clone(), &address, &headers, body)
             .await
             .map_err(|error| SignInError::Transport {
                 method: hop.method.clone(),

@@ -43,7 +43,11 @@ async fn approve_consent(
 ) -> Option<HttpResponse> {
     let context = Arc::clone(vu.context());
     let followed = Browser::follow_session(
-        &mut MeasuredHops { vu },
+        &mut MeasuredHops {
+            vu,
+            intended_start: Instant::now(),
+            login_endpoints: false,
+        },
         address,
         cookie,
         response,
@@ -72,6 +76,55 @@ async fn approve_consent(
             None
         }
     }
+}
+
+/// The code of the provider's redirect to the client, judged as a client judges it: the redirect
+/// itself, `state` unchanged and RFC 9207's `iss`, each a named check; `None` (the iteration
+/// failed) when any is wrong. Shared with the `login` scenario.
+pub(super) fn code_of_redirect(
+    vu: &mut Vu,
+    request: &AuthorizationRequest,
+    response: HttpResponse,
+) -> Option<String> {
+    let context = Arc::clone(vu.context());
+    let response = vu.judge_status(Endpoint::Authorize, response, Expect::AuthorizationRedirect)?;
+    // Each rule is counted on every redirect to the client, passed or failed, so that a
+    // count says how many responses were judged, not how many went wrong.
+    let judgement = request.judge(
+        response.status,
+        &response.headers,
+        &response.body,
+        &context.client.redirect_uri,
+        context.issuer_expectation(),
+    );
+    let mut right = true;
+    for (check, verdict) in [
+        (Check::StateUnchanged, &judgement.state),
+        (Check::AuthorizationIssuer, &judgement.issuer),
+    ] {
+        if let Some(verdict) = verdict {
+            right &= vu.check(check, verdict.is_ok(), || {
+                verdict
+                    .as_ref()
+                    .err()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            });
+        }
+    }
+    let code = match judgement.code {
+        Ok(code) => {
+            vu.check(Check::AuthorizationCodeIssued, true, String::new);
+            code
+        }
+        Err(failure) => {
+            vu.check(Check::AuthorizationCodeIssued, false, || {
+                failure.to_string()
+            });
+            return None;
+        }
+    };
+    right.then_some(code)
 }
 
 impl Scenario for FullOidc {
@@ -119,47 +172,7 @@ impl Scenario for FullOidc {
         } else {
             approve_consent(vu, &mut session.cookie, &address, response).await?
         };
-        let response =
-            vu.judge_status(Endpoint::Authorize, response, Expect::AuthorizationRedirect)?;
-        // Each rule is counted on every redirect to the client, passed or failed, so that a
-        // count says how many responses were judged, not how many went wrong.
-        let judgement = request.judge(
-            response.status,
-            &response.headers,
-            &response.body,
-            &context.client.redirect_uri,
-            context.issuer_expectation(),
-        );
-        let mut right = true;
-        for (check, verdict) in [
-            (Check::StateUnchanged, &judgement.state),
-            (Check::AuthorizationIssuer, &judgement.issuer),
-        ] {
-            if let Some(verdict) = verdict {
-                right &= vu.check(check, verdict.is_ok(), || {
-                    verdict
-                        .as_ref()
-                        .err()
-                        .map(ToString::to_string)
-                        .unwrap_or_default()
-                });
-            }
-        }
-        let code = match judgement.code {
-            Ok(code) => {
-                vu.check(Check::AuthorizationCodeIssued, true, String::new);
-                code
-            }
-            Err(failure) => {
-                vu.check(Check::AuthorizationCodeIssued, false, || {
-                    failure.to_string()
-                });
-                return None;
-            }
-        };
-        if !right {
-            return None;
-        }
+        let code = code_of_redirect(vu, &request, response)?;
 
         // Later steps follow at once on the same VU: their intended start is their send time.
         let body = code_grant_body(

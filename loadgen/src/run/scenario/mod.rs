@@ -6,9 +6,11 @@
 //! that must learn about it: no dispatch has a catch-all arm.
 
 pub mod api;
+pub(crate) mod client_credentials_grant;
 pub(crate) mod discovery;
 pub mod families;
 pub(crate) mod full_oidc;
+pub(crate) mod login;
 pub(crate) mod refresh_reuse;
 pub(crate) mod refresh_storm;
 mod run_context;
@@ -57,6 +59,11 @@ pub enum ScenarioKind {
     RefreshReuse,
     /// The API under test (`--api-url`), called with each VU's own access token.
     Api,
+    /// A person signing in from scratch through the provider's pages, each iteration a fresh
+    /// browser, users taken in turn (`--login-users`).
+    Login,
+    /// Machine clients asking for tokens for themselves (RFC 6749 4.4), `--clients`.
+    ClientCredentials,
 }
 
 /// Runs `$body` with `$S` naming the [`Scenario`] implementation of `$kind`: the one place a
@@ -94,6 +101,14 @@ macro_rules! with_scenario {
             }
             $crate::run::scenario::ScenarioKind::Api => {
                 type $S = $crate::run::scenario::api::Api;
+                $body
+            }
+            $crate::run::scenario::ScenarioKind::Login => {
+                type $S = $crate::run::scenario::login::Login;
+                $body
+            }
+            $crate::run::scenario::ScenarioKind::ClientCredentials => {
+                type $S = $crate::run::scenario::client_credentials_grant::ClientCredentialsGrant;
                 $body
             }
         }

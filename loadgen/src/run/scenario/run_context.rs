@@ -15,6 +15,8 @@ use crate::protocol::browser::FormHints;
 use crate::protocol::client_credentials::ClientCredentials;
 use crate::protocol::code_flow::FlowEndpoints;
 use crate::protocol::jwks::KeySet;
+use crate::protocol::machine_clients::MachineClients;
+use crate::protocol::test_users::TestUsers;
 use crate::protocol::token_request::token_request_headers;
 use crate::protocol::token_verifier::AccessTokenFormat;
 use crate::results::names::{AccessTokenBasis, CheckSet};
@@ -100,6 +102,10 @@ pub struct RunContext {
     pub new_connection_per_iteration: bool,
     /// How to fill in the provider's pages (TEST 3's consent pages).
     pub hints: FormHints,
+    /// The users the `login` scenario signs in as.
+    pub users: TestUsers,
+    /// The clients of the `client-credentials` scenario, and the scope they ask for.
+    pub machine_clients: MachineClients,
     /// Iterations that approved a consent page on their way to a code.
     consents_approved: AtomicU64,
     /// Headers of every introspection request: the form content type and the introspecting
@@ -150,6 +156,8 @@ impl RunContext {
             introspection_refused: stop_signal(),
             introspection_client_id: client.client_id.clone(),
             hints: FormHints::default(),
+            users: TestUsers::default(),
+            machine_clients: MachineClients::default(),
             consents_approved: AtomicU64::new(0),
             client,
             paths,
@@ -272,6 +280,18 @@ impl RunContext {
     /// The same context, running the `api` scenario with `settings` on `vus` virtual users.
     pub fn with_api(mut self, settings: Option<ApiSettings>, vus: usize) -> Self {
         self.api = settings.map(|settings| Arc::new(ApiTally::new(settings, vus)));
+        self
+    }
+
+    /// The same context, signing in as `users` (`login`) and asking for tokens as
+    /// `machine_clients` (`client-credentials`).
+    pub fn with_users_and_clients(
+        mut self,
+        users: TestUsers,
+        machine_clients: MachineClients,
+    ) -> Self {
+        self.users = users;
+        self.machine_clients = machine_clients;
         self
     }
 

@@ -12,7 +12,7 @@ use crate::http::address::Address;
 use crate::http::client::{ConnectionCounts, HttpResponse, VuClient};
 use crate::http::transport_error::TransportError;
 use crate::protocol::authorization::AuthorizationFailure;
-use crate::protocol::browser::HopSender;
+use crate::protocol::browser::{HopSender, HopStage};
 use crate::protocol::code_flow::{FlowError, authorize_with_session, redeem_code};
 use crate::protocol::token_request::{TokenResponse, describe_error_body, refresh_grant_body};
 use crate::results::names::{Check, Endpoint, RequestOutcome, TransportErrorKind};
@@ -462,31 +462,40 @@ impl Vu {
     }
 }
 
-/// Sends the hops of a sign-in through a VU, each a measured step of its iteration from its own
-/// send time: the first is the `authorize` request, every later one (a consent page's approval
-/// and the redirects after it) a `consent` request.
+/// Sends the hops of a sign-in through a VU, each a measured step of its iteration: the
+/// `authorize` request from the iteration's intended start, every later one from its own send
+/// time, recorded as the endpoint of its stage.
 #[derive(Debug)]
 pub struct MeasuredHops<'a> {
     /// The VU.
     pub vu: &'a mut Vu,
+    /// When the iteration was due: the authorization request's latency runs from it.
+    pub intended_start: Instant,
+    /// Whether the login page and form are endpoints of their own (`login_page`, `login`: the
+    /// `login` scenario), or, with the consent page, all `consent` (TEST 3, whose sessions are
+    /// signed in already).
+    pub login_endpoints: bool,
 }
 
 impl HopSender for MeasuredHops<'_> {
     async fn send_hop(
         &mut self,
-        hop: usize,
+        stage: HopStage,
         method: Method,
         address: &Address,
         headers: &[(HeaderName, HeaderValue)],
         body: Bytes,
     ) -> Result<HttpResponse, TransportError> {
-        let endpoint = if hop == 0 {
-            Endpoint::Authorize
-        } else {
-            Endpoint::Consent
+        let (endpoint, intended_start) = match stage {
+            HopStage::Authorization => (Endpoint::Authorize, self.intended_start),
+            HopStage::LoginPage if self.login_endpoints => (Endpoint::LoginPage, Instant::now()),
+            HopStage::Login if self.login_endpoints => (Endpoint::Login, Instant::now()),
+            HopStage::LoginPage | HopStage::Login | HopStage::Consent => {
+                (Endpoint::Consent, Instant::now())
+            }
         };
         self.vu
-            .send_recorded(endpoint, method, address, headers, body, Instant::now())
+            .send_recorded(endpoint, method, address, headers, body, intended_start)
             .await
     }
 }

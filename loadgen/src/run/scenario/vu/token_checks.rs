@@ -10,7 +10,9 @@ use tokio::time::Instant;
 use super::{Expect, Vu};
 use crate::http::client::HttpResponse;
 use crate::protocol::id_token::{at_hash_rule, auth_time_rule, azp_rule, iat_rule};
-use crate::protocol::introspection::{inactive_fresh_token_advice, introspection_body, is_active};
+use crate::protocol::introspection::{
+    inactive_fresh_token_advice, introspected_token, introspection_body, is_active,
+};
 use crate::protocol::token_request::{TokenResponse, describe_error_body};
 use crate::protocol::token_verifier::{
     AccessTokenFormat, AccessTokenProfile, VerifiedIdToken, looks_like_jws,
@@ -34,6 +36,9 @@ pub struct TokenExpectations<'a> {
     /// The subject the tokens must name: the one the seeds recorded for their user. `None` when
     /// the seeds record none (made elsewhere, or by an older loadgen).
     pub subject: Option<&'a str>,
+    /// No subject is known to compare the tokens' with: a client's own tokens (client
+    /// credentials), or a fresh sign-in whose user's subject the provider chooses (`login`).
+    pub no_subject_to_compare: bool,
 }
 
 /// A token response that passed [`Vu::check_token_response`]'s required fields.
@@ -43,6 +48,20 @@ pub struct CheckedTokens {
     pub tokens: TokenResponse,
     /// The `sub` of its ID token, when it carried one that verified.
     pub id_token_subject: Option<String>,
+    /// What its access token says of itself, when it passed its check and says it.
+    pub access_token: AccessTokenFacts,
+}
+
+/// What an access token that passed its check says about itself: the claims of a JWT, or what
+/// the provider's introspection answered about an opaque one. Each is `None` when not said.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessTokenFacts {
+    /// `sub` (JWTs only: the subject of an introspected token is not compared).
+    pub subject: Option<String>,
+    /// The client it was issued to: `client_id`, or `azp` where there is none.
+    pub client_id: Option<String>,
+    /// `scope`, space-separated.
+    pub scope: Option<String>,
 }
 
 impl Vu {
@@ -50,11 +69,11 @@ impl Vu {
     /// opaque token by the provider's introspection (RFC 7662) when it offers one; without one,
     /// an opaque token is checked where it is used (userinfo).
     pub async fn check_access_token(&mut self, token: &str) -> bool {
-        self.check_access_token_for_subject(token).await.0
+        self.check_access_token_for_facts(token).await.0
     }
 
-    /// [`Self::check_access_token`], also giving the subject of a JWT that verified.
-    async fn check_access_token_for_subject(&mut self, token: &str) -> (bool, Option<String>) {
+    /// [`Self::check_access_token`], also giving what a token that passed says about itself.
+    async fn check_access_token_for_facts(&mut self, token: &str) -> (bool, AccessTokenFacts) {
         let context = Arc::clone(&self.context);
         let is_jwt = match context.access_token {
             AccessTokenFormat::Jwt => true,
@@ -79,19 +98,31 @@ impl Vu {
                     reason.unwrap_or_default()
                 )
             });
-            return (passed, verified.ok().map(|verified| verified.claims.sub));
+            let facts = verified
+                .ok()
+                .map_or_else(AccessTokenFacts::default, |verified| {
+                    let claims = verified.claims;
+                    AccessTokenFacts {
+                        subject: Some(claims.sub),
+                        client_id: claims.client_id.or(claims.azp),
+                        scope: claims.scope,
+                    }
+                });
+            return (passed, facts);
         }
-        (self.check_opaque_access_token(token).await, None)
+        self.check_opaque_access_token(token).await
     }
 
-    async fn check_opaque_access_token(&mut self, token: &str) -> bool {
+    /// Asks the provider's introspection whether an opaque access token is active; what the
+    /// answer says of the token (its client and scope) when it is.
+    async fn check_opaque_access_token(&mut self, token: &str) -> (bool, AccessTokenFacts) {
         let context = Arc::clone(&self.context);
         if context.skipped_checks.contains(Check::AccessTokenActive) {
-            return true;
+            return (true, AccessTokenFacts::default());
         }
         let Some(introspection) = context.paths.introspection.as_ref() else {
             context.count_access_token(AccessTokenBasis::OpaqueUnchecked);
-            return true;
+            return (true, AccessTokenFacts::default());
         };
         context.count_access_token(AccessTokenBasis::Introspection);
         let body = introspection_body(token);
@@ -107,7 +138,7 @@ impl Vu {
             )
             .await
         else {
-            return false;
+            return (false, AccessTokenFacts::default());
         };
         let active = is_active(&response.body);
         // The first token the provider is asked about was issued a moment ago: an inactive
@@ -119,7 +150,7 @@ impl Vu {
                 context.introspection_client_given,
             ));
         }
-        self.check(Check::AccessTokenActive, active == Some(true), || {
+        let passed = self.check(Check::AccessTokenActive, active == Some(true), || {
             if active == Some(false) {
                 let client = &context.introspection_client_id;
                 inactive_fresh_token_advice(client, context.introspection_client_given)
@@ -129,7 +160,18 @@ impl Vu {
                     describe_error_body(&response.body)
                 )
             }
-        })
+        });
+        let facts = if passed {
+            let described = introspected_token(&response.body);
+            AccessTokenFacts {
+                subject: None,
+                client_id: described.client_id,
+                scope: described.scope,
+            }
+        } else {
+            AccessTokenFacts::default()
+        };
+        (passed, facts)
     }
 
     /// Checks a 200 token response; returns it when it has the required fields, with the subject
@@ -169,6 +211,7 @@ impl Vu {
         }
         let mut subjects = Vec::with_capacity(2);
         let mut id_token_subject = None;
+        let mut access_token = AccessTokenFacts::default();
         match tokens.access_token.as_deref() {
             // Without an audience to check, any signed JWT with iss, sub, exp and iat passes as
             // an access token: an ID token sent as one would too, so it is refused by name.
@@ -178,8 +221,14 @@ impl Vu {
                 });
             }
             Some(token) => {
-                let (_, subject) = self.check_access_token_for_subject(token).await;
-                subjects.extend(subject.map(|subject| ("access token", subject)));
+                let (_, mut facts) = self.check_access_token_for_facts(token).await;
+                subjects.extend(
+                    facts
+                        .subject
+                        .take()
+                        .map(|subject| ("access token", subject)),
+                );
+                access_token = facts;
             }
             None => {
                 self.check(Check::AccessTokenVerifies, false, || {
@@ -215,10 +264,13 @@ impl Vu {
                 "the response has no id_token".to_owned()
             });
         }
-        self.check_subjects(&subjects, expect.subject);
+        if !expect.no_subject_to_compare {
+            self.check_subjects(&subjects, expect.subject);
+        }
         has_fields.then_some(CheckedTokens {
             tokens,
             id_token_subject,
+            access_token,
         })
     }
 

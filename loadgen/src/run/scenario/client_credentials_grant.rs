@@ -1,0 +1,121 @@
+//! `client-credentials`: machine clients asking for tokens for themselves (RFC 6749 section 4.4),
+//! each VU one client of `--clients` (or the run's own), every token checked as any access token
+//! is, and that it names the client that asked and grants the scope asked for.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Method, StatusCode};
+
+use crate::protocol::token_request::{client_credentials_body, token_request_headers};
+use crate::results::names::{Check, Endpoint};
+use crate::run::scenario::vu::{Expect, TokenExpectations};
+use crate::run::scenario::{Iteration, Scenario, SeedNeed, Vu};
+
+/// The `client-credentials` scenario.
+#[derive(Debug)]
+pub struct ClientCredentialsGrant;
+
+/// The client a VU acts as: its token request, the same on every iteration, built once.
+#[derive(Debug)]
+pub struct MachineClient {
+    client_id: String,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: Bytes,
+}
+
+/// The scopes of `asked` that `granted` (space-separated) lacks.
+fn missing_scopes<'a>(asked: &'a str, granted: &str) -> Vec<&'a str> {
+    asked
+        .split_whitespace()
+        .filter(|scope| !granted.split_whitespace().any(|given| given == *scope))
+        .collect()
+}
+
+impl Scenario for ClientCredentialsGrant {
+    type State = MachineClient;
+
+    fn seed_need(_iterations: u64, _vus: u64) -> Option<SeedNeed> {
+        None
+    }
+
+    async fn set_up(vu: &mut Vu) -> Result<MachineClient, String> {
+        let context = Arc::clone(vu.context());
+        let client = context.machine_clients.for_vu(vu.id(), &context.client);
+        if client.client_secret.is_none() {
+            return Err(format!(
+                "client {} has no secret: a public client cannot ask for tokens for itself \
+                 (RFC 6749 section 4.4); give --client-secret or --clients",
+                client.client_id
+            ));
+        }
+        Ok(MachineClient {
+            client_id: client.client_id.clone(),
+            headers: token_request_headers(client),
+            body: client_credentials_body(client, &context.machine_clients.scope),
+        })
+    }
+
+    async fn iterate(vu: &mut Vu, client: &mut MachineClient, iteration: Iteration) -> Option<()> {
+        let context = Arc::clone(vu.context());
+        let response = vu
+            .step(
+                Endpoint::Token,
+                Method::POST,
+                &context.paths.token,
+                &client.headers,
+                client.body.clone(),
+                iteration.intended_start,
+                Expect::Status(StatusCode::OK),
+            )
+            .await?;
+        let checked = vu
+            .check_token_response(
+                &response,
+                TokenExpectations {
+                    no_subject_to_compare: true,
+                    ..TokenExpectations::default()
+                },
+            )
+            .await?;
+        let mut right = true;
+        if let Some(named) = checked.access_token.client_id.as_deref() {
+            right &= vu.check(Check::AccessTokenClient, named == client.client_id, || {
+                format!(
+                    "the access token was issued to client {named}, not to {} who asked",
+                    client.client_id
+                )
+            });
+        }
+        let asked = context.machine_clients.scope.as_str();
+        if !asked.is_empty() {
+            let granted = [
+                ("token response", checked.tokens.scope.as_deref()),
+                ("access token", checked.access_token.scope.as_deref()),
+            ];
+            for (place, granted) in granted {
+                let Some(granted) = granted else { continue };
+                let missing = missing_scopes(asked, granted);
+                right &= vu.check(Check::GrantedScope, missing.is_empty(), || {
+                    format!(
+                        "the {place} grants scope '{granted}', without {} that was asked for",
+                        missing.join(" ")
+                    )
+                });
+            }
+        }
+        right.then_some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scope_granted_beyond_what_was_asked_is_not_missing_anything() {
+        assert!(missing_scopes("profile", "profile email").is_empty());
+        assert_eq!(missing_scopes("profile api", "profile"), ["api"]);
+        assert!(missing_scopes("", "").is_empty());
+    }
+}
