@@ -56,3 +56,18 @@ fn schema_names_the_required_fields() {
         assert!(required.contains(&field), "{field} is not required");
     }
 }
+
+#[test]
+fn committed_mix_schema_matches_the_types() {
+    let generated = loadgen::results::mix_result::mix_result_schema_json();
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schema/mix-result.schema.json");
+    if std::env::var_os("LOADGEN_UPDATE_SCHEMA").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "{} is out of date; regenerate it with LOADGEN_UPDATE_SCHEMA=1 cargo test -p loadgen --test schema",
+        path.display()
+    );
+}

@@ -1,9 +1,11 @@
 //! The `loadgen` command line, one module per command (as rust-analyzer's `flags.rs`): `seed`,
-//! `run`, `report` and `capacity`. Exit codes: 0 pass, 99 a threshold failed (k6's convention),
+//! `run`, `report`, `capacity` and `plan`. Exit codes: 0 pass, 99 a threshold failed (k6's convention),
 //! 1 an error. Nothing in the library imports this.
 
 mod api_args;
 mod capacity;
+mod mix_args;
+mod plan;
 mod report;
 mod run;
 mod seed;
@@ -16,6 +18,7 @@ use clap::{Parser, Subcommand};
 use loadgen::Verdict;
 
 use crate::cli::capacity::CapacityArgs;
+use crate::cli::plan::PlanArgs;
 use crate::cli::report::ReportArgs;
 use crate::cli::run::RunArgs;
 use crate::cli::seed::SeedArgs;
@@ -43,6 +46,9 @@ pub(crate) enum Command {
     /// Find the highest rate the target holds under the gate: raise the rate by a factor until
     /// a step fails, then bisect; each step is a whole run on fresh seeds, its result kept.
     Capacity(Box<CapacityArgs>),
+    /// Print what a mix or a preset (--preset P --mau N) would run: each scenario's rate and
+    /// VUs, the seeds it needs, and the commands that seed and run it.
+    Plan(Box<PlanArgs>),
 }
 /// Runs one command.
 pub(crate) async fn execute(command: Command) -> anyhow::Result<ExitCode> {
@@ -51,6 +57,7 @@ pub(crate) async fn execute(command: Command) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::execute(*args).await,
         Command::Report(args) => report::execute(&args),
         Command::Capacity(args) => capacity::execute(*args).await,
+        Command::Plan(args) => plan::execute(&args),
     }
 }
 

@@ -4,16 +4,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::bail;
 use clap::Args;
 use loadgen::plan::shard::{Shard, parse_start};
 use loadgen::protocol::client_credentials::ClientCredentials;
 use loadgen::protocol::token_verifier::AccessTokenFormat;
 use loadgen::results::names::Check;
-use loadgen::results::printer::summary;
-use loadgen::{RunConfig, ScenarioKind, Seeds, ThresholdArgs};
+use loadgen::results::printer::{mix_summary, summary};
+use loadgen::run::mix::run_mix;
+use loadgen::{RunConfig, ScenarioKind, Seeds, ThresholdArgs, Verdict};
 
 use crate::cli::api_args::ApiArgs;
 use crate::cli::exit_for;
+use crate::cli::mix_args::MixArgs;
 use crate::cli::shared_args::{
     ClientArgs, FormArgs, OutputArgs, ProfileArgs, TransportArgs, parse_check, progress_mode,
 };
@@ -24,8 +27,14 @@ pub(crate) struct RunArgs {
     /// Scenario: token-code (TEST 1), refresh-storm (TEST 2), full-oidc (TEST 3), userinfo,
     /// token-exchange, discovery, refresh-reuse, api (your API with real tokens, --api-url),
     /// login (people signing in through the pages), client-credentials (machine clients).
-    #[arg(long, env = "LOADGEN_SCENARIO", value_enum)]
-    pub(crate) scenario: ScenarioKind,
+    #[arg(
+        long,
+        env = "LOADGEN_SCENARIO",
+        value_enum,
+        required_unless_present_any = ["mix", "preset"],
+        conflicts_with_all = ["mix", "preset"]
+    )]
+    pub(crate) scenario: Option<ScenarioKind>,
     /// Base URL of the IdP (with `--scenario api --token-source sign`, which needs none, the
     /// API's).
     #[arg(long, env = "LOADGEN_TARGET")]
@@ -123,6 +132,8 @@ pub(crate) struct RunArgs {
     pub(crate) api: ApiArgs,
     #[command(flatten)]
     pub(crate) sign_in: SignInArgs,
+    #[command(flatten)]
+    pub(crate) mix: MixArgs,
 }
 
 pub(crate) async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -148,7 +159,20 @@ pub(crate) async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
     });
     let profile = args.profile.profile();
-    let api = args.api.settings(args.scenario, &args.sign_in.users)?;
+    let mix = args.mix.mix()?;
+    // A mix's base configuration names its first scenario (each section names its own), and
+    // the API's settings when the mix calls one.
+    let scenario = match (&mix, args.scenario) {
+        (Some((mix, _)), _) => mix
+            .entries()
+            .iter()
+            .map(|entry| entry.scenario)
+            .find(|scenario| *scenario == ScenarioKind::Api)
+            .unwrap_or(mix.entries()[0].scenario),
+        (None, Some(scenario)) => scenario,
+        (None, None) => bail!("give --scenario, --mix or --preset with --mau"),
+    };
+    let api = args.api.settings(scenario, &args.sign_in.users)?;
     let config = RunConfig {
         api,
         users: args.sign_in.test_users(),
@@ -179,7 +203,7 @@ pub(crate) async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         shard: args.shard,
         start_at: args.start_at,
         run_id: args.run_id,
-        ..RunConfig::new(args.scenario, args.target, profile)
+        ..RunConfig::new(scenario, args.target, profile)
     };
     let (stop_handle, stop) = loadgen::stop_signal();
     tokio::spawn(async move {
@@ -188,23 +212,43 @@ pub(crate) async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
             stop_handle.stop();
         }
     });
+    if let Some((mix, plan)) = mix {
+        if let Some(plan) = plan {
+            print!("\n{}", plan.describe());
+        }
+        println!("  running the mix {mix} from one start");
+        let result = run_mix(&mix, &config, seeds, stop).await?;
+        let out = args
+            .out
+            .unwrap_or_else(|| PathBuf::from("loadgen-mix.json"));
+        result.write(&out)?;
+        let text = mix_summary(&result);
+        print!("{text}");
+        println!("  result: {}", out.display());
+        args.outputs
+            .write(&format!("mix {}", result.mix), &result.sections, &text)?;
+        return Ok(judged(args.shard, result.verdict));
+    }
     let result = loadgen::run(&config, seeds, stop).await?;
     let out = args
         .out
-        .unwrap_or_else(|| PathBuf::from(format!("loadgen-{}.json", args.scenario.name())));
+        .unwrap_or_else(|| PathBuf::from(format!("loadgen-{}.json", scenario.name())));
     result.write(&out)?;
     let text = summary(&result);
     print!("{text}");
     println!("  result: {}", out.display());
-    args.outputs.write(&result, &text)?;
-    if !args.shard.is_whole() {
-        // One shard's share says nothing on its own about the run: the thresholds are judged
-        // once, on the merge of every shard, as the single run would be.
-        println!(
-            "  shard {}: judged with the other shards by `loadgen report --gate SHARD...`",
-            args.shard
-        );
-        return Ok(ExitCode::SUCCESS);
+    let title = format!("{} — {}", result.test_id, result.scenario);
+    args.outputs
+        .write(&title, std::slice::from_ref(&result), &text)?;
+    Ok(judged(args.shard, result.verdict))
+}
+
+/// The exit code of a run: its verdict, or success for a shard, whose share says nothing on its
+/// own about the run (the thresholds are judged once, on the merge of every shard).
+fn judged(shard: Shard, verdict: Verdict) -> ExitCode {
+    if shard.is_whole() {
+        return exit_for(verdict);
     }
-    Ok(exit_for(result.verdict))
+    println!("  shard {shard}: judged with the other shards by `loadgen report --gate SHARD...`");
+    ExitCode::SUCCESS
 }

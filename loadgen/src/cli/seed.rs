@@ -9,6 +9,7 @@ use loadgen::plan::shard::Shard;
 use loadgen::seeding::seed_files::codes_to_seed;
 use loadgen::seeding::seeder::SeedConfig;
 
+use crate::cli::mix_args::MixArgs;
 use crate::cli::shared_args::{
     ClientArgs, FormArgs, ProfileArgs, TransportArgs, UserArgs, progress_mode,
 };
@@ -60,17 +61,45 @@ pub(crate) struct SeedArgs {
     pub(crate) client: ClientArgs,
     #[command(flatten)]
     pub(crate) transport: TransportArgs,
+    /// Seed what this mix (or preset) needs, sized from the profile above and --max-vus,
+    /// instead of --codes, --refresh-families and --sessions.
+    #[command(flatten)]
+    pub(crate) mix: MixArgs,
+    /// With --mix or --preset: the run's --max-vus, which each scenario's VUs (and so its
+    /// families and sessions) are a share of.
+    #[arg(long, env = "LOADGEN_MAX_VUS", default_value_t = 300)]
+    pub(crate) max_vus: usize,
 }
 
 pub(crate) async fn execute(args: SeedArgs) -> anyhow::Result<ExitCode> {
-    let codes = args.codes.unwrap_or_else(|| {
-        usize::try_from(codes_to_seed(&args.profile.profile())).unwrap_or(usize::MAX)
-    });
+    let profile = args.profile.profile();
+    let (codes, refresh_families, sessions) = match args.mix.mix()? {
+        Some((mix, _)) => {
+            let counts = mix.seed_counts(&profile, args.max_vus);
+            let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+            eprintln!(
+                "seeding for the mix {mix} on {} VUs: {} codes, {} refresh-token families, {} \
+                 sessions",
+                args.max_vus, counts.codes, counts.refresh_families, counts.sessions
+            );
+            (
+                args.codes.unwrap_or(count(counts.codes)),
+                count(counts.refresh_families),
+                count(counts.sessions),
+            )
+        }
+        None => (
+            args.codes
+                .unwrap_or_else(|| usize::try_from(codes_to_seed(&profile)).unwrap_or(usize::MAX)),
+            args.refresh_families,
+            args.sessions,
+        ),
+    };
     let config = SeedConfig {
         transport: args.transport.settings(),
         codes,
-        refresh_families: args.refresh_families,
-        sessions: args.sessions,
+        refresh_families,
+        sessions,
         client: args.client.credentials(),
         password: args.users.password,
         user_prefix: args.users.user_prefix,

@@ -179,13 +179,16 @@ pub(crate) struct OutputArgs {
 }
 
 impl OutputArgs {
-    /// Writes the reports asked for, and appends the summary to the GitHub Actions job summary
-    /// when `GITHUB_STEP_SUMMARY` names one.
-    pub(crate) fn write(&self, result: &RunResult, summary_text: &str) -> anyhow::Result<()> {
-        let results = std::slice::from_ref(result);
+    /// Writes the reports asked for (of one run, or of a mix's sections), and appends the
+    /// summary to the GitHub Actions job summary when `GITHUB_STEP_SUMMARY` names one.
+    pub(crate) fn write(
+        &self,
+        title: &str,
+        results: &[RunResult],
+        summary_text: &str,
+    ) -> anyhow::Result<()> {
         if let Some(path) = &self.html {
-            let title = format!("{} — {}", result.test_id, result.scenario);
-            std::fs::write(path, loadgen::results::html_report::render(&title, results))
+            std::fs::write(path, loadgen::results::html_report::render(title, results))
                 .with_context(|| format!("writing the HTML report to {}", path.display()))?;
         }
         if let Some(path) = &self.junit {

@@ -12,6 +12,7 @@ pub mod histogram;
 pub mod html_report;
 pub mod junit;
 pub mod merge;
+pub mod mix_result;
 pub mod names;
 pub mod printer;
 pub mod recorder;

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::results::api_tokens::ApiTokens;
+use crate::results::mix_result::MixResult;
 use crate::results::result::{LatencySummary, Requests, RunResult};
 use crate::results::thresholds::{LatencyBasis, Verdict};
 
@@ -264,6 +265,52 @@ pub fn summary(result: &RunResult) -> String {
         }
     }
     let _ = writeln!(out, "\n  verdict: {}", result.verdict.label());
+    out
+}
+
+/// The summary of a mix: each scenario's section as [`summary`] prints a run, then a table of the
+/// sections side by side and the mix's one verdict.
+pub fn mix_summary(mix: &MixResult) -> String {
+    let mut out = String::new();
+    for section in &mix.sections {
+        out.push_str(&summary(section));
+    }
+    let _ = writeln!(
+        out,
+        "
+  mix {}:",
+        mix.mix
+    );
+    let _ = writeln!(
+        out,
+        "    {:<20} {:>9} {:>9} {:>10} {:>9} {:>9}  verdict",
+        "scenario", "target/s", "achieved", "success", "p95 ms", "p99 ms"
+    );
+    for section in &mix.sections {
+        let gated = section.gated_latency_summary();
+        let _ = writeln!(
+            out,
+            "    {:<20} {:>9.1} {:>9.1} {:>9.3}% {:>9.2} {:>9.2}  {}",
+            section.scenario,
+            section.load_profile.profile.rate_per_s,
+            section.steady_state_achieved_rate_per_s,
+            section.success_rate * 100.0,
+            gated.p95_ms,
+            gated.p99_ms,
+            section.verdict.label()
+        );
+    }
+    let passed = mix
+        .sections
+        .iter()
+        .filter(|section| section.verdict == Verdict::Pass)
+        .count();
+    let _ = writeln!(
+        out,
+        "\n  mix verdict: {} ({passed} of {} scenarios passed)",
+        mix.verdict.label(),
+        mix.sections.len()
+    );
     out
 }
 

@@ -63,6 +63,13 @@ impl RunResult {
                 path: shown.clone(),
                 source,
             })?;
+        Self::from_value(value, &shown)
+    }
+
+    /// The result `value` holds (a whole file, or a section of a mix's), refusing other schema
+    /// versions; `shown` names it in messages.
+    pub(crate) fn from_value(value: serde_json::Value, shown: &str) -> Result<Self, ResultError> {
+        let shown = shown.to_owned();
         let found = value
             .get("schema_version")
             .and_then(serde_json::Value::as_u64)

@@ -1,6 +1,7 @@
 //! What `loadgen run` is asked to do besides the seeds, and the hash that tells whether shards
 //! were given the same run.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::http::connection::TransportSettings;
@@ -15,6 +16,7 @@ use crate::results::names::CheckSet;
 use crate::results::thresholds::Thresholds;
 use crate::run::scenario::ScenarioKind;
 use crate::run::scenario::api::settings::ApiSettings;
+use crate::run::start_line::StartLine;
 use crate::terminal::ProgressMode;
 
 /// Everything `loadgen run` needs besides the seeds.
@@ -79,6 +81,9 @@ pub struct RunConfig {
     pub users: TestUsers,
     /// The clients of the `client-credentials` scenario and the scope they ask for.
     pub machine_clients: MachineClients,
+    /// The start line this run shares with the other scenarios of its mix: its clock starts
+    /// when all of theirs do. `None` for a run on its own.
+    pub start_line: Option<Arc<StartLine>>,
 }
 
 impl RunConfig {
@@ -110,6 +115,7 @@ impl RunConfig {
             api: None,
             users: TestUsers::default(),
             machine_clients: MachineClients::default(),
+            start_line: None,
         }
     }
 

@@ -74,6 +74,17 @@ pub enum RunError {
     /// inactive: the run stopped at once, before its load.
     #[error("{0}. The run stopped at its first introspection, before its load.")]
     IntrospectionRefused(String),
+    /// A scenario of a mix could not be carried out; the others were stopped.
+    #[error("the mix's {scenario} scenario could not run, so the mix stopped: {source}")]
+    MixSection {
+        /// The scenario.
+        scenario: &'static str,
+        /// Why.
+        source: Box<RunError>,
+    },
+    /// A scenario's task ended in a panic: a bug of loadgen's.
+    #[error("a scenario's task failed ({0}); this is a bug in loadgen, please report it")]
+    Panicked(String),
 }
 
 /// Sets up `max_vus` virtual users of scenario `S`, a bounded number at a time.
@@ -374,12 +385,18 @@ async fn run_scenario<S: Scenario>(
     // A short lead so the first due iteration is not already late when the loop starts; with a
     // planned start, the VUs (connections open) wait for it. One already past starts now: the
     // result records both, and a merge refuses shards that started too far apart.
+    // The scenarios of a mix wait for each other at their start line and share its start.
     let lead = Duration::from_millis(20);
-    let until_planned = config
-        .start_at
-        .and_then(|planned| planned.duration_since(SystemTime::now()).ok())
-        .unwrap_or_default();
-    let start = Instant::now() + until_planned.max(lead);
+    let until_planned = || {
+        config
+            .start_at
+            .and_then(|planned| planned.duration_since(SystemTime::now()).ok())
+            .unwrap_or_default()
+    };
+    let start = match &config.start_line {
+        Some(line) => line.ready(lead).await.max(Instant::now() + until_planned()),
+        None => Instant::now() + until_planned().max(lead),
+    };
     tokio::time::sleep_until(start).await;
     let actual_start = SystemTime::now();
     let started_at = rfc3339_now();

@@ -10,7 +10,9 @@
 pub mod capacity;
 pub mod config;
 pub mod engine;
+pub mod mix;
 pub mod progress;
 pub mod scenario;
+pub mod start_line;
 pub mod stop;
 mod write_back;

@@ -219,6 +219,19 @@ impl ScenarioKind {
         with_scenario!(self, S => S::TEST_ID).unwrap_or_else(|| self.name())
     }
 
+    /// Every scenario's name, in catalogue order.
+    pub fn names() -> Vec<&'static str> {
+        <Self as strum::IntoEnumIterator>::iter()
+            .map(Self::name)
+            .collect()
+    }
+
+    /// The seeds a whole run of `iterations` scheduled iterations on `vus` virtual users of this
+    /// scenario needs, if any.
+    pub fn seed_need(self, iterations: u64, vus: u64) -> Option<SeedNeed> {
+        with_scenario!(self, S => S::seed_need(iterations, vus))
+    }
+
     /// The kind of seed the scenario consumes, if any.
     pub fn seed_kind(self) -> Option<SeedKind> {
         with_scenario!(self, S => S::seed_need(1, 1)).map(|need| need.kind)
