@@ -15,6 +15,7 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use loadgen::run::capacity::{Plan, Stop, search};
+use loadgen::run::mix::spec::MixSpec;
 use loadgen::seeding::seeder::SeedConfig;
 use loadgen::{ScenarioKind, stop_signal};
 
@@ -75,6 +76,7 @@ async fn the_search_finds_the_edge_of_a_target_that_holds_100_per_second() -> Re
     let report = search(
         plan,
         &config,
+        None,
         Some(std::process::id()),
         &SeedConfig::new(target.clone()),
         directory.path(),
@@ -118,5 +120,73 @@ async fn the_search_finds_the_edge_of_a_target_that_holds_100_per_second() -> Re
             (step.rate_per_s, step.passed)
         );
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mix_is_searched_by_its_total_rate_every_scenario_scaled_together() -> Result<()> {
+    let (target, proxy) = spawn_limited_idp().await?;
+    let plan = Plan {
+        start_rate: 40.0,
+        factor: 2.0,
+        max_rate: 640.0,
+        precision: 0.25,
+        max_steps: 8,
+        max_time: Duration::from_secs(120),
+        cool_down: Duration::from_millis(1100),
+    };
+    // Three discoveries to every client-credentials grant: one request each, so the proxy's
+    // 100 a second is the mix's total edge.
+    let mix: MixSpec = "discovery=3,client-credentials=1".parse()?;
+    let config = run_config(ScenarioKind::Discovery, &target, steady(1.0, 2.0), 20);
+    let directory = tempfile::tempdir()?;
+    let (_handle, stop) = stop_signal();
+    let report = search(
+        plan,
+        &config,
+        Some(&mix),
+        None,
+        &SeedConfig::new(target.clone()),
+        directory.path(),
+        stop,
+        |_| {},
+    )
+    .await?;
+    proxy.abort();
+    assert_eq!(report.scenario, "mix discovery=3,client-credentials=1");
+    let pass = report.highest_pass.as_ref().context("a rate passed")?;
+    let fail = report.lowest_failure.as_ref().context("a rate failed")?;
+    assert!((60.0..=110.0).contains(&pass.rate_per_s), "{pass:?}");
+    assert!(fail.rate_per_s > pass.rate_per_s);
+    // A failing step names the scenarios that failed.
+    assert!(
+        fail.failures
+            .iter()
+            .any(|why| why.starts_with("discovery: ") || why.starts_with("client-credentials: ")),
+        "{:?}",
+        fail.failures
+    );
+    let file = pass
+        .result_file
+        .as_ref()
+        .context("the step keeps its result")?;
+    let loadgen::results::mix_result::ResultFile::Mix(result) =
+        loadgen::results::mix_result::ResultFile::read(file)?
+    else {
+        anyhow::bail!("a mix step's file is not a mix's result");
+    };
+    let rates: Vec<f64> = result
+        .sections
+        .iter()
+        .map(|section| section.load_profile.profile.rate_per_s)
+        .collect();
+    let expected = [pass.rate_per_s * 0.75, pass.rate_per_s * 0.25];
+    assert!(
+        rates
+            .iter()
+            .zip(expected)
+            .all(|(rate, expected)| (rate - expected).abs() < 1e-9),
+        "{rates:?}"
+    );
     Ok(())
 }

@@ -177,6 +177,8 @@ pub fn reconcile(
         }
         // These scenarios are not among the reconciled tests: the common checks suffice.
         ScenarioKind::Api
+        | ScenarioKind::Login
+        | ScenarioKind::ClientCredentials
         | ScenarioKind::Userinfo
         | ScenarioKind::TokenExchange
         | ScenarioKind::Discovery

@@ -25,7 +25,8 @@ pub struct Profile {
 }
 
 impl Profile {
-    fn args(&self) -> Vec<OsString> {
+    /// The profile as loadgen's flags.
+    pub fn args(&self) -> Vec<OsString> {
         let seconds = |duration: Duration| format!("{}s", duration.as_secs());
         [
             "--rate".to_owned(),

@@ -229,6 +229,14 @@ pub struct PipelineArgs {
     /// Speak HTTP/2 to the provider (negotiated by ALPN; needs --tls).
     #[arg(long, requires = "tls")]
     pub http2: bool,
+    /// Run one of loadgen's named mixes (keycloak-sizing: sign-ins, client-credentials grants
+    /// and refreshes side by side) instead of TEST 1-3, gated as one verdict.
+    #[arg(long, conflicts_with_all = ["target", "tls", "rate"])]
+    pub mix: Option<String>,
+    /// With --mix: the share of the mix's rates to run (0.25 by default, which fits a 2-core
+    /// machine).
+    #[arg(long, requires = "mix")]
+    pub mix_scale: Option<f64>,
 }
 
 impl PipelineArgs {
@@ -256,6 +264,8 @@ impl PipelineArgs {
             skip_benches: false,
             tls: false,
             http2: false,
+            mix: None,
+            mix_scale: None,
         }
     }
 

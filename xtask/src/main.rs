@@ -7,6 +7,7 @@ mod capacity;
 mod children;
 mod flags;
 mod fuzz;
+mod mix;
 mod perf;
 mod pipeline;
 mod process;
@@ -26,7 +27,10 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     process::install_interrupt_handler()?;
     match cli.command {
-        None => pipeline::run(&cli.pipeline, pipeline::Mode::Gate),
+        None => match cli.pipeline.mix.clone() {
+            Some(mix) => mix::run(&cli.pipeline, &mix),
+            None => pipeline::run(&cli.pipeline, pipeline::Mode::Gate),
+        },
         Some(Command::Verify { pipelines_only }) => verify::run(pipelines_only),
         Some(Command::Perf { strict, full }) => perf::run(cli.pipeline, strict, full),
         Some(Command::WrkCompare(args)) => wrk_compare::run(args),

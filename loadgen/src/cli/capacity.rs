@@ -11,13 +11,25 @@ use loadgen::seeding::seeder::SeedConfig;
 use loadgen::{LoadProfile, RunConfig, ScenarioKind, ThresholdArgs};
 
 use crate::cli::EXIT_THRESHOLDS_FAILED;
-use crate::cli::shared_args::{ClientArgs, TransportArgs, UserArgs};
+use crate::cli::mix_args::MixArgs;
+use crate::cli::shared_args::{ClientArgs, TransportArgs};
+use crate::cli::sign_in_args::SignInArgs;
 
 #[derive(Debug, Args)]
 pub(crate) struct CapacityArgs {
-    /// Scenario: token-code (TEST 1), refresh-storm (TEST 2), full-oidc (TEST 3), ...
-    #[arg(long, env = "LOADGEN_SCENARIO", value_enum)]
-    pub(crate) scenario: ScenarioKind,
+    /// Scenario: token-code (TEST 1), refresh-storm (TEST 2), full-oidc (TEST 3), login ...
+    #[arg(
+        long,
+        env = "LOADGEN_SCENARIO",
+        value_enum,
+        required_unless_present_any = ["mix", "preset"],
+        conflicts_with_all = ["mix", "preset"]
+    )]
+    pub(crate) scenario: Option<ScenarioKind>,
+    /// Search a mix (or preset) instead: the rates are its total, every scenario's scaled by the
+    /// same factor, and a step passes when every scenario does.
+    #[command(flatten)]
+    pub(crate) mix: MixArgs,
     /// Base URL of the IdP.
     #[arg(long, env = "LOADGEN_TARGET")]
     pub(crate) target: String,
@@ -63,9 +75,10 @@ pub(crate) struct CapacityArgs {
     pub(crate) access_token: AccessTokenFormat,
     #[command(flatten)]
     pub(crate) thresholds: ThresholdArgs,
-    /// The test users each step's seeds sign in as.
+    /// The test users each step's seeds (and the login scenario) sign in as, and the machine
+    /// clients of client-credentials.
     #[command(flatten)]
-    pub(crate) users: UserArgs,
+    pub(crate) sign_in: SignInArgs,
     /// The target's process id, when it runs on this machine: each step records the CPU time it
     /// spent (Linux, /proc), so capacity.json shows its CPU per request.
     #[arg(long)]
@@ -101,6 +114,12 @@ pub(crate) async fn execute(args: CapacityArgs) -> anyhow::Result<ExitCode> {
         cool_down: args.cool_down,
     };
     let profile = LoadProfile::new(args.start_rate, args.ramp_up, args.duration, Duration::ZERO);
+    let mix = args.mix.mix()?.map(|(mix, _)| mix);
+    let scenario = match (&mix, args.scenario) {
+        (Some(mix), _) => mix.entries()[0].scenario,
+        (None, Some(scenario)) => scenario,
+        (None, None) => anyhow::bail!("give --scenario, --mix or --preset with --mau"),
+    };
     let transport = args.transport.settings();
     let config = RunConfig {
         transport: transport.clone(),
@@ -110,13 +129,15 @@ pub(crate) async fn execute(args: CapacityArgs) -> anyhow::Result<ExitCode> {
         access_token_audience: args.access_token_audience,
         access_token: args.access_token,
         thresholds: args.thresholds.thresholds(),
-        ..RunConfig::new(args.scenario, args.target.clone(), profile)
+        users: args.sign_in.test_users(),
+        machine_clients: args.sign_in.machine_clients()?,
+        ..RunConfig::new(scenario, args.target.clone(), profile)
     };
     let seeding = SeedConfig {
         transport,
         client: args.client.credentials(),
-        password: args.users.password,
-        user_prefix: args.users.user_prefix,
+        password: args.sign_in.users.password.clone(),
+        user_prefix: args.sign_in.users.user_prefix.clone(),
         ..SeedConfig::new(args.target)
     };
     let (stop_handle, stop) = loadgen::stop_signal();
@@ -126,10 +147,15 @@ pub(crate) async fn execute(args: CapacityArgs) -> anyhow::Result<ExitCode> {
             stop_handle.stop();
         }
     });
-    println!("capacity of {} ({}):", args.scenario.name(), config.target);
+    let searched = mix.as_ref().map_or_else(
+        || scenario.name().to_owned(),
+        |mix| format!("the mix {mix}"),
+    );
+    println!("capacity of {searched} ({}):", config.target);
     let report = loadgen::run::capacity::search(
         plan,
         &config,
+        mix.as_ref(),
         args.target_pid,
         &seeding,
         &args.out_dir,

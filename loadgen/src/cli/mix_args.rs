@@ -17,6 +17,10 @@ pub(crate) struct MixArgs {
     /// from the number of users (see `loadgen plan`).
     #[arg(long, env = "LOADGEN_PRESET", value_enum, requires = "mau")]
     pub(crate) preset: Option<Preset>,
+    /// Multiply every rate of the mix or preset by this (0.25 runs a quarter of it, as on a
+    /// machine too small for the whole).
+    #[arg(long, env = "LOADGEN_MIX_SCALE", default_value_t = 1.0)]
+    pub(crate) mix_scale: f64,
     /// Monthly active users (devices for iot) the preset is sized for.
     #[arg(long, env = "LOADGEN_MAU", requires = "preset")]
     pub(crate) mau: Option<u64>,
@@ -35,6 +39,19 @@ impl MixArgs {
     /// The mix asked for, and the preset's plan when it came from one; `None` for a run of one
     /// scenario.
     pub(crate) fn mix(&self) -> anyhow::Result<Option<(MixSpec, Option<PresetPlan>)>> {
+        let Some((mix, plan)) = self.unscaled()? else {
+            return Ok(None);
+        };
+        if self.mix_scale == 1.0 {
+            return Ok(Some((mix, plan)));
+        }
+        if !(self.mix_scale.is_finite() && self.mix_scale > 0.0) {
+            bail!("--mix-scale {} must be a number above 0", self.mix_scale);
+        }
+        Ok(Some((mix.scaled(self.mix_scale)?, plan)))
+    }
+
+    fn unscaled(&self) -> anyhow::Result<Option<(MixSpec, Option<PresetPlan>)>> {
         if let Some(mix) = &self.mix {
             return Ok(Some((mix.clone(), None)));
         }

@@ -48,8 +48,12 @@ pub(crate) fn execute(args: &PlanArgs) -> anyhow::Result<ExitCode> {
         "\n  seeds: {} authorization codes, {} refresh-token families, {} sessions",
         seeds.codes, seeds.refresh_families, seeds.sessions
     );
-    let what = match (&preset, &args.mix.mix) {
-        (Some(plan), _) => format!("--preset {} --mau {}", plan.preset.name(), plan.mau),
+    // The mix as run: a preset's rates (scaled, if asked) written out, so the commands run
+    // exactly what is printed above.
+    let what = match &preset {
+        Some(plan) if args.mix.mix_scale == 1.0 => {
+            format!("--preset {} --mau {}", plan.preset.name(), plan.mau)
+        }
         _ => format!("--mix {mix}"),
     };
     let timing = format!(

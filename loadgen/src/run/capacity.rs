@@ -11,10 +11,13 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::results::mix_result::MixResult;
 use crate::results::result::RunResult;
 use crate::results::thresholds::Verdict;
 use crate::run::config::RunConfig;
 use crate::run::engine::RunError;
+use crate::run::mix::run_mix;
+use crate::run::mix::spec::{MixError, MixSpec};
 use crate::run::scenario::SeedKind;
 use crate::run::stop::StopSignal;
 use crate::seeding::seed_files::{Seeds, codes_to_seed};
@@ -221,6 +224,14 @@ pub enum CapacityError {
     /// A result file could not be written.
     #[error(transparent)]
     Result(#[from] crate::results::result_file::ResultError),
+    /// The mix scaled to a step's rate is not a mix (a rate rounded to nothing).
+    #[error("the mix at {rate}/s: {error}")]
+    Mix {
+        /// The step's rate.
+        rate: f64,
+        /// Why.
+        error: MixError,
+    },
 }
 
 /// The seeds one step of `config` needs: codes for its TEST 1, one family per VU and 10 %
@@ -248,11 +259,14 @@ fn seed_config(config: &RunConfig, seeding: &SeedConfig) -> SeedConfig {
 }
 
 /// Runs the search: each step seeds afresh, runs `config` at the step's rate (its ramps and
-/// steady time kept), writes its result into `out_dir` and is judged by the gate. `on_step`
-/// hears of each step as it ends.
+/// steady time kept), writes its result into `out_dir` and is judged by the gate. With a `mix`,
+/// the rate is the mix's total: every scenario's rate is scaled by the same factor, and a step
+/// passes when every scenario does. `on_step` hears of each step as it ends.
+#[allow(clippy::too_many_arguments)]
 pub async fn search(
     plan: Plan,
     config: &RunConfig,
+    mix: Option<&MixSpec>,
     target_pid: Option<u32>,
     seeding: &SeedConfig,
     out_dir: &Path,
@@ -272,24 +286,48 @@ pub async fn search(
         let mut step_config = config.clone();
         step_config.profile.rate_per_s = rate;
         step_config.seeds_out = None;
-        let seeds = if config.scenario.seed_kind().is_some() {
-            make_seeds(&seed_config(&step_config, seeding))
-                .await
-                .map_err(|source| CapacityError::Seed { rate, source })?
-        } else {
-            Seeds::default()
-        };
-        let cpu_before = target_pid.and_then(process_cpu_time);
-        let result = crate::run::engine::run(&step_config, seeds, stop.clone())
-            .await
-            .map_err(|source| CapacityError::Run { rate, source })?;
-        let cpu_after = target_pid.and_then(process_cpu_time);
         let file = out_dir.join(format!(
             "step-{:02}-{rate:.0}-per-s.json",
             search.steps().len() + 1
         ));
-        result.write(&file)?;
-        let mut step = step_of(rate, &result, file);
+        let cpu_before = target_pid.and_then(process_cpu_time);
+        let mut step = match mix {
+            None => {
+                let seeds = if config.scenario.seed_kind().is_some() {
+                    make_seeds(&seed_config(&step_config, seeding))
+                        .await
+                        .map_err(|source| CapacityError::Seed { rate, source })?
+                } else {
+                    Seeds::default()
+                };
+                let result = crate::run::engine::run(&step_config, seeds, stop.clone())
+                    .await
+                    .map_err(|source| CapacityError::Run { rate, source })?;
+                result.write(&file)?;
+                step_of(rate, &result, file)
+            }
+            Some(mix) => {
+                let scaled = mix
+                    .scaled(rate / mix.total_rate())
+                    .map_err(|error| CapacityError::Mix { rate, error })?;
+                let counts = scaled.seed_counts(&step_config.profile, step_config.max_vus);
+                let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+                let seeds = make_seeds(&SeedConfig {
+                    codes: count(counts.codes),
+                    refresh_families: count(counts.refresh_families),
+                    sessions: count(counts.sessions),
+                    ..seeding.clone()
+                })
+                .await
+                .map_err(|source| CapacityError::Seed { rate, source })?;
+                let result = run_mix(&scaled, &step_config, seeds, stop.clone())
+                    .await
+                    .map_err(|source| CapacityError::Run { rate, source })?;
+                result.write(&file)?;
+                step_of_mix(rate, &result, file)
+            }
+        };
+        let cpu_after = target_pid.and_then(process_cpu_time);
         if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
             step.target_cpu_s = Some(after.saturating_sub(before).as_secs_f64());
         }
@@ -300,13 +338,47 @@ pub async fn search(
         }
     };
     Ok(CapacityReport {
-        scenario: config.scenario.name().to_owned(),
+        scenario: mix.map_or_else(
+            || config.scenario.name().to_owned(),
+            |mix| format!("mix {mix}"),
+        ),
         target: config.target.clone(),
         highest_pass: search.highest_pass().cloned(),
         lowest_failure: search.lowest_failure().cloned(),
         stopped,
         steps: search.steps().to_vec(),
     })
+}
+
+/// A step of a mix: passed when every scenario passed; its p99 the worst scenario's, its rate and
+/// requests theirs together, each failure named by its scenario.
+fn step_of_mix(rate: f64, mix: &MixResult, file: PathBuf) -> Step {
+    let sections = &mix.sections;
+    Step {
+        rate_per_s: rate,
+        passed: mix.verdict == Verdict::Pass,
+        p99_ms: sections
+            .iter()
+            .filter_map(|section| section.observations().p99_latency_ms)
+            .reduce(f64::max),
+        achieved_rate_per_s: sections
+            .iter()
+            .map(|section| section.steady_state_achieved_rate_per_s)
+            .sum(),
+        failures: sections
+            .iter()
+            .flat_map(|section| {
+                section
+                    .judge(&section.threshold_config)
+                    .failures()
+                    .into_iter()
+                    .map(|failure| format!("{}: {failure}", section.scenario))
+            })
+            .collect(),
+        result_file: Some(file),
+        requests: sections.iter().map(|section| section.requests.total).sum(),
+        target_cpu_s: None,
+    }
 }
 
 fn step_of(rate: f64, result: &RunResult, file: PathBuf) -> Step {
