@@ -233,8 +233,8 @@ pub struct PipelineArgs {
     /// and refreshes side by side) instead of TEST 1-3, gated as one verdict.
     #[arg(long, conflicts_with_all = ["target", "tls", "rate"])]
     pub mix: Option<String>,
-    /// With --mix: the share of the mix's rates to run (0.25 by default, which fits a 2-core
-    /// machine).
+    /// With --mix: the share of the mix's rates to run (by default all of it, or for Keycloak
+    /// the fifth it holds on a 2-core machine beside loadgen).
     #[arg(long, requires = "mix")]
     pub mix_scale: Option<f64>,
 }

@@ -15,16 +15,24 @@ use crate::process::{IdpProcess, run_to_completion};
 use crate::run_dir::RunDir;
 use crate::workspace::Workspace;
 
-/// The share of a named mix run by default: keycloak-sizing's 765 iterations per second (about
-/// 1,600 signatures a second at mock-idp, as many verifications at loadgen) do not fit two cores
-/// beside each other; a quarter (191/s) does.
-pub const DEFAULT_MIX_SCALE: f64 = 0.25;
+/// The share of a named mix run by default against `idp` on a 2-core machine beside loadgen.
+/// Measured here with keycloak-sizing (765/s whole), --quick: mock-idp held it whole (gated p99
+/// 5.8 ms for the sign-ins, 3.3 ms for the rest) and so did node-oidc-provider (19.4 ms, 7.7
+/// ms); Keycloak, its JVM cold after boot, held a fifth (153/s; sign-ins' p99 123 ms).
+pub fn default_mix_scale(idp: Idp) -> f64 {
+    match idp {
+        Idp::MockIdp | Idp::NodeOidcProvider => 1.0,
+        Idp::Keycloak => 0.2,
+    }
+}
 
 /// Boots the provider, seeds the mix, runs it and fails unless its verdict passed.
 pub fn run(args: &PipelineArgs, mix: &str) -> Result<()> {
     let workspace = Workspace::find()?;
     let run_dir = workspace.new_run_dir("-mix")?;
-    let scale = args.mix_scale.unwrap_or(DEFAULT_MIX_SCALE);
+    let scale = args
+        .mix_scale
+        .unwrap_or_else(|| default_mix_scale(args.idp));
     let mut profile = standard_profile(1, args.quick);
     if let Some(steady) = args.duration {
         profile.steady = steady;

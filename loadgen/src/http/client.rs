@@ -247,8 +247,13 @@ impl VuClient {
                 Ok(response) => response,
                 Err(error) => {
                     self.connections[slot].sender = None;
-                    // Canceled means hyper never wrote the request: safe to send it again.
-                    if reused && may_retry && error.is_canceled() {
+                    // Canceled means hyper never wrote the request: safe to send it again. An
+                    // idempotent request (a GET) on a kept-alive connection the server closed as
+                    // it was sent is sent again on a new one, as RFC 9110 section 9.2.2 allows
+                    // and browsers do: the server's idle timeout met the request, no answer was
+                    // lost. A POST is never sent twice (it may rotate a token).
+                    let stale = error.is_canceled() || method.is_idempotent();
+                    if reused && may_retry && stale {
                         may_retry = false;
                         continue;
                     }
@@ -364,6 +369,74 @@ mod tests {
                 Duration::from_secs(5),
             )
             .await
+    }
+
+    /// A loopback server whose first connection answers one request, keeps the connection
+    /// alive, then closes it on reading the next request without answering: a server's idle
+    /// timeout meeting a request. Later connections answer every request; their count is kept.
+    async fn closing_after_one() -> (Arc<Target>, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        const OK: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let later_requests = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&later_requests);
+        tokio::spawn(async move {
+            let mut first = true;
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let is_first = std::mem::replace(&mut first, false);
+                let counted = Arc::clone(&counted);
+                tokio::spawn(async move {
+                    let mut request = [0_u8; 4096];
+                    while matches!(stream.read(&mut request).await, Ok(read) if read > 0) {
+                        if !is_first {
+                            counted.fetch_add(1, Ordering::SeqCst);
+                        }
+                        if stream.write_all(OK).await.is_err() || is_first {
+                            break;
+                        }
+                    }
+                    if is_first {
+                        // The next request is read and left unanswered; the connection closes.
+                        let _ = stream.read(&mut request).await;
+                    }
+                });
+            }
+        });
+        (Arc::new(Target::parse(&base).unwrap()), later_requests)
+    }
+
+    #[tokio::test]
+    async fn a_get_that_meets_a_closing_keep_alive_connection_is_sent_again_and_a_post_is_not() {
+        use std::sync::atomic::Ordering;
+        let (target, later_requests) = closing_after_one().await;
+        let mut client = VuClient::new(Arc::clone(&target));
+        assert_eq!(get(&mut client).await.unwrap().body, "{}");
+        assert_eq!(get(&mut client).await.unwrap().body, "{}");
+        assert_eq!(client.connections_opened(), 2);
+        assert_eq!(later_requests.load(Ordering::SeqCst), 1);
+
+        let (target, later_requests) = closing_after_one().await;
+        let mut client = VuClient::new(Arc::clone(&target));
+        assert_eq!(get(&mut client).await.unwrap().body, "{}");
+        let root = target.address_of("/").unwrap();
+        let error = client
+            .send(
+                Method::POST,
+                &root,
+                &[],
+                Bytes::from_static(b"grant_type=refresh_token"),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap_err();
+        assert!(error.kind.request_may_have_arrived(), "{error}");
+        assert_eq!(
+            later_requests.load(Ordering::SeqCst),
+            0,
+            "the POST was sent twice"
+        );
     }
 
     #[tokio::test]
