@@ -365,3 +365,83 @@ async fn api_flags_that_cannot_work_are_refused_in_words_before_any_load() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_preset_is_planned_seeded_run_and_reported_as_one_mix() {
+    let output = run_loadgen(&["plan", "--preset", "web", "--mau", "1500000"])
+        .await
+        .unwrap();
+    assert!(output.status.success());
+    let plan = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        plan.contains("mix login=30,refresh-storm=45,userinfo=225, 300.00 iterations/s in all"),
+        "{plan}"
+    );
+
+    // The same preset for few users, run end to end against mock-idp.
+    let idp = common::spawn_idp().await.unwrap();
+    let target = idp.base_url();
+    let temporary = tempfile::tempdir().unwrap();
+    let directory = temporary.path();
+    let seeds = text(&directory.join("seeds"));
+    let result = text(&directory.join("mix.json"));
+    let sizing = [
+        "--preset",
+        "web",
+        "--mau",
+        "100000",
+        "--ramp-up",
+        "1s",
+        "--duration",
+        "2s",
+        "--ramp-down",
+        "0s",
+        "--max-vus",
+        "12",
+    ];
+    let mut seed = vec![
+        "seed",
+        "--target",
+        &target,
+        "--out",
+        &seeds,
+        "--no-progress",
+    ];
+    seed.extend(sizing);
+    let output = run_loadgen(&seed).await.unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let mut run = vec![
+        "run",
+        "--target",
+        &target,
+        "--seeds",
+        &seeds,
+        "--out",
+        &result,
+        "--no-progress",
+    ];
+    run.extend(sizing);
+    let output = run_loadgen(&run).await.unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{printed}");
+    assert!(
+        printed.contains("mix verdict: PASS (3 of 3 scenarios passed)"),
+        "{printed}"
+    );
+    let output = run_loadgen(&["report", "--gate", &result]).await.unwrap();
+    assert!(output.status.success(), "{output:?}");
+    // The gate of single runs refuses a mix's file in words, pointing to `loadgen report`.
+    let error = loadgen::RunResult::read(Path::new(&result)).unwrap_err();
+    assert!(error.to_string().contains("loadgen report"), "{error}");
+
+    let output = run_loadgen(&["run", "--target", &target, "--mix", "login=1,logon=2"])
+        .await
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let complaint = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        complaint.contains("the mix names 'logon', which is no scenario"),
+        "{complaint}"
+    );
+    idp.shutdown().await;
+}

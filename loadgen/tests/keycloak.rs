@@ -165,5 +165,41 @@ async fn seeding_and_test_1_to_3_against_keycloak() -> Result<()> {
             assert_eq!(rotated, result.iterations.completed);
         }
     }
+
+    // People signing in from scratch through Keycloak's own login page, and the test client
+    // asking for tokens of its own through its service account, each token checked.
+    let mut config = run_config(ScenarioKind::Login, &keycloak.issuer, steady(10.0, 2.0), 3);
+    config.users.count = 8;
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, Seeds::default(), stop).await?;
+    assert_clean(&result);
+    for endpoint in ["authorize", "login", "token"] {
+        assert_eq!(
+            result.endpoints.get(endpoint).map(|e| e.requests.total),
+            Some(20),
+            "{endpoint}: {:?}",
+            result.endpoints.keys()
+        );
+    }
+    let mut config = run_config(
+        ScenarioKind::ClientCredentials,
+        &keycloak.issuer,
+        steady(20.0, 1.0),
+        3,
+    );
+    config.machine_clients =
+        loadgen::protocol::machine_clients::MachineClients::run_client("profile");
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, Seeds::default(), stop).await?;
+    assert_clean(&result);
+    // Keycloak names the client in `azp` and `client_id`, and grants its default scopes beside
+    // the one asked for.
+    assert_eq!(common::check(&result, "access_token_client"), (20, 0));
+    let (scopes_passed, scopes_failed) = common::check(&result, "granted_scope");
+    assert!(
+        scopes_passed >= 20 && scopes_failed == 0,
+        "{:#?}",
+        result.checks
+    );
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! deliberate fault runs that show the gate judges right (1 % of 401s must fail it, a few 500s
 //! within the 99.9 % success allowance must not), the quick pipeline against two real providers
 //! (node-oidc-provider and Keycloak), the quick pipeline over HTTPS with HTTP/2, two shards of
-//! one run merged beside the single run, and the `api` scenario against the reference API.
+//! one run merged beside the single run, the `api` scenario against the reference API, and a mix
+//! (keycloak-sizing) against mock-idp.
 
 use anyhow::{Context as _, Result, ensure};
 use xshell::cmd;
@@ -11,7 +12,7 @@ use crate::children::{EXIT_THRESHOLD_FAILED, SeedCounts, TestRun};
 use crate::flags::{ApiArgs, Idp, PipelineArgs, ShardsArgs};
 use crate::pipeline::{self, MAX_VUS, Mode, profile_of};
 use crate::workspace::Workspace;
-use crate::{api, shards};
+use crate::{api, mix, shards};
 
 /// Runs every check; the first failure stops it. With `pipelines_only`, fmt, clippy and the
 /// tests are left out: `.ci/run` runs them itself just before, and each runs once.
@@ -117,6 +118,16 @@ pub fn run(pipelines_only: bool) -> Result<()> {
         quick: true,
         rate: 300,
     })?;
+    println!(
+        "\n==> a mix: Keycloak's sizing example, sign-ins, client-credentials grants and refreshes side by side (cargo xtask --mix keycloak-sizing --quick)"
+    );
+    mix::run(
+        &PipelineArgs {
+            mix: Some("keycloak-sizing".to_owned()),
+            ..PipelineArgs::quick()
+        },
+        "keycloak-sizing",
+    )?;
     println!("\nverify: PASS");
     Ok(())
 }

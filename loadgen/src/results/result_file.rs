@@ -26,6 +26,15 @@ pub enum ResultError {
         /// The cause.
         source: serde_json::Error,
     },
+    /// The file is a mix's result, which holds several runs.
+    #[error(
+        "{path} is the result of a mix (a section per scenario): read it with `loadgen report`, \
+         which judges every section and the mix's one verdict"
+    )]
+    Mix {
+        /// The file.
+        path: String,
+    },
     /// The file has another schema version.
     #[error(
         "{path} is a result of format version {found}; this loadgen reads versions \
@@ -63,6 +72,9 @@ impl RunResult {
                 path: shown.clone(),
                 source,
             })?;
+        if value.get("sections").is_some() {
+            return Err(ResultError::Mix { path: shown });
+        }
         Self::from_value(value, &shown)
     }
 
