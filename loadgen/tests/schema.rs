@@ -3,22 +3,35 @@
 
 use std::path::PathBuf;
 
-fn committed_schema_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schema/result.schema.json")
-}
-
-#[test]
-fn committed_schema_matches_the_types() {
-    let generated = loadgen::results::result::result_schema_json();
-    let path = committed_schema_path();
+/// Fails unless `generated` is the committed `schema/{name}`; rewrites it first when asked.
+fn assert_committed(name: &str, generated: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("schema")
+        .join(name);
     if std::env::var_os("LOADGEN_UPDATE_SCHEMA").is_some() {
-        std::fs::write(&path, &generated).unwrap();
+        std::fs::write(&path, generated).expect("the schema file can be written");
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == generated,
         "{} is out of date; regenerate it with LOADGEN_UPDATE_SCHEMA=1 cargo test -p loadgen --test schema",
         path.display()
+    );
+}
+
+#[test]
+fn committed_schema_matches_the_types() {
+    assert_committed(
+        "result.schema.json",
+        &loadgen::results::result::result_schema_json(),
+    );
+}
+
+#[test]
+fn committed_mix_schema_matches_the_types() {
+    assert_committed(
+        "mix-result.schema.json",
+        &loadgen::results::mix_result::mix_result_schema_json(),
     );
 }
 
@@ -55,19 +68,4 @@ fn schema_names_the_required_fields() {
     ] {
         assert!(required.contains(&field), "{field} is not required");
     }
-}
-
-#[test]
-fn committed_mix_schema_matches_the_types() {
-    let generated = loadgen::results::mix_result::mix_result_schema_json();
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schema/mix-result.schema.json");
-    if std::env::var_os("LOADGEN_UPDATE_SCHEMA").is_some() {
-        std::fs::write(&path, &generated).unwrap();
-    }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == generated,
-        "{} is out of date; regenerate it with LOADGEN_UPDATE_SCHEMA=1 cargo test -p loadgen --test schema",
-        path.display()
-    );
 }

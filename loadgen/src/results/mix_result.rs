@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::atomic_file::write_atomically;
 use crate::results::merge::merge_results;
 use crate::results::result::{RunResult, SCHEMA_VERSION};
-use crate::results::result_file::ResultError;
+use crate::results::result_file::{ResultError, read_json};
 use crate::results::thresholds::Verdict;
 
 /// Several scenarios run side by side from one start.
@@ -96,16 +96,7 @@ impl MixResult {
 impl ResultFile {
     /// Reads a result file of either kind, refusing other schema versions.
     pub fn read(path: &Path) -> Result<Self, ResultError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ResultError::Io {
-            path: shown.clone(),
-            source,
-        })?;
-        let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|source| ResultError::Parse {
-                path: shown.clone(),
-                source,
-            })?;
+        let (value, shown) = read_json(path)?;
         if value.get("sections").is_none() {
             return RunResult::from_value(value, &shown).map(|run| Self::Run(Box::new(run)));
         }

@@ -59,19 +59,24 @@ pub enum ResultError {
     #[error(transparent)]
     Shards(#[from] ShardMergeError),
 }
+/// The JSON of the file at `path`, and its name for messages.
+pub(crate) fn read_json(path: &Path) -> Result<(serde_json::Value, String), ResultError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ResultError::Io {
+        path: shown.clone(),
+        source,
+    })?;
+    let value = serde_json::from_str(&text).map_err(|source| ResultError::Parse {
+        path: shown.clone(),
+        source,
+    })?;
+    Ok((value, shown))
+}
+
 impl RunResult {
     /// Reads a result file, refusing other schema versions.
     pub fn read(path: &Path) -> Result<Self, ResultError> {
-        let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ResultError::Io {
-            path: shown.clone(),
-            source,
-        })?;
-        let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|source| ResultError::Parse {
-                path: shown.clone(),
-                source,
-            })?;
+        let (value, shown) = read_json(path)?;
         if value.get("sections").is_some() {
             return Err(ResultError::Mix { path: shown });
         }

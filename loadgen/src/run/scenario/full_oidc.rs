@@ -127,6 +127,23 @@ pub(super) fn code_of_redirect(
     right.then_some(code)
 }
 
+/// Redeems the code of `request` at the token endpoint, at once after the step that got it: its
+/// intended start is its send time. Shared with the `login` scenario.
+pub(super) async fn redeem(
+    vu: &mut Vu,
+    request: &AuthorizationRequest,
+    code: &str,
+) -> Option<HttpResponse> {
+    let context = Arc::clone(vu.context());
+    let body = code_grant_body(
+        &context.client,
+        code,
+        &context.client.redirect_uri,
+        &request.code_verifier,
+    );
+    vu.post_token(body, Instant::now(), StatusCode::OK).await
+}
+
 impl Scenario for FullOidc {
     type State = Session;
     const TEST_ID: Option<&'static str> = Some("TEST 3");
@@ -174,14 +191,7 @@ impl Scenario for FullOidc {
         };
         let code = code_of_redirect(vu, &request, response)?;
 
-        // Later steps follow at once on the same VU: their intended start is their send time.
-        let body = code_grant_body(
-            &context.client,
-            &code,
-            &context.client.redirect_uri,
-            &request.code_verifier,
-        );
-        let response = vu.post_token(body, Instant::now(), StatusCode::OK).await?;
+        let response = redeem(vu, &request, &code).await?;
         let checked = vu
             .check_token_response(
                 &response,

@@ -4,15 +4,12 @@
 
 use std::sync::Arc;
 
-use http::StatusCode;
-use tokio::time::Instant;
 use url::Url;
 
 use crate::protocol::authorization::AuthorizationRequest;
 use crate::protocol::browser::{Browser, Credentials, SignInError, Start};
-use crate::protocol::token_request::code_grant_body;
 use crate::results::names::Endpoint;
-use crate::run::scenario::full_oidc::code_of_redirect;
+use crate::run::scenario::full_oidc::{code_of_redirect, redeem};
 use crate::run::scenario::vu::{MeasuredHops, TokenExpectations};
 use crate::run::scenario::{Iteration, Scenario, SeedNeed, Vu};
 
@@ -83,13 +80,7 @@ impl Scenario for Login {
             context.count_consent_approved();
         }
         let code = code_of_redirect(vu, &request, arrival.response)?;
-        let body = code_grant_body(
-            &context.client,
-            &code,
-            &context.client.redirect_uri,
-            &request.code_verifier,
-        );
-        let response = vu.post_token(body, Instant::now(), StatusCode::OK).await?;
+        let response = redeem(vu, &request, &code).await?;
         vu.check_token_response(
             &response,
             TokenExpectations {
