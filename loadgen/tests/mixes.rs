@@ -31,7 +31,7 @@ fn all_four() -> MixSpec {
 
 /// The mix's seeds, sized as `loadgen seed --mix` sizes them.
 async fn seeds_for(mix: &MixSpec, target: &str, max_vus: usize) -> Result<Seeds> {
-    let counts = mix.seed_counts(&profile(), max_vus);
+    let counts = mix.seed_counts(&profile(), max_vus)?;
     make_seeds(
         target,
         usize::try_from(counts.codes)?,
@@ -89,13 +89,14 @@ async fn four_scenarios_run_side_by_side_each_its_own_schedule_from_one_start() 
             .or_else(|late| Ok::<_, anyhow::Error>(late.duration()))?;
         assert!(apart < Duration::from_millis(50), "{apart:?}");
     }
-    // VUs split by rate: 12 x 20/110 ...
+    // VUs split by rate, 12 x 20/110 ..., the largest remainders rounded up, one at least.
     let vus: Vec<u64> = result
         .sections
         .iter()
         .map(|s| s.load_profile.max_vus)
         .collect();
-    assert_eq!(vus, [2, 4, 4, 1]);
+    assert_eq!(vus, [2, 5, 4, 1]);
+    assert_eq!(vus.iter().sum::<u64>(), 12);
 
     let directory = tempfile::tempdir()?;
     let path = directory.path().join("mix.json");

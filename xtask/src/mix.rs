@@ -26,6 +26,9 @@ pub fn default_mix_scale(idp: Idp) -> f64 {
     }
 }
 
+/// The users a mix's sign-ins take in turn.
+const LOGIN_USERS: u32 = 200;
+
 /// Boots the provider, seeds the mix, runs it and fails unless its verdict passed.
 pub fn run(args: &PipelineArgs, mix: &str) -> Result<()> {
     let workspace = Workspace::find()?;
@@ -97,8 +100,11 @@ fn seed_and_run(
             .args(["run", "--target", &idp.base_url, "--no-progress", "--seeds"])
             .arg(&seeds)
             .args(&mix_args)
-            // The machine clients ask for a scope every provider here grants them.
-            .args(["--client-credentials-scope", "profile", "--out"])
+            // The machine clients ask for a scope every provider here grants them. Sign-ins take
+            // users after the seeded families' (at most 330 here), so 200 of them stay within
+            // the 600 users Keycloak is booted with.
+            .args(["--client-credentials-scope", "profile"])
+            .args(["--login-users", &LOGIN_USERS.to_string(), "--out"])
             .arg(&out)
             .arg("--html")
             .arg(run_dir.path().join("mix.html"))

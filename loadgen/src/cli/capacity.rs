@@ -22,8 +22,7 @@ pub(crate) struct CapacityArgs {
         long,
         env = "LOADGEN_SCENARIO",
         value_enum,
-        required_unless_present_any = ["mix", "preset"],
-        conflicts_with_all = ["mix", "preset"]
+        required_unless_present_any = ["mix", "preset"]
     )]
     pub(crate) scenario: Option<ScenarioKind>,
     /// Search a mix (or preset) instead: the rates are its total, every scenario's scaled by the

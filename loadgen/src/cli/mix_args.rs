@@ -51,6 +51,15 @@ impl MixArgs {
         Ok(Some((mix.scaled(self.mix_scale)?, plan)))
     }
 
+    /// Whether a flag changes the preset's rates (its model or a scale), so that the preset's
+    /// name alone no longer says what runs.
+    pub(crate) fn changes_the_preset(&self) -> bool {
+        self.mix_scale != 1.0
+            || self.daily_active_share.is_some()
+            || self.peak_hour_share.is_some()
+            || self.peak_factor.is_some()
+    }
+
     fn unscaled(&self) -> anyhow::Result<Option<(MixSpec, Option<PresetPlan>)>> {
         if let Some(mix) = &self.mix {
             return Ok(Some((mix.clone(), None)));
@@ -81,10 +90,10 @@ impl MixArgs {
             }
         }
         let plan = PresetPlan::new(preset, mau, model);
-        let mix = plan.mix().map_err(|error| {
+        let mix = plan.mix().map_err(|_| {
             anyhow::anyhow!(
                 "preset {} for {mau} users asks for less than 0.01 calls per second of every \
-                 kind ({error}); give more --mau",
+                 kind: give more --mau",
                 preset.name()
             )
         })?;

@@ -2,6 +2,7 @@
 //! and virtual users, the seeds to make, and the commands that seed and run it.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::bail;
 use clap::Args;
@@ -35,7 +36,7 @@ pub(crate) fn execute(args: &PlanArgs) -> anyhow::Result<ExitCode> {
         mix.total_rate()
     );
     println!("  {:<20} {:>10} {:>6}", "scenario", "rate/s", "VUs");
-    for (entry, vus) in mix.entries().iter().zip(mix.vus(args.max_vus)) {
+    for (entry, vus) in mix.entries().iter().zip(mix.vus(args.max_vus, 1)?) {
         println!(
             "  {:<20} {:>10.2} {:>6}",
             entry.scenario.name(),
@@ -43,22 +44,26 @@ pub(crate) fn execute(args: &PlanArgs) -> anyhow::Result<ExitCode> {
             vus
         );
     }
-    let seeds = mix.seed_counts(&profile, args.max_vus);
+    let seeds = mix.seed_counts(&profile, args.max_vus)?;
     println!(
         "\n  seeds: {} authorization codes, {} refresh-token families, {} sessions",
         seeds.codes, seeds.refresh_families, seeds.sessions
     );
-    // The mix as run: a preset's rates (scaled, if asked) written out, so the commands run
-    // exactly what is printed above.
+    // A preset as given when nothing changed its rates; otherwise the rates written out, so
+    // the commands run exactly what is printed above.
     let what = match &preset {
-        Some(plan) if args.mix.mix_scale == 1.0 => {
+        Some(plan) if !args.mix.changes_the_preset() => {
             format!("--preset {} --mau {}", plan.preset.name(), plan.mau)
         }
         _ => format!("--mix {mix}"),
     };
+    let seconds = |s: f64| humantime::format_duration(Duration::from_secs_f64(s)).to_string();
     let timing = format!(
-        "--ramp-up {}s --duration {}s --ramp-down {}s --max-vus {}",
-        profile.ramp_up_s, profile.steady_s, profile.ramp_down_s, args.max_vus
+        "--ramp-up {} --duration {} --ramp-down {} --max-vus {}",
+        seconds(profile.ramp_up_s),
+        seconds(profile.steady_s),
+        seconds(profile.ramp_down_s),
+        args.max_vus
     );
     println!("\n  loadgen seed --target URL --out SEEDS {what} {timing}");
     println!("  loadgen run --target URL --seeds SEEDS {what} {timing}");

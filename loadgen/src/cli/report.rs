@@ -50,7 +50,8 @@ pub(crate) fn execute(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     }
     if !runs.is_empty() && !mixes.is_empty() {
         bail!(
-            "{} is a mix's result and {} one scenario's: report the shards of one mix, or runs of              single scenarios, not both together",
+            "{} is a mix's result and {} one scenario's: report the shards of one mix, or runs \
+             of single scenarios, not both together",
             mixes[0].0,
             runs[0].0
         );

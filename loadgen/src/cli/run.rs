@@ -31,8 +31,7 @@ pub(crate) struct RunArgs {
         long,
         env = "LOADGEN_SCENARIO",
         value_enum,
-        required_unless_present_any = ["mix", "preset"],
-        conflicts_with_all = ["mix", "preset"]
+        required_unless_present_any = ["mix", "preset"]
     )]
     pub(crate) scenario: Option<ScenarioKind>,
     /// Base URL of the IdP (with `--scenario api --token-source sign`, which needs none, the
@@ -163,12 +162,16 @@ pub(crate) async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
     // A mix's base configuration names its first scenario (each section names its own), and
     // the API's settings when the mix calls one.
     let scenario = match (&mix, args.scenario) {
-        (Some((mix, _)), _) => mix
-            .entries()
-            .iter()
-            .map(|entry| entry.scenario)
-            .find(|scenario| *scenario == ScenarioKind::Api)
-            .unwrap_or(mix.entries()[0].scenario),
+        (Some((mix, _)), given) => {
+            // --scenario may come from LOADGEN_SCENARIO (a shards job's), so it is not refused.
+            if let Some(given) = given {
+                eprintln!(
+                    "note: the mix runs its own scenarios; --scenario {} is not used",
+                    given.name()
+                );
+            }
+            mix.entries()[0].scenario
+        }
         (None, Some(scenario)) => scenario,
         (None, None) => bail!("give --scenario, --mix or --preset with --mau"),
     };

@@ -21,17 +21,27 @@ pub(crate) struct SeedArgs {
     pub(crate) target: String,
     /// Authorization codes to mint (TEST 1); by default as many as a TEST 1 of the profile below
     /// uses, plus a margin, in whole thousands (40,000 for the standard profile).
-    #[arg(long, env = "LOADGEN_CODES")]
+    #[arg(long, env = "LOADGEN_CODES", conflicts_with_all = ["mix", "preset"])]
     pub(crate) codes: Option<usize>,
     /// The profile of the TEST 1 the codes are for, when --codes is not given.
     #[command(flatten)]
     pub(crate) profile: ProfileArgs,
     /// Refresh-token families to open, one per user (TEST 2): one per virtual user, and the rest
     /// spares for VUs whose family is in doubt after a transport error.
-    #[arg(long, env = "LOADGEN_REFRESH_FAMILIES", default_value_t = 330)]
+    #[arg(
+        long,
+        env = "LOADGEN_REFRESH_FAMILIES",
+        default_value_t = 330,
+        conflicts_with_all = ["mix", "preset"]
+    )]
     pub(crate) refresh_families: usize,
     /// Login sessions to record, one per user (TEST 3).
-    #[arg(long, env = "LOADGEN_SESSIONS", default_value_t = 300)]
+    #[arg(
+        long,
+        env = "LOADGEN_SESSIONS",
+        default_value_t = 300,
+        conflicts_with_all = ["mix", "preset"]
+    )]
     pub(crate) sessions: usize,
     /// Directory for authorization_codes.json, refresh_tokens.json and sessions.json.
     #[arg(long, env = "LOADGEN_SEEDS")]
@@ -75,7 +85,7 @@ pub(crate) async fn execute(args: SeedArgs) -> anyhow::Result<ExitCode> {
     let profile = args.profile.profile();
     let (codes, refresh_families, sessions) = match args.mix.mix()? {
         Some((mix, _)) => {
-            let counts = mix.seed_counts(&profile, args.max_vus);
+            let counts = mix.seed_counts(&profile, args.max_vus)?;
             let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
             eprintln!(
                 "seeding for the mix {mix} on {} VUs: {} codes, {} refresh-token families, {} \
@@ -83,7 +93,7 @@ pub(crate) async fn execute(args: SeedArgs) -> anyhow::Result<ExitCode> {
                 args.max_vus, counts.codes, counts.refresh_families, counts.sessions
             );
             (
-                args.codes.unwrap_or(count(counts.codes)),
+                count(counts.codes),
                 count(counts.refresh_families),
                 count(counts.sessions),
             )

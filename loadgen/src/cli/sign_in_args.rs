@@ -13,10 +13,14 @@ use crate::cli::shared_args::UserArgs;
 pub(crate) struct SignInArgs {
     #[command(flatten)]
     pub(crate) users: UserArgs,
-    /// `login`: how many test users iterations sign in as, in turn (PREFIX00001 on); the
-    /// provider must have them all.
+    /// `login`: how many test users iterations sign in as, in turn; the provider must have them
+    /// all.
     #[arg(long, env = "LOADGEN_LOGIN_USERS", default_value_t = 1000)]
     pub(crate) login_users: usize,
+    /// `login`: the number of the first of them (PREFIX00001 is 1). Sign-ins always begin after
+    /// the users whose families and sessions the seeds hold.
+    #[arg(long, env = "LOADGEN_LOGIN_FIRST_USER", default_value_t = 1)]
+    pub(crate) login_first_user: usize,
     /// `client-credentials`: a file of machine clients, one `client_id secret` per line; VUs
     /// take them in turn. The run's client (--client-id, --client-secret) when not given.
     #[arg(long, env = "LOADGEN_CLIENTS")]
@@ -33,6 +37,7 @@ impl SignInArgs {
             prefix: self.users.user_prefix.clone(),
             password: self.users.password.clone(),
             count: self.login_users.max(1),
+            first: self.login_first_user.saturating_sub(1),
         }
     }
 

@@ -89,6 +89,8 @@ pub struct ConnectionCounts {
     pub tls_resumed: u64,
     /// Time spent opening them.
     pub set_up: Duration,
+    /// Idempotent requests sent again after the server closed the kept-alive connection.
+    pub resent: u64,
 }
 
 /// One open (or broken) connection of a client, to one origin.
@@ -248,13 +250,17 @@ impl VuClient {
                 Err(error) => {
                     self.connections[slot].sender = None;
                     // Canceled means hyper never wrote the request: safe to send it again. An
-                    // idempotent request (a GET) on a kept-alive connection the server closed as
-                    // it was sent is sent again on a new one, as RFC 9110 section 9.2.2 allows
-                    // and browsers do: the server's idle timeout met the request, no answer was
-                    // lost. A POST is never sent twice (it may rotate a token).
-                    let stale = error.is_canceled() || method.is_idempotent();
-                    if reused && may_retry && stale {
+                    // idempotent request (a GET) on a kept-alive connection that the server closed
+                    // as it was sent (closed before any answer, or reset) is sent again on a new
+                    // one, as RFC 9110 section 9.2.2 allows and browsers do: the server's idle
+                    // timeout met the request. It is counted. A POST is never sent twice (it may
+                    // rotate a token), nor a request that got part of an answer.
+                    let closed_as_sent = method.is_idempotent() && closed_before_answer(&error);
+                    if reused && may_retry && (error.is_canceled() || closed_as_sent) {
                         may_retry = false;
+                        if closed_as_sent {
+                            self.counts.resent += 1;
+                        }
                         continue;
                     }
                     return Err(transport_error(address.origin(), &error));
@@ -269,6 +275,27 @@ impl VuClient {
             });
         }
     }
+}
+
+/// Whether the connection ended before any of the answer came: closed (hyper's incomplete
+/// message) or reset, broken or aborted by the peer.
+fn closed_before_answer(error: &hyper::Error) -> bool {
+    if error.is_incomplete_message() {
+        return true;
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionAborted
+            );
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// The request as the connection's protocol wants it: HTTP/1.1 in origin form with `Host` and
@@ -416,6 +443,7 @@ mod tests {
         assert_eq!(get(&mut client).await.unwrap().body, "{}");
         assert_eq!(client.connections_opened(), 2);
         assert_eq!(later_requests.load(Ordering::SeqCst), 1);
+        assert_eq!(client.connection_counts().resent, 1);
 
         let (target, later_requests) = closing_after_one().await;
         let mut client = VuClient::new(Arc::clone(&target));

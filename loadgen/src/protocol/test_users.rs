@@ -6,6 +6,13 @@ pub fn test_user_name(prefix: &str, number: usize) -> String {
     format!("{prefix}{:05}", number + 1)
 }
 
+/// The number (from 0) of the test user `name` of `prefix`, when it is one.
+pub fn test_user_number(prefix: &str, name: &str) -> Option<usize> {
+    let digits = name.strip_prefix(prefix)?;
+    let number: usize = digits.parse().ok()?;
+    number.checked_sub(1)
+}
+
 /// The range of test users the `login` scenario signs in as, round-robin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TestUsers {
@@ -13,8 +20,10 @@ pub struct TestUsers {
     pub prefix: String,
     /// Every user's password.
     pub password: String,
-    /// How many users there are; iteration `n` signs in as user `n % count`.
+    /// How many users there are; iteration `n` signs in as user `first + n % count`.
     pub count: usize,
+    /// The first user's number, from 0.
+    pub first: usize,
 }
 
 impl Default for TestUsers {
@@ -25,6 +34,7 @@ impl Default for TestUsers {
             prefix: "user-loadtest-".to_owned(),
             password: "loadtest".to_owned(),
             count: 1000,
+            first: 0,
         }
     }
 }
@@ -33,10 +43,22 @@ impl TestUsers {
     /// The user iteration `iteration` signs in as.
     pub fn for_iteration(&self, iteration: u64) -> String {
         let count = self.count.max(1) as u64;
-        test_user_name(
-            &self.prefix,
-            usize::try_from(iteration % count).unwrap_or(0),
-        )
+        let offset = usize::try_from(iteration % count).unwrap_or(0);
+        test_user_name(&self.prefix, self.first + offset)
+    }
+
+    /// The same users moved past every user of `seeded` (names of seeded users): sign-ins never
+    /// touch a user whose refresh-token family or session another scenario uses, since some
+    /// providers keep one family per user and client and end it at a new sign-in.
+    pub fn after(mut self, seeded: impl IntoIterator<Item = impl AsRef<str>>) -> Self {
+        let past_seeds = seeded
+            .into_iter()
+            .filter_map(|name| test_user_number(&self.prefix, name.as_ref()))
+            .map(|number| number + 1)
+            .max()
+            .unwrap_or(0);
+        self.first = self.first.max(past_seeds);
+        self
     }
 }
 
@@ -60,5 +82,22 @@ mod tests {
                 "user-loadtest-00001"
             ]
         );
+    }
+
+    #[test]
+    fn sign_ins_begin_after_the_seeded_users() {
+        let users = TestUsers {
+            count: 2,
+            ..TestUsers::default()
+        }
+        .after(["user-loadtest-00007", "user-loadtest-00003", "someone-else"]);
+        assert_eq!(users.first, 7);
+        assert_eq!(users.for_iteration(0), "user-loadtest-00008");
+        assert_eq!(users.for_iteration(3), "user-loadtest-00009");
+        assert_eq!(
+            test_user_number("user-loadtest-", "user-loadtest-00001"),
+            Some(0)
+        );
+        assert_eq!(test_user_number("user-loadtest-", "user-loadtest-x"), None);
     }
 }

@@ -107,15 +107,41 @@ pub struct AccessTokenClaims {
     /// value so that a string fails with its own sentence.
     #[serde(default)]
     pub iat: Option<serde_json::Value>,
-    /// `client_id` (RFC 9068 section 2.2): the client the token was issued to.
+    /// `client_id` (RFC 9068 section 2.2): the client the token was issued to. Read as a JSON
+    /// value, as the claims below, so that a provider's other shape never fails the signature
+    /// check: only the checks that read it judge it.
     #[serde(default)]
-    pub client_id: Option<String>,
-    /// `azp`, which names the client where a provider sets no `client_id` (Keycloak's tokens).
+    pub client_id: Option<serde_json::Value>,
+    /// `azp`, which names the client where a provider sets no `client_id`.
     #[serde(default)]
-    pub azp: Option<String>,
-    /// `scope` (RFC 9068 section 2.2.3), space-separated.
+    pub azp: Option<serde_json::Value>,
+    /// `scope` (RFC 9068 section 2.2.3): space-separated, or a list as some providers write it.
     #[serde(default)]
-    pub scope: Option<String>,
+    pub scope: Option<serde_json::Value>,
+}
+
+impl AccessTokenClaims {
+    /// The client the token names: `client_id`, else `azp`, when either is a string.
+    pub fn client(&self) -> Option<String> {
+        [&self.client_id, &self.azp]
+            .into_iter()
+            .find_map(|claim| claim.as_ref()?.as_str().map(str::to_owned))
+    }
+
+    /// The scope, space-separated, whether the token writes it as a string or a list of them.
+    pub fn scope_text(&self) -> Option<String> {
+        match self.scope.as_ref()? {
+            serde_json::Value::String(scope) => Some(scope.clone()),
+            serde_json::Value::Array(scopes) => Some(
+                scopes
+                    .iter()
+                    .filter_map(serde_json::Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            _ => None,
+        }
+    }
 }
 
 /// Which rules a JWT access token was checked under: the one its header claims.

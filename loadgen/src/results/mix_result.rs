@@ -73,11 +73,21 @@ impl MixResult {
         max_start_skew: Duration,
     ) -> Result<Self, ResultError> {
         let (first_name, first) = mixes.first().ok_or(ResultError::Empty)?;
+        let scenarios = |mix: &MixResult| -> Vec<String> {
+            mix.sections
+                .iter()
+                .map(|section| section.scenario.clone())
+                .collect()
+        };
         for (name, mix) in mixes {
-            if mix.mix != first.mix {
+            if mix.mix != first.mix || scenarios(mix) != scenarios(first) {
                 return Err(ResultError::Mismatch(
-                    format!("{first_name} (mix {})", first.mix),
-                    format!("{name} (mix {})", mix.mix),
+                    format!(
+                        "{first_name} (mix {}: {})",
+                        first.mix,
+                        scenarios(first).join(", ")
+                    ),
+                    format!("{name} (mix {}: {})", mix.mix, scenarios(mix).join(", ")),
                 ));
             }
         }

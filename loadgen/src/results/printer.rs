@@ -205,6 +205,14 @@ pub fn summary(result: &RunResult) -> String {
                 ""
             }
         );
+        if connections.requests_resent > 0 {
+            let _ = writeln!(
+                out,
+                "  {:.<26}: {} GETs sent again on a new connection: the server had closed the \
+                 kept-alive one (its idle timeout) as they were sent",
+                "requests resent", connections.requests_resent
+            );
+        }
     }
     // The gated latency first, named as the thresholds name it; the request figures after it.
     let gated_name = format!("{} (gated)", result.gated_latency.describe());

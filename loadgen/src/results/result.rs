@@ -347,6 +347,14 @@ pub struct ConnectionReport {
     pub tls_resumed_handshakes: u64,
     /// Time spent opening them (TCP connect, TLS handshake, HTTP/2 preface), in ms.
     pub set_up_ms: f64,
+    /// GETs sent again on a new connection because the server closed the kept-alive one as they
+    /// were sent (its idle timeout): each is one request in the counts, not an error.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub requests_resent: u64,
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }
 
 impl ConnectionReport {
@@ -359,6 +367,7 @@ impl ConnectionReport {
             tls_full_handshakes: self.tls_full_handshakes + other.tls_full_handshakes,
             tls_resumed_handshakes: self.tls_resumed_handshakes + other.tls_resumed_handshakes,
             set_up_ms: self.set_up_ms + other.set_up_ms,
+            requests_resent: self.requests_resent + other.requests_resent,
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::run::mix::run_mix;
 use crate::run::mix::spec::{MixError, MixSpec};
 use crate::run::scenario::SeedKind;
 use crate::run::stop::StopSignal;
-use crate::seeding::seed_files::{Seeds, codes_to_seed};
+use crate::seeding::seed_files::{Seeds, codes_to_seed, families_to_make};
 use crate::seeding::seeder::{SeedConfig, SeedError, make_seeds};
 
 /// How the search moves and when it stops.
@@ -224,7 +224,7 @@ pub enum CapacityError {
     /// A result file could not be written.
     #[error(transparent)]
     Result(#[from] crate::results::result_file::ResultError),
-    /// The mix scaled to a step's rate is not a mix (a rate rounded to nothing).
+    /// The mix cannot run at a step's rate (too few VUs for its scenarios).
     #[error("the mix at {rate}/s: {error}")]
     Mix {
         /// The step's rate.
@@ -247,7 +247,9 @@ fn seed_config(config: &RunConfig, seeding: &SeedConfig) -> SeedConfig {
             _ => 0,
         },
         refresh_families: match need {
-            Some(SeedKind::RefreshFamilies) => vus + vus.div_ceil(10),
+            Some(SeedKind::RefreshFamilies) => {
+                usize::try_from(families_to_make(vus as u64)).unwrap_or(usize::MAX)
+            }
             _ => 0,
         },
         sessions: match need {
@@ -310,7 +312,9 @@ pub async fn search(
                 let scaled = mix
                     .scaled(rate / mix.total_rate())
                     .map_err(|error| CapacityError::Mix { rate, error })?;
-                let counts = scaled.seed_counts(&step_config.profile, step_config.max_vus);
+                let counts = scaled
+                    .seed_counts(&step_config.profile, step_config.max_vus)
+                    .map_err(|error| CapacityError::Mix { rate, error })?;
                 let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
                 let seeds = make_seeds(&SeedConfig {
                     codes: count(counts.codes),

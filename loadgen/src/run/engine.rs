@@ -16,6 +16,7 @@ use crate::plan::schedule::{Schedule, ScheduleError};
 use crate::plan::shard::{RunIdentity, Shard, format_start, hash_hex};
 use crate::protocol::discovery::{DiscoveryError, ProviderMetadata, fetch_provider_metadata};
 use crate::protocol::jwks::{JwksSource, KeySet, REFETCH_INTERVAL};
+use crate::protocol::test_users::TestUsers;
 use crate::protocol::token_verifier::{JwksError, TokenVerifier};
 use crate::results::histogram::HistogramCodecError;
 use crate::results::names::AccessTokenBasis;
@@ -82,9 +83,18 @@ pub enum RunError {
         /// Why.
         source: Box<RunError>,
     },
+    /// The mix cannot be run as asked.
+    #[error(transparent)]
+    Mix(#[from] crate::run::mix::spec::MixError),
     /// A scenario's task ended in a panic: a bug of loadgen's.
     #[error("a scenario's task failed ({0}); this is a bug in loadgen, please report it")]
     Panicked(String),
+}
+
+/// The users a run's sign-ins (the `login` scenario) take: the configured range, moved past the
+/// users whose families and sessions the seeds hold.
+fn login_users(config: &RunConfig, seeded_users: &[String]) -> TestUsers {
+    config.users.clone().after(seeded_users)
 }
 
 /// Sets up `max_vus` virtual users of scenario `S`, a bounded number at a time.
@@ -161,6 +171,7 @@ fn connection_report<S: Scenario>(
         report.opened += counts.opened;
         report.tls_full_handshakes += counts.tls_full;
         report.tls_resumed_handshakes += counts.tls_resumed;
+        report.requests_resent += counts.resent;
         set_up += counts.set_up;
     }
     report.set_up_ms = set_up.as_secs_f64() * 1000.0;
@@ -337,6 +348,12 @@ async fn run_scenario<S: Scenario>(
             hints: config.hints.clone(),
         })
     });
+    let seeds_users: Vec<String> = seeds
+        .refresh_tokens
+        .iter()
+        .map(|seed| seed.user_id.clone())
+        .chain(seeds.sessions.iter().map(|seed| seed.user_id.clone()))
+        .collect();
     let context = Arc::new(
         RunContext::new(
             config.scenario,
@@ -360,7 +377,10 @@ async fn run_scenario<S: Scenario>(
         .with_minted_codes(minters.as_ref().map(|(codes, _)| Arc::clone(codes)))
         .with_new_connection_per_iteration(config.new_connection_per_iteration)
         .with_api(config.api.clone(), vus)
-        .with_users_and_clients(config.users.clone(), config.machine_clients.clone()),
+        .with_users_and_clients(
+            login_users(config, &seeds_users),
+            config.machine_clients.clone(),
+        ),
     );
 
     let ready_vus = set_up_vus::<S>(vus, &context).await?;

@@ -270,7 +270,18 @@ pub fn codes_for_iterations(iterations: u64) -> u64 {
 /// Authorization codes to seed for a TEST 1 of `profile`: what it requires, rounded up to whole
 /// thousands, which is the specification's 40,000 for its standard profile (39,390 required).
 pub fn codes_to_seed(profile: &LoadProfile) -> u64 {
-    required_codes(profile).div_ceil(1_000) * 1_000
+    codes_to_make(required_codes(profile))
+}
+
+/// Authorization codes to seed when `needed` are needed: rounded up to whole thousands.
+pub fn codes_to_make(needed: u64) -> u64 {
+    needed.div_ceil(1_000) * 1_000
+}
+
+/// Refresh-token families to seed for `vus` virtual users holding one each: 10 % spares for the
+/// VUs whose family is in doubt after a transport error.
+pub fn families_to_make(vus: u64) -> u64 {
+    vus + vus.div_ceil(10)
 }
 
 /// Unix time in seconds, as seeds record it.

@@ -20,7 +20,7 @@ use crate::protocol::token_request::describe_error_body;
 pub use page::{Credentials, FormHints, NothingToDo, PageAction};
 
 /// Hops a sign-in may take (redirects and form submissions) before it is called stuck.
-const MAX_HOPS: usize = 20;
+pub const MAX_HOPS: usize = 20;
 
 /// Why a sign-in stopped before the provider redirected to the client with a code.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -21,13 +21,22 @@ use spec::MixSpec;
 
 /// The configuration of each scenario of `mix`, from `base` (the target, client, checks,
 /// thresholds and profile's ramps and steady time shared by all): its own rate, its share of
-/// `base.max_vus`, one start line for all; the seeds written back only by the scenario that
-/// holds families, and only the `api` scenario keeping the API's settings.
-pub fn section_configs(mix: &MixSpec, base: &RunConfig) -> Vec<RunConfig> {
-    let line = Arc::new(StartLine::new(mix.entries().len()));
-    mix.entries()
+/// `base.max_vus` (at least one on every shard), one start line for all; the seeds written back
+/// only by the scenario that holds families, `--mint-ahead` only for token-code.
+pub fn section_configs(mix: &MixSpec, base: &RunConfig) -> Result<Vec<RunConfig>, RunError> {
+    let spends_codes = mix
+        .entries()
         .iter()
-        .zip(mix.vus(base.max_vus))
+        .any(|entry| entry.scenario == ScenarioKind::TokenCode);
+    if base.mint_ahead && !spends_codes {
+        return Err(RunError::MintAheadWithoutCodes("this mix"));
+    }
+    let vus = mix.vus(base.max_vus, base.shard.count())?;
+    let line = Arc::new(StartLine::new(mix.entries().len()));
+    Ok(mix
+        .entries()
+        .iter()
+        .zip(vus)
         .map(|(entry, vus)| {
             let mut config = base.clone();
             config.scenario = entry.scenario;
@@ -43,13 +52,11 @@ pub fn section_configs(mix: &MixSpec, base: &RunConfig) -> Vec<RunConfig> {
             if entry.scenario.seed_kind() != Some(SeedKind::RefreshFamilies) {
                 config.seeds_out = None;
             }
-            if entry.scenario != ScenarioKind::Api {
-                config.api = None;
-            }
+            config.api = None;
             config.mint_ahead &= entry.scenario == ScenarioKind::TokenCode;
             config
         })
-        .collect()
+        .collect())
 }
 
 /// Runs every scenario of `mix` side by side on `seeds` and returns their result. Fails when any
@@ -60,7 +67,7 @@ pub async fn run_mix(
     seeds: Seeds,
     stop: StopSignal,
 ) -> Result<MixResult, RunError> {
-    let configs = section_configs(mix, base);
+    let configs = section_configs(mix, base)?;
     let mut runs = JoinSet::new();
     for (index, config) in configs.into_iter().enumerate() {
         let seeds = seeds.clone();
@@ -72,10 +79,8 @@ pub async fn run_mix(
     }
     let mut sections = Vec::with_capacity(mix.entries().len());
     while let Some(joined) = runs.join_next().await {
-        let (index, scenario, result) = joined.map_err(|panic| RunError::MixSection {
-            scenario: "a scenario",
-            source: Box::new(RunError::Panicked(panic.to_string())),
-        })?;
+        let (index, scenario, result) =
+            joined.map_err(|panic| RunError::Panicked(panic.to_string()))?;
         match result {
             Ok(result) => sections.push((index, result)),
             // The others wait at the start line for this one, or run on: stop them all.

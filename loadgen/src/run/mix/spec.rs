@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use crate::plan::schedule::LoadProfile;
 use crate::run::scenario::{ScenarioKind, SeedKind};
+use crate::seeding::seed_files::{codes_to_make, families_to_make};
 
 /// Mixes known by name: the name, its scenarios and rates, and where it comes from.
 pub const NAMED_MIXES: [(&str, &str, &str); 1] = [(
@@ -65,6 +66,27 @@ pub enum MixError {
     /// A scenario named twice.
     #[error("the mix names {0} twice: give each scenario once, with its whole rate")]
     Repeated(&'static str),
+    /// The `api` scenario, whose routes and token source are a run of their own.
+    #[error(
+        "the api scenario cannot be part of a mix: its routes and token source are a run of \
+         their own; run `loadgen run --scenario api` beside the mix, as a second process"
+    )]
+    Api,
+    /// Fewer virtual users than the mix's scenarios need, at least one each on every shard.
+    #[error(
+        "--max-vus {max_vus} is too few for a mix of {scenarios} scenarios on {shards} shard(s): \
+         each scenario needs at least one virtual user on every shard; give --max-vus {needed} or more"
+    )]
+    TooFewVus {
+        /// The VUs given.
+        max_vus: usize,
+        /// The scenarios.
+        scenarios: usize,
+        /// The shards.
+        shards: u32,
+        /// The fewest VUs that will do.
+        needed: usize,
+    },
     /// Two scenarios that would spend the same seeds.
     #[error(
         "{first} and {second} both spend {kind}, and would take each other's: a mix runs at most \
@@ -106,6 +128,9 @@ impl MixSpec {
             return Err(MixError::Empty);
         }
         for (index, entry) in entries.iter().enumerate() {
+            if entry.scenario == ScenarioKind::Api {
+                return Err(MixError::Api);
+            }
             if !(entry.rate_per_s.is_finite() && entry.rate_per_s > 0.0) {
                 return Err(MixError::BadRate {
                     scenario: entry.scenario.name().to_owned(),
@@ -157,21 +182,58 @@ impl MixSpec {
         )
     }
 
-    /// Each entry's share of `max_vus` virtual users, in proportion to its rate, at least one.
-    pub fn vus(&self, max_vus: usize) -> Vec<usize> {
+    /// Each entry's share of `max_vus` virtual users, in proportion to its rate (the largest
+    /// remainders rounded up, so the shares add up to `max_vus`), and at least `at_least` each
+    /// (the shard count: every shard sets up its share of each scenario's VUs), taken from the
+    /// largest shares.
+    pub fn vus(&self, max_vus: usize, at_least: u32) -> Result<Vec<usize>, MixError> {
+        let floor = (at_least as usize).max(1);
+        let needed = floor * self.entries.len();
+        if max_vus < needed {
+            return Err(MixError::TooFewVus {
+                max_vus,
+                scenarios: self.entries.len(),
+                shards: at_least.max(1),
+                needed,
+            });
+        }
         let total = self.total_rate();
-        self.entries
+        let exact: Vec<f64> = self
+            .entries
             .iter()
-            .map(|entry| ((max_vus as f64 * entry.rate_per_s / total).round() as usize).max(1))
-            .collect()
+            .map(|entry| max_vus as f64 * entry.rate_per_s / total)
+            .collect();
+        let mut shares: Vec<usize> = exact.iter().map(|share| share.floor() as usize).collect();
+        let mut by_remainder: Vec<usize> = (0..shares.len()).collect();
+        by_remainder.sort_by(|&a, &b| {
+            let remainder = |index: usize| exact[index] - exact[index].floor();
+            remainder(b).total_cmp(&remainder(a))
+        });
+        let left = max_vus.saturating_sub(shares.iter().sum());
+        for &index in by_remainder.iter().take(left) {
+            shares[index] += 1;
+        }
+        // Raise the shares below the floor one VU at a time, each from the largest share.
+        while let Some(short) = shares.iter().position(|&share| share < floor) {
+            let largest = (0..shares.len())
+                .max_by_key(|&index| shares[index])
+                .unwrap_or(short);
+            shares[largest] -= 1;
+            shares[short] += 1;
+        }
+        Ok(shares)
     }
 
     /// The seeds a run of this mix needs when every entry follows `profile`'s ramps and steady
     /// time at its own rate on its share of `max_vus`; families with 10 % spares, as `loadgen
     /// seed` sizes them.
-    pub fn seed_counts(&self, profile: &LoadProfile, max_vus: usize) -> MixSeedCounts {
+    pub fn seed_counts(
+        &self,
+        profile: &LoadProfile,
+        max_vus: usize,
+    ) -> Result<MixSeedCounts, MixError> {
         let mut counts = MixSeedCounts::default();
-        for (entry, vus) in self.entries.iter().zip(self.vus(max_vus)) {
+        for (entry, vus) in self.entries.iter().zip(self.vus(max_vus, 1)?) {
             let entry_profile = LoadProfile {
                 rate_per_s: entry.rate_per_s,
                 ..*profile
@@ -183,14 +245,14 @@ impl MixSpec {
                 continue;
             };
             match need.kind {
-                SeedKind::AuthorizationCodes => counts.codes += need.needed.div_ceil(1_000) * 1_000,
+                SeedKind::AuthorizationCodes => counts.codes += codes_to_make(need.needed),
                 SeedKind::RefreshFamilies => {
-                    counts.refresh_families += need.needed + need.needed.div_ceil(10);
+                    counts.refresh_families += families_to_make(need.needed);
                 }
                 SeedKind::Sessions => counts.sessions = counts.sessions.max(need.needed),
             }
         }
-        counts
+        Ok(counts)
     }
 }
 
@@ -267,9 +329,17 @@ mod tests {
         let mix: MixSpec = "login=45,client-credentials=360,refresh-storm=360"
             .parse()
             .unwrap();
-        assert_eq!(mix.vus(300), [18, 141, 141]);
+        let vus = mix.vus(300, 1).unwrap();
+        assert_eq!(vus, [18, 141, 141]);
+        assert_eq!(vus.iter().sum::<usize>(), 300);
         let tiny: MixSpec = "login=1,refresh-storm=1000".parse().unwrap();
-        assert_eq!(tiny.vus(10), [1, 10]);
+        assert_eq!(tiny.vus(10, 1).unwrap(), [1, 9]);
+        // Two shards: each scenario needs a VU on each.
+        assert_eq!(tiny.vus(10, 2).unwrap(), [2, 8]);
+        let web: MixSpec = "login=30,refresh-storm=45,userinfo=225".parse().unwrap();
+        assert_eq!(web.vus(300, 1).unwrap(), [30, 45, 225]);
+        let error = tiny.vus(3, 2).unwrap_err().to_string();
+        assert!(error.contains("give --max-vus 4 or more"), "{error}");
     }
 
     #[test]
@@ -283,7 +353,7 @@ mod tests {
             steady_s: 10.0,
             ramp_down_s: 0.0,
         };
-        let counts = mix.seed_counts(&profile, 60);
+        let counts = mix.seed_counts(&profile, 60).unwrap();
         // 1,000 iterations plus a 1 % margin, in whole thousands.
         assert_eq!(counts.codes, 2_000);
         // 20 VUs, and 2 spares.
@@ -305,6 +375,7 @@ mod tests {
             refused("refresh-storm=1,refresh-reuse=1")
                 .contains("both spend refresh-token families")
         );
+        assert!(refused("api=1,login=1").contains("beside the mix"));
         // Sessions are shared, not spent.
         assert!("full-oidc=1,userinfo=1".parse::<MixSpec>().is_ok());
     }

@@ -79,13 +79,24 @@ impl Scenario for ClientCredentialsGrant {
             )
             .await?;
         let mut right = true;
-        if let Some(named) = checked.access_token.client_id.as_deref() {
-            right &= vu.check(Check::AccessTokenClient, named == client.client_id, || {
-                format!(
-                    "the access token was issued to client {named}, not to {} who asked",
-                    client.client_id
-                )
-            });
+        // A JWT must name its client (RFC 9068 section 2.2 requires `client_id`; `azp` serves
+        // where a provider sets only that); an introspection answer may leave it out (RFC 7662).
+        let facts = &checked.access_token;
+        if facts.jwt || facts.client_id.is_some() {
+            let named = facts.client_id.as_deref();
+            right &= vu.check(
+                Check::AccessTokenClient,
+                named == Some(client.client_id.as_str()),
+                || match named {
+                    Some(named) => format!(
+                        "the access token was issued to client {named}, not to {} who asked",
+                        client.client_id
+                    ),
+                    None => {
+                        "the access token names no client (neither client_id nor azp)".to_owned()
+                    }
+                },
+            );
         }
         let asked = context.machine_clients.scope.as_str();
         if !asked.is_empty() {

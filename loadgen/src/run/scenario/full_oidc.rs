@@ -47,6 +47,7 @@ async fn approve_consent(
             vu,
             intended_start: Instant::now(),
             login_endpoints: false,
+            last_stage: None,
         },
         address,
         cookie,

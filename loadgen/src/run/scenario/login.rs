@@ -7,8 +7,7 @@ use std::sync::Arc;
 use url::Url;
 
 use crate::protocol::authorization::AuthorizationRequest;
-use crate::protocol::browser::{Browser, Credentials, SignInError, Start};
-use crate::results::names::Endpoint;
+use crate::protocol::browser::{Browser, Credentials, MAX_HOPS, SignInError, Start};
 use crate::run::scenario::full_oidc::{code_of_redirect, redeem};
 use crate::run::scenario::vu::{MeasuredHops, TokenExpectations};
 use crate::run::scenario::{Iteration, Scenario, SeedNeed, Vu};
@@ -19,9 +18,9 @@ pub struct Login;
 
 impl Scenario for Login {
     type State = ();
-    /// The authorization request, a redirect or two to the login page, the form and its
-    /// redirects, a consent page and its, the token request: bounded by the browser's hops.
-    const REQUESTS_PER_ITERATION: u32 = 12;
+    /// The browser's hops at most (authorization request, pages, forms, redirects), and the
+    /// token request.
+    const REQUESTS_PER_ITERATION: u32 = MAX_HOPS as u32 + 1;
 
     fn seed_need(_iterations: u64, _vus: u64) -> Option<SeedNeed> {
         None
@@ -48,25 +47,29 @@ impl Scenario for Login {
             username: &username,
             password: &context.users.password,
         };
+        let mut hops = MeasuredHops {
+            vu,
+            intended_start: iteration.intended_start,
+            login_endpoints: true,
+            last_stage: None,
+        };
         let followed = Browser::new()
             .follow(
-                &mut MeasuredHops {
-                    vu,
-                    intended_start: iteration.intended_start,
-                    login_endpoints: true,
-                },
+                &mut hops,
                 Start::Request(url),
                 &context.client.redirect_uri,
                 Some(credentials),
                 &context.hints,
             )
             .await;
+        let last_endpoint = hops.last_endpoint();
         let arrival = match followed {
             Ok(arrival) => arrival,
             // A request that got no answer is already a failed request of its own.
             Err(SignInError::Transport { .. }) => return None,
+            // An error page: the failed request is the last one sent.
             Err(error @ SignInError::Unexpected { status, .. }) => {
-                vu.fail_request(Endpoint::Login, status, || error.to_string());
+                vu.fail_request(last_endpoint, status, || error.to_string());
                 return None;
             }
             Err(error) => {

@@ -12,6 +12,7 @@ use http::{Method, StatusCode};
 
 use crate::http::address::Address;
 use crate::protocol::app_tokens::{AppTokens, JsonLogin, MintEndpoint};
+use crate::protocol::test_users::test_user_name;
 use crate::protocol::token_signing::TokenSigner;
 use crate::results::api_tokens::{ApiRefusal, ApiTokens};
 
@@ -126,7 +127,7 @@ pub struct ApiSettings {
 impl ApiSettings {
     /// User number `number`'s name (from 1).
     pub fn user(&self, number: usize) -> String {
-        format!("{}{number:05}", self.user_prefix)
+        test_user_name(&self.user_prefix, number.saturating_sub(1))
     }
 }
 

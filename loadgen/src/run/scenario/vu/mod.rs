@@ -475,6 +475,26 @@ pub struct MeasuredHops<'a> {
     /// `login` scenario), or, with the consent page, all `consent` (TEST 3, whose sessions are
     /// signed in already).
     pub login_endpoints: bool,
+    /// The stage of the last hop sent.
+    pub last_stage: Option<HopStage>,
+}
+
+impl MeasuredHops<'_> {
+    /// The endpoint a hop of `stage` is recorded as.
+    fn endpoint_of(&self, stage: HopStage) -> Endpoint {
+        match stage {
+            HopStage::Authorization => Endpoint::Authorize,
+            HopStage::LoginPage if self.login_endpoints => Endpoint::LoginPage,
+            HopStage::Login if self.login_endpoints => Endpoint::Login,
+            HopStage::LoginPage | HopStage::Login | HopStage::Consent => Endpoint::Consent,
+        }
+    }
+
+    /// The endpoint of the last hop sent (the authorization request before any), which a
+    /// sign-in that ended on an error page blames.
+    pub fn last_endpoint(&self) -> Endpoint {
+        self.endpoint_of(self.last_stage.unwrap_or(HopStage::Authorization))
+    }
 }
 
 impl HopSender for MeasuredHops<'_> {
@@ -486,13 +506,11 @@ impl HopSender for MeasuredHops<'_> {
         headers: &[(HeaderName, HeaderValue)],
         body: Bytes,
     ) -> Result<HttpResponse, TransportError> {
-        let (endpoint, intended_start) = match stage {
-            HopStage::Authorization => (Endpoint::Authorize, self.intended_start),
-            HopStage::LoginPage if self.login_endpoints => (Endpoint::LoginPage, Instant::now()),
-            HopStage::Login if self.login_endpoints => (Endpoint::Login, Instant::now()),
-            HopStage::LoginPage | HopStage::Login | HopStage::Consent => {
-                (Endpoint::Consent, Instant::now())
-            }
+        self.last_stage = Some(stage);
+        let endpoint = self.endpoint_of(stage);
+        let intended_start = match stage {
+            HopStage::Authorization => self.intended_start,
+            HopStage::LoginPage | HopStage::Login | HopStage::Consent => Instant::now(),
         };
         self.vu
             .send_recorded(endpoint, method, address, headers, body, intended_start)

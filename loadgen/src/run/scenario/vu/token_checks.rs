@@ -56,6 +56,8 @@ pub struct CheckedTokens {
 /// the provider's introspection answered about an opaque one. Each is `None` when not said.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccessTokenFacts {
+    /// Whether it was a JWT (its claims read), not an opaque token (what introspection said).
+    pub jwt: bool,
     /// `sub` (JWTs only: the subject of an introspected token is not compared).
     pub subject: Option<String>,
     /// The client it was issued to: `client_id`, or `azp` where there is none.
@@ -103,9 +105,10 @@ impl Vu {
                 .map_or_else(AccessTokenFacts::default, |verified| {
                     let claims = verified.claims;
                     AccessTokenFacts {
+                        jwt: true,
+                        client_id: claims.client(),
+                        scope: claims.scope_text(),
                         subject: Some(claims.sub),
-                        client_id: claims.client_id.or(claims.azp),
-                        scope: claims.scope,
                     }
                 });
             return (passed, facts);
@@ -164,6 +167,7 @@ impl Vu {
         let facts = if passed {
             let described = introspected_token(&response.body);
             AccessTokenFacts {
+                jwt: false,
                 subject: None,
                 client_id: described.client_id,
                 scope: described.scope,
