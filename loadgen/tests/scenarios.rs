@@ -1096,3 +1096,57 @@ async fn a_machine_client_the_provider_does_not_know_is_counted_as_refused() {
     assert_eq!(result.verdict, Verdict::Fail);
     idp.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_generators_own_lag_is_kept_apart_and_a_late_generator_is_told() {
+    let idp = spawn_idp().await.unwrap();
+    let mut config = run_config(
+        ScenarioKind::Discovery,
+        &idp.base_url(),
+        steady(50.0, 1.0),
+        2,
+    );
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, Seeds::default(), stop).await.unwrap();
+    assert_clean(&result);
+    let lag = result.generator_lag.expect("the lag is kept");
+    // One value per iteration that began; none can exceed the iteration it is part of.
+    assert_eq!(lag.count, result.iterations.completed);
+    assert!(lag.max_ms <= result.iteration_duration.max_ms, "{lag:?}");
+    let timeline = result.timeline.as_ref().expect("a timeline");
+    assert!(
+        timeline
+            .intervals
+            .iter()
+            .all(|interval| interval.generator_lag_p99_ms.is_some())
+    );
+    assert!(
+        !result
+            .notes
+            .iter()
+            .any(|note| note.contains("started iterations late"))
+    );
+
+    // A bound no generator meets: the result says its latency includes loadgen's own delay.
+    config.max_generator_lag = std::time::Duration::from_nanos(1);
+    let (_handle, stop) = stop_signal();
+    let late = loadgen::run(&config, Seeds::default(), stop).await.unwrap();
+    assert!(
+        late.notes
+            .iter()
+            .any(|note| note.contains("started iterations late") && note.contains("overstate")),
+        "{:#?}",
+        late.notes
+    );
+    // Shards' lags add up in a merge.
+    let merged = merge_results(
+        &[("a".into(), result.clone()), ("b".into(), late.clone())],
+        std::time::Duration::from_secs(1),
+    )
+    .unwrap();
+    assert_eq!(
+        merged.generator_lag.map(|lag| lag.count),
+        Some(lag.count + late.generator_lag.map_or(0, |lag| lag.count))
+    );
+    idp.shutdown().await;
+}

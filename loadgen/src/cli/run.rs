@@ -61,6 +61,10 @@ pub(crate) struct RunArgs {
     pub(crate) seeds_out: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) profile: ProfileArgs,
+    /// The p99 of loadgen's own lag (from an iteration's intended start to its start) above which
+    /// the result's notes say its latency includes loadgen's delay (a machine too busy).
+    #[arg(long, env = "LOADGEN_MAX_GENERATOR_LAG", default_value = "5ms", value_parser = humantime::parse_duration)]
+    pub(crate) max_generator_lag: Duration,
     /// Virtual users: most iterations in flight at once, each with its own connection.
     #[arg(long, env = "LOADGEN_MAX_VUS", default_value_t = 300)]
     pub(crate) max_vus: usize,
@@ -182,6 +186,7 @@ pub(crate) async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         machine_clients: args.sign_in.machine_clients()?,
         transport: args.transport.settings(),
         max_vus: args.max_vus,
+        max_generator_lag: args.max_generator_lag,
         timeout: args.timeout,
         client: args.client.credentials(),
         access_token_audience: args.access_token_audience,

@@ -60,6 +60,9 @@ impl RunResult {
                 &decode_histogram(encoded)?,
             );
         }
+        if let Some(encoded) = &self.histograms.generator_lag {
+            add_histogram(&mut recorder.generator_lag, &decode_histogram(encoded)?);
+        }
         recorder.iterations_succeeded = self.iterations.completed;
         recorder.iterations_failed = self.iterations.failed;
         Ok(recorder)

@@ -214,6 +214,14 @@ pub fn summary(result: &RunResult) -> String {
             );
         }
     }
+    if let Some(lag) = &result.generator_lag {
+        let _ = writeln!(
+            out,
+            "  {:.<26}: p50={:.3}ms p99={:.3}ms max={:.3}ms (intended start to the start of an \
+             iteration: loadgen's own delay, inside every latency below)",
+            "generator lag", lag.p50_ms, lag.p99_ms, lag.max_ms
+        );
+    }
     // The gated latency first, named as the thresholds name it; the request figures after it.
     let gated_name = format!("{} (gated)", result.gated_latency.describe());
     let _ = writeln!(

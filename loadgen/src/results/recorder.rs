@@ -132,6 +132,9 @@ pub struct Recorder {
     routes: BTreeMap<String, EndpointRecorder>,
     /// Intended start to end of the whole iteration, microseconds.
     pub iteration_duration: Histogram<u64>,
+    /// Intended start to the moment the iteration's virtual user began it, microseconds: the
+    /// generator's own lag, inside every latency figure, never the provider's.
+    pub generator_lag: Histogram<u64>,
     checks: [CheckTally; <Check as strum::EnumCount>::COUNT],
     /// Iterations that ran and whose every step succeeded.
     pub iterations_succeeded: u64,
@@ -160,6 +163,7 @@ impl Recorder {
             endpoints: std::array::from_fn(|_| EndpointRecorder::new()),
             routes: BTreeMap::new(),
             iteration_duration: new_latency_histogram(),
+            generator_lag: new_latency_histogram(),
             checks: [CheckTally::default(); <Check as strum::EnumCount>::COUNT],
             iterations_succeeded: 0,
             iterations_failed: 0,
@@ -229,6 +233,11 @@ impl Recorder {
         }
     }
 
+    /// Records how late after its intended start an iteration began.
+    pub fn record_generator_lag(&mut self, lag: Duration) {
+        self.generator_lag.saturating_record(to_micros(lag));
+    }
+
     /// Records an iteration dropped for want of a free VU at `waited`, how long it waited: it
     /// never started, so the user it stands for waited at least that long (wrk2's rule). Its
     /// count is the engine's; only its latency is recorded here.
@@ -285,6 +294,7 @@ impl Recorder {
             self.route_mut(route).merge(theirs);
         }
         add_histogram(&mut self.iteration_duration, &other.iteration_duration);
+        add_histogram(&mut self.generator_lag, &other.generator_lag);
         for (mine, theirs) in self.checks.iter_mut().zip(other.checks.iter()) {
             mine.passed += theirs.passed;
             mine.failed += theirs.failed;

@@ -74,6 +74,11 @@ pub struct RunResult {
     /// Whole iteration: intended start to the end of its last step, loadgen's own check
     /// requests (introspection) left out; each dropped iteration counted at the timeout.
     pub iteration_duration: LatencySummary,
+    /// How late after its intended start each iteration began (the scheduler's wake-up and the
+    /// hand-over to a virtual user): the generator's own delay, included in every latency above.
+    /// `null` in results before it was kept, or when no iteration ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_lag: Option<LatencySummary>,
     /// Which latency the p95 and p99 thresholds judge: `iterations` (`iteration_duration`) since
     /// format 3; a file of an older format says nothing and was judged on `requests` (`latency`).
     #[serde(default)]
@@ -238,6 +243,7 @@ impl EndpointResult {
                 latency: encode_histogram(&measured.latency)?,
                 service_time: encode_histogram(&measured.service_time)?,
                 iteration_duration: None,
+                generator_lag: None,
             },
         })
     }
@@ -262,6 +268,9 @@ pub struct HistogramSet {
     /// Iteration-duration histogram (only on the run level).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iteration_duration: Option<String>,
+    /// Generator-lag histogram (only on the run level; absent in results before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_lag: Option<String>,
 }
 
 /// Facts about a run that the recorder does not hold.
@@ -508,7 +517,10 @@ impl RunResult {
                 latency: encode_histogram(&overall_latency)?,
                 service_time: encode_histogram(&overall_service)?,
                 iteration_duration: Some(encode_histogram(&recorder.iteration_duration)?),
+                generator_lag: Some(encode_histogram(&recorder.generator_lag)?),
             },
+            generator_lag: (!recorder.generator_lag.is_empty())
+                .then(|| LatencySummary::of(&recorder.generator_lag)),
             notes: meta.notes,
             skipped_checks: meta.skipped_checks,
             refresh_families: meta.refresh_families,

@@ -55,6 +55,8 @@ pub struct Interval {
     errors: [u64; <TransportErrorKind as strum::EnumCount>::COUNT],
     /// Iteration latency (intended start to end; a dropped one at the timeout), microseconds.
     pub iteration_duration: Histogram<u64>,
+    /// How late after their intended start the iterations began, microseconds.
+    pub generator_lag: Histogram<u64>,
 }
 
 impl Interval {
@@ -68,6 +70,7 @@ impl Interval {
             statuses: BTreeMap::new(),
             errors: [0; <TransportErrorKind as strum::EnumCount>::COUNT],
             iteration_duration: new_interval_histogram(),
+            generator_lag: new_interval_histogram(),
         }
     }
 
@@ -84,6 +87,7 @@ impl Interval {
             *mine += theirs;
         }
         add_histogram(&mut self.iteration_duration, &other.iteration_duration);
+        add_histogram(&mut self.generator_lag, &other.generator_lag);
     }
 }
 
@@ -162,6 +166,11 @@ impl Timeline {
         record(&mut slot.iteration_duration, micros(duration));
     }
 
+    /// An iteration due in `interval` began `lag` after its intended start.
+    pub fn record_generator_lag(&mut self, interval: u32, lag: Duration) {
+        record(&mut self.at(interval).generator_lag, micros(lag));
+    }
+
     /// Adds another timeline's intervals into this one's, second by second.
     pub fn merge(&mut self, other: &Timeline) {
         for (index, theirs) in other.intervals.iter().enumerate() {
@@ -180,6 +189,8 @@ impl Timeline {
                 let histogram = &interval.iteration_duration;
                 let millis = |quantile: f64| histogram.value_at_quantile(quantile) as f64 / 1000.0;
                 let measured = !histogram.is_empty();
+                let lag = &interval.generator_lag;
+                let lagged = !lag.is_empty();
                 Ok(IntervalReport {
                     offset_s: index as u64,
                     scheduled: interval.scheduled,
@@ -200,6 +211,13 @@ impl Timeline {
                     p95_ms: measured.then(|| millis(0.95)),
                     p99_ms: measured.then(|| millis(0.99)),
                     histogram: encode_histogram(histogram)?,
+                    generator_lag_p99_ms: lagged
+                        .then(|| lag.value_at_quantile(0.99) as f64 / 1000.0),
+                    generator_lag_histogram: if lagged {
+                        Some(encode_histogram(lag)?)
+                    } else {
+                        None
+                    },
                 })
             })
             .collect::<Result<_, HistogramCodecError>>()?;
@@ -233,6 +251,9 @@ impl Timeline {
                 &mut slot.iteration_duration,
                 &decode_histogram(&reported.histogram)?,
             );
+            if let Some(encoded) = &reported.generator_lag_histogram {
+                add_histogram(&mut slot.generator_lag, &decode_histogram(encoded)?);
+            }
         }
         Ok(timeline)
     }
@@ -274,6 +295,13 @@ pub struct IntervalReport {
     pub p99_ms: Option<f64>,
     /// The iteration-latency histogram of the interval (HdrHistogram V2, base64), for merging.
     pub histogram: String,
+    /// The p99 of how late the interval's iterations began after their intended start (the
+    /// generator's own lag), ms; absent when none began or in results before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_lag_p99_ms: Option<f64>,
+    /// Its histogram (HdrHistogram V2, base64), for merging.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_lag_histogram: Option<String>,
 }
 
 #[cfg(test)]

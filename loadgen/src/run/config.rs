@@ -81,6 +81,9 @@ pub struct RunConfig {
     pub users: TestUsers,
     /// The clients of the `client-credentials` scenario and the scope they ask for.
     pub machine_clients: MachineClients,
+    /// The p99 of the generator's own lag (intended start to the start of an iteration) above
+    /// which the result says that its latency figures include loadgen's delay.
+    pub max_generator_lag: Duration,
     /// The start line this run shares with the other scenarios of its mix: its clock starts
     /// when all of theirs do. `None` for a run on its own.
     pub start_line: Option<Arc<StartLine>>,
@@ -116,6 +119,7 @@ impl RunConfig {
             users: TestUsers::default(),
             machine_clients: MachineClients::default(),
             start_line: None,
+            max_generator_lag: Duration::from_millis(5),
         }
     }
 

@@ -20,6 +20,7 @@ use crate::protocol::test_users::TestUsers;
 use crate::protocol::token_verifier::{JwksError, TokenVerifier};
 use crate::results::histogram::HistogramCodecError;
 use crate::results::names::AccessTokenBasis;
+use crate::results::recorder::Recorder;
 use crate::results::result::{ConnectionReport, RunMeta, RunResult};
 use crate::results::thresholds::LatencyBasis;
 use crate::results::timeline::Timeline;
@@ -200,6 +201,28 @@ fn access_token_notes(context: &RunContext) -> Vec<String> {
         );
     }
     notes
+}
+
+/// A sentence when the generator's own lag (intended start to the start of the iteration) had a
+/// p99 above `bound`: its latency figures then include the generator's delay, on a machine too
+/// busy to keep the schedule, and are no measure of the provider alone.
+fn generator_lag_note(recorder: &Recorder, bound: Duration) -> Option<String> {
+    let lag = &recorder.generator_lag;
+    if lag.is_empty() {
+        return None;
+    }
+    let p99 = Duration::from_micros(lag.value_at_quantile(0.99));
+    (p99 > bound).then(|| {
+        format!(
+            "The generator itself started iterations late: its lag from intended start to the \
+             start of an iteration had p99 {:.2} ms, above --max-generator-lag {:.2} ms. The \
+             latency figures include that delay of loadgen's (the machine was too busy to keep \
+             the schedule), so they overstate the provider's: run loadgen on a machine of its \
+             own, with fewer VUs, or at a lower rate.",
+            p99.as_secs_f64() * 1000.0,
+            bound.as_secs_f64() * 1000.0
+        )
+    })
 }
 
 fn rfc3339_now() -> String {
@@ -596,6 +619,8 @@ async fn run_scenario<S: Scenario>(
             "{abandoned} iterations still running at the end were cut off (counted as failed)"
         ));
     }
+    let recorder = context.recorder.merged();
+    notes.extend(generator_lag_note(&recorder, config.max_generator_lag));
     let planned_start = config.start_at.map(format_start);
     let config_hash = config.hash();
     let identity = RunIdentity {
@@ -643,7 +668,6 @@ async fn run_scenario<S: Scenario>(
         gated_latency: LatencyBasis::Iterations,
         run: Some(identity),
     };
-    let recorder = context.recorder.merged();
     Ok(RunResult::from_recorder(
         meta,
         &recorder,

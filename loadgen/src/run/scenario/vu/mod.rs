@@ -562,6 +562,7 @@ impl<S: Scenario> VirtualUser<S> {
             self.vu.client.close_connections();
         }
         self.vu.interval = iteration.interval;
+        let lag = iteration.intended_start.elapsed();
         let finished = S::iterate(&mut self.vu, &mut self.state, iteration).await;
         let succeeded = finished.is_some() && !self.vu.iteration_failed;
         if !succeeded {
@@ -578,9 +579,13 @@ impl<S: Scenario> VirtualUser<S> {
             .saturating_sub(self.vu.unjudged);
         self.vu.context.recorder.with_shard(self.vu.id, |recorder| {
             recorder.record_iteration(succeeded, duration);
+            recorder.record_generator_lag(lag);
             recorder
                 .timeline
                 .record_iteration(iteration.interval, succeeded, duration);
+            recorder
+                .timeline
+                .record_generator_lag(iteration.interval, lag);
         });
     }
 }
