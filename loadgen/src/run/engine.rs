@@ -25,6 +25,7 @@ use crate::results::result::{ConnectionReport, RunMeta, RunResult};
 use crate::results::thresholds::LatencyBasis;
 use crate::results::timeline::Timeline;
 use crate::run::config::RunConfig;
+use crate::run::precise_timer::PreciseTimer;
 use crate::run::progress::spawn_progress;
 use crate::run::scenario::{
     Iteration, RunContext, Scenario, VirtualUser, VuSetupError, with_scenario,
@@ -223,10 +224,6 @@ fn generator_lag_note(recorder: &Recorder, bound: Duration) -> Option<String> {
             bound.as_secs_f64() * 1000.0
         )
     })
-}
-
-fn rfc3339_now() -> String {
-    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
 }
 
 /// Runs one scenario against the target and returns its judged result. Fails only when the run
@@ -440,9 +437,12 @@ async fn run_scenario<S: Scenario>(
         Some(line) => line.ready(lead).await.max(Instant::now() + until_planned()),
         None => Instant::now() + until_planned().max(lead),
     };
-    tokio::time::sleep_until(start).await;
+    // Each iteration is woken at its intended start to the microsecond (Tokio's own timer would
+    // wake it up to a millisecond late).
+    let mut timer = PreciseTimer::new();
+    timer.sleep_until(start).await;
     let actual_start = SystemTime::now();
-    let started_at = rfc3339_now();
+    let started_at = humantime::format_rfc3339_seconds(actual_start).to_string();
     let progress = spawn_progress(
         config.progress,
         Arc::clone(&context),
@@ -473,7 +473,7 @@ async fn run_scenario<S: Scenario>(
         // of the iteration, which is also the seed it uses.
         for due in schedule.iter().filter(|due| shard.owns(due.index)) {
             let intended_start = start + due.offset;
-            tokio::time::sleep_until(intended_start).await;
+            timer.sleep_until(intended_start).await;
             let give_up_at = intended_start + config.timeout;
             let free = tokio::time::timeout_at(give_up_at, free_vus.recv()).await;
             scheduled += 1;

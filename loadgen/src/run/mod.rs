@@ -11,6 +11,7 @@ pub mod capacity;
 pub mod config;
 pub mod engine;
 pub mod mix;
+pub mod precise_timer;
 pub mod progress;
 pub mod scenario;
 pub mod start_line;
