@@ -8,10 +8,9 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::atomic_file::write_atomically;
 use crate::results::merge::merge_results;
 use crate::results::result::{RunResult, SCHEMA_VERSION};
-use crate::results::result_file::{ResultError, read_json};
+use crate::results::result_file::{ResultError, read_json, write_json};
 use crate::results::thresholds::Verdict;
 
 /// Several scenarios run side by side from one start.
@@ -55,15 +54,7 @@ impl MixResult {
 
     /// Writes the result as pretty JSON, atomically.
     pub fn write(&self, path: &Path) -> Result<(), ResultError> {
-        let mut text = serde_json::to_vec_pretty(self).map_err(|source| ResultError::Parse {
-            path: path.display().to_string(),
-            source,
-        })?;
-        text.push(b'\n');
-        write_atomically(path, &text).map_err(|source| ResultError::Io {
-            path: path.display().to_string(),
-            source,
-        })
+        write_json(path, self)
     }
 
     /// Merges the shards of one mix (or mixes made side by side) section by section, each as

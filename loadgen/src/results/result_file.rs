@@ -59,6 +59,19 @@ pub enum ResultError {
     #[error(transparent)]
     Shards(#[from] ShardMergeError),
 }
+/// Writes `value` to `path` as pretty JSON, atomically (a reader never sees half a file).
+pub(crate) fn write_json(path: &Path, value: &impl serde::Serialize) -> Result<(), ResultError> {
+    let mut text = serde_json::to_vec_pretty(value).map_err(|source| ResultError::Parse {
+        path: path.display().to_string(),
+        source,
+    })?;
+    text.push(b'\n');
+    write_atomically(path, &text).map_err(|source| ResultError::Io {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
 /// The JSON of the file at `path`, and its name for messages.
 pub(crate) fn read_json(path: &Path) -> Result<(serde_json::Value, String), ResultError> {
     let shown = path.display().to_string();
@@ -114,14 +127,6 @@ impl RunResult {
 
     /// Writes the result as pretty JSON, atomically.
     pub fn write(&self, path: &Path) -> Result<(), ResultError> {
-        let mut text = serde_json::to_vec_pretty(self).map_err(|source| ResultError::Parse {
-            path: path.display().to_string(),
-            source,
-        })?;
-        text.push(b'\n');
-        write_atomically(path, &text).map_err(|source| ResultError::Io {
-            path: path.display().to_string(),
-            source,
-        })
+        write_json(path, self)
     }
 }
