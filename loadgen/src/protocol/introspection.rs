@@ -13,24 +13,20 @@ pub fn introspection_body(token: &str) -> Bytes {
     )
 }
 
-/// The `active` member of an introspection answer, `None` when the body has none.
-pub fn is_active(body: &[u8]) -> Option<bool> {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|body| body.get("active").and_then(serde_json::Value::as_bool))
-}
-
-/// What an introspection answer says of an active token that the checks compare.
+/// What an introspection answer says of a token, read once: whether it is active, and for an
+/// active one the client it was issued to and its scope. A member of another type than RFC 7662
+/// gives it counts as absent.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct IntrospectedToken {
+    /// `active`, `None` when the body has none (or is not JSON).
+    pub active: Option<bool>,
     /// `client_id`: the client the token was issued to.
     pub client_id: Option<String>,
     /// `scope`, space-separated.
     pub scope: Option<String>,
 }
 
-/// The `client_id` and `scope` of an introspection answer, each `None` when it gives none (or a
-/// value that is not a string).
+/// Reads an introspection answer.
 pub fn introspected_token(body: &[u8]) -> IntrospectedToken {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
         return IntrospectedToken::default();
@@ -42,6 +38,7 @@ pub fn introspected_token(body: &[u8]) -> IntrospectedToken {
             .map(str::to_owned)
     };
     IntrospectedToken {
+        active: value.get("active").and_then(serde_json::Value::as_bool),
         client_id: text("client_id"),
         scope: text("scope"),
     }
@@ -71,20 +68,25 @@ mod tests {
 
     #[test]
     fn active_is_read_only_when_the_answer_says_it() {
-        assert_eq!(is_active(br#"{"active": true, "sub": "a"}"#), Some(true));
-        assert_eq!(is_active(br#"{"active": false}"#), Some(false));
-        assert_eq!(is_active(br#"{"active": "yes"}"#), None);
-        assert_eq!(is_active(b"<html>"), None);
+        let active = |body: &[u8]| introspected_token(body).active;
+        assert_eq!(active(br#"{"active": true, "sub": "a"}"#), Some(true));
+        assert_eq!(active(br#"{"active": false}"#), Some(false));
+        assert_eq!(active(br#"{"active": "yes"}"#), None);
+        assert_eq!(active(b"<html>"), None);
         assert_eq!(
             introspected_token(br#"{"active": true, "client_id": "m", "scope": "a b"}"#),
             IntrospectedToken {
+                active: Some(true),
                 client_id: Some("m".into()),
                 scope: Some("a b".into())
             }
         );
         assert_eq!(
             introspected_token(br#"{"active": true, "client_id": 7}"#),
-            IntrospectedToken::default()
+            IntrospectedToken {
+                active: Some(true),
+                ..IntrospectedToken::default()
+            }
         );
         assert_eq!(
             introspection_body("a b"),

@@ -121,26 +121,27 @@ pub struct AccessTokenClaims {
 }
 
 impl AccessTokenClaims {
-    /// The client the token names: `client_id`, else `azp`, when either is a string.
-    pub fn client(&self) -> Option<String> {
-        [&self.client_id, &self.azp]
-            .into_iter()
-            .find_map(|claim| claim.as_ref()?.as_str().map(str::to_owned))
-    }
-
-    /// The scope, space-separated, whether the token writes it as a string or a list of them.
-    pub fn scope_text(&self) -> Option<String> {
-        match self.scope.as_ref()? {
-            serde_json::Value::String(scope) => Some(scope.clone()),
-            serde_json::Value::Array(scopes) => Some(
+    /// The client the token names (`client_id`, else `azp`, when either is a string) and its
+    /// scope, space-separated. Takes the claims apart rather than copy them: this runs on every
+    /// access token checked.
+    pub fn into_client_and_scope(self) -> (Option<String>, Option<String>) {
+        let text = |claim: Option<serde_json::Value>| match claim {
+            Some(serde_json::Value::String(text)) => Some(text),
+            _ => None,
+        };
+        let client = text(self.client_id).or_else(|| text(self.azp));
+        // Space-separated, whether the token writes it as a string or as a list of them.
+        let scope = match self.scope {
+            Some(serde_json::Value::Array(scopes)) => Some(
                 scopes
                     .iter()
                     .filter_map(serde_json::Value::as_str)
                     .collect::<Vec<_>>()
                     .join(" "),
             ),
-            _ => None,
-        }
+            scope => text(scope),
+        };
+        (client, scope)
     }
 }
 
@@ -353,6 +354,26 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64_URL;
 
     use super::*;
+
+    #[test]
+    fn the_client_and_scope_are_read_in_either_shape_and_others_are_absent() {
+        let claims = |json: serde_json::Value| -> AccessTokenClaims {
+            serde_json::from_value(json).unwrap()
+        };
+        let listed = claims(serde_json::json!({"sub": "s", "azp": "m", "scope": ["a", "b"]}));
+        assert_eq!(
+            listed.into_client_and_scope(),
+            (Some("m".into()), Some("a b".into()))
+        );
+        let both =
+            claims(serde_json::json!({"sub": "s", "client_id": "c", "azp": "m", "scope": "a"}));
+        assert_eq!(
+            both.into_client_and_scope(),
+            (Some("c".into()), Some("a".into()))
+        );
+        let odd = claims(serde_json::json!({"sub": "s", "client_id": 7, "scope": {"a": 1}}));
+        assert_eq!(odd.into_client_and_scope(), (None, None));
+    }
 
     #[test]
     fn jws_tokens_are_told_from_opaque_ones() {

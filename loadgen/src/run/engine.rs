@@ -95,8 +95,16 @@ pub enum RunError {
 
 /// The users a run's sign-ins (the `login` scenario) take: the configured range, moved past the
 /// users whose families and sessions the seeds hold.
-fn login_users(config: &RunConfig, seeded_users: &[String]) -> TestUsers {
-    config.users.clone().after(seeded_users)
+fn login_users(config: &RunConfig, seeds: &Seeds) -> TestUsers {
+    let users = config.users.clone();
+    if config.scenario != crate::run::scenario::ScenarioKind::Login {
+        return users;
+    }
+    let seeded = seeds
+        .refresh_tokens
+        .iter()
+        .map(|seed| seed.user_id.as_str());
+    users.after(seeded.chain(seeds.sessions.iter().map(|seed| seed.user_id.as_str())))
 }
 
 /// Sets up `max_vus` virtual users of scenario `S`, a bounded number at a time.
@@ -368,12 +376,7 @@ async fn run_scenario<S: Scenario>(
             hints: config.hints.clone(),
         })
     });
-    let seeds_users: Vec<String> = seeds
-        .refresh_tokens
-        .iter()
-        .map(|seed| seed.user_id.clone())
-        .chain(seeds.sessions.iter().map(|seed| seed.user_id.clone()))
-        .collect();
+    let users = login_users(config, &seeds);
     let context = Arc::new(
         RunContext::new(
             config.scenario,
@@ -397,10 +400,7 @@ async fn run_scenario<S: Scenario>(
         .with_minted_codes(minters.as_ref().map(|(codes, _)| Arc::clone(codes)))
         .with_new_connection_per_iteration(config.new_connection_per_iteration)
         .with_api(config.api.clone(), vus)
-        .with_users_and_clients(
-            login_users(config, &seeds_users),
-            config.machine_clients.clone(),
-        ),
+        .with_users_and_clients(users, config.machine_clients.clone()),
     );
 
     let ready_vus = set_up_vus::<S>(vus, &context).await?;

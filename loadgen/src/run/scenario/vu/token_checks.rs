@@ -11,7 +11,7 @@ use super::{Expect, Vu};
 use crate::http::client::HttpResponse;
 use crate::protocol::id_token::{at_hash_rule, auth_time_rule, azp_rule, iat_rule};
 use crate::protocol::introspection::{
-    inactive_fresh_token_advice, introspected_token, introspection_body, is_active,
+    inactive_fresh_token_advice, introspected_token, introspection_body,
 };
 use crate::protocol::token_request::{TokenResponse, describe_error_body};
 use crate::protocol::token_verifier::{
@@ -103,12 +103,14 @@ impl Vu {
             let facts = verified
                 .ok()
                 .map_or_else(AccessTokenFacts::default, |verified| {
-                    let claims = verified.claims;
+                    let mut claims = verified.claims;
+                    let subject = std::mem::take(&mut claims.sub);
+                    let (client_id, scope) = claims.into_client_and_scope();
                     AccessTokenFacts {
                         jwt: true,
-                        client_id: claims.client(),
-                        scope: claims.scope_text(),
-                        subject: Some(claims.sub),
+                        client_id,
+                        scope,
+                        subject: Some(subject),
                     }
                 });
             return (passed, facts);
@@ -143,7 +145,8 @@ impl Vu {
         else {
             return (false, AccessTokenFacts::default());
         };
-        let active = is_active(&response.body);
+        let described = introspected_token(&response.body);
+        let active = described.active;
         // The first token the provider is asked about was issued a moment ago: an inactive
         // answer is a client that may not introspect (or a provider that revokes at once), not
         // load, so the run stops here rather than fail every iteration for it.
@@ -165,7 +168,6 @@ impl Vu {
             }
         });
         let facts = if passed {
-            let described = introspected_token(&response.body);
             AccessTokenFacts {
                 jwt: false,
                 subject: None,
