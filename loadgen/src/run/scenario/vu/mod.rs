@@ -337,23 +337,35 @@ impl Vu {
         sent: &str,
         subject: Option<&str>,
     ) -> Result<TokenResponse, RotationFailure> {
+        let expect = TokenExpectations {
+            subject,
+            ..TokenExpectations::default()
+        };
+        self.checked_refresh(Endpoint::TokenRefresh, sent, Instant::now(), expect)
+            .await
+    }
+
+    /// One refresh of `sent` recorded as `endpoint`, its answer checked against `expect`: the
+    /// tokens when it passed; otherwise whether the family is in doubt (the request may have
+    /// arrived) or was answered.
+    async fn checked_refresh(
+        &mut self,
+        endpoint: Endpoint,
+        sent: &str,
+        intended_start: Instant,
+        expect: TokenExpectations<'_>,
+    ) -> Result<TokenResponse, RotationFailure> {
         let body = refresh_grant_body(&self.context.client, sent);
         let Some(response) = self
-            .post_token_as(Endpoint::TokenRefresh, body, Instant::now(), StatusCode::OK)
+            .post_token_as(endpoint, body, intended_start, StatusCode::OK)
             .await
         else {
             return Err(self.unanswered_rotation());
         };
-        self.check_token_response(
-            &response,
-            TokenExpectations {
-                subject,
-                ..TokenExpectations::default()
-            },
-        )
-        .await
-        .map(|checked| checked.tokens)
-        .ok_or(RotationFailure::Answered)
+        self.check_token_response(&response, expect)
+            .await
+            .map(|checked| checked.tokens)
+            .ok_or(RotationFailure::Answered)
     }
 
     /// Why a rotation whose request failed gave no token: in doubt when the request may have
@@ -404,25 +416,17 @@ impl Vu {
         subject: Option<&str>,
         intended_start: Instant,
     ) -> Result<String, RotationFailure> {
-        let Some(response) = self
-            .send_refresh(sent, intended_start, StatusCode::OK)
-            .await
-        else {
-            return Err(self.unanswered_rotation());
+        let expect = TokenExpectations {
+            previous_refresh_token: Some(sent),
+            refresh_token_required: true,
+            subject,
+            ..TokenExpectations::default()
         };
-        self.check_token_response(
-            &response,
-            TokenExpectations {
-                previous_refresh_token: Some(sent),
-                refresh_token_required: true,
-                subject,
-                ..TokenExpectations::default()
-            },
-        )
-        .await
-        .and_then(|checked| checked.tokens.refresh_token)
-        .filter(|new| new != sent)
-        .ok_or(RotationFailure::Answered)
+        self.checked_refresh(Endpoint::Token, sent, intended_start, expect)
+            .await?
+            .refresh_token
+            .filter(|new| new != sent)
+            .ok_or(RotationFailure::Answered)
     }
 
     /// The session cookie of this VU's seed, for the scenarios that sign in through one.
