@@ -1,13 +1,16 @@
 //! The mock-idp benchmarks' shared code, one module per group: [`signing_fixture`] (sign and
 //! validate per algorithm beside the raw aws-lc-rs primitive), [`requests`] (whole token requests
-//! through `App::handle`) and [`ratios`] (criterion's medians read back as mock-idp / raw ratios).
+//! through `App::handle`), [`ratios`] (criterion's medians read back as mock-idp / raw ratios) and
+//! [`iteration_costs`] (loadgen's client side of an iteration over its signature checks).
 
+pub mod iteration_costs;
 pub mod ratios;
 pub mod requests;
 pub mod signing_fixture;
 
 use mock_idp::keys::SigningAlg;
 
+pub use iteration_costs::{IterationRow, iteration_names, iteration_report};
 pub use ratios::{
     BenchRow, RATIO_TARGET, RatioRow, default_criterion_dir, format_ns, ratio_report,
 };

@@ -89,7 +89,7 @@ pub fn ratio_report(criterion_dir: &Path) -> Result<Vec<RatioRow>> {
 }
 
 /// The median point estimate, in nanoseconds, of the latest run of the benchmark in `dir`.
-fn median_ns(dir: &Path) -> Result<f64> {
+pub(crate) fn median_ns(dir: &Path) -> Result<f64> {
     #[derive(serde::Deserialize)]
     struct Estimates {
         median: Estimate,
@@ -162,10 +162,10 @@ impl From<&RatioRow> for BenchRow {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn write_estimate(root: &Path, bench: &str, median_ns: f64) {
+    pub(crate) fn write_estimate(root: &Path, bench: &str, median_ns: f64) {
         let dir = root.join(bench).join("new");
         std::fs::create_dir_all(&dir).unwrap();
         // The shape criterion 0.8 writes, slope and all, to prove extra members are ignored.

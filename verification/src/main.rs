@@ -10,7 +10,7 @@ use loadgen::Thresholds;
 use verification::gate;
 use verification::metrics::{self, MetricsSnapshot, Reconciliation};
 use verification::perf::{self, Figure};
-use verification::summary::{BenchRow, Summary, TestRow};
+use verification::summary::{BenchRow, Benches, Summary, TestRow};
 use verification::{capacity, shards};
 
 const EXIT_FAILED: u8 = 99;
@@ -62,6 +62,9 @@ enum Command {
         /// `bench-ratios --json` output.
         #[arg(long)]
         benches: Option<PathBuf>,
+        /// `bench-ratios --iterations-json` output: loadgen's client side of an iteration.
+        #[arg(long)]
+        iteration_benches: Option<PathBuf>,
         /// A problem outside the tests (repeatable), which fails the summary.
         #[arg(long = "problem")]
         problems: Vec<String>,
@@ -242,10 +245,21 @@ fn run(cli: Cli) -> Result<bool> {
             run_dir,
             run_id,
             benches,
+            iteration_benches,
             problems,
         } => {
             let title = format!("oidc-loadtest run {run_id}");
-            let (summary, results) = summarize(&run_dir, run_id, benches.as_deref(), problems)?;
+            let benches = Benches {
+                signing: match benches {
+                    Some(path) => read_json(&path)?,
+                    None => Vec::new(),
+                },
+                iterations: match iteration_benches {
+                    Some(path) => read_json(&path)?,
+                    None => Vec::new(),
+                },
+            };
+            let (summary, results) = summarize(&run_dir, run_id, benches, problems)?;
             let markdown = summary.markdown();
             print!("{markdown}");
             std::fs::write(run_dir.join("summary.md"), &markdown)?;
@@ -294,7 +308,7 @@ fn run(cli: Cli) -> Result<bool> {
 fn summarize(
     run_dir: &Path,
     run_id: String,
-    benches: Option<&Path>,
+    benches: Benches,
     problems: Vec<String>,
 ) -> Result<(Summary, Vec<loadgen::RunResult>)> {
     let mut result_files: Vec<PathBuf> = std::fs::read_dir(run_dir)
@@ -326,10 +340,6 @@ fn summarize(
         tests.push(TestRow::new(&result, &report, reconciliations.as_deref()));
         results.push(result);
     }
-    let benches: Vec<BenchRow> = match benches {
-        Some(path) => read_json(path)?,
-        None => Vec::new(),
-    };
     Ok((Summary::new(run_id, tests, benches, problems), results))
 }
 

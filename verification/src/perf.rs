@@ -66,6 +66,23 @@ pub fn figures(summary: &Summary) -> Vec<Figure> {
             value: bench.ratio,
         });
     }
+    for iteration in &summary.iterations {
+        figures.push(Figure {
+            name: format!("{} iteration client side (loadgen)", iteration.test),
+            unit: "ns".into(),
+            value: iteration.loadgen_ns,
+        });
+        // The whole over its two signature checks, measured in one run: loadgen's own share,
+        // held as tightly as the other ratios.
+        figures.push(Figure {
+            name: format!(
+                "{} iteration client side ratio to its signature checks",
+                iteration.test
+            ),
+            unit: "ratio".into(),
+            value: iteration.ratio(),
+        });
+    }
     figures
 }
 
@@ -131,6 +148,7 @@ pub fn compare(current: &[Figure], baseline: &[Figure]) -> Vec<Comparison> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::summary::{Benches, IterationRow};
 
     fn figure(name: &str, unit: &str, value: f64) -> Figure {
         Figure {
@@ -193,7 +211,7 @@ mod tests {
             failures: Vec::new(),
             skipped_checks: Vec::new(),
         };
-        let summary = |row| crate::summary::Summary::new("run".into(), vec![row], vec![], vec![]);
+        let summary = |row| Summary::new("run".into(), vec![row], Benches::default(), vec![]);
         let full = figures(&summary(row(120.0, 1.0)));
         let quick = figures(&summary(row(10.0, 9.0)));
         assert!(
@@ -208,5 +226,35 @@ mod tests {
         );
         let again = compare(&figures(&summary(row(10.0, 30.0))), &quick);
         assert!(again.iter().any(|comparison| comparison.regression));
+    }
+
+    #[test]
+    fn an_iteration_bench_gives_loadgen_s_time_and_its_ratio_to_the_signatures() {
+        let iterations = vec![IterationRow {
+            test: "TEST 2".into(),
+            loadgen_ns: 46_000.0,
+            signatures_ns: 40_000.0,
+        }];
+        let summary = Summary::new(
+            "run".into(),
+            Vec::new(),
+            Benches {
+                signing: Vec::new(),
+                iterations,
+            },
+            Vec::new(),
+        );
+        assert_eq!(
+            figures(&summary),
+            [
+                figure("TEST 2 iteration client side (loadgen)", "ns", 46_000.0),
+                figure(
+                    "TEST 2 iteration client side ratio to its signature checks",
+                    "ratio",
+                    1.15
+                ),
+            ]
+        );
+        assert!(summary.markdown().contains("| TEST 2 |"));
     }
 }

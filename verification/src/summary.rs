@@ -6,7 +6,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::gate::GateReport;
 use crate::metrics::Reconciliation;
-pub use benches::BenchRow;
+pub use benches::{BenchRow, IterationRow};
+
+/// The benchmark figures a summary carries.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Benches {
+    /// mock-idp's signing and validation beside the raw primitive.
+    pub signing: Vec<BenchRow>,
+    /// loadgen's client side of an iteration beside its signature checks.
+    pub iterations: Vec<IterationRow>,
+}
 use loadgen::RunResult;
 
 /// One test's line of the summary.
@@ -114,6 +123,9 @@ pub struct Summary {
     pub run_id: String,
     pub tests: Vec<TestRow>,
     pub benches: Vec<BenchRow>,
+    /// loadgen's client side of an iteration per test (absent in older summaries).
+    #[serde(default)]
+    pub iterations: Vec<IterationRow>,
     /// Problems outside any one test (a snapshot mismatch, a step that failed).
     pub problems: Vec<String>,
     pub passed: bool,
@@ -123,14 +135,15 @@ impl Summary {
     pub fn new(
         run_id: String,
         tests: Vec<TestRow>,
-        benches: Vec<BenchRow>,
+        benches: Benches,
         problems: Vec<String>,
     ) -> Self {
         let passed = problems.is_empty() && tests.iter().all(|test| test.passed);
         Self {
             run_id,
             tests,
-            benches,
+            benches: benches.signing,
+            iterations: benches.iterations,
             problems,
             passed,
         }
@@ -184,6 +197,22 @@ impl Summary {
                     human_ns(bench.mock_idp_ns),
                     human_ns(bench.raw_ns),
                     bench.ratio
+                ));
+            }
+            text.push('\n');
+        }
+        if !self.iterations.is_empty() {
+            text.push_str(
+                "| iteration, client side | loadgen | its 2 signatures (raw) | loadgen's own |\n\
+                 | --- | ---: | ---: | ---: |\n",
+            );
+            for iteration in &self.iterations {
+                text.push_str(&format!(
+                    "| {} | {} | {} | {} |\n",
+                    iteration.test,
+                    human_ns(iteration.loadgen_ns),
+                    human_ns(iteration.signatures_ns),
+                    human_ns(iteration.own_ns())
                 ));
             }
             text.push('\n');
@@ -253,13 +282,13 @@ mod tests {
             failures: vec![],
             skipped_checks: vec![],
         };
-        let summary = Summary::new("r".into(), vec![row.clone()], vec![], vec![]);
+        let summary = Summary::new("r".into(), vec![row.clone()], Benches::default(), vec![]);
         let skipping = TestRow {
             skipped_checks: vec!["id_token_nonce".into()],
             ..row.clone()
         };
         assert!(
-            Summary::new("r".into(), vec![skipping], vec![], vec![])
+            Summary::new("r".into(), vec![skipping], Benches::default(), vec![])
                 .markdown()
                 .contains("TEST 1: checks skipped (--skip-check), not made: id_token_nonce")
         );
@@ -274,13 +303,18 @@ mod tests {
             failures: vec!["unauthorized: responses with status 401 <= 0 (observed 3)".into()],
             ..row.clone()
         };
-        let summary = Summary::new("r".into(), vec![row.clone(), failing], vec![], vec![]);
+        let summary = Summary::new(
+            "r".into(),
+            vec![row.clone(), failing],
+            Benches::default(),
+            vec![],
+        );
         assert!(!summary.passed);
         assert!(summary.markdown().contains("- TEST 1: unauthorized"));
         let summary = Summary::new(
             "r".into(),
             vec![row],
-            vec![],
+            Benches::default(),
             vec!["snapshot mismatch".into()],
         );
         assert!(!summary.passed);

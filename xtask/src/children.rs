@@ -446,6 +446,7 @@ impl Gate {
         run_dir: &Path,
         run_id: &str,
         benches: Option<&Path>,
+        iteration_benches: Option<&Path>,
         problems: &[String],
     ) -> Result<bool> {
         let mut args: Vec<OsString> = vec![
@@ -457,6 +458,9 @@ impl Gate {
         ];
         if let Some(benches) = benches {
             args.extend(["--benches".into(), benches.into()]);
+        }
+        if let Some(iteration_benches) = iteration_benches {
+            args.extend(["--iteration-benches".into(), iteration_benches.into()]);
         }
         for problem in problems {
             args.extend(["--problem".into(), problem.into()]);

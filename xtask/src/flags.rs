@@ -170,8 +170,11 @@ pub struct WrkCompareArgs {
     #[arg(long, default_value_t = 5)]
     pub rounds: u32,
     /// Fail when loadgen's CPU per request is above this multiple of wrk's.
-    #[arg(long, default_value_t = 1.5)]
+    #[arg(long, default_value_t = 1.15)]
     pub max_ratio: f64,
+    /// Fail when loadgen's CPU per request is not below this multiple of oha's.
+    #[arg(long, default_value_t = 0.8)]
+    pub max_oha_ratio: f64,
     /// Do not pin the IdP and the generators to one core.
     #[arg(long)]
     pub no_pin: bool,

@@ -338,16 +338,24 @@ fn benches(pipeline: &mut Pipeline) -> Result<Outcome> {
     } else {
         &[]
     };
-    let benches_json = pipeline.run_dir.benches();
+    let benches_json: PathBuf = pipeline.run_dir.benches();
+    let iterations_json = pipeline.run_dir.iteration_benches();
+    // Signing and validation on mock-idp's side, and loadgen's client side of an iteration.
     let measured = cmd!(
         shell,
-        "cargo bench -p benches --bench signing -- {quick...}"
+        "cargo bench -p benches --bench signing --bench iteration -- {quick...}"
     )
     .run();
+    let outputs = [
+        "--json".into(),
+        benches_json,
+        "--iterations-json".into(),
+        iterations_json,
+    ];
     let ratios = measured.and_then(|()| {
         cmd!(
             shell,
-            "cargo run --release -q -p benches --bin bench-ratios -- --json {benches_json}"
+            "cargo run --release -q -p benches --bin bench-ratios -- {outputs...}"
         )
         .run()
     });
@@ -361,10 +369,14 @@ fn benches(pipeline: &mut Pipeline) -> Result<Outcome> {
 
 fn summarize(pipeline: &mut Pipeline) -> Result<Outcome> {
     let benches = pipeline.run_dir.benches();
+    let iteration_benches = pipeline.run_dir.iteration_benches();
     pipeline.passed = pipeline.workspace.gate().summary(
         pipeline.run_dir.path(),
         &pipeline.run_dir.id(),
         benches.exists().then_some(benches.as_path()),
+        iteration_benches
+            .exists()
+            .then_some(iteration_benches.as_path()),
         &pipeline.problems,
     )?;
     Ok(Outcome::Done)

@@ -61,6 +61,11 @@ impl RunDir {
         self.path.join("benches.json")
     }
 
+    /// `bench-ratios --iterations-json`: loadgen's client side of an iteration per test.
+    pub fn iteration_benches(&self) -> PathBuf {
+        self.path.join("iteration-benches.json")
+    }
+
     /// The summary as JSON (`summary.md` is written beside it).
     pub fn summary_json(&self) -> PathBuf {
         self.path.join("summary.json")

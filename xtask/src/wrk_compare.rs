@@ -1,7 +1,7 @@
 //! `cargo xtask wrk-compare`: loadgen's CPU time per request beside wrk's and oha's (the
 //! best-known Rust generator), on the same endpoint, at the same rate and with the same arrival
 //! pattern, over alternating rounds; fails when loadgen's median is above the target multiple of
-//! wrk's, or not below oha's.
+//! wrk's (1.15x), or not below 0.8x oha's.
 
 use std::path::{Path, PathBuf};
 
@@ -157,20 +157,23 @@ pub fn run(options: WrkCompareArgs) -> Result<()> {
     println!("  wrk      {wrk_median:>7.1} us CPU per request");
     println!("  loadgen  {loadgen_median:>7.1} us CPU per request");
     println!("  oha      {oha_median:>7.1} us CPU per request (oha {OHA_VERSION})");
+    let oha_ratio = loadgen_median / oha_median;
     println!(
-        "  ratio loadgen/wrk: {ratio:.2}x (target <= {:.2}x); loadgen/oha: {:.2}x (target < 1)",
-        options.max_ratio,
-        loadgen_median / oha_median
+        "  ratio loadgen/wrk: {ratio:.2}x (target <= {:.2}x); loadgen/oha: {oha_ratio:.2}x \
+         (target < {:.2}x)",
+        options.max_ratio, options.max_oha_ratio
     );
     ensure!(
         ratio <= options.max_ratio,
-        "loadgen uses {ratio:.2}x wrk's CPU per request, above the {:.2}x target",
+        "loadgen uses {ratio:.2}x wrk's CPU per request, above the {:.2}x target (--max-ratio); \
+         the rounds spread widely on a shared machine, so run it again before believing one median",
         options.max_ratio
     );
     ensure!(
-        loadgen_median < oha_median,
-        "loadgen uses {loadgen_median:.1} us of CPU per request, not less than oha's \
-         {oha_median:.1} us"
+        oha_ratio < options.max_oha_ratio,
+        "loadgen uses {loadgen_median:.1} us of CPU per request, {oha_ratio:.2}x oha's \
+         {oha_median:.1} us, not below the {:.2}x target (--max-oha-ratio)",
+        options.max_oha_ratio
     );
     Ok(())
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use crate::results::histogram::{add_histogram, new_latency_histogram};
+use crate::results::histogram::{add_histogram, new_latency_histogram, record_micros};
 use crate::results::names::{Check, Endpoint, RequestOutcome, TransportErrorKind};
 use crate::results::timeline::Timeline;
 
@@ -52,8 +52,8 @@ impl EndpointRecorder {
 
     /// Counts one request.
     fn record(&mut self, outcome: RequestOutcome, latency: Duration, service_time: Duration) {
-        self.latency.saturating_record(to_micros(latency));
-        self.service_time.saturating_record(to_micros(service_time));
+        record_micros(&mut self.latency, latency);
+        record_micros(&mut self.service_time, service_time);
         match outcome {
             RequestOutcome::Status(code) => {
                 match usize::from(code)
@@ -150,12 +150,6 @@ impl Default for Recorder {
     }
 }
 
-fn to_micros(duration: Duration) -> u64 {
-    u64::try_from(duration.as_micros())
-        .unwrap_or(u64::MAX)
-        .max(1)
-}
-
 impl Recorder {
     /// An empty recorder; allocates all histograms up front.
     pub fn new() -> Self {
@@ -224,8 +218,7 @@ impl Recorder {
 
     /// Records the end of an iteration that ran.
     pub fn record_iteration(&mut self, succeeded: bool, duration: Duration) {
-        self.iteration_duration
-            .saturating_record(to_micros(duration));
+        record_micros(&mut self.iteration_duration, duration);
         if succeeded {
             self.iterations_succeeded += 1;
         } else {
@@ -235,14 +228,14 @@ impl Recorder {
 
     /// Records how late after its intended start an iteration began.
     pub fn record_generator_lag(&mut self, lag: Duration) {
-        self.generator_lag.saturating_record(to_micros(lag));
+        record_micros(&mut self.generator_lag, lag);
     }
 
     /// Records an iteration dropped for want of a free VU at `waited`, how long it waited: it
     /// never started, so the user it stands for waited at least that long (wrk2's rule). Its
     /// count is the engine's; only its latency is recorded here.
     pub fn record_dropped_iteration(&mut self, waited: Duration) {
-        self.iteration_duration.saturating_record(to_micros(waited));
+        record_micros(&mut self.iteration_duration, waited);
     }
 
     /// What one endpoint saw.

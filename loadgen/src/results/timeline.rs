@@ -15,7 +15,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::results::histogram::{
-    HistogramCodecError, add_histogram, decode_histogram, encode_histogram,
+    HistogramCodecError, add_histogram, decode_histogram, encode_histogram, record_micros,
 };
 use crate::results::names::{RequestOutcome, TransportErrorKind};
 
@@ -25,10 +25,6 @@ pub const INTERVAL: Duration = Duration::from_secs(1);
 /// The most intervals a run keeps (a day): a longer run files its tail in the last one rather
 /// than growing without bound.
 const MAX_INTERVALS: usize = 86_400;
-
-/// Largest latency an interval histogram tracks (1 hour, microseconds), as the run's; larger
-/// values are recorded as this.
-const INTERVAL_HISTOGRAM_HIGHEST_US: u64 = 3_600_000_000;
 
 /// Two significant figures (1 % resolution) are enough for a plot over time. The histogram
 /// grows with the values it sees: a second whose iterations took milliseconds holds about 8 KB,
@@ -91,19 +87,6 @@ impl Interval {
     }
 }
 
-fn micros(duration: Duration) -> u64 {
-    u64::try_from(duration.as_micros())
-        .unwrap_or(u64::MAX)
-        .clamp(1, INTERVAL_HISTOGRAM_HIGHEST_US)
-}
-
-/// Records `value` into a growing histogram. `saturating_record` would clamp it to the range
-/// the histogram has grown to so far instead of growing it; `record` can only fail on a value
-/// above what any histogram tracks, which [`micros`] never gives.
-fn record(histogram: &mut Histogram<u64>, value: u64) {
-    let _ = histogram.record(value);
-}
-
 /// The intervals of one recorder, grown as the schedule reaches them.
 #[derive(Debug, Clone, Default)]
 pub struct Timeline {
@@ -143,7 +126,7 @@ impl Timeline {
     pub fn record_dropped(&mut self, interval: u32, waited: Duration) {
         let slot = self.at(interval);
         slot.dropped += 1;
-        record(&mut slot.iteration_duration, micros(waited));
+        record_micros(&mut slot.iteration_duration, waited);
     }
 
     /// A request of an iteration due in `interval` ended.
@@ -163,12 +146,12 @@ impl Timeline {
         } else {
             slot.failed += 1;
         }
-        record(&mut slot.iteration_duration, micros(duration));
+        record_micros(&mut slot.iteration_duration, duration);
     }
 
     /// An iteration due in `interval` began `lag` after its intended start.
     pub fn record_generator_lag(&mut self, interval: u32, lag: Duration) {
-        record(&mut self.at(interval).generator_lag, micros(lag));
+        record_micros(&mut self.at(interval).generator_lag, lag);
     }
 
     /// Adds another timeline's intervals into this one's, second by second.
@@ -351,7 +334,7 @@ mod tests {
         let bytes = |values: &[u64]| {
             let mut histogram = new_interval_histogram();
             for value in values {
-                record(&mut histogram, *value);
+                record_micros(&mut histogram, Duration::from_micros(*value));
             }
             histogram.distinct_values() * std::mem::size_of::<u64>()
         };

@@ -31,6 +31,7 @@ use crate::run::scenario::{
     Iteration, RunContext, Scenario, VirtualUser, VuSetupError, with_scenario,
 };
 use crate::run::stop::StopSignal;
+use crate::run::timer_wheel_anchor::TimerWheelAnchor;
 use crate::run::write_back::{describe_family_losses, write_back_refresh_tokens};
 use crate::seeding::mint_ahead::{self, MintingPlan};
 use crate::seeding::seed_files::{CodesTooOld, NotEnoughSeeds, Seeds, check_code_ages, unix_now};
@@ -440,6 +441,7 @@ async fn run_scenario<S: Scenario>(
     // Each iteration is woken at its intended start to the microsecond (Tokio's own timer would
     // wake it up to a millisecond late).
     let mut timer = PreciseTimer::new();
+    let _anchor = TimerWheelAnchor::hold();
     timer.sleep_until(start).await;
     let actual_start = SystemTime::now();
     let started_at = humantime::format_rfc3339_seconds(actual_start).to_string();

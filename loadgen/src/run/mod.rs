@@ -16,4 +16,5 @@ pub mod progress;
 pub mod scenario;
 pub mod start_line;
 pub mod stop;
+pub mod timer_wheel_anchor;
 mod write_back;
