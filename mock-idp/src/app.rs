@@ -11,6 +11,8 @@ use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Body;
 
+use crate::client_assertion::ClientAssertions;
+use crate::clients;
 use crate::config::{Config, FaultCounter, FaultKind};
 use crate::error::OAuthError;
 use crate::http_helpers::{HttpResponse, Incoming, cached_json, error_response, text_response};
@@ -72,6 +74,21 @@ impl App {
             .map(|fault| FaultCounter::new(*fault))
             .collect();
         let minter = Minter::new(key, issuer, audience, config.refresh_token_format);
+        // RFC 7523 names the token endpoint as an audience; the issuer and the other endpoints
+        // that authenticate clients are accepted too, as node-oidc-provider does.
+        let client_assertions = config.client_jwks.as_ref().map(|jwks| {
+            ClientAssertions::new(
+                clients::CONFIDENTIAL_CLIENT_ID,
+                jwks,
+                vec![
+                    urls.issuer.clone(),
+                    urls.token.clone(),
+                    urls.introspection.clone(),
+                    urls.revocation.clone(),
+                ],
+                config.max_store_entries,
+            )
+        });
         let limits = Limits {
             max_entries_per_map: config.max_store_entries,
             replay_window_ms: config.refresh_replay_window.as_millis() as u64,
@@ -84,6 +101,7 @@ impl App {
                     store: Store::with_limits(limits),
                     metrics: Metrics::default(),
                     urls,
+                    client_assertions,
                 },
                 discovery_json,
                 jwks_json,
@@ -122,7 +140,11 @@ impl App {
 
     /// Removes expired state now (the server also does this every `sweep_interval`).
     pub fn sweep(&self) -> crate::store::Swept {
-        self.shared.idp.store.sweep(crate::store::now_ms())
+        let now_ms = crate::store::now_ms();
+        if let Some(assertions) = &self.shared.idp.client_assertions {
+            assertions.sweep(now_ms / 1000);
+        }
+        self.shared.idp.store.sweep(now_ms)
     }
 
     /// Answers one request. Never panics on input and never answers 5xx for bad input: every

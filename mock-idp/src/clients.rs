@@ -1,12 +1,15 @@
 //! The registered clients and users, and client authentication at the token, introspection and
-//! revocation endpoints (RFC 6749 2.3.1: `client_secret_basic` and `client_secret_post`).
+//! revocation endpoints (RFC 6749 2.3.1: `client_secret_basic` and `client_secret_post`; RFC 7523
+//! `private_key_jwt` for a client that registered keys, verified by [`crate::client_assertion`]).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use subtle::ConstantTimeEq;
 
+use crate::client_assertion::JWT_BEARER_ASSERTION;
 use crate::error::OAuthError;
 use crate::form::Params;
+use crate::state::Idp;
 
 pub const CONFIDENTIAL_CLIENT_ID: &str = "loadtest-client";
 pub const CONFIDENTIAL_CLIENT_SECRET: &str = "loadtest-secret";
@@ -65,7 +68,55 @@ pub fn find_client(client_id: &str) -> Option<&'static Client> {
     CLIENTS.iter().find(|client| client.id == client_id)
 }
 
-/// Authenticates the client of a token, introspection or revocation request.
+/// Authenticates the client of a token, introspection or revocation request: by its assertion
+/// when it sends one (`client_assertion_type` and `client_assertion`), otherwise as
+/// [`authenticate`] does. An assertion is counted in the metrics by outcome.
+pub fn authenticate_client(
+    idp: &Idp,
+    authorization: Option<&[u8]>,
+    params: &Params,
+) -> Result<&'static Client, OAuthError> {
+    let (Some(assertion_type), assertion) = (
+        params.get("client_assertion_type"),
+        params.get("client_assertion"),
+    ) else {
+        return authenticate(authorization, params);
+    };
+    if assertion_type != JWT_BEARER_ASSERTION {
+        return Err(OAuthError::InvalidClient(format!(
+            "client_assertion_type {assertion_type:?} is not supported; use {JWT_BEARER_ASSERTION}"
+        )));
+    }
+    if authorization.is_some() || params.get("client_secret").is_some() {
+        return Err(OAuthError::InvalidRequest(
+            "use one client authentication method, not an assertion and a secret".into(),
+        ));
+    }
+    let assertion = assertion.ok_or_else(|| {
+        OAuthError::InvalidClient("client_assertion_type was sent without client_assertion".into())
+    })?;
+    let Some(assertions) = &idp.client_assertions else {
+        return Err(OAuthError::InvalidClient(
+            "no client here authenticates with private_key_jwt (start mock-idp with \
+             --client-jwks to register the client's keys)"
+                .into(),
+        ));
+    };
+    let (outcome, verified) = assertions.verify(assertion, crate::store::now_ms() / 1000);
+    idp.metrics.record_client_assertion(outcome);
+    let client_id = verified?;
+    if params
+        .get("client_id")
+        .is_some_and(|body_id| body_id != client_id)
+    {
+        return Err(OAuthError::InvalidClient(
+            "client_id differs from the client the assertion authenticates".into(),
+        ));
+    }
+    find_client(client_id).ok_or_else(|| OAuthError::InvalidClient("unknown client".into()))
+}
+
+/// Authenticates the client of a token, introspection or revocation request by its secret.
 ///
 /// A client uses one method only (RFC 6749 2.3). A public client identifies itself with
 /// `client_id` in the body and no secret. Every failure is `invalid_client`, and secrets are

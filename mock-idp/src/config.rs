@@ -6,6 +6,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::client_assertion::ClientJwks;
 use crate::tls::TlsSource;
 
 pub use crate::keys::SigningAlg;
@@ -85,6 +86,9 @@ pub struct Config {
     /// Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with this certificate; plain HTTP/1.1 when
     /// `None`. The default issuer is then `https://`.
     pub tls: Option<TlsSource>,
+    /// The JWKS of the confidential client's keys: with it, `loadtest-client` may also
+    /// authenticate with `private_key_jwt` (RFC 7523), and discovery says so.
+    pub client_jwks: Option<ClientJwks>,
 }
 
 impl Default for Config {
@@ -117,6 +121,7 @@ impl Default for Config {
             max_connections: 10_000,
             sweep_interval: Duration::from_secs(30),
             tls: None,
+            client_jwks: None,
         }
     }
 }

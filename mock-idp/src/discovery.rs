@@ -11,6 +11,12 @@ pub const SUPPORTED_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_
 
 /// The discovery document, rendered once at start.
 pub fn document(urls: &Urls, config: &Config, alg: SigningAlg) -> String {
+    let mut auth_methods = vec!["client_secret_basic", "client_secret_post"];
+    if config.client_jwks.is_some() {
+        auth_methods.push("private_key_jwt");
+    }
+    let mut with_none = auth_methods.clone();
+    with_none.push("none");
     let mut document = json!({
         "issuer": urls.issuer,
         "authorization_endpoint": urls.authorization,
@@ -30,10 +36,10 @@ pub fn document(urls: &Urls, config: &Config, alg: SigningAlg) -> String {
         ],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [alg.as_str()],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_methods_supported": with_none,
+        "introspection_endpoint_auth_methods_supported": auth_methods,
         // A public client may revoke its own tokens (RFC 7009 2.1), identified by client_id.
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": with_none,
         "code_challenge_methods_supported": ["S256"],
         "prompt_values_supported": ["none", "login"],
         "claims_supported": [
@@ -45,6 +51,14 @@ pub fn document(urls: &Urls, config: &Config, alg: SigningAlg) -> String {
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
     });
+    if config.client_jwks.is_some() {
+        document["token_endpoint_auth_signing_alg_values_supported"] =
+            json!(crate::client_assertion::ASSERTION_ALGORITHMS);
+        document["introspection_endpoint_auth_signing_alg_values_supported"] =
+            json!(crate::client_assertion::ASSERTION_ALGORITHMS);
+        document["revocation_endpoint_auth_signing_alg_values_supported"] =
+            json!(crate::client_assertion::ASSERTION_ALGORITHMS);
+    }
     if config.enable_test_endpoints {
         // Not a registered metadata name: a client that does not know it ignores it, and a load
         // tester can see from discovery alone that the minting helpers are there.

@@ -5,6 +5,7 @@
 
 mod app;
 mod authorize;
+pub mod client_assertion;
 pub mod clients;
 pub mod config;
 mod discovery;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
+use mock_idp::client_assertion::ClientJwks;
 use mock_idp::tls::TlsSource;
 use mock_idp::{AccessTokenFormat, Config, Fault, RefreshTokenFormat, SigningAlg};
 
@@ -142,11 +143,26 @@ struct Cli {
     /// key.pem), for another provider to serve, and exit.
     #[arg(long, value_name = "DIR", exclusive = true)]
     make_tls_certificates: Option<PathBuf>,
+    /// A JWKS file of the confidential client's public keys: `loadtest-client` may then
+    /// authenticate with `private_key_jwt` (RFC 7523) too, each assertion's `jti` used once.
+    #[arg(long, env = "MOCK_IDP_CLIENT_JWKS", value_name = "FILE")]
+    client_jwks: Option<PathBuf>,
 }
 
 impl Cli {
-    fn into_config(self) -> Config {
-        Config {
+    fn into_config(self) -> anyhow::Result<Config> {
+        let client_jwks = match &self.client_jwks {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("could not read --client-jwks {}", path.display()))?;
+                Some(
+                    ClientJwks::parse(&text)
+                        .with_context(|| format!("--client-jwks {}", path.display()))?,
+                )
+            }
+            None => None,
+        };
+        Ok(Config {
             addr: self.addr,
             issuer: self.issuer,
             audience: self.audience,
@@ -178,7 +194,8 @@ impl Cli {
                 (_, _, Some(directory)) => Some(TlsSource::SelfSigned { directory }),
                 _ => None,
             },
-        }
+            client_jwks,
+        })
     }
 }
 
@@ -194,7 +211,7 @@ fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    let config = cli.into_config();
+    let config = cli.into_config()?;
     if let Some(mock_idp::tls::TlsSource::SelfSigned { directory }) = &config.tls {
         eprintln!(
             "serving https with a certificate for localhost, 127.0.0.1 and ::1 signed by a CA made \
@@ -240,7 +257,10 @@ mod tests {
     /// The flags' defaults and `Config::default()` are one contract; they must not drift.
     #[test]
     fn flag_defaults_are_the_config_defaults() {
-        let from_flags = Cli::try_parse_from(["mock-idp"]).unwrap().into_config();
+        let from_flags = Cli::try_parse_from(["mock-idp"])
+            .unwrap()
+            .into_config()
+            .unwrap();
         assert_eq!(
             format!("{from_flags:?}"),
             format!("{:?}", Config::default())

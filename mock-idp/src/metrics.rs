@@ -29,6 +29,11 @@ struct MapLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct GrantLabels {
     grant_type: &'static str,
     outcome: &'static str,
@@ -54,6 +59,8 @@ pub mod series {
     pub const REFRESH_REUSE_DETECTED: &str = "refresh_reuse_detected";
     pub const FAMILIES_REVOKED: &str = "families_revoked";
     pub const LOGINS: &str = "logins";
+    /// `private_key_jwt` assertions, by `outcome`: accepted, replayed or refused.
+    pub const CLIENT_ASSERTIONS: &str = "client_assertions";
     /// A gauge, not a counter: entries each in-memory map holds, by `map`.
     pub const STORE_ENTRIES: &str = "store_entries";
 
@@ -86,6 +93,7 @@ pub struct Metrics {
     tokens_issued: Family<KindLabels, Counter>,
     token_requests: Family<GrantLabels, Counter>,
     faults_injected: Family<KindLabels, Counter>,
+    client_assertions: Family<OutcomeLabels, Counter>,
     store_entries: Family<MapLabels, Gauge>,
     pub codes_issued: Counter,
     pub codes_redeemed: Counter,
@@ -124,6 +132,7 @@ impl Default for Metrics {
             tokens_issued: Family::default(),
             token_requests: Family::default(),
             faults_injected: Family::default(),
+            client_assertions: Family::default(),
             store_entries: Family::default(),
             codes_issued: Counter::default(),
             codes_redeemed: Counter::default(),
@@ -191,6 +200,11 @@ impl Default for Metrics {
         );
         registry.register(series::LOGINS, "Successful logins", metrics.logins.clone());
         registry.register(
+            series::CLIENT_ASSERTIONS,
+            "private_key_jwt client assertions, by outcome (accepted, replayed, refused)",
+            metrics.client_assertions.clone(),
+        );
+        registry.register(
             series::STORE_ENTRIES,
             "Entries held in memory, by map (set when /metrics is read)",
             metrics.store_entries.clone(),
@@ -235,6 +249,18 @@ impl Metrics {
                 grant_type,
                 outcome,
             })
+            .inc();
+    }
+
+    pub fn record_client_assertion(&self, outcome: crate::client_assertion::AssertionOutcome) {
+        use crate::client_assertion::AssertionOutcome;
+        let outcome = match outcome {
+            AssertionOutcome::Accepted => "accepted",
+            AssertionOutcome::Replayed => "replayed",
+            AssertionOutcome::Refused => "refused",
+        };
+        self.client_assertions
+            .get_or_create(&OutcomeLabels { outcome })
             .inc();
     }
 

@@ -1,6 +1,7 @@
 //! The provider's shared state as the endpoints see it: configuration, the token minter, the
 //! store, the counters and the endpoints' URLs. Built once by [`crate::App`].
 
+use crate::client_assertion::ClientAssertions;
 use crate::config::Config;
 use crate::jwt::Minter;
 use crate::metrics::Metrics;
@@ -14,6 +15,8 @@ pub struct Idp {
     pub store: Store,
     pub metrics: Metrics,
     pub urls: Urls,
+    /// The confidential client's `private_key_jwt` assertions, when it registered keys.
+    pub client_assertions: Option<ClientAssertions>,
 }
 
 /// Absolute URLs of the endpoints, made once from the issuer.

@@ -482,3 +482,131 @@ async fn client_credentials_answers_a_token_for_the_client() -> Result<()> {
     assert_eq!(public.error_code()?, "unauthorized_client");
     Ok(())
 }
+
+/// `private_key_jwt` (RFC 7523): with the client's keys registered, an assertion authenticates
+/// it at the token and introspection endpoints, once; its replay is refused and counted, and so
+/// is an assertion for another audience; discovery says the method is there.
+#[tokio::test]
+async fn a_client_assertion_authenticates_once_and_its_replay_is_refused() -> Result<()> {
+    use mock_idp::clients::CONFIDENTIAL_CLIENT_ID;
+    use mock_idp::keys::{SigningAlg, SigningKey};
+    let client_key = SigningKey::generate(SigningAlg::Es256)?;
+    let jwks = mock_idp::client_assertion::ClientJwks::parse(client_key.jwks_json().as_ref())?;
+    let idp = TestIdp::with(|config| config.client_jwks = Some(jwks)).await?;
+    let discovery = idp
+        .get("/.well-known/openid-configuration", &[])
+        .await?
+        .json()?;
+    assert!(
+        discovery["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .context("auth methods")?
+            .contains(&serde_json::json!("private_key_jwt"))
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let assertion = |jti: &str, audience: &str| -> Result<String> {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(client_key.kid().to_owned());
+        let claims = serde_json::json!({
+            "iss": CONFIDENTIAL_CLIENT_ID, "sub": CONFIDENTIAL_CLIENT_ID, "aud": audience,
+            "jti": jti, "iat": now, "exp": now + 60,
+        });
+        Ok(jsonwebtoken::encode(
+            &header,
+            &claims,
+            client_key.encoding_key(),
+        )?)
+    };
+    let token_url = idp.url("/token");
+    let shared = &idp;
+    let client_credentials = |assertion: String| async move {
+        shared
+            .post_form(
+                "/token",
+                &[
+                    ("grant_type", "client_credentials"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", &assertion),
+                ],
+                &[],
+            )
+            .await
+    };
+    let first = assertion("jti-1", &token_url)?;
+    let reply = client_credentials(first.clone()).await?;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.json());
+    let access_token = text(&reply.json()?, "access_token")?;
+    let replayed = client_credentials(first).await?;
+    assert_eq!(replayed.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(replayed.error_code()?, "invalid_client");
+    let elsewhere = client_credentials(assertion("jti-2", "https://elsewhere.test/token")?).await?;
+    assert_eq!(elsewhere.status, StatusCode::UNAUTHORIZED);
+    // The issuer is an audience too, and introspection takes an assertion as the token endpoint
+    // does.
+    let introspection = idp
+        .post_form(
+            "/introspect",
+            &[
+                ("token", &access_token),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", &assertion("jti-3", &idp.base_url())?),
+            ],
+            &[],
+        )
+        .await?;
+    assert_eq!(introspection.json()?["active"], true);
+    assert_eq!(
+        idp.metric("mock_idp_client_assertions_total{outcome=\"accepted\"}")
+            .await?,
+        2
+    );
+    assert_eq!(
+        idp.metric("mock_idp_client_assertions_total{outcome=\"replayed\"}")
+            .await?,
+        1
+    );
+    assert_eq!(
+        idp.metric("mock_idp_client_assertions_total{outcome=\"refused\"}")
+            .await?,
+        1
+    );
+    // The secret still works beside the keys.
+    let by_secret = idp.token(&[("grant_type", "client_credentials")]).await?;
+    assert_eq!(by_secret.status, StatusCode::OK);
+    Ok(())
+}
+
+/// Without registered keys, an assertion is refused in words that say how to register them.
+#[tokio::test]
+async fn an_assertion_without_registered_keys_is_refused_in_words() -> Result<()> {
+    let idp = TestIdp::start().await?;
+    let reply = idp
+        .post_form(
+            "/token",
+            &[
+                ("grant_type", "client_credentials"),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("client_assertion", "a.b.c"),
+            ],
+            &[],
+        )
+        .await?;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    let description = reply.json()?["error_description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(description.contains("--client-jwks"), "{description}");
+    Ok(())
+}

@@ -66,7 +66,7 @@ pub(super) fn grant(
 ) -> Result<TokenResponse, OAuthError> {
     request.require_form()?;
     let params = Params::parse(&request.body)?;
-    let client = clients::authenticate(request.header(header::AUTHORIZATION), &params)?;
+    let client = clients::authenticate_client(idp, request.header(header::AUTHORIZATION), &params)?;
     let grant_type = params.required("grant_type")?;
     *grant_label = match grant_type {
         GRANT_AUTHORIZATION_CODE => "authorization_code",
