@@ -27,6 +27,11 @@ const accessTokenFormat = process.env.ACCESS_TOKEN_FORMAT ?? 'opaque';
 const codeTtl = Number(process.env.CODE_TTL_S ?? 60);
 const users = Number(process.env.USERS ?? 10000);
 const consent = process.env.CONSENT ?? 'remembered';
+// CLIENT_JWKS: a JWKS file of loadtest-client's public keys; the client then authenticates with
+// private_key_jwt (RFC 7523) instead of its secret, at the token and introspection endpoints.
+const clientJwks = process.env.CLIENT_JWKS
+  ? JSON.parse(readFileSync(process.env.CLIENT_JWKS, 'utf8'))
+  : undefined;
 
 if (!['remembered', 'every'].includes(consent)) {
   console.error(`CONSENT must be remembered or every, not ${consent}`);
@@ -65,13 +70,14 @@ function configuration(issuer) {
     clients: [
       {
         client_id: 'loadtest-client',
-        client_secret: 'loadtest-secret',
         redirect_uris: ['http://127.0.0.1:3000/callback'],
         // client_credentials too: the same client asks for tokens for itself (loadgen's
         // client-credentials scenario), as mock-idp's and the Keycloak realm's does.
         grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
         response_types: ['code'],
-        token_endpoint_auth_method: 'client_secret_basic',
+        ...(clientJwks
+          ? { jwks: clientJwks, token_endpoint_auth_method: 'private_key_jwt' }
+          : { client_secret: 'loadtest-secret', token_endpoint_auth_method: 'client_secret_basic' }),
       },
       {
         client_id: 'loadtest-public',

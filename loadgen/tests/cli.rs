@@ -366,6 +366,48 @@ async fn api_flags_that_cannot_work_are_refused_in_words_before_any_load() {
     }
 }
 
+/// Client authentication flags that cannot work are refused in words before any request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_auth_flags_that_cannot_work_are_refused_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_key = dir.path().join("key.pem");
+    std::fs::write(&not_a_key, "not a key").unwrap();
+    let not_a_key = not_a_key.to_str().unwrap();
+    for (arguments, expected) in [
+        (
+            vec!["--client-auth", "private-key-jwt"],
+            "give it with --client-key FILE",
+        ),
+        (
+            vec![
+                "--client-auth",
+                "private-key-jwt",
+                "--client-key",
+                not_a_key,
+            ],
+            "is not a PEM private key for Rs256",
+        ),
+        (
+            vec!["--client-auth", "post", "--public-client"],
+            "--public-client authenticates with nothing but its client_id",
+        ),
+    ] {
+        let mut command = vec![
+            "run",
+            "--target",
+            "http://127.0.0.1:9",
+            "--scenario",
+            "client-credentials",
+        ];
+        command.extend(arguments.iter().copied());
+        let output = run_loadgen(&command).await.unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(!output.status.success(), "{arguments:?}");
+        assert!(stderr.contains(expected), "{arguments:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_preset_is_planned_seeded_run_and_reported_as_one_mix() {
     let output = run_loadgen(&["plan", "--preset", "web", "--mau", "1500000"])

@@ -44,6 +44,15 @@ fn start(access_token_format: &str) -> Result<Option<NodeOidcProvider>> {
 
 /// [`start`], asking consent on every authorization when `consent` is `every`.
 fn start_with(access_token_format: &str, consent: &str) -> Result<Option<NodeOidcProvider>> {
+    start_with_env(access_token_format, consent, &[])
+}
+
+/// [`start_with`], with more of server.mjs's environment (`CLIENT_JWKS`).
+fn start_with_env(
+    access_token_format: &str,
+    consent: &str,
+    environment: &[(&str, &std::ffi::OsStr)],
+) -> Result<Option<NodeOidcProvider>> {
     if Command::new("node").arg("--version").output().is_err() {
         eprintln!(
             "SKIPPED: node is not on the PATH; install Node.js 20+ to test against node-oidc-provider"
@@ -64,6 +73,7 @@ fn start_with(access_token_format: &str, consent: &str) -> Result<Option<NodeOid
         .env("ACCESS_TOKEN_FORMAT", access_token_format)
         .env("CODE_TTL_S", "600")
         .env("CONSENT", consent)
+        .envs(environment.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -336,5 +346,73 @@ async fn login_and_client_credentials_run_clean_against_node_oidc_provider() -> 
     assert_eq!(common::check(&result, "access_token_client"), (20, 0));
     // Asked for in the response's scope and said by introspection: both judged, none failed.
     assert_eq!(common::check(&result, "granted_scope"), (40, 0));
+    Ok(())
+}
+
+/// `private_key_jwt` against node-oidc-provider: the client registered with its public key only,
+/// seeding, TEST 2 and the client-credentials scenario each send a fresh assertion per request,
+/// and introspection of its opaque tokens authenticates the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_key_jwt_runs_clean_against_node_oidc_provider() -> Result<()> {
+    use std::sync::Arc;
+
+    use loadgen::protocol::client_auth::{AssertionAudience, ClientAuth, ClientKey};
+    use loadgen::protocol::client_credentials::ClientCredentials;
+    use loadgen::protocol::token_signing::SigningAlgorithm;
+    use mock_idp::keys::{SigningAlg, SigningKey};
+
+    let dir = tempfile::tempdir()?;
+    let key_path = dir.path().join("client-key.pem");
+    let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    std::fs::write(&key_path, pair.serialize_pem())?;
+    // mock-idp's key type writes the public JWK (with its kid) the provider registers.
+    let public = SigningKey::from_pem_file(SigningAlg::Es256, &key_path)?;
+    let jwks_path = dir.path().join("client-jwks.json");
+    std::fs::write(&jwks_path, public.jwks_json().as_bytes())?;
+    let Some(idp) = start_with_env(
+        "opaque",
+        "remembered",
+        &[("CLIENT_JWKS", jwks_path.as_os_str())],
+    )?
+    else {
+        return Ok(());
+    };
+    let client = ClientCredentials {
+        client_secret: None,
+        auth: ClientAuth::PrivateKeyJwt {
+            key: Arc::new(ClientKey::from_pem_file(
+                &key_path,
+                SigningAlgorithm::Es256,
+                Some(public.kid().to_owned()),
+                AssertionAudience::TokenEndpoint,
+            )?),
+            audience: None,
+        },
+        ..ClientCredentials::default()
+    };
+    let families = 3;
+    let seeds = loadgen::seeding::seeder::make_seeds(&SeedConfig {
+        refresh_families: families,
+        client: client.clone(),
+        concurrency: 3,
+        ..SeedConfig::new(idp.issuer.as_str())
+    })
+    .await?;
+    for (scenario, vus) in [
+        (ScenarioKind::RefreshStorm, families),
+        (ScenarioKind::ClientCredentials, 3),
+    ] {
+        let mut config = run_config(scenario, &idp.issuer, steady(15.0, 1.0), vus);
+        config.client = client.clone();
+        if scenario == ScenarioKind::ClientCredentials {
+            config.machine_clients =
+                loadgen::protocol::machine_clients::MachineClients::run_client("");
+        }
+        let (_handle, stop) = stop_signal();
+        let result = loadgen::run(&config, seeds.clone(), stop).await?;
+        assert_clean(&result);
+        // Opaque tokens, each introspected with an assertion of its own.
+        assert_eq!(common::check(&result, "access_token_active"), (15, 0));
+    }
     Ok(())
 }

@@ -124,7 +124,9 @@ pub(crate) async fn execute(args: CapacityArgs) -> anyhow::Result<ExitCode> {
         transport: transport.clone(),
         max_vus: args.max_vus,
         timeout: args.timeout,
-        client: args.client.credentials(),
+        client: args
+            .client
+            .credentials(args.transport.client_key.as_deref())?,
         access_token_audience: args.access_token_audience,
         access_token: args.access_token,
         thresholds: args.thresholds.thresholds(),
@@ -134,7 +136,9 @@ pub(crate) async fn execute(args: CapacityArgs) -> anyhow::Result<ExitCode> {
     };
     let seeding = SeedConfig {
         transport,
-        client: args.client.credentials(),
+        client: args
+            .client
+            .credentials(args.transport.client_key.as_deref())?,
         password: args.sign_in.users.password.clone(),
         user_prefix: args.sign_in.users.user_prefix.clone(),
         ..SeedConfig::new(args.target)

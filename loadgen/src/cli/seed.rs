@@ -110,7 +110,9 @@ pub(crate) async fn execute(args: SeedArgs) -> anyhow::Result<ExitCode> {
         codes,
         refresh_families,
         sessions,
-        client: args.client.credentials(),
+        client: args
+            .client
+            .credentials(args.transport.client_key.as_deref())?,
         password: args.users.password,
         user_prefix: args.users.user_prefix,
         hints: args.forms.hints(),

@@ -1,7 +1,7 @@
 //! Flags more than one command takes: the client, the connections (TLS, HTTP/2, --resolve), the
 //! test users, the arrival-rate profile, the reports besides the result file, and how checks and progress are named on the command line.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -9,10 +9,14 @@ use clap::Args;
 use loadgen::http::connection::{Resolve, TransportSettings};
 use loadgen::http::tls::{ClientCertificate, TlsSettings};
 use loadgen::protocol::browser::FormHints;
+use std::sync::Arc;
+
+use loadgen::protocol::client_auth::{AssertionAudience, ClientAuth, ClientAuthMethod, ClientKey};
 use loadgen::protocol::client_credentials::{
     ClientCredentials, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URI,
     DEFAULT_SCOPE,
 };
+use loadgen::protocol::token_signing::SigningAlgorithm;
 use loadgen::results::names::Check;
 use loadgen::terminal::ProgressMode;
 use loadgen::{LoadProfile, RunResult};
@@ -34,16 +38,70 @@ pub(crate) struct ClientArgs {
     /// Scope of authorization requests.
     #[arg(long, env = "LOADGEN_SCOPE", default_value = DEFAULT_SCOPE)]
     pub(crate) scope: String,
+    /// How the client authenticates at the token, introspection and revocation endpoints:
+    /// client_secret_basic, client_secret_post, or private_key_jwt (RFC 7523: a fresh assertion
+    /// signed with --client-key for every request).
+    #[arg(long, env = "LOADGEN_CLIENT_AUTH", value_enum, default_value = "basic")]
+    pub(crate) client_auth: ClientAuthMethod,
+    /// The algorithm of --client-key.
+    #[arg(
+        long,
+        env = "LOADGEN_CLIENT_KEY_ALG",
+        value_enum,
+        default_value = "RS256"
+    )]
+    pub(crate) client_key_alg: SigningAlgorithm,
+    /// The `kid` of --client-key, named in each assertion's header (as the provider registered
+    /// it).
+    #[arg(long, env = "LOADGEN_CLIENT_KEY_ID")]
+    pub(crate) client_key_id: Option<String>,
+    /// The `aud` of each assertion: the token endpoint's URL (OpenID Connect's advice) or the
+    /// issuer, as the provider requires.
+    #[arg(
+        long,
+        env = "LOADGEN_ASSERTION_AUDIENCE",
+        value_enum,
+        default_value = "token-endpoint"
+    )]
+    pub(crate) assertion_audience: AssertionAudience,
 }
 
 impl ClientArgs {
-    pub(crate) fn credentials(&self) -> ClientCredentials {
-        ClientCredentials {
+    /// The client, its key (`--client-key`, which also serves a TLS client certificate) read
+    /// when it authenticates with one.
+    pub(crate) fn credentials(&self, key: Option<&Path>) -> anyhow::Result<ClientCredentials> {
+        let auth = match (self.client_auth, key) {
+            (ClientAuthMethod::Basic, _) => ClientAuth::Basic,
+            (ClientAuthMethod::Post, _) => ClientAuth::Post,
+            (ClientAuthMethod::PrivateKeyJwt, Some(path)) => ClientAuth::PrivateKeyJwt {
+                key: Arc::new(ClientKey::from_pem_file(
+                    path,
+                    self.client_key_alg,
+                    self.client_key_id.clone(),
+                    self.assertion_audience,
+                )?),
+                audience: None,
+            },
+            (ClientAuthMethod::PrivateKeyJwt, None) => anyhow::bail!(
+                "--client-auth private-key-jwt signs with the client's private key: give it with \
+                 --client-key FILE (PEM) and --client-key-alg"
+            ),
+        };
+        if self.public_client && auth != ClientAuth::Basic {
+            anyhow::bail!(
+                "--public-client authenticates with nothing but its client_id; leave out \
+                 --client-auth"
+            );
+        }
+        Ok(ClientCredentials {
             client_id: self.client_id.clone(),
-            client_secret: (!self.public_client).then(|| self.client_secret.clone()),
+            client_secret: (!self.public_client
+                && self.client_auth != ClientAuthMethod::PrivateKeyJwt)
+                .then(|| self.client_secret.clone()),
             redirect_uri: self.redirect_uri.clone(),
             scope: self.scope.clone(),
-        }
+            auth,
+        })
     }
 }
 
@@ -62,8 +120,9 @@ pub(crate) struct TransportArgs {
     /// A PEM certificate chain presented on every TLS connection (fronts that require mTLS).
     #[arg(long, env = "LOADGEN_CLIENT_CERT", requires = "client_key")]
     pub(crate) client_cert: Option<PathBuf>,
-    /// The PEM private key of --client-cert.
-    #[arg(long, env = "LOADGEN_CLIENT_KEY", requires = "client_cert")]
+    /// The PEM private key of --client-cert, and the key that signs the assertions of
+    /// --client-auth private-key-jwt.
+    #[arg(long, env = "LOADGEN_CLIENT_KEY")]
     pub(crate) client_key: Option<PathBuf>,
     /// Speak HTTP/2: negotiated by ALPN over https (a provider that does not agree fails before
     /// load), with prior knowledge over plain http.

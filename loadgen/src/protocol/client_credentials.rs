@@ -1,9 +1,13 @@
 //! The OAuth client the load test acts as: its id, secret, redirect URI and scope, and how it
-//! authenticates at the token endpoint (RFC 6749 section 2.3.1).
+//! authenticates at the token endpoint (RFC 6749 section 2.3.1, RFC 7523: [`ClientAuth`]).
+
+use std::borrow::Cow;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use http::HeaderValue;
+
+use crate::protocol::client_auth::{ClientAuth, JWT_BEARER_ASSERTION};
 
 /// Default client of the mock IdP.
 pub const DEFAULT_CLIENT_ID: &str = "loadtest-client";
@@ -25,6 +29,8 @@ pub struct ClientCredentials {
     pub redirect_uri: String,
     /// Scope to request.
     pub scope: String,
+    /// How it authenticates (a public client, without a secret, names itself only).
+    pub auth: ClientAuth,
 }
 
 impl Default for ClientCredentials {
@@ -34,6 +40,7 @@ impl Default for ClientCredentials {
             client_secret: Some(DEFAULT_CLIENT_SECRET.into()),
             redirect_uri: DEFAULT_REDIRECT_URI.into(),
             scope: DEFAULT_SCOPE.into(),
+            auth: ClientAuth::Basic,
         }
     }
 }
@@ -42,11 +49,63 @@ impl ClientCredentials {
     /// The `Authorization: Basic` value (RFC 6749 section 2.3.1: both parts form-encoded first),
     /// or `None` for a public client.
     pub fn basic_authorization(&self) -> Option<HeaderValue> {
+        if self.auth != ClientAuth::Basic {
+            return None;
+        }
         let secret = self.client_secret.as_ref()?;
         let encode =
             |part: &str| form_urlencoded::byte_serialize(part.as_bytes()).collect::<String>();
         let pair = format!("{}:{}", encode(&self.client_id), encode(secret));
         HeaderValue::from_str(&format!("Basic {}", BASE64.encode(pair))).ok()
+    }
+}
+
+impl ClientCredentials {
+    /// The same client, its assertions (with `private_key_jwt`) addressed to the provider of
+    /// `issuer` whose token endpoint is `token_endpoint`.
+    pub fn for_provider(&self, issuer: &str, token_endpoint: &str) -> Self {
+        Self {
+            auth: self.auth.for_provider(issuer, token_endpoint),
+            ..self.clone()
+        }
+    }
+
+    /// Whether it is a public client: no secret and no key, only its `client_id`.
+    pub fn is_public(&self) -> bool {
+        self.client_secret.is_none() && !self.signs_assertions()
+    }
+
+    /// Whether it authenticates with a fresh assertion per request (`private_key_jwt`), so no
+    /// request body that carries its credentials may be sent twice.
+    pub fn signs_assertions(&self) -> bool {
+        matches!(self.auth, ClientAuth::PrivateKeyJwt { .. })
+    }
+
+    /// The form parameters that authenticate this client in a request body: none for
+    /// `client_secret_basic` (its header does), `client_id` and the secret for
+    /// `client_secret_post`, `client_id` and a fresh assertion for `private_key_jwt`, and
+    /// `client_id` alone for a public client.
+    pub fn form_parameters(&self) -> Vec<(&'static str, Cow<'_, str>)> {
+        let id = Cow::Borrowed(self.client_id.as_str());
+        match (&self.auth, &self.client_secret) {
+            (ClientAuth::PrivateKeyJwt { key, audience }, _) => {
+                // The key signed once when it was read, so signing cannot fail here; an empty
+                // assertion would be refused by the provider, in its words, if it ever did.
+                let assertion = key
+                    .assertion(&self.client_id, audience.as_deref().unwrap_or_default())
+                    .unwrap_or_default();
+                vec![
+                    ("client_id", id),
+                    ("client_assertion_type", Cow::Borrowed(JWT_BEARER_ASSERTION)),
+                    ("client_assertion", Cow::Owned(assertion)),
+                ]
+            }
+            (ClientAuth::Post, Some(secret)) => {
+                vec![("client_id", id), ("client_secret", Cow::Borrowed(secret))]
+            }
+            (_, None) => vec![("client_id", id)],
+            (ClientAuth::Basic, Some(_)) => Vec::new(),
+        }
     }
 }
 

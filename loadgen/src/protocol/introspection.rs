@@ -3,14 +3,19 @@
 
 use bytes::Bytes;
 
-/// The form body asking whether access token `token` is active.
-pub fn introspection_body(token: &str) -> Bytes {
-    Bytes::from(
-        form_urlencoded::Serializer::new(String::new())
-            .append_pair("token", token)
-            .append_pair("token_type_hint", "access_token")
-            .finish(),
-    )
+use crate::protocol::client_credentials::ClientCredentials;
+
+/// The form body `client` sends to ask whether access token `token` is active (with its
+/// credentials when they go in the body).
+pub fn introspection_body(client: &ClientCredentials, token: &str) -> Bytes {
+    let mut serializer = form_urlencoded::Serializer::new(String::new());
+    serializer
+        .append_pair("token", token)
+        .append_pair("token_type_hint", "access_token");
+    for (name, value) in client.form_parameters() {
+        serializer.append_pair(name, &value);
+    }
+    Bytes::from(serializer.finish())
 }
 
 /// What an introspection answer says of a token, read once: whether it is active, and for an
@@ -89,7 +94,7 @@ mod tests {
             }
         );
         assert_eq!(
-            introspection_body("a b"),
+            introspection_body(&ClientCredentials::default(), "a b"),
             Bytes::from_static(b"token=a+b&token_type_hint=access_token")
         );
     }

@@ -12,6 +12,7 @@
 pub mod app_tokens;
 pub mod authorization;
 pub mod browser;
+pub mod client_auth;
 pub mod client_credentials;
 pub mod code_flow;
 pub mod discovery;

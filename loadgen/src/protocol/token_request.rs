@@ -13,7 +13,7 @@ pub const TOKEN_EXCHANGE_GRANT: &str = "urn:ietf:params:oauth:grant-type:token-e
 /// Token type URI of an access token (RFC 8693 section 3).
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 /// The headers of a token request by `client`: the form content type and, for a confidential
-/// client, its `client_secret_basic` credentials.
+/// client authenticating with `client_secret_basic`, its credentials.
 pub fn token_request_headers(client: &ClientCredentials) -> Vec<(HeaderName, HeaderValue)> {
     const FORM: HeaderValue = HeaderValue::from_static("application/x-www-form-urlencoded");
     let mut headers = vec![(CONTENT_TYPE, FORM)];
@@ -27,9 +27,8 @@ fn form(client: &ClientCredentials, pairs: &[(&str, &str)]) -> Bytes {
     for (name, value) in pairs {
         serializer.append_pair(name, value);
     }
-    // A public client has no secret to authenticate with, so it names itself in the body.
-    if client.client_secret.is_none() {
-        serializer.append_pair("client_id", &client.client_id);
+    for (name, value) in client.form_parameters() {
+        serializer.append_pair(name, &value);
     }
     Bytes::from(serializer.finish())
 }

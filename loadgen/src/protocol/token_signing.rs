@@ -17,6 +17,9 @@ pub enum SigningAlgorithm {
     /// RSASSA-PKCS1-v1_5 with SHA-256, an RSA private key in PEM.
     #[value(name = "RS256")]
     Rs256,
+    /// RSASSA-PSS with SHA-256, an RSA private key in PEM.
+    #[value(name = "PS256")]
+    Ps256,
     /// ECDSA on P-256 with SHA-256, an EC private key in PEM.
     #[value(name = "ES256")]
     Es256,
@@ -26,10 +29,12 @@ pub enum SigningAlgorithm {
 }
 
 impl SigningAlgorithm {
-    fn algorithm(self) -> Algorithm {
+    /// jsonwebtoken's name of it.
+    pub fn algorithm(self) -> Algorithm {
         match self {
             SigningAlgorithm::Hs256 => Algorithm::HS256,
             SigningAlgorithm::Rs256 => Algorithm::RS256,
+            SigningAlgorithm::Ps256 => Algorithm::PS256,
             SigningAlgorithm::Es256 => Algorithm::ES256,
             SigningAlgorithm::EdDsa => Algorithm::EdDSA,
         }
@@ -86,6 +91,19 @@ pub fn fill_user(template: &str, user: &str, number: usize) -> String {
         .replace("{{n}}", &number.to_string())
 }
 
+/// The key of `pem` (a PEM private key, or an HS256 secret's bytes) for `algorithm`.
+pub(crate) fn encoding_key(
+    pem: &[u8],
+    algorithm: SigningAlgorithm,
+) -> jsonwebtoken::errors::Result<EncodingKey> {
+    match algorithm {
+        SigningAlgorithm::Rs256 | SigningAlgorithm::Ps256 => EncodingKey::from_rsa_pem(pem),
+        SigningAlgorithm::Es256 => EncodingKey::from_ec_pem(pem),
+        SigningAlgorithm::EdDsa => EncodingKey::from_ed_pem(pem),
+        SigningAlgorithm::Hs256 => Ok(EncodingKey::from_secret(pem)),
+    }
+}
+
 /// Signs the access tokens of `--token-source sign`.
 pub struct TokenSigner {
     key: EncodingKey,
@@ -133,13 +151,7 @@ impl TokenSigner {
             path: path.display().to_string(),
             source,
         })?;
-        let key = match algorithm {
-            SigningAlgorithm::Rs256 => EncodingKey::from_rsa_pem(&pem),
-            SigningAlgorithm::Es256 => EncodingKey::from_ec_pem(&pem),
-            SigningAlgorithm::EdDsa => EncodingKey::from_ed_pem(&pem),
-            SigningAlgorithm::Hs256 => Ok(EncodingKey::from_secret(&pem)),
-        }
-        .map_err(|error| SigningError::Key {
+        let key = encoding_key(&pem, algorithm).map_err(|error| SigningError::Key {
             path: path.display().to_string(),
             algorithm,
             reason: error.to_string(),

@@ -367,7 +367,9 @@ async fn run_scenario<S: Scenario>(
             target: Arc::clone(&target),
             authorize: paths.authorize.clone(),
             token: paths.token.clone(),
-            client: config.client.clone(),
+            client: config
+                .client
+                .for_provider(&discovery.issuer, &paths.token.to_string()),
             issuer: discovery.issuer.clone(),
             issuer_parameter_required: discovery.authorization_response_iss_parameter_supported,
             sessions: seeds.sessions.clone(),

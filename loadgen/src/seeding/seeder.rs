@@ -577,11 +577,16 @@ pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
         ProgressBar::hidden()
     };
 
+    // Assertions (private_key_jwt) name this provider's token endpoint or issuer.
+    let mut bound = config.clone();
+    bound.client = config
+        .client
+        .for_provider(&discovery.issuer, &endpoints.token.to_string());
     let mut context = SeedContext {
-        config: config.clone(),
+        token_headers: token_request_headers(&bound.client),
+        config: bound,
         authorize: endpoints.authorize,
         token: endpoints.token,
-        token_headers: token_request_headers(&config.client),
         issuer: discovery.issuer.clone(),
         issuer_parameter_required: discovery.authorization_response_iss_parameter_supported,
         signed_in: HashMap::new(),

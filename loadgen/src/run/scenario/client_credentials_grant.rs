@@ -7,6 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 
+use crate::protocol::client_credentials::ClientCredentials;
 use crate::protocol::token_request::{client_credentials_body, token_request_headers};
 use crate::results::names::{Check, Endpoint};
 use crate::run::scenario::vu::{Expect, TokenExpectations};
@@ -21,7 +22,10 @@ pub struct ClientCredentialsGrant;
 pub struct MachineClient {
     client_id: String,
     headers: Vec<(HeaderName, HeaderValue)>,
-    body: Bytes,
+    /// The body, made once when it authenticates with a secret; made per request (with a
+    /// fresh assertion) when it authenticates with a key.
+    body: Option<Bytes>,
+    client: ClientCredentials,
 }
 
 /// The scopes of `asked` that `granted` (space-separated) lacks.
@@ -42,17 +46,20 @@ impl Scenario for ClientCredentialsGrant {
     async fn set_up(vu: &mut Vu) -> Result<MachineClient, String> {
         let context = Arc::clone(vu.context());
         let client = context.machine_clients.for_vu(vu.id(), &context.client);
-        if client.client_secret.is_none() {
+        if client.is_public() {
             return Err(format!(
                 "client {} has no secret: a public client cannot ask for tokens for itself \
                  (RFC 6749 section 4.4); give --client-secret or --clients",
                 client.client_id
             ));
         }
+        let client = client.for_provider(&context.issuer, &context.paths.token.to_string());
         Ok(MachineClient {
             client_id: client.client_id.clone(),
-            headers: token_request_headers(client),
-            body: client_credentials_body(client, &context.machine_clients.scope),
+            headers: token_request_headers(&client),
+            body: (!client.signs_assertions())
+                .then(|| client_credentials_body(&client, &context.machine_clients.scope)),
+            client,
         })
     }
 
@@ -64,7 +71,10 @@ impl Scenario for ClientCredentialsGrant {
                 Method::POST,
                 &context.paths.token,
                 &client.headers,
-                client.body.clone(),
+                match &client.body {
+                    Some(body) => body.clone(),
+                    None => client_credentials_body(&client.client, &context.machine_clients.scope),
+                },
                 iteration.intended_start,
                 Expect::Status(StatusCode::OK),
             )

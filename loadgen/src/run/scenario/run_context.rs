@@ -111,6 +111,8 @@ pub struct RunContext {
     /// Headers of every introspection request: the form content type and the introspecting
     /// client's Basic credentials (the test client's unless another was given).
     introspection_headers: Vec<(HeaderName, HeaderValue)>,
+    /// The client that introspects, whose credentials go in the body when its method says so.
+    introspection_client: ClientCredentials,
     /// Set by the first introspection of the run; when it called the token inactive, what that
     /// means and what to do, and the stop that ends the run at once.
     first_introspection_done: AtomicBool,
@@ -145,6 +147,8 @@ impl RunContext {
         vus: usize,
         recorder_shards: usize,
     ) -> Self {
+        // Assertions (private_key_jwt) name this provider's token endpoint or issuer.
+        let client = client.for_provider(&issuer, &paths.token.to_string());
         Self {
             scenario,
             target,
@@ -155,6 +159,7 @@ impl RunContext {
             introspection_refusal: OnceLock::new(),
             introspection_refused: stop_signal(),
             introspection_client_id: client.client_id.clone(),
+            introspection_client: client.clone(),
             hints: FormHints::default(),
             users: TestUsers::default(),
             machine_clients: MachineClients::default(),
@@ -204,9 +209,11 @@ impl RunContext {
         hints: FormHints,
     ) -> Self {
         if let Some(client) = client {
-            self.introspection_headers = token_request_headers(client);
+            let client = client.for_provider(&self.issuer, &self.paths.token.to_string());
+            self.introspection_headers = token_request_headers(&client);
             self.introspection_client_given = true;
             self.introspection_client_id.clone_from(&client.client_id);
+            self.introspection_client = client;
         }
         self.hints = hints;
         self
@@ -237,6 +244,11 @@ impl RunContext {
     /// The headers of every introspection request.
     pub fn introspection_headers(&self) -> &[(HeaderName, HeaderValue)] {
         &self.introspection_headers
+    }
+
+    /// The client that introspects.
+    pub fn introspection_client(&self) -> &ClientCredentials {
+        &self.introspection_client
     }
 
     /// Counts an iteration that approved a consent page.

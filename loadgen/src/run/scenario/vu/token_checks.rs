@@ -130,7 +130,7 @@ impl Vu {
             return (true, AccessTokenFacts::default());
         };
         context.count_access_token(AccessTokenBasis::Introspection);
-        let body = introspection_body(token);
+        let body = introspection_body(context.introspection_client(), token);
         let Some(response) = self
             .step(
                 Endpoint::Introspection,
