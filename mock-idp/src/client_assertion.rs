@@ -262,6 +262,58 @@ impl ClientAssertions {
     }
 }
 
+/// Why a client key could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientKeyFileError {
+    /// Only RSA and P-256 keys are made here (HMAC keys are shared secrets, not what
+    /// `private_key_jwt` signs with; an Ed25519 key can be made with `openssl genpkey`).
+    #[error("mock-idp makes RS256 and ES256 client keys, not {0:?}")]
+    Unsupported(crate::keys::SigningAlg),
+    /// The key could not be made.
+    #[error("could not make the client key: {0}")]
+    Generate(String),
+    /// A file could not be written.
+    #[error("could not write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    /// The key made could not be read back.
+    #[error("the client key made could not be read back: {0}")]
+    ReadBack(#[from] crate::keys::KeyError),
+}
+
+/// A client key pair made for tests and the pipeline: writes `client-key.pem` (the private key,
+/// for loadgen's `--client-key`) and `client-jwks.json` (its public JWK, for `--client-jwks`)
+/// into `directory`, and returns both paths and the key's `kid`.
+pub fn write_client_key(
+    directory: &std::path::Path,
+    alg: crate::keys::SigningAlg,
+) -> Result<(std::path::PathBuf, std::path::PathBuf, String), ClientKeyFileError> {
+    use crate::keys::{SigningAlg, SigningKey};
+    let algorithm = match alg {
+        SigningAlg::Rs256 => &rcgen::PKCS_RSA_SHA256,
+        SigningAlg::Es256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+        SigningAlg::EdDsa | SigningAlg::Hs256 => return Err(ClientKeyFileError::Unsupported(alg)),
+    };
+    let pair = rcgen::KeyPair::generate_for(algorithm)
+        .map_err(|error| ClientKeyFileError::Generate(error.to_string()))?;
+    let write = |path: &std::path::Path, contents: &[u8]| {
+        std::fs::create_dir_all(directory)
+            .and_then(|()| std::fs::write(path, contents))
+            .map_err(|source| ClientKeyFileError::Write {
+                path: path.display().to_string(),
+                source,
+            })
+    };
+    let key_path = directory.join("client-key.pem");
+    write(&key_path, pair.serialize_pem().as_bytes())?;
+    let key = SigningKey::from_pem_file(alg, &key_path)?;
+    let jwks_path = directory.join("client-jwks.json");
+    write(&jwks_path, key.jwks_json().as_bytes())?;
+    Ok((key_path, jwks_path, key.kid().to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use jsonwebtoken::{EncodingKey, Header};
@@ -369,6 +421,28 @@ mod tests {
         }
         let (_, full) = assertions.verify(&sign(&key, claims("3", now)), now);
         assert!(matches!(full, Err(OAuthError::StoreFull(_))), "{full:?}");
+    }
+
+    #[test]
+    fn a_client_key_made_for_the_pipeline_signs_assertions_its_jwks_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        for alg in [SigningAlg::Rs256, SigningAlg::Es256] {
+            let (key_path, jwks_path, kid) = write_client_key(dir.path(), alg).unwrap();
+            let key = SigningKey::from_pem_file(alg, &key_path).unwrap();
+            assert_eq!(key.kid(), kid);
+            let jwks = ClientJwks::parse(&std::fs::read_to_string(jwks_path).unwrap()).unwrap();
+            let assertions = ClientAssertions::new(CLIENT, &jwks, vec![TOKEN_URL.into()], 10);
+            let now = now();
+            assert_eq!(
+                assertions.verify(&sign(&key, claims("k", now)), now).0,
+                AssertionOutcome::Accepted,
+                "{alg:?}"
+            );
+        }
+        assert!(matches!(
+            write_client_key(dir.path(), SigningAlg::Hs256),
+            Err(ClientKeyFileError::Unsupported(SigningAlg::Hs256))
+        ));
     }
 
     #[test]

@@ -143,6 +143,19 @@ struct Cli {
     /// key.pem), for another provider to serve, and exit.
     #[arg(long, value_name = "DIR", exclusive = true)]
     make_tls_certificates: Option<PathBuf>,
+    /// Only make a client key pair in DIR (client-key.pem for loadgen's --client-key,
+    /// client-jwks.json for --client-jwks), print its kid, and exit. RS256 unless
+    /// --client-key-alg says ES256.
+    #[arg(long, value_name = "DIR")]
+    make_client_key: Option<PathBuf>,
+    /// The algorithm of the key --make-client-key makes: RS256 or ES256.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "RS256",
+        requires = "make_client_key"
+    )]
+    client_key_alg: SigningAlg,
     /// A JWKS file of the confidential client's public keys: `loadtest-client` may then
     /// authenticate with `private_key_jwt` (RFC 7523) too, each assertion's `jti` used once.
     #[arg(long, env = "MOCK_IDP_CLIENT_JWKS", value_name = "FILE")]
@@ -208,6 +221,18 @@ fn main() -> anyhow::Result<()> {
             directory.join("ca.pem").display(),
             certificate.display(),
             key.display()
+        );
+        return Ok(());
+    }
+    if let Some(directory) = &cli.make_client_key {
+        let (key, jwks, kid) =
+            mock_idp::client_assertion::write_client_key(directory, cli.client_key_alg)?;
+        println!(
+            "wrote {} (loadgen --client-key, --client-key-alg {}, --client-key-id {kid}) and {} \
+             (mock-idp --client-jwks)",
+            key.display(),
+            cli.client_key_alg.as_str(),
+            jwks.display()
         );
         return Ok(());
     }
