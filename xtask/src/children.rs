@@ -138,17 +138,54 @@ impl Tls {
     }
 }
 
+/// The client key loadgen signs `private_key_jwt` assertions with (made for the run by
+/// `mock-idp --make-client-key`, its JWKS registered with the provider).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientKey {
+    /// The PEM private key.
+    pub key: PathBuf,
+    /// Its JWKS, for the provider.
+    pub jwks: PathBuf,
+}
+
+impl ClientKey {
+    /// The algorithm of the keys the pipeline makes.
+    pub const ALGORITHM: &str = "ES256";
+
+    fn loadgen_args(&self) -> Vec<OsString> {
+        vec![
+            "--client-auth".into(),
+            "private-key-jwt".into(),
+            "--client-key".into(),
+            self.key.clone().into(),
+            "--client-key-alg".into(),
+            Self::ALGORITHM.into(),
+        ]
+    }
+}
+
 /// The release `loadgen` binary.
 #[derive(Debug, Clone)]
 pub struct Loadgen {
     binary: PathBuf,
     tls: Option<Tls>,
+    client_key: Option<ClientKey>,
 }
 
 impl Loadgen {
     /// `binary`, a release build of loadgen.
     pub fn new(binary: PathBuf) -> Self {
-        Self { binary, tls: None }
+        Self {
+            binary,
+            tls: None,
+            client_key: None,
+        }
+    }
+
+    /// The same loadgen, its client authenticating with `client_key` when one is given.
+    pub fn with_client_key(mut self, client_key: Option<ClientKey>) -> Self {
+        self.client_key = client_key;
+        self
     }
 
     /// The same loadgen, reaching the provider over HTTPS as `tls` says (plain HTTP when `None`).
@@ -157,8 +194,16 @@ impl Loadgen {
         self
     }
 
+    /// How every command reaches the provider and authenticates its client.
     fn transport_args(&self) -> Vec<OsString> {
-        self.tls.as_ref().map(Tls::loadgen_args).unwrap_or_default()
+        let mut args = self.tls.as_ref().map(Tls::loadgen_args).unwrap_or_default();
+        args.extend(
+            self.client_key
+                .as_ref()
+                .map(ClientKey::loadgen_args)
+                .unwrap_or_default(),
+        );
+        args
     }
 
     /// The binary, for commands timed in a shell (`wrk-compare`).
@@ -596,6 +641,39 @@ mod tests {
             ))[3..5],
             ["--codes", "0"]
         );
+    }
+
+    #[test]
+    fn every_command_reaches_the_provider_over_tls_and_signs_with_the_run_s_key() {
+        let loadgen = Loadgen::new("loadgen".into())
+            .with_tls(Some(Tls {
+                ca_cert: "ca.pem".into(),
+                http2: true,
+            }))
+            .with_client_key(Some(ClientKey {
+                key: "client-key.pem".into(),
+                jwks: "client-jwks.json".into(),
+            }));
+        let args: Vec<String> = loadgen
+            .transport_args()
+            .iter()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "--ca-cert",
+                "ca.pem",
+                "--http2",
+                "--client-auth",
+                "private-key-jwt",
+                "--client-key",
+                "client-key.pem",
+                "--client-key-alg",
+                "ES256"
+            ]
+        );
+        assert!(Loadgen::new("loadgen".into()).transport_args().is_empty());
     }
 
     #[test]

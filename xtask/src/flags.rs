@@ -200,6 +200,17 @@ pub enum Idp {
     Keycloak,
 }
 
+/// How loadgen's client authenticates in the pipeline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClientAuth {
+    /// Its secret in `Authorization: Basic` (the default).
+    #[default]
+    Basic,
+    /// RFC 7523 assertions signed with an ES256 key made for the run, whose JWKS the pipeline
+    /// registers with the provider it boots (mock-idp or node-oidc-provider).
+    PrivateKeyJwt,
+}
+
 /// Flags of the pipeline (the default command).
 #[derive(Debug, Clone, Args)]
 pub struct PipelineArgs {
@@ -232,6 +243,10 @@ pub struct PipelineArgs {
     /// Speak HTTP/2 to the provider (negotiated by ALPN; needs --tls).
     #[arg(long, requires = "tls")]
     pub http2: bool,
+    /// How loadgen's client authenticates: basic, or private-key-jwt with a key made for the run
+    /// and registered with the provider booted.
+    #[arg(long, value_enum, default_value_t = ClientAuth::Basic, conflicts_with = "target")]
+    pub client_auth: ClientAuth,
     /// Run one of loadgen's named mixes (keycloak-sizing: sign-ins, client-credentials grants
     /// and refreshes side by side) instead of TEST 1-3, gated as one verdict.
     #[arg(long, conflicts_with_all = ["target", "tls", "rate"])]
@@ -267,6 +282,7 @@ impl PipelineArgs {
             skip_benches: false,
             tls: false,
             http2: false,
+            client_auth: ClientAuth::Basic,
             mix: None,
             mix_scale: None,
         }

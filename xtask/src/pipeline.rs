@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use xshell::cmd;
 
-use crate::children::{EXIT_THRESHOLD_FAILED, Loadgen, Profile, SeedCounts, TestRun, Tls};
-use crate::flags::{Idp, PipelineArgs};
+use crate::children::{
+    ClientKey, EXIT_THRESHOLD_FAILED, Loadgen, Profile, SeedCounts, TestRun, Tls,
+};
+use crate::flags::{ClientAuth, Idp, PipelineArgs};
 use crate::process::{self, IdpProcess};
 use crate::run_dir::RunDir;
 use crate::workspace::Workspace;
@@ -96,6 +98,8 @@ struct Pipeline {
     idp: Option<IdpProcess>,
     /// How the children reach the provider when it serves HTTPS.
     tls: Option<Tls>,
+    /// The key loadgen's client signs its assertions with, with `--client-auth private-key-jwt`.
+    client_key: Option<ClientKey>,
     target: String,
     seeds: PathBuf,
     /// Failures outside any one test (a step that failed); each fails the run.
@@ -125,6 +129,7 @@ pub fn run(args: &PipelineArgs, mode: Mode) -> Result<()> {
         profile,
         idp: None,
         tls: None,
+        client_key: None,
         target: args
             .target
             .as_deref()
@@ -180,7 +185,10 @@ fn steps_table(times: &[(String, Duration)]) -> String {
 impl Pipeline {
     /// loadgen, reaching the provider as the run does (over HTTPS with `--tls`).
     fn loadgen(&self) -> Loadgen {
-        self.workspace.loadgen().with_tls(self.tls.clone())
+        self.workspace
+            .loadgen()
+            .with_tls(self.tls.clone())
+            .with_client_key(self.client_key.clone())
     }
 }
 
@@ -196,23 +204,47 @@ fn boot(pipeline: &mut Pipeline) -> Result<Outcome> {
     let tls_dir = pipeline.run_dir.tls();
     let tls_dir_text = tls_dir.display().to_string();
     // A provider other than mock-idp serves HTTPS with a CA and certificate made for the run.
-    let mut tls_files = Vec::new();
+    let mut provider_env = Vec::new();
     if pipeline.args.tls && pipeline.args.idp != Idp::MockIdp {
         pipeline.workspace.make_tls_certificates(&tls_dir)?;
-        tls_files = vec![
+        provider_env = vec![
             ("TLS_CERT", tls_dir.join("cert.pem").display().to_string()),
             ("TLS_KEY", tls_dir.join("key.pem").display().to_string()),
         ];
     }
-    let mut settings: Vec<(&str, &str)> = tls_files
+    // With private_key_jwt, a key made for the run, its JWKS registered with the provider.
+    if pipeline.args.client_auth == ClientAuth::PrivateKeyJwt {
+        if pipeline.args.idp == Idp::Keycloak {
+            bail!(
+                "--client-auth private-key-jwt registers the run's key with mock-idp or \
+                 node-oidc-provider; the Keycloak realm here has no client key registered"
+            );
+        }
+        let client_key = pipeline
+            .workspace
+            .make_client_key(&pipeline.run_dir.path().join("client-key"))?;
+        provider_env.push(("CLIENT_JWKS", client_key.jwks.display().to_string()));
+        pipeline.client_key = Some(client_key);
+    }
+    let mut settings: Vec<(&str, &str)> = provider_env
         .iter()
         .map(|(name, value)| (*name, value.as_str()))
         .collect();
+    let mut mock_idp_args: Vec<String> = Vec::new();
+    if pipeline.args.tls {
+        mock_idp_args.extend(["--tls-self-signed".to_owned(), tls_dir_text]);
+    }
+    if let Some(client_key) = &pipeline.client_key {
+        mock_idp_args.extend([
+            "--client-jwks".to_owned(),
+            client_key.jwks.display().to_string(),
+        ]);
+    }
+    let mock_idp_args: Vec<&str> = mock_idp_args.iter().map(String::as_str).collect();
     let idp = match pipeline.args.idp {
-        Idp::MockIdp if pipeline.args.tls => pipeline
+        Idp::MockIdp => pipeline
             .workspace
-            .boot_idp(&pipeline.run_dir, &["--tls-self-signed", &tls_dir_text])?,
-        Idp::MockIdp => pipeline.workspace.boot_idp(&pipeline.run_dir, &[])?,
+            .boot_idp(&pipeline.run_dir, &mock_idp_args)?,
         // The provider's own code lifetime is 60 s; the codes of a full TEST 1 are seeded up to
         // about three minutes before their use, so the configuration here allows ten.
         Idp::NodeOidcProvider => {

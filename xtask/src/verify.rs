@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result, ensure};
 use xshell::cmd;
 
 use crate::children::{EXIT_THRESHOLD_FAILED, SeedCounts, TestRun};
-use crate::flags::{ApiArgs, Idp, PipelineArgs, ShardsArgs};
+use crate::flags::{ApiArgs, ClientAuth, Idp, PipelineArgs, ShardsArgs};
 use crate::pipeline::{self, MAX_VUS, Mode, profile_of};
 use crate::workspace::Workspace;
 use crate::{api, mix, shards};
@@ -91,12 +91,16 @@ pub fn run(pipelines_only: bool) -> Result<()> {
         Mode::Gate,
     )?;
 
+    // Its client authenticates with private_key_jwt: a key made for the run, registered with
+    // mock-idp, a fresh assertion per token request (basic is what every other pipeline uses).
     println!(
-        "\n==> the pipeline, --quick, over HTTPS with HTTP/2 against mock-idp (--tls --http2)"
+        "\n==> the pipeline, --quick, over HTTPS with HTTP/2 against mock-idp, its client \
+         authenticating with private_key_jwt (--tls --http2 --client-auth private-key-jwt)"
     );
     pipeline::run(
         &PipelineArgs {
             skip_benches: true,
+            client_auth: ClientAuth::PrivateKeyJwt,
             ..PipelineArgs::quick_over_tls()
         },
         Mode::Gate,

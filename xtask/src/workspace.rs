@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, Result};
 use xshell::{Shell, cmd};
 
-use crate::children::{Gate, Loadgen};
+use crate::children::{ClientKey, Gate, Loadgen};
 use crate::process::IdpProcess;
 use crate::run_dir::RunDir;
 
@@ -111,6 +111,24 @@ impl Workspace {
             .args(args)
             .envs(env.iter().copied());
         IdpProcess::boot(command, log, Duration::from_secs(30))
+    }
+
+    /// Makes a client key pair in `directory` with the release mock-idp: the private key for
+    /// loadgen's `private_key_jwt` and its JWKS for the provider.
+    pub fn make_client_key(&self, directory: &Path) -> Result<ClientKey> {
+        let shell = self.shell()?;
+        let mock_idp = self.release_bin("mock-idp");
+        let algorithm = ClientKey::ALGORITHM;
+        cmd!(
+            shell,
+            "{mock_idp} --make-client-key {directory} --client-key-alg {algorithm}"
+        )
+        .run()
+        .context("could not make the client key")?;
+        Ok(ClientKey {
+            key: directory.join("client-key.pem"),
+            jwks: directory.join("client-jwks.json"),
+        })
     }
 
     /// Writes a CA and a certificate for the loopback names to `directory` with the release
