@@ -358,12 +358,17 @@ async fn api_flags_that_cannot_work_are_refused_in_words_before_any_load() {
         // PATH stands for a secret long enough, so that the claim is what is refused.
         let mut command = vec!["run", "--target", target];
         command.extend(arguments.iter().copied());
-        let output = run_loadgen(&command).await.unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        assert!(!output.status.success(), "{arguments:?}");
-        assert!(stderr.contains(expected), "{arguments:?}: {stderr}");
-        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_refused_in_words(&command, expected).await;
     }
+}
+
+/// `command` fails with `expected` in its error output, and without a panic.
+async fn assert_refused_in_words(command: &[&str], expected: &str) {
+    let output = run_loadgen(command).await.expect("loadgen runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "{command:?}");
+    assert!(stderr.contains(expected), "{command:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
 /// Client authentication flags that cannot work are refused in words before any request.
@@ -400,11 +405,7 @@ async fn client_auth_flags_that_cannot_work_are_refused_in_words() {
             "client-credentials",
         ];
         command.extend(arguments.iter().copied());
-        let output = run_loadgen(&command).await.unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-        assert!(!output.status.success(), "{arguments:?}");
-        assert!(stderr.contains(expected), "{arguments:?}: {stderr}");
-        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_refused_in_words(&command, expected).await;
     }
 }
 
