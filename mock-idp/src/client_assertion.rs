@@ -235,16 +235,15 @@ impl ClientAssertions {
                 )),
             );
         }
+        // Full: 503 until the periodic sweep forgets expired jtis, as the store's maps do; a
+        // scan of the whole memory here would run under the lock on every request while full.
         if seen.len() >= self.max_entries {
-            seen.retain(|_, exp| *exp + LEEWAY_S >= now_s);
-            if seen.len() >= self.max_entries {
-                return (
-                    AssertionOutcome::Refused,
-                    Err(OAuthError::StoreFull(
-                        "too many client assertions are remembered; retry when they expire".into(),
-                    )),
-                );
-            }
+            return (
+                AssertionOutcome::Refused,
+                Err(OAuthError::StoreFull(
+                    "too many client assertions are remembered; retry when they expire".into(),
+                )),
+            );
         }
         seen.insert(claims.jti, claims.exp);
         (AssertionOutcome::Accepted, Ok(self.client_id))
@@ -421,6 +420,13 @@ mod tests {
         }
         let (_, full) = assertions.verify(&sign(&key, claims("3", now)), now);
         assert!(matches!(full, Err(OAuthError::StoreFull(_))), "{full:?}");
+        // Once the sweep forgets the expired ones, there is room again.
+        assert_eq!(assertions.sweep(now + 3600), 0);
+        let later = now + 3600;
+        assert_eq!(
+            assertions.verify(&sign(&key, claims("4", later)), later).0,
+            AssertionOutcome::Accepted
+        );
     }
 
     #[test]

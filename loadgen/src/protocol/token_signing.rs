@@ -92,7 +92,7 @@ pub fn fill_user(template: &str, user: &str, number: usize) -> String {
 }
 
 /// The key of `pem` (a PEM private key, or an HS256 secret's bytes) for `algorithm`.
-pub(crate) fn encoding_key(
+fn encoding_key(
     pem: &[u8],
     algorithm: SigningAlgorithm,
 ) -> jsonwebtoken::errors::Result<EncodingKey> {

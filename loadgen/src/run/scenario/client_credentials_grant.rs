@@ -20,7 +20,6 @@ pub struct ClientCredentialsGrant;
 /// The client a VU acts as: its token request, the same on every iteration, built once.
 #[derive(Debug)]
 pub struct MachineClient {
-    client_id: String,
     headers: Vec<(HeaderName, HeaderValue)>,
     /// The body, made once when it authenticates with a secret; made per request (with a
     /// fresh assertion) when it authenticates with a key.
@@ -55,7 +54,6 @@ impl Scenario for ClientCredentialsGrant {
         }
         let client = client.for_provider(&context.issuer, &context.paths.token.to_string());
         Ok(MachineClient {
-            client_id: client.client_id.clone(),
             headers: token_request_headers(&client),
             body: (!client.signs_assertions())
                 .then(|| client_credentials_body(&client, &context.machine_clients.scope)),
@@ -63,17 +61,19 @@ impl Scenario for ClientCredentialsGrant {
         })
     }
 
-    async fn iterate(vu: &mut Vu, client: &mut MachineClient, iteration: Iteration) -> Option<()> {
+    async fn iterate(vu: &mut Vu, machine: &mut MachineClient, iteration: Iteration) -> Option<()> {
         let context = Arc::clone(vu.context());
         let response = vu
             .step(
                 Endpoint::Token,
                 Method::POST,
                 &context.paths.token,
-                &client.headers,
-                match &client.body {
+                &machine.headers,
+                match &machine.body {
                     Some(body) => body.clone(),
-                    None => client_credentials_body(&client.client, &context.machine_clients.scope),
+                    None => {
+                        client_credentials_body(&machine.client, &context.machine_clients.scope)
+                    }
                 },
                 iteration.intended_start,
                 Expect::Status(StatusCode::OK),
@@ -96,11 +96,11 @@ impl Scenario for ClientCredentialsGrant {
             let named = facts.client_id.as_deref();
             right &= vu.check(
                 Check::AccessTokenClient,
-                named == Some(client.client_id.as_str()),
+                named == Some(machine.client.client_id.as_str()),
                 || match named {
                     Some(named) => format!(
                         "the access token was issued to client {named}, not to {} who asked",
-                        client.client_id
+                        machine.client.client_id
                     ),
                     None => {
                         "the access token names no client (neither client_id nor azp)".to_owned()

@@ -120,8 +120,6 @@ pub struct RunContext {
     introspection_refused: (StopHandle, StopSignal),
     /// Whether another client than the test client introspects.
     pub introspection_client_given: bool,
-    /// The client that introspects.
-    pub introspection_client_id: String,
     /// Access tokens checked, by the rules they were checked under.
     access_token_bases: [AtomicU64; <AccessTokenBasis as strum::EnumCount>::COUNT],
     /// Set when a token's subject could not be checked: its seed records none.
@@ -158,7 +156,6 @@ impl RunContext {
             first_introspection_done: AtomicBool::new(false),
             introspection_refusal: OnceLock::new(),
             introspection_refused: stop_signal(),
-            introspection_client_id: client.client_id.clone(),
             introspection_client: client.clone(),
             hints: FormHints::default(),
             users: TestUsers::default(),
@@ -212,7 +209,6 @@ impl RunContext {
             let client = client.for_provider(&self.issuer, &self.paths.token.to_string());
             self.introspection_headers = token_request_headers(&client);
             self.introspection_client_given = true;
-            self.introspection_client_id.clone_from(&client.client_id);
             self.introspection_client = client;
         }
         self.hints = hints;

@@ -152,13 +152,13 @@ impl Vu {
         // load, so the run stops here rather than fail every iteration for it.
         if context.is_first_introspection() && active == Some(false) {
             context.refuse_introspection(inactive_fresh_token_advice(
-                &context.introspection_client_id,
+                &context.introspection_client().client_id,
                 context.introspection_client_given,
             ));
         }
         let passed = self.check(Check::AccessTokenActive, active == Some(true), || {
             if active == Some(false) {
-                let client = &context.introspection_client_id;
+                let client = &context.introspection_client().client_id;
                 inactive_fresh_token_advice(client, context.introspection_client_given)
             } else {
                 format!(
