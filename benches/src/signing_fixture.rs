@@ -29,6 +29,7 @@ pub fn realistic_access_claims() -> AccessClaims {
         jti: "q9C3v1yXo8mN2bLk7Ht4Rw0Zs6EaPdJfUiGcVxTnYeQ".to_owned(),
         auth_time: Some(now - 5),
         act: None,
+        cnf: None,
     }
 }
 

@@ -232,6 +232,7 @@ impl Token<'_> {
                         jti: "j".to_owned(),
                         auth_time: None,
                         act: None,
+                        cnf: None,
                     })
                 };
                 let mut token = signed.ok()?.into_bytes();

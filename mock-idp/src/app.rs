@@ -14,6 +14,7 @@ use hyper::body::Body;
 use crate::client_assertion::ClientAssertions;
 use crate::clients;
 use crate::config::{Config, FaultCounter, FaultKind};
+use crate::dpop::Dpop;
 use crate::error::OAuthError;
 use crate::http_helpers::{HttpResponse, Incoming, cached_json, error_response, text_response};
 use crate::jwt::Minter;
@@ -96,6 +97,7 @@ impl App {
         Self {
             shared: Arc::new(Shared {
                 idp: Idp {
+                    dpop: Dpop::new(config.max_store_entries, config.dpop_nonce),
                     config,
                     minter,
                     store: Store::with_limits(limits),
@@ -144,6 +146,7 @@ impl App {
         if let Some(assertions) = &self.shared.idp.client_assertions {
             assertions.sweep(now_ms / 1000);
         }
+        self.shared.idp.dpop.sweep(now_ms / 1000);
         self.shared.idp.store.sweep(now_ms)
     }
 

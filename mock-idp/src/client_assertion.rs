@@ -4,14 +4,12 @@
 //! is refused. The memory of `jti`s is bounded twice: an assertion may live five minutes at most,
 //! and past the store limit further assertions answer 503 until older ones expire.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
 use crate::error::OAuthError;
+use crate::replay_memory::{Remembered, ReplayMemory};
 
 /// `client_assertion_type` of a JWT bearer assertion (RFC 7523 section 2.2).
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -123,9 +121,8 @@ pub struct ClientAssertions {
     keys: Vec<ClientKey>,
     /// Every value `aud` may name: the issuer and the endpoints that authenticate clients.
     audiences: Vec<String>,
-    /// `jti` to the second its assertion expires.
-    seen: Mutex<HashMap<String, u64>>,
-    max_entries: usize,
+    /// The `jti`s of the assertions accepted, until they expire.
+    seen: ReplayMemory,
 }
 
 /// What became of an assertion.
@@ -151,8 +148,7 @@ impl ClientAssertions {
             client_id,
             keys: jwks.usable_keys(),
             audiences,
-            seen: Mutex::new(HashMap::new()),
-            max_entries,
+            seen: ReplayMemory::new(max_entries, LEEWAY_S),
         }
     }
 
@@ -218,46 +214,31 @@ impl ClientAssertions {
         if claims.jti.is_empty() {
             return refused("the client assertion has an empty jti".into());
         }
-        let Ok(mut seen) = self.seen.lock() else {
-            return (
-                AssertionOutcome::Refused,
-                Err(OAuthError::ServerError("the jti memory is unusable".into())),
-            );
-        };
-        if seen
-            .get(&claims.jti)
-            .is_some_and(|&exp| exp + LEEWAY_S >= now_s)
-        {
-            return (
-                AssertionOutcome::Replayed,
-                Err(OAuthError::InvalidClient(
-                    "this client assertion was used before (its jti is not new)".into(),
-                )),
-            );
+        match self.seen.remember(&claims.jti, claims.exp, now_s) {
+            Remembered::New => {}
+            Remembered::Seen => {
+                return (
+                    AssertionOutcome::Replayed,
+                    Err(OAuthError::InvalidClient(
+                        "this client assertion was used before (its jti is not new)".into(),
+                    )),
+                );
+            }
+            Remembered::Full => {
+                return (
+                    AssertionOutcome::Refused,
+                    Err(OAuthError::StoreFull(
+                        "too many client assertions are remembered; retry when they expire".into(),
+                    )),
+                );
+            }
         }
-        // Full: 503 until the periodic sweep forgets expired jtis, as the store's maps do; a
-        // scan of the whole memory here would run under the lock on every request while full.
-        if seen.len() >= self.max_entries {
-            return (
-                AssertionOutcome::Refused,
-                Err(OAuthError::StoreFull(
-                    "too many client assertions are remembered; retry when they expire".into(),
-                )),
-            );
-        }
-        seen.insert(claims.jti, claims.exp);
         (AssertionOutcome::Accepted, Ok(self.client_id))
     }
 
     /// Forgets the `jti`s of assertions expired by `now_s`; returns how many remain.
     pub fn sweep(&self, now_s: u64) -> usize {
-        match self.seen.lock() {
-            Ok(mut seen) => {
-                seen.retain(|_, exp| *exp + LEEWAY_S >= now_s);
-                seen.len()
-            }
-            Err(_) => 0,
-        }
+        self.seen.sweep(now_s)
     }
 }
 

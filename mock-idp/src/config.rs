@@ -89,6 +89,9 @@ pub struct Config {
     /// The JWKS of the confidential client's keys: with it, `loadtest-client` may also
     /// authenticate with `private_key_jwt` (RFC 7523), and discovery says so.
     pub client_jwks: Option<ClientJwks>,
+    /// Require a nonce this server issued in every DPoP proof at the token endpoint (RFC 9449
+    /// section 8): a proof without one, or with a stale one, is answered `use_dpop_nonce`.
+    pub dpop_nonce: bool,
 }
 
 impl Default for Config {
@@ -122,6 +125,7 @@ impl Default for Config {
             sweep_interval: Duration::from_secs(30),
             tls: None,
             client_jwks: None,
+            dpop_nonce: false,
         }
     }
 }

@@ -50,6 +50,7 @@ pub fn document(urls: &Urls, config: &Config, alg: SigningAlg) -> String {
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
         "authorization_response_iss_parameter_supported": true,
+        "dpop_signing_alg_values_supported": crate::dpop::DPOP_ALGORITHMS,
     });
     if config.client_jwks.is_some() {
         document["token_endpoint_auth_signing_alg_values_supported"] =

@@ -49,6 +49,17 @@ pub enum OAuthError {
     /// The request's body did not arrive in time: 408, and the connection is closed.
     #[error("the request was not received within {}", humantime::format_duration(*after))]
     RequestTimeout { after: std::time::Duration },
+    /// A DPoP proof at the token endpoint that does not verify or does not fit the request
+    /// (RFC 9449 section 5): 400.
+    #[error("invalid_dpop_proof: {0}")]
+    InvalidDpopProof(String),
+    /// The same at a resource (RFC 9449 section 7.1): 401 with a `DPoP` challenge.
+    #[error("invalid_dpop_proof: {0}")]
+    InvalidDpopProofAtResource(String),
+    /// A DPoP proof without a nonce, or with a stale one, where one is required (RFC 9449
+    /// section 8): 400 with the nonce to use in `DPoP-Nonce`.
+    #[error("use_dpop_nonce: send the DPoP proof again with the nonce {nonce:?}")]
+    UseDpopNonce { nonce: String },
     /// A store of the server is at its configured size limit: 503 until entries expire.
     #[error("temporarily_unavailable: {0}")]
     StoreFull(String),
@@ -80,6 +91,10 @@ impl OAuthError {
             OAuthError::RequestTimeout { .. } => "invalid_request",
             OAuthError::StoreFull(_) => "temporarily_unavailable",
             OAuthError::ServerError(_) => "server_error",
+            OAuthError::InvalidDpopProof(_) | OAuthError::InvalidDpopProofAtResource(_) => {
+                "invalid_dpop_proof"
+            }
+            OAuthError::UseDpopNonce { .. } => "use_dpop_nonce",
         }
     }
 
@@ -101,7 +116,12 @@ impl OAuthError {
             | OAuthError::LoginRequired(text)
             | OAuthError::InsufficientScope(text)
             | OAuthError::NotFound(text)
+            | OAuthError::InvalidDpopProof(text)
+            | OAuthError::InvalidDpopProofAtResource(text)
             | OAuthError::ServerError(text) => text.clone(),
+            OAuthError::UseDpopNonce { .. } => {
+                "send the DPoP proof again with the nonce in the DPoP-Nonce header".to_owned()
+            }
             OAuthError::PayloadTooLarge { limit } => {
                 format!("request body larger than {limit} bytes")
             }
@@ -119,6 +139,7 @@ impl OAuthError {
         match self {
             OAuthError::InvalidClient(_)
             | OAuthError::InvalidToken(_)
+            | OAuthError::InvalidDpopProofAtResource(_)
             | OAuthError::MissingToken(_) => StatusCode::UNAUTHORIZED,
             OAuthError::InsufficientScope(_) => StatusCode::FORBIDDEN,
             OAuthError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -167,6 +188,19 @@ impl OAuthError {
                 r#"Bearer realm="mock-idp", error="insufficient_scope", error_description="{}""#,
                 description.replace(['"', '\\'], "'")
             )),
+            OAuthError::InvalidDpopProofAtResource(description) => Some(format!(
+                r#"DPoP realm="mock-idp", error="invalid_dpop_proof", error_description="{}", algs="{}""#,
+                description.replace(['"', '\\'], "'"),
+                crate::dpop::DPOP_ALGORITHMS.join(" ")
+            )),
+            _ => None,
+        }
+    }
+
+    /// The nonce a client must put in its next DPoP proof (the `DPoP-Nonce` header).
+    pub fn dpop_nonce(&self) -> Option<&str> {
+        match self {
+            OAuthError::UseDpopNonce { nonce } => Some(nonce),
             _ => None,
         }
     }

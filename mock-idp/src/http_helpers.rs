@@ -58,6 +58,14 @@ pub fn error_response(error: &OAuthError) -> HttpResponse {
             .headers_mut()
             .insert(header::WWW_AUTHENTICATE, challenge);
     }
+    if let Some(nonce) = error
+        .dpop_nonce()
+        .and_then(|nonce| HeaderValue::from_str(nonce).ok())
+    {
+        response
+            .headers_mut()
+            .insert(crate::dpop::DPOP_NONCE_HEADER, nonce);
+    }
     if let Some(allow) = error.allow() {
         response
             .headers_mut()

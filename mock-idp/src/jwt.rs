@@ -28,11 +28,20 @@ pub struct AccessClaims {
     /// The acting party of a token-exchange delegation (RFC 8693 4.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Actor>,
+    /// The key the token is bound to (RFC 9449 section 6.1), when it was issued to a DPoP proof.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
     pub sub: String,
+}
+
+/// `cnf` of a sender-constrained token: the thumbprint of its DPoP key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 /// The claims of an ID token (OpenID Connect Core 2 and 3.1.3.6).
@@ -238,6 +247,7 @@ mod tests {
             jti: "j".into(),
             auth_time: None,
             act: None,
+            cnf: None,
         }
     }
 

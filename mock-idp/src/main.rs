@@ -160,6 +160,11 @@ struct Cli {
     /// authenticate with `private_key_jwt` (RFC 7523) too, each assertion's `jti` used once.
     #[arg(long, env = "MOCK_IDP_CLIENT_JWKS", value_name = "FILE")]
     client_jwks: Option<PathBuf>,
+    /// Require a nonce issued by this server in every DPoP proof at the token endpoint (RFC
+    /// 9449 section 8): a proof without one is answered 400 `use_dpop_nonce` with the nonce to
+    /// use in `DPoP-Nonce`. DPoP itself is always accepted.
+    #[arg(long, env = "MOCK_IDP_DPOP_NONCE")]
+    dpop_nonce: bool,
 }
 
 impl Cli {
@@ -208,6 +213,7 @@ impl Cli {
                 _ => None,
             },
             client_jwks,
+            dpop_nonce: self.dpop_nonce,
         })
     }
 }

@@ -61,6 +61,8 @@ pub mod series {
     pub const LOGINS: &str = "logins";
     /// `private_key_jwt` assertions, by `outcome`: accepted, replayed or refused.
     pub const CLIENT_ASSERTIONS: &str = "client_assertions";
+    /// DPoP proofs, by `outcome`: accepted, replayed, nonce_required or refused.
+    pub const DPOP_PROOFS: &str = "dpop_proofs";
     /// A gauge, not a counter: entries each in-memory map holds, by `map`.
     pub const STORE_ENTRIES: &str = "store_entries";
 
@@ -94,6 +96,7 @@ pub struct Metrics {
     token_requests: Family<GrantLabels, Counter>,
     faults_injected: Family<KindLabels, Counter>,
     client_assertions: Family<OutcomeLabels, Counter>,
+    dpop_proofs: Family<OutcomeLabels, Counter>,
     store_entries: Family<MapLabels, Gauge>,
     pub codes_issued: Counter,
     pub codes_redeemed: Counter,
@@ -133,6 +136,7 @@ impl Default for Metrics {
             token_requests: Family::default(),
             faults_injected: Family::default(),
             client_assertions: Family::default(),
+            dpop_proofs: Family::default(),
             store_entries: Family::default(),
             codes_issued: Counter::default(),
             codes_redeemed: Counter::default(),
@@ -205,6 +209,11 @@ impl Default for Metrics {
             metrics.client_assertions.clone(),
         );
         registry.register(
+            series::DPOP_PROOFS,
+            "DPoP proofs, by outcome (accepted, replayed, nonce_required, refused)",
+            metrics.dpop_proofs.clone(),
+        );
+        registry.register(
             series::STORE_ENTRIES,
             "Entries held in memory, by map (set when /metrics is read)",
             metrics.store_entries.clone(),
@@ -260,6 +269,19 @@ impl Metrics {
             AssertionOutcome::Refused => "refused",
         };
         self.client_assertions
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    pub fn record_dpop_proof(&self, outcome: crate::dpop::ProofOutcome) {
+        use crate::dpop::ProofOutcome;
+        let outcome = match outcome {
+            ProofOutcome::Accepted => "accepted",
+            ProofOutcome::Replayed => "replayed",
+            ProofOutcome::NonceRequired => "nonce_required",
+            ProofOutcome::Refused => "refused",
+        };
+        self.dpop_proofs
             .get_or_create(&OutcomeLabels { outcome })
             .inc();
     }

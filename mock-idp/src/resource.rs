@@ -6,17 +6,20 @@ use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
 use crate::clients;
+use crate::dpop::ProofSite;
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::http_helpers::{HttpResponse, Incoming, json_response, text_response};
+use crate::jwt::AccessClaims;
 use crate::state::Idp;
 use crate::store::now_ms;
 use crate::token_endpoint::{access_claims, live_access_token};
 
-/// `GET` or `POST /userinfo` with a Bearer access token.
+/// `GET` or `POST /userinfo` with a Bearer access token, or a DPoP-bound one with its proof.
 pub fn userinfo(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthError> {
-    let token = bearer_token(request)?;
+    let (token, scheme) = presented_token(request)?;
     let (claims, _) = live_access_token(idp, &token)?;
+    check_sender(idp, request, &token, scheme, &claims)?;
     // RFC 9068 4: a resource takes only tokens meant for it. Userinfo is this server's own
     // resource, so a token exchanged for another audience is refused here.
     if claims.aud != idp.minter.audience() {
@@ -54,25 +57,86 @@ pub fn userinfo(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthErro
     ))
 }
 
-/// The bearer token of a resource request: in the `Authorization` header, or as the
-/// `access_token` form parameter of a POST (RFC 6750 2.1, 2.2), never both.
-fn bearer_token(request: &Incoming) -> Result<String, OAuthError> {
+/// How an access token was presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    /// RFC 6750: whoever holds it may use it.
+    Bearer,
+    /// RFC 9449 section 7.1: with a proof of the key it is bound to.
+    Dpop,
+}
+
+/// RFC 9449 section 7: a token bound to a DPoP key is taken only with a proof of that key (and
+/// never as a bearer token); a proof comes only with the `DPoP` scheme.
+fn check_sender(
+    idp: &Idp,
+    request: &Incoming,
+    token: &str,
+    scheme: Scheme,
+    claims: &AccessClaims,
+) -> Result<(), OAuthError> {
+    let bound_to = claims.cnf.as_ref().map(|cnf| cnf.jkt.as_str());
+    match scheme {
+        Scheme::Bearer if bound_to.is_some() => Err(OAuthError::InvalidToken(
+            "the access token is bound to a DPoP key: send it as `Authorization: DPoP` with a \
+             DPoP proof"
+                .into(),
+        )),
+        Scheme::Bearer if request.headers.contains_key(crate::dpop::DPOP_HEADER) => {
+            Err(OAuthError::InvalidRequest(
+                "a DPoP proof came with a Bearer token; send the token as `Authorization: DPoP`"
+                    .into(),
+            ))
+        }
+        Scheme::Bearer => Ok(()),
+        Scheme::Dpop => {
+            let proof = crate::dpop::proof_of(
+                idp,
+                request,
+                ProofSite::Resource,
+                &idp.urls.userinfo,
+                Some(token),
+            )?
+            .ok_or_else(|| {
+                OAuthError::InvalidDpopProofAtResource(
+                    "a DPoP token needs a DPoP proof header".into(),
+                )
+            })?;
+            if bound_to != Some(proof.jkt.as_str()) {
+                return Err(OAuthError::InvalidToken(
+                    "the access token is not bound to the key of this DPoP proof".into(),
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The access token of a resource request and how it came: in the `Authorization` header
+/// (`Bearer` or `DPoP`), or as the `access_token` form parameter of a POST (RFC 6750 2.1, 2.2,
+/// a bearer token), never both.
+fn presented_token(request: &Incoming) -> Result<(String, Scheme), OAuthError> {
     let from_header = match request.header(header::AUTHORIZATION) {
         Some(value) => {
             let value = std::str::from_utf8(value)
                 .map_err(|_| OAuthError::InvalidToken("malformed Authorization header".into()))?;
-            match value.split_once(' ') {
-                Some((scheme, token))
-                    if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-                {
-                    Some(token.trim().to_owned())
-                }
-                _ => {
-                    return Err(OAuthError::InvalidToken(
-                        "the Authorization header is not a Bearer token".into(),
-                    ));
-                }
+            let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+            let token = token.trim();
+            let scheme = if scheme.eq_ignore_ascii_case("bearer") {
+                Scheme::Bearer
+            } else if scheme.eq_ignore_ascii_case("dpop") {
+                Scheme::Dpop
+            } else {
+                return Err(OAuthError::InvalidToken(
+                    "the Authorization header is neither a Bearer nor a DPoP token".into(),
+                ));
+            };
+            if token.is_empty() {
+                return Err(OAuthError::InvalidToken(
+                    "the Authorization header carries no token".into(),
+                ));
             }
+            Some((token.to_owned(), scheme))
         }
         None => None,
     };
@@ -88,7 +152,8 @@ fn bearer_token(request: &Incoming) -> Result<String, OAuthError> {
         (Some(_), Some(_)) => Err(OAuthError::InvalidRequest(
             "send the access token once, in the header or in the body".into(),
         )),
-        (Some(token), None) | (None, Some(token)) => Ok(token),
+        (Some(presented), None) => Ok(presented),
+        (None, Some(token)) => Ok((token, Scheme::Bearer)),
         (None, None) => Err(OAuthError::MissingToken(
             "send an access token as `Authorization: Bearer TOKEN`".into(),
         )),
@@ -122,7 +187,7 @@ fn introspect_access(idp: &Idp, token: &str) -> Option<Value> {
     let (claims, _) = live_access_token(idp, token).ok()?;
     let mut body = json!({
         "active": true,
-        "token_type": "Bearer",
+        "token_type": if claims.cnf.is_some() { "DPoP" } else { "Bearer" },
         "scope": claims.scope,
         "client_id": claims.client_id,
         "username": claims.sub,
@@ -135,6 +200,10 @@ fn introspect_access(idp: &Idp, token: &str) -> Option<Value> {
     });
     if let Some(actor) = claims.act {
         body["act"] = json!({ "sub": actor.sub });
+    }
+    // RFC 9449 section 6.2: a resource that introspects learns the key the token is bound to.
+    if let Some(cnf) = claims.cnf {
+        body["cnf"] = json!({ "jkt": cnf.jkt });
     }
     Some(body)
 }

@@ -3,6 +3,7 @@
 
 use crate::client_assertion::ClientAssertions;
 use crate::config::Config;
+use crate::dpop::Dpop;
 use crate::jwt::Minter;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -17,6 +18,8 @@ pub struct Idp {
     pub urls: Urls,
     /// The confidential client's `private_key_jwt` assertions, when it registered keys.
     pub client_assertions: Option<ClientAssertions>,
+    /// DPoP proofs seen, and nonces when they are required.
+    pub dpop: Dpop,
 }
 
 /// Absolute URLs of the endpoints, made once from the issuer.

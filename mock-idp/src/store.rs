@@ -78,6 +78,9 @@ pub struct Grant {
     pub nonce: Option<String>,
     pub auth_time: Option<u64>,
     pub revoked: bool,
+    /// The thumbprint of the DPoP key a public client's refresh tokens of this grant are bound
+    /// to (RFC 9449 section 5): set at the first token request with a proof, then required.
+    pub dpop_jkt: Option<String>,
     /// Kept until the last token issued from it has expired.
     pub expires_at_ms: u64,
 }
@@ -419,6 +422,13 @@ impl Store {
         }
     }
 
+    /// Binds a grant to the DPoP key `jkt` unless it is bound already; the key it is bound to
+    /// either way (`None` when the grant is gone). One step, so two first uses cannot both bind.
+    pub fn bind_grant_to_key(&self, grant_id: u64, jkt: &str) -> Option<String> {
+        let mut grant = self.grants.get_mut(&grant_id)?;
+        Some(grant.dpop_jkt.get_or_insert_with(|| jkt.to_owned()).clone())
+    }
+
     /// Records a new refresh token of a grant's family.
     pub fn add_refresh_token(&self, token: String, record: RefreshRecord) -> Result<(), StoreFull> {
         self.refresh_tokens
@@ -583,6 +593,7 @@ mod tests {
             nonce: None,
             auth_time: None,
             revoked: false,
+            dpop_jkt: None,
             expires_at_ms: u64::MAX,
         }
     }

@@ -96,8 +96,10 @@ fn mint_for(idp: &Idp, user: &UserRef, scope: Option<&str>) -> Result<TokenRespo
             nonce: None,
             auth_time: Some(auth_time),
             revoked: false,
+            dpop_jkt: None,
             expires_at_ms: 0,
         },
+        None,
     )?;
     Ok(opened.response)
 }

@@ -19,9 +19,10 @@ pub(super) fn authorization_code(
     idp: &Idp,
     client: &Client,
     params: &Params,
+    dpop_jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let code = params.required("code")?;
-    let taken = take_code(idp, client, params, code)?;
+    let taken = take_code(idp, client, params, code, dpop_jkt)?;
     answer_code(idp, code, taken)
 }
 
@@ -29,6 +30,8 @@ pub(super) fn authorization_code(
 pub(super) struct TakenCode {
     grant_id: u64,
     grant: Grant,
+    /// The DPoP key the access token is bound to.
+    dpop_jkt: Option<String>,
 }
 
 /// Takes `code` and checks it against the request; the first half of a redemption.
@@ -37,6 +40,7 @@ pub(super) fn take_code(
     client: &Client,
     params: &Params,
     code: &str,
+    dpop_jkt: Option<&str>,
 ) -> Result<TakenCode, OAuthError> {
     let now = now_ms();
     let grant_id = random::id();
@@ -74,8 +78,12 @@ pub(super) fn take_code(
             nonce: pending.nonce,
             auth_time: Some(pending.auth_time),
             revoked: false,
+            // A confidential client's refresh tokens are bound to its authentication instead
+            // (RFC 9449 section 5).
+            dpop_jkt: dpop_jkt.filter(|_| client.is_public()).map(str::to_owned),
             expires_at_ms: pending.expires_at_ms,
         },
+        dpop_jkt: dpop_jkt.map(str::to_owned),
     })
 }
 
@@ -134,7 +142,7 @@ pub(super) fn answer_code(
     code: &str,
     taken: TakenCode,
 ) -> Result<TokenResponse, OAuthError> {
-    let issued = open_grant_and_issue(idp, taken.grant_id, taken.grant)?;
+    let issued = open_grant_and_issue(idp, taken.grant_id, taken.grant, taken.dpop_jkt.as_deref())?;
     if idp.store.code_reused(code) {
         if idp.store.revoke_grant(issued.grant_id) {
             idp.metrics.families_revoked.inc();

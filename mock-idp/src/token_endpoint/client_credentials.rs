@@ -14,6 +14,7 @@ pub(super) fn client_credentials(
     idp: &Idp,
     client: &Client,
     params: &Params,
+    dpop_jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let scope = params.get("scope").unwrap_or_default();
     for value in scope.split(' ').filter(|value| !value.is_empty()) {
@@ -30,6 +31,7 @@ pub(super) fn client_credentials(
         nonce: None,
         auth_time: None,
         revoked: false,
+        dpop_jkt: None,
         expires_at_ms: 0,
     })?;
     let issued = Issue {
@@ -42,6 +44,7 @@ pub(super) fn client_credentials(
         actor: None,
         audience: None,
         id_token: false,
+        dpop_jkt,
     };
     issue(idp, &issued)
 }

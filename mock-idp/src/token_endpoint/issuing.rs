@@ -3,7 +3,7 @@
 
 use crate::config::AccessTokenFormat;
 use crate::error::OAuthError;
-use crate::jwt::{AccessClaims, Actor, IdClaims, at_hash};
+use crate::jwt::{AccessClaims, Actor, Confirmation, IdClaims, at_hash};
 use crate::metrics::TokenKind;
 use crate::random;
 use crate::state::Idp;
@@ -23,6 +23,7 @@ pub(crate) fn open_grant_and_issue(
     idp: &Idp,
     grant_id: u64,
     grant: Grant,
+    dpop_jkt: Option<&str>,
 ) -> Result<Opened, OAuthError> {
     idp.store.open_grant_with_id(grant_id, grant.clone())?;
     let issued = Issue {
@@ -35,6 +36,7 @@ pub(crate) fn open_grant_and_issue(
         actor: None,
         audience: None,
         id_token: true,
+        dpop_jkt,
     };
     let mut response = issue(idp, &issued)?;
     response.refresh_token = Some(new_refresh_token(
@@ -59,6 +61,9 @@ pub(crate) struct Issue<'a> {
     /// Whether the answer carries an ID token (with `openid` granted to a signed-in user). A
     /// token exchange has none (RFC 8693 2.2.1), so it must not sign or count one.
     pub(crate) id_token: bool,
+    /// The thumbprint of the DPoP key the access token is bound to, when the request carried a
+    /// proof: the token then says so (`cnf.jkt`) and is of type `DPoP`.
+    pub(crate) dpop_jkt: Option<&'a str>,
 }
 
 /// Signs the access token (and the ID token when `openid` was granted for a user) and records
@@ -78,6 +83,9 @@ pub(crate) fn issue(idp: &Idp, issued: &Issue<'_>) -> Result<TokenResponse, OAut
         jti,
         auth_time: issued.auth_time,
         act: issued.actor.clone(),
+        cnf: issued.dpop_jkt.map(|jkt| Confirmation {
+            jkt: jkt.to_owned(),
+        }),
     };
     let access_token = match idp.config.access_token_format {
         AccessTokenFormat::Jwt => idp.minter.sign_access(&claims)?,
@@ -122,7 +130,11 @@ pub(crate) fn issue(idp: &Idp, issued: &Issue<'_>) -> Result<TokenResponse, OAut
     Ok(TokenResponse {
         access_token,
         issued_token_type: None,
-        token_type: "Bearer",
+        token_type: if issued.dpop_jkt.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        },
         expires_in: access_ttl,
         refresh_token: None,
         id_token,

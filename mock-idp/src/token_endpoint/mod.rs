@@ -20,6 +20,7 @@ use crate::clients::{
     self, GRANT_AUTHORIZATION_CODE, GRANT_CLIENT_CREDENTIALS, GRANT_REFRESH_TOKEN,
     GRANT_TOKEN_EXCHANGE,
 };
+use crate::dpop::ProofSite;
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::http_helpers::{HttpResponse, Incoming, json_response};
@@ -56,7 +57,18 @@ pub fn token(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthError> 
     let response = result?;
     let body = serde_json::to_string(&response)
         .map_err(|error| OAuthError::ServerError(error.to_string()))?;
-    Ok(json_response(StatusCode::OK, body))
+    let mut answer = json_response(StatusCode::OK, body);
+    // RFC 9449 section 8.2: the nonce may move on; a client that uses DPoP is told the one to
+    // use next with every answer.
+    if request.headers.contains_key(crate::dpop::DPOP_HEADER)
+        && let Some(nonce) = idp.dpop.current_nonce(crate::store::now_ms() / 1000)
+        && let Ok(value) = http::HeaderValue::from_str(&nonce)
+    {
+        answer
+            .headers_mut()
+            .insert(crate::dpop::DPOP_NONCE_HEADER, value);
+    }
+    Ok(answer)
 }
 
 pub(super) fn grant(
@@ -67,6 +79,14 @@ pub(super) fn grant(
     request.require_form()?;
     let params = Params::parse(&request.body)?;
     let client = clients::authenticate_client(idp, request.header(header::AUTHORIZATION), &params)?;
+    let proof = crate::dpop::proof_of(
+        idp,
+        request,
+        ProofSite::TokenEndpoint,
+        &idp.urls.token,
+        None,
+    )?;
+    let dpop_jkt = proof.as_ref().map(|proof| proof.jkt.as_str());
     let grant_type = params.required("grant_type")?;
     *grant_label = match grant_type {
         GRANT_AUTHORIZATION_CODE => "authorization_code",
@@ -86,10 +106,10 @@ pub(super) fn grant(
         )));
     }
     match grant_type {
-        GRANT_AUTHORIZATION_CODE => authorization_code(idp, client, &params),
-        GRANT_REFRESH_TOKEN => refresh_token(idp, client, &params),
-        GRANT_TOKEN_EXCHANGE => token_exchange(idp, client, &params),
-        _ => client_credentials(idp, client, &params),
+        GRANT_AUTHORIZATION_CODE => authorization_code(idp, client, &params, dpop_jkt),
+        GRANT_REFRESH_TOKEN => refresh_token(idp, client, &params, dpop_jkt),
+        GRANT_TOKEN_EXCHANGE => token_exchange(idp, client, &params, dpop_jkt),
+        _ => client_credentials(idp, client, &params, dpop_jkt),
     }
 }
 
@@ -128,6 +148,7 @@ mod tests {
             nonce: None,
             auth_time: Some(now_ms() / 1000),
             revoked: false,
+            dpop_jkt: None,
             expires_at_ms: 0,
         }
     }
@@ -146,17 +167,17 @@ mod tests {
         let app = app();
         let idp = app.idp();
         let client = find_client(CONFIDENTIAL_CLIENT_ID).unwrap();
-        let opened = open_grant_and_issue(idp, 1, user_grant()).unwrap();
+        let opened = open_grant_and_issue(idp, 1, user_grant(), None).unwrap();
         let first = opened.response.refresh_token.unwrap();
         let refresh =
             |token: &str| form(&[("grant_type", "refresh_token"), ("refresh_token", token)]);
-        let second = refresh_token(idp, client, &refresh(&first))
+        let second = refresh_token(idp, client, &refresh(&first), None)
             .unwrap()
             .refresh_token
             .unwrap();
 
-        let decided = decide_refresh(idp, client, &refresh(&second)).unwrap();
-        let replay = refresh_token(idp, client, &refresh(&first));
+        let decided = decide_refresh(idp, client, &refresh(&second), None).unwrap();
+        let replay = refresh_token(idp, client, &refresh(&first), None);
         assert_eq!(replay.unwrap_err().code(), "invalid_grant");
         let answered = answer_refresh(idp, client, decided);
         assert_eq!(answered.unwrap_err().code(), "invalid_grant");
@@ -189,8 +210,8 @@ mod tests {
             ("code", "code"),
             ("redirect_uri", REDIRECT_URI),
         ]);
-        let taken = take_code(idp, client, &redeem, "code").unwrap();
-        let reuse = authorization_code(idp, client, &redeem);
+        let taken = take_code(idp, client, &redeem, "code", None).unwrap();
+        let reuse = authorization_code(idp, client, &redeem, None);
         assert!(
             reuse.unwrap_err().description().contains("already used"),
             "a concurrent reuse must be recognised as one"

@@ -17,8 +17,9 @@ pub(super) fn refresh_token(
     idp: &Idp,
     client: &Client,
     params: &Params,
+    dpop_jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
-    let decided = decide_refresh(idp, client, params)?;
+    let decided = decide_refresh(idp, client, params, dpop_jkt)?;
     answer_refresh(idp, client, decided)
 }
 
@@ -31,6 +32,8 @@ pub(super) struct DecidedRefresh {
     /// the grace window) or, without rotation, the presented one.
     refresh_token: MintedRefresh,
     rotated: bool,
+    /// The DPoP key the new access token is bound to.
+    dpop_jkt: Option<String>,
 }
 
 /// Checks a presented refresh token and takes the rotation decision; the first half of a
@@ -39,6 +42,7 @@ pub(super) fn decide_refresh(
     idp: &Idp,
     client: &Client,
     params: &Params,
+    dpop_jkt: Option<&str>,
 ) -> Result<DecidedRefresh, OAuthError> {
     let presented = params.required("refresh_token")?;
     let unknown = || OAuthError::InvalidGrant("unknown or expired refresh token".into());
@@ -62,6 +66,7 @@ pub(super) fn decide_refresh(
         ));
     }
     let scope = narrowed_scope(&grant.scope, params.get("scope"))?;
+    check_key_binding(idp, client, grant_id, &grant, dpop_jkt)?;
 
     // The successor is made before the decision, so that the rotation names it in the same
     // step: a use inside the grace window can then answer it instead of forking the family.
@@ -106,7 +111,41 @@ pub(super) fn decide_refresh(
         scope,
         refresh_token,
         rotated,
+        dpop_jkt: dpop_jkt.map(str::to_owned),
     })
+}
+
+/// RFC 9449 section 5: a public client's refresh tokens are bound to the DPoP key of the
+/// request that first used a proof (issued the family, or refreshed it first), and every later
+/// refresh must prove the same key. Checked before the token is used, so a request without the
+/// key burns nothing.
+fn check_key_binding(
+    idp: &Idp,
+    client: &Client,
+    grant_id: u64,
+    grant: &Grant,
+    dpop_jkt: Option<&str>,
+) -> Result<(), OAuthError> {
+    if !client.is_public() {
+        return Ok(());
+    }
+    let bound = match (&grant.dpop_jkt, dpop_jkt) {
+        (None, None) => return Ok(()),
+        (None, Some(jkt)) => idp.store.bind_grant_to_key(grant_id, jkt),
+        (Some(bound), _) => Some(bound.clone()),
+    };
+    match (bound, dpop_jkt) {
+        (Some(bound), Some(jkt)) if bound == jkt => Ok(()),
+        (Some(_), Some(_)) => Err(OAuthError::InvalidGrant(
+            "the refresh token is bound to another DPoP key than this proof's".into(),
+        )),
+        (Some(_), None) => Err(OAuthError::InvalidGrant(
+            "the refresh token is bound to a DPoP key: send a DPoP proof of it".into(),
+        )),
+        (None, _) => Err(OAuthError::InvalidGrant(
+            "unknown or expired refresh token".into(),
+        )),
+    }
 }
 
 /// Issues the tokens of an allowed refresh; the second half. A replay of an older token that
@@ -127,6 +166,7 @@ pub(super) fn answer_refresh(
         actor: None,
         audience: None,
         id_token: true,
+        dpop_jkt: decided.dpop_jkt.as_deref(),
     };
     let mut response = issue(idp, &issued)?;
     if decided.rotated {

@@ -16,6 +16,7 @@ pub(super) fn token_exchange(
     idp: &Idp,
     client: &Client,
     params: &Params,
+    dpop_jkt: Option<&str>,
 ) -> Result<TokenResponse, OAuthError> {
     let subject_token = params.required("subject_token")?;
     let subject_token_type = params.required("subject_token_type")?;
@@ -61,6 +62,7 @@ pub(super) fn token_exchange(
         actor,
         audience: Some(audience),
         id_token: false,
+        dpop_jkt,
     };
     let mut response = issue(idp, &issued)?;
     response.issued_token_type = Some(TOKEN_TYPE_ACCESS_TOKEN);
