@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::sync::Arc;
 
-use common::{assert_clean, check, run_config, spawn_idp_with, steady};
+use common::{assert_clean, check, metric, run_config, spawn_idp_with, steady};
 use loadgen::protocol::client_auth::{AssertionAudience, ClientAuth, ClientKey};
 use loadgen::protocol::client_credentials::ClientCredentials;
 use loadgen::protocol::machine_clients::MachineClients;
@@ -25,16 +25,6 @@ fn client_key(dir: &Path) -> (std::path::PathBuf, ClientJwks, String) {
     let key = SigningKey::from_pem_file(SigningAlg::Es256, &path).expect("mock-idp reads it");
     let jwks = ClientJwks::parse(key.jwks_json().as_ref()).expect("its JWKS");
     (path, jwks, key.kid().to_owned())
-}
-
-/// The sum of the lines of mock-idp's `/metrics` that start with `line_prefix` (0 when none).
-fn metric(idp: &mock_idp::RunningIdp, line_prefix: &str) -> u64 {
-    idp.app()
-        .metrics_text()
-        .lines()
-        .filter_map(|line| line.strip_prefix(line_prefix))
-        .filter_map(|rest| rest.rsplit(' ').next()?.parse::<u64>().ok())
-        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,7 @@ use loadgen::{LoadProfile, RunConfig, ScenarioKind, ThresholdArgs};
 
 use crate::cli::EXIT_THRESHOLDS_FAILED;
 use crate::cli::mix_args::MixArgs;
-use crate::cli::shared_args::{ClientArgs, TransportArgs};
+use crate::cli::shared_args::{ClientArgs, DpopArgs, TransportArgs};
 use crate::cli::sign_in_args::SignInArgs;
 
 #[derive(Debug, Args)]
@@ -88,6 +88,8 @@ pub(crate) struct CapacityArgs {
     #[command(flatten)]
     pub(crate) client: ClientArgs,
     #[command(flatten)]
+    pub(crate) dpop: DpopArgs,
+    #[command(flatten)]
     pub(crate) transport: TransportArgs,
 }
 
@@ -129,6 +131,7 @@ pub(crate) async fn execute(args: CapacityArgs) -> anyhow::Result<ExitCode> {
             .credentials(args.transport.client_key.as_deref())?,
         access_token_audience: args.access_token_audience,
         access_token: args.access_token,
+        dpop: args.dpop.dpop,
         thresholds: args.thresholds.thresholds(),
         users: args.sign_in.test_users(),
         machine_clients: args.sign_in.machine_clients()?,

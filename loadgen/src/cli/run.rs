@@ -18,7 +18,8 @@ use crate::cli::api_args::ApiArgs;
 use crate::cli::exit_for;
 use crate::cli::mix_args::MixArgs;
 use crate::cli::shared_args::{
-    ClientArgs, FormArgs, OutputArgs, ProfileArgs, TransportArgs, parse_check, progress_mode,
+    ClientArgs, DpopArgs, FormArgs, OutputArgs, ProfileArgs, TransportArgs, parse_check,
+    progress_mode,
 };
 use crate::cli::sign_in_args::SignInArgs;
 
@@ -55,6 +56,8 @@ pub(crate) struct RunArgs {
     /// that keep none do: every iteration pays a connect and, over https, a TLS handshake.
     #[arg(long, env = "LOADGEN_NEW_CONNECTION_PER_ITERATION")]
     pub(crate) new_connection_per_iteration: bool,
+    #[command(flatten)]
+    pub(crate) dpop: DpopArgs,
     /// Where the seeds go after the run, with each refresh-token family's newest token (the
     /// --seeds directory when not given), so TEST 2 can run again on them.
     #[arg(long, env = "LOADGEN_SEEDS_OUT")]
@@ -206,6 +209,7 @@ pub(crate) async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         code_lifetime: args.code_lifetime,
         mint_ahead: args.mint_ahead,
         new_connection_per_iteration: args.new_connection_per_iteration,
+        dpop: args.dpop.dpop,
         skipped_checks: args.skip_checks.iter().copied().collect(),
         thresholds: args.thresholds.thresholds(),
         test_id: args.test_id,

@@ -105,6 +105,18 @@ impl ClientArgs {
     }
 }
 
+/// Sender-constrained tokens, shared by `run` and `capacity` (seeds are made unbound: whichever
+/// VU takes one binds what it gets from it).
+#[derive(Debug, Args)]
+pub(crate) struct DpopArgs {
+    /// Bind tokens to keys with DPoP (RFC 9449): every VU makes a P-256 key of its own and sends
+    /// a fresh proof with each token request (answering a provider's nonce challenge once) and
+    /// with every bound token it presents (`Authorization: DPoP`, the proof's `ath`); tokens
+    /// must come back of type DPoP and bound to the VU's key (check `dpop_bound`).
+    #[arg(long, env = "LOADGEN_DPOP")]
+    pub(crate) dpop: bool,
+}
+
 /// How every connection is made, shared by `seed`, `run` and `capacity`: HTTPS trust, a client
 /// certificate, HTTP/2, and names resolved by hand.
 #[derive(Debug, Args)]

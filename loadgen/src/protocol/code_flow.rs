@@ -19,9 +19,8 @@ use crate::protocol::browser::{
     Browser, Credentials, FormHints, SignInError, Start, Unmeasured, leads_to_client,
 };
 use crate::protocol::client_credentials::ClientCredentials;
-use crate::protocol::token_request::{
-    TokenResponse, code_grant_body, describe_error_body, refresh_grant_body,
-};
+use crate::protocol::dpop::{DpopSession, ProofSite};
+use crate::protocol::token_request::{TokenGrant, TokenResponse, describe_error_body};
 
 /// Where and how a client runs the authorization-code flow against one provider.
 #[derive(Debug, Clone, Copy)]
@@ -71,6 +70,9 @@ pub enum FlowError {
     /// The token endpoint's 200 is not a token response.
     #[error("the token endpoint's answer is not a token response: {0}")]
     TokenBody(String),
+    /// A DPoP proof could not be made.
+    #[error("a DPoP proof could not be made: {0}")]
+    Dpop(String),
 }
 
 impl FlowError {
@@ -83,7 +85,7 @@ impl FlowError {
                 *status >= 500
             }
             FlowError::Pages(error) => error.is_retryable(),
-            FlowError::Authorization(_) | FlowError::TokenBody(_) => false,
+            FlowError::Authorization(_) | FlowError::TokenBody(_) | FlowError::Dpop(_) => false,
         }
     }
 }
@@ -196,51 +198,78 @@ pub struct SignedIn {
     pub consents_approved: u32,
 }
 
-/// Redeems `code` of `request` at the token endpoint.
+/// Redeems `code` of `request` at the token endpoint, with a DPoP proof of `dpop`'s key when
+/// one is given (the tokens are then bound to it).
 pub async fn redeem_code(
     http: &mut VuClient,
     endpoints: &FlowEndpoints<'_>,
     request: &AuthorizationRequest,
     code: &str,
+    dpop: Option<&mut DpopSession>,
 ) -> Result<TokenResponse, FlowError> {
-    let body = code_grant_body(
-        endpoints.client,
+    let grant = TokenGrant::Code {
         code,
-        &endpoints.client.redirect_uri,
-        &request.code_verifier,
-    );
-    post_token(http, endpoints, body).await
+        redirect_uri: &endpoints.client.redirect_uri,
+        code_verifier: &request.code_verifier,
+    };
+    post_token(http, endpoints, grant, dpop).await
 }
 
 /// Renews tokens with `refresh_token` at the token endpoint (a virtual user's first access token
-/// in the `api` scenario, before the clock starts).
+/// in the `api` scenario, before the clock starts), with a DPoP proof when `dpop` is given.
 pub async fn refresh(
     http: &mut VuClient,
     endpoints: &FlowEndpoints<'_>,
     refresh_token: &str,
+    dpop: Option<&mut DpopSession>,
 ) -> Result<TokenResponse, FlowError> {
-    let body = refresh_grant_body(endpoints.client, refresh_token);
-    post_token(http, endpoints, body).await
+    post_token(http, endpoints, TokenGrant::Refresh { refresh_token }, dpop).await
 }
 
+/// One token request; with DPoP, a nonce challenge is answered by sending it once more with the
+/// nonce (and a fresh body: a new client assertion).
 async fn post_token(
     http: &mut VuClient,
     endpoints: &FlowEndpoints<'_>,
-    body: Bytes,
+    grant: TokenGrant<'_>,
+    mut dpop: Option<&mut DpopSession>,
 ) -> Result<TokenResponse, FlowError> {
-    let response = http
-        .send(
-            Method::POST,
-            endpoints.token,
-            endpoints.token_headers,
-            body,
-            endpoints.timeout,
-        )
-        .await
-        .map_err(|error| FlowError::Transport {
-            step: "POST /token",
-            error,
-        })?;
+    let mut may_answer_challenge = true;
+    let response = loop {
+        let mut headers = endpoints.token_headers.to_vec();
+        if let Some(dpop) = dpop.as_deref_mut() {
+            let proof = dpop
+                .proof_header(
+                    ProofSite::TokenEndpoint,
+                    &Method::POST,
+                    &endpoints.token.to_string(),
+                    None,
+                )
+                .map_err(FlowError::Dpop)?;
+            headers.push(proof);
+        }
+        let response = http
+            .send(
+                Method::POST,
+                endpoints.token,
+                &headers,
+                grant.body(endpoints.client),
+                endpoints.timeout,
+            )
+            .await
+            .map_err(|error| FlowError::Transport {
+                step: "POST /token",
+                error,
+            })?;
+        let challenged = dpop
+            .as_deref_mut()
+            .is_some_and(|dpop| dpop.learn(ProofSite::TokenEndpoint, &response));
+        if challenged && may_answer_challenge {
+            may_answer_challenge = false;
+            continue;
+        }
+        break response;
+    };
     if response.status != StatusCode::OK {
         return Err(FlowError::TokenRefused {
             status: response.status.as_u16(),

@@ -29,6 +29,8 @@ pub struct IntrospectedToken {
     pub client_id: Option<String>,
     /// `scope`, space-separated.
     pub scope: Option<String>,
+    /// `cnf.jkt`: the DPoP key the token is bound to (RFC 9449 section 6.2).
+    pub jkt: Option<String>,
 }
 
 /// Reads an introspection answer.
@@ -46,6 +48,10 @@ pub fn introspected_token(body: &[u8]) -> IntrospectedToken {
         active: value.get("active").and_then(serde_json::Value::as_bool),
         client_id: text("client_id"),
         scope: text("scope"),
+        jkt: value
+            .pointer("/cnf/jkt")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned),
     }
 }
 
@@ -79,11 +85,14 @@ mod tests {
         assert_eq!(active(br#"{"active": "yes"}"#), None);
         assert_eq!(active(b"<html>"), None);
         assert_eq!(
-            introspected_token(br#"{"active": true, "client_id": "m", "scope": "a b"}"#),
+            introspected_token(
+                br#"{"active": true, "client_id": "m", "scope": "a b", "cnf": {"jkt": "k"}}"#
+            ),
             IntrospectedToken {
                 active: Some(true),
                 client_id: Some("m".into()),
-                scope: Some("a b".into())
+                scope: Some("a b".into()),
+                jkt: Some("k".into()),
             }
         );
         assert_eq!(

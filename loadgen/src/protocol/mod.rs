@@ -16,6 +16,7 @@ pub mod client_auth;
 pub mod client_credentials;
 pub mod code_flow;
 pub mod discovery;
+pub mod dpop;
 pub mod id_token;
 pub mod introspection;
 pub mod jwks;

@@ -88,6 +88,47 @@ pub fn token_exchange_body(client: &ClientCredentials, subject_token: &str) -> B
     )
 }
 
+/// One token request's grant, from which its form body is built for each send: a request sent
+/// again (a DPoP nonce challenge answered) carries a fresh client assertion, never the first
+/// one's, which the provider remembers as used.
+#[derive(Debug, Clone, Copy)]
+pub enum TokenGrant<'a> {
+    /// An authorization code redeemed (RFC 6749 section 4.1.3, PKCE).
+    Code {
+        /// The code.
+        code: &'a str,
+        /// The redirect URI of its authorization request.
+        redirect_uri: &'a str,
+        /// PKCE's verifier.
+        code_verifier: &'a str,
+    },
+    /// A refresh (RFC 6749 section 6).
+    Refresh {
+        /// The refresh token.
+        refresh_token: &'a str,
+    },
+    /// An access token exchanged for an access token (RFC 8693).
+    Exchange {
+        /// The access token exchanged.
+        subject_token: &'a str,
+    },
+}
+
+impl TokenGrant<'_> {
+    /// The form body of this grant sent by `client`.
+    pub fn body(&self, client: &ClientCredentials) -> Bytes {
+        match *self {
+            TokenGrant::Code {
+                code,
+                redirect_uri,
+                code_verifier,
+            } => code_grant_body(client, code, redirect_uri, code_verifier),
+            TokenGrant::Refresh { refresh_token } => refresh_grant_body(client, refresh_token),
+            TokenGrant::Exchange { subject_token } => token_exchange_body(client, subject_token),
+        }
+    }
+}
+
 /// A token endpoint's success response; every field optional so checks can say which is missing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct TokenResponse {

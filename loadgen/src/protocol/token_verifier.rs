@@ -118,12 +118,20 @@ pub struct AccessTokenClaims {
     /// `scope` (RFC 9068 section 2.2.3): space-separated, or a list as some providers write it.
     #[serde(default)]
     pub scope: Option<serde_json::Value>,
+    /// `cnf` (RFC 7800): with DPoP, `jkt`, the thumbprint of the key the token is bound to.
+    #[serde(default)]
+    pub cnf: Option<serde_json::Value>,
 }
 
 impl AccessTokenClaims {
     /// The client the token names (`client_id`, else `azp`, when either is a string) and its
     /// scope, space-separated. Takes the claims apart rather than copy them: this runs on every
     /// access token checked.
+    /// `cnf.jkt`, when the token names the DPoP key it is bound to.
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.cnf.as_ref()?.get("jkt")?.as_str()
+    }
+
     pub fn into_client_and_scope(self) -> (Option<String>, Option<String>) {
         let text = |claim: Option<serde_json::Value>| match claim {
             Some(serde_json::Value::String(text)) => Some(text),

@@ -151,8 +151,12 @@ impl TransportErrorKind {
 pub enum Check {
     /// The body is JSON and holds the fields the response must have.
     RequiredFields,
-    /// `token_type` is `Bearer` (case-insensitive, RFC 6749 section 7.1).
+    /// `token_type` is `Bearer` (case-insensitive, RFC 6749 section 7.1); not judged with DPoP.
     TokenTypeBearer,
+    /// With `--dpop`: `token_type` is `DPoP` and the access token is bound to the VU's key: its
+    /// `cnf.jkt` (a JWT's claim, or what introspection answers) is the key's thumbprint (RFC 9449
+    /// sections 5 and 6).
+    DpopBound,
     /// The response carries a refresh token that differs from the one sent.
     RefreshTokenRotated,
     /// The access token's signature verifies against the JWKS, with `iss`, `aud` and `exp`.

@@ -54,6 +54,8 @@ pub struct RunConfig {
     /// Open new connections for every iteration (k6's `noConnectionReuse`), as machine clients
     /// that keep no connection do: each iteration pays a TCP connect and a TLS handshake.
     pub new_connection_per_iteration: bool,
+    /// Bind tokens to a DPoP key of each VU's own (RFC 9449).
+    pub dpop: bool,
     /// Mint TEST 1's codes during the run, just ahead of use, through the seeded sessions,
     /// instead of taking them from the seeds.
     pub mint_ahead: bool,
@@ -107,6 +109,7 @@ impl RunConfig {
             seeds_out: None,
             mint_ahead: false,
             new_connection_per_iteration: false,
+            dpop: false,
             code_lifetime: None,
             skipped_checks: CheckSet::default(),
             thresholds: Thresholds::default(),
@@ -170,6 +173,9 @@ impl RunConfig {
         if let Some(fields) = canonical.as_object_mut() {
             if let Some(api) = &self.api {
                 fields.insert("api".into(), api.canonical());
+            }
+            if self.dpop {
+                fields.insert("dpop".into(), true.into());
             }
             if self.scenario == ScenarioKind::Login {
                 fields.insert(

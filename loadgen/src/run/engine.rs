@@ -402,6 +402,7 @@ async fn run_scenario<S: Scenario>(
         .with_introspection_and_pages(config.introspection_client.as_ref(), config.hints.clone())
         .with_minted_codes(minters.as_ref().map(|(codes, _)| Arc::clone(codes)))
         .with_new_connection_per_iteration(config.new_connection_per_iteration)
+        .with_dpop(config.dpop)
         .with_api(config.api.clone(), vus)
         .with_users_and_clients(users, config.machine_clients.clone()),
     );

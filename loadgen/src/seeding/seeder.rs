@@ -303,9 +303,17 @@ impl Worker {
         code: &str,
     ) -> Result<Option<String>, Attempt> {
         let context = Arc::clone(&self.context);
-        let tokens = redeem_code(&mut self.client, &Self::endpoints(&context), request, code)
-            .await
-            .map_err(Attempt::from)?;
+        // Seeds are made without DPoP: they are handed to whichever VU runs, whose own key
+        // binds the tokens it gets from them.
+        let tokens = redeem_code(
+            &mut self.client,
+            &Self::endpoints(&context),
+            request,
+            code,
+            None,
+        )
+        .await
+        .map_err(Attempt::from)?;
         let Some(id_token) = tokens.id_token else {
             return Ok(None);
         };
@@ -405,6 +413,7 @@ impl Worker {
             &Self::endpoints(&context),
             &request,
             &code,
+            None,
         )
         .await
         .map_err(Attempt::from)?;

@@ -91,6 +91,16 @@ pub async fn spawn_idp_with(
     Ok(mock_idp::spawn(config).await?)
 }
 
+/// The sum of the lines of mock-idp's `/metrics` that start with `line_prefix` (0 when none).
+pub fn metric(idp: &mock_idp::RunningIdp, line_prefix: &str) -> u64 {
+    idp.app()
+        .metrics_text()
+        .lines()
+        .filter_map(|line| line.strip_prefix(line_prefix))
+        .filter_map(|rest| rest.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
 /// A profile held at `rate` for `steady_s` seconds, no ramps.
 pub fn steady(rate: f64, steady_s: f64) -> LoadProfile {
     LoadProfile {

@@ -8,9 +8,10 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 
 use crate::protocol::client_credentials::ClientCredentials;
+use crate::protocol::dpop::ProofSite;
 use crate::protocol::token_request::{client_credentials_body, token_request_headers};
 use crate::results::names::{Check, Endpoint};
-use crate::run::scenario::vu::{Expect, TokenExpectations};
+use crate::run::scenario::vu::{Expect, ProvenRequest, TokenExpectations};
 use crate::run::scenario::{Iteration, Scenario, SeedNeed, Vu};
 
 /// The `client-credentials` scenario.
@@ -63,18 +64,23 @@ impl Scenario for ClientCredentialsGrant {
 
     async fn iterate(vu: &mut Vu, machine: &mut MachineClient, iteration: Iteration) -> Option<()> {
         let context = Arc::clone(vu.context());
+        let request = ProvenRequest {
+            endpoint: Endpoint::Token,
+            route: None,
+            site: ProofSite::TokenEndpoint,
+            method: Method::POST,
+            address: &context.paths.token,
+            headers: &machine.headers,
+            access_token: None,
+        };
+        let body = || match &machine.body {
+            Some(body) => body.clone(),
+            None => client_credentials_body(&machine.client, &context.machine_clients.scope),
+        };
         let response = vu
-            .step(
-                Endpoint::Token,
-                Method::POST,
-                &context.paths.token,
-                &machine.headers,
-                match &machine.body {
-                    Some(body) => body.clone(),
-                    None => {
-                        client_credentials_body(&machine.client, &context.machine_clients.scope)
-                    }
-                },
+            .step_with_proof(
+                request,
+                body,
                 iteration.intended_start,
                 Expect::Status(StatusCode::OK),
             )

@@ -13,7 +13,7 @@ use crate::http::address::Address;
 use crate::http::client::HttpResponse;
 use crate::protocol::authorization::AuthorizationRequest;
 use crate::protocol::browser::{Browser, SignInError, leads_to_client};
-use crate::protocol::token_request::code_grant_body;
+use crate::protocol::token_request::TokenGrant;
 use crate::results::names::{Check, Endpoint};
 use crate::run::scenario::userinfo::userinfo_step;
 use crate::run::scenario::vu::{Expect, MeasuredHops, TokenExpectations};
@@ -136,13 +136,12 @@ pub(super) async fn redeem(
     code: &str,
 ) -> Option<HttpResponse> {
     let context = Arc::clone(vu.context());
-    let body = code_grant_body(
-        &context.client,
+    let grant = TokenGrant::Code {
         code,
-        &context.client.redirect_uri,
-        &request.code_verifier,
-    );
-    vu.post_token(body, Instant::now(), StatusCode::OK).await
+        redirect_uri: &context.client.redirect_uri,
+        code_verifier: &request.code_verifier,
+    };
+    vu.post_token(grant, Instant::now(), StatusCode::OK).await
 }
 
 impl Scenario for FullOidc {

@@ -100,6 +100,8 @@ pub struct RunContext {
     pub api: Option<Arc<ApiTally>>,
     /// Every iteration opens new connections (`--new-connection-per-iteration`).
     pub new_connection_per_iteration: bool,
+    /// Every VU binds its tokens to a DPoP key of its own (`--dpop`).
+    pub dpop: bool,
     /// How to fill in the provider's pages (TEST 3's consent pages).
     pub hints: FormHints,
     /// The users the `login` scenario signs in as.
@@ -177,6 +179,7 @@ impl RunContext {
             minted_codes: None,
             api: None,
             new_connection_per_iteration: false,
+            dpop: false,
             access_token_bases: Default::default(),
             subject_unknown: AtomicBool::new(false),
             first_failures: Mutex::new(BTreeMap::new()),
@@ -312,6 +315,12 @@ impl RunContext {
     /// The same context, with every iteration opening new connections when `fresh`.
     pub fn with_new_connection_per_iteration(mut self, fresh: bool) -> Self {
         self.new_connection_per_iteration = fresh;
+        self
+    }
+
+    /// The same context, every VU binding its tokens to a DPoP key of its own when `dpop`.
+    pub fn with_dpop(mut self, dpop: bool) -> Self {
+        self.dpop = dpop;
         self
     }
 

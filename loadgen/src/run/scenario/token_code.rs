@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use http::StatusCode;
 
-use crate::protocol::token_request::code_grant_body;
+use crate::protocol::token_request::TokenGrant;
 use crate::run::scenario::vu::TokenExpectations;
 use crate::run::scenario::{Iteration, Scenario, SeedKind, SeedNeed, Vu};
 use crate::seeding::seed_files::codes_for_iterations;
@@ -52,14 +52,13 @@ impl Scenario for TokenCode {
                 }
             },
         };
-        let body = code_grant_body(
-            &context.client,
-            &seed.code,
-            &seed.redirect_uri,
-            &seed.code_verifier,
-        );
+        let grant = TokenGrant::Code {
+            code: &seed.code,
+            redirect_uri: &seed.redirect_uri,
+            code_verifier: &seed.code_verifier,
+        };
         let response = vu
-            .post_token(body, iteration.intended_start, StatusCode::OK)
+            .post_token(grant, iteration.intended_start, StatusCode::OK)
             .await?;
         let openid = context
             .client

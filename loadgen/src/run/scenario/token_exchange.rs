@@ -1,11 +1,9 @@
 //! RFC 8693 token exchange of the VU's access token (got through its session before the clock
 //! starts) for another access token.
 
-use std::sync::Arc;
-
 use http::StatusCode;
 
-use crate::protocol::token_request::token_exchange_body;
+use crate::protocol::token_request::TokenGrant;
 use crate::run::scenario::vu::TokenExpectations;
 use crate::run::scenario::{Iteration, Scenario, SeedKind, SeedNeed, Vu};
 
@@ -44,10 +42,11 @@ impl Scenario for TokenExchange {
     }
 
     async fn iterate(vu: &mut Vu, subject: &mut SubjectToken, iteration: Iteration) -> Option<()> {
-        let context = Arc::clone(vu.context());
-        let body = token_exchange_body(&context.client, &subject.access_token);
+        let grant = TokenGrant::Exchange {
+            subject_token: &subject.access_token,
+        };
         let response = vu
-            .post_token(body, iteration.intended_start, StatusCode::OK)
+            .post_token(grant, iteration.intended_start, StatusCode::OK)
             .await?;
         vu.check_token_response(
             &response,

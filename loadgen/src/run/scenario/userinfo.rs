@@ -8,8 +8,9 @@ use http::header::AUTHORIZATION;
 use http::{HeaderValue, Method, StatusCode};
 use tokio::time::Instant;
 
+use crate::protocol::dpop::ProofSite;
 use crate::results::names::{Check, Endpoint};
-use crate::run::scenario::vu::Expect;
+use crate::run::scenario::vu::{Expect, ProvenRequest};
 use crate::run::scenario::{Iteration, Scenario, SeedKind, SeedNeed, Vu};
 
 /// The `userinfo` scenario.
@@ -20,8 +21,20 @@ pub struct Userinfo;
 /// JWT, or from the ID token issued with it).
 #[derive(Debug)]
 pub struct SignedIn {
-    bearer: HeaderValue,
+    access_token: String,
+    /// `Bearer` or, with DPoP, `DPoP` and the token.
+    authorization: HeaderValue,
     subject: Option<String>,
+}
+
+/// The `Authorization` header value of `access_token` as the VU presents it: `DPoP` when its
+/// tokens are bound to its key, `Bearer` otherwise.
+pub(super) fn authorization_of(vu: &Vu, access_token: &str) -> Result<HeaderValue, String> {
+    if vu.dpop_thumbprint().is_some() {
+        return crate::protocol::dpop::authorization(access_token);
+    }
+    HeaderValue::from_str(&format!("Bearer {access_token}"))
+        .map_err(|_| "the access token cannot be sent in a header".to_owned())
 }
 
 /// Calls `/userinfo` with `access_token` and checks it answers for `expected_subject` (any
@@ -32,29 +45,45 @@ pub(super) async fn userinfo_step(
     expected_subject: Option<&str>,
     intended_start: Instant,
 ) -> Option<()> {
-    let Ok(bearer) = HeaderValue::from_str(&format!("Bearer {access_token}")) else {
-        vu.check(Check::RequiredFields, false, || {
-            "the access token cannot be sent in a header".to_owned()
-        });
-        return None;
+    let authorization = match authorization_of(vu, access_token) {
+        Ok(authorization) => authorization,
+        Err(reason) => {
+            vu.check(Check::RequiredFields, false, || reason);
+            return None;
+        }
     };
-    send_userinfo(vu, bearer, expected_subject, intended_start).await
+    send_userinfo(
+        vu,
+        access_token,
+        authorization,
+        expected_subject,
+        intended_start,
+    )
+    .await
 }
 
 async fn send_userinfo(
     vu: &mut Vu,
-    bearer: HeaderValue,
+    access_token: &str,
+    authorization: HeaderValue,
     expected_subject: Option<&str>,
     intended_start: Instant,
 ) -> Option<()> {
     let context = Arc::clone(vu.context());
+    let headers = [(AUTHORIZATION, authorization)];
+    let request = ProvenRequest {
+        endpoint: Endpoint::Userinfo,
+        route: None,
+        site: ProofSite::Resource,
+        method: Method::GET,
+        address: &context.paths.userinfo,
+        headers: &headers,
+        access_token: Some(access_token),
+    };
     let response = vu
-        .step(
-            Endpoint::Userinfo,
-            Method::GET,
-            &context.paths.userinfo,
-            &[(AUTHORIZATION, bearer)],
-            Bytes::new(),
+        .step_with_proof(
+            request,
+            Bytes::new,
             intended_start,
             Expect::Status(StatusCode::OK),
         )
@@ -113,15 +142,19 @@ impl Scenario for Userinfo {
                 },
             },
         };
-        let bearer = HeaderValue::from_str(&format!("Bearer {access_token}"))
-            .map_err(|_| "its access token cannot be sent in a header".to_owned())?;
-        Ok(SignedIn { bearer, subject })
+        let authorization = authorization_of(vu, &access_token)?;
+        Ok(SignedIn {
+            access_token,
+            authorization,
+            subject,
+        })
     }
 
     async fn iterate(vu: &mut Vu, signed_in: &mut SignedIn, iteration: Iteration) -> Option<()> {
         send_userinfo(
             vu,
-            signed_in.bearer.clone(),
+            &signed_in.access_token,
+            signed_in.authorization.clone(),
             signed_in.subject.as_deref(),
             iteration.intended_start,
         )

@@ -95,6 +95,13 @@ impl Scenario for Api {
 
     async fn set_up(vu: &mut Vu) -> Result<ApiUser, String> {
         let tally = tally(vu).ok_or("the api scenario needs at least one --api-url")?;
+        if vu.dpop_thumbprint().is_some() {
+            return Err(
+                "the api scenario sends its tokens as bearer tokens and no DPoP proofs to \
+                 the API yet; leave out --dpop"
+                    .to_owned(),
+            );
+        }
         let settings = &tally.settings;
         let number = vu.id() + 1;
         let token = HeldToken::for_vu(vu, &tally, number).await?;

@@ -14,7 +14,8 @@ use crate::http::transport_error::TransportError;
 use crate::protocol::authorization::AuthorizationFailure;
 use crate::protocol::browser::{HopSender, HopStage};
 use crate::protocol::code_flow::{FlowError, authorize_with_session, redeem_code};
-use crate::protocol::token_request::{TokenResponse, describe_error_body, refresh_grant_body};
+use crate::protocol::dpop::{DpopSession, ProofSite};
+use crate::protocol::token_request::{TokenGrant, TokenResponse, describe_error_body};
 use crate::results::names::{Check, Endpoint, RequestOutcome, TransportErrorKind};
 use crate::run::scenario::{Iteration, RunContext, Scenario};
 
@@ -72,6 +73,9 @@ pub struct Vu {
     interval: u32,
     /// The first failure the current iteration met, its cause in the result.
     failure_cause: Option<String>,
+    /// Its DPoP key and the nonces the provider handed it, when the run binds tokens
+    /// (`--dpop`): every VU is a client with a key of its own.
+    dpop: Option<DpopSession>,
 }
 
 /// Why a rotation gave no new refresh token.
@@ -96,7 +100,49 @@ impl Vu {
             unjudged: std::time::Duration::ZERO,
             interval: 0,
             failure_cause: None,
+            dpop: None,
         }
+    }
+
+    /// The thumbprint of the VU's DPoP key, when the run binds tokens to keys.
+    pub fn dpop_thumbprint(&self) -> Option<&str> {
+        self.dpop.as_ref().map(DpopSession::thumbprint)
+    }
+
+    /// `headers` with a fresh DPoP proof for `method` at `address` (a request to `site`,
+    /// presenting `access_token` there) when the run uses DPoP; a proof that cannot be made
+    /// fails the iteration.
+    pub fn with_proof<'h>(
+        &mut self,
+        headers: &'h [(HeaderName, HeaderValue)],
+        site: ProofSite,
+        method: &Method,
+        address: &Address,
+        access_token: Option<&str>,
+    ) -> Option<std::borrow::Cow<'h, [(HeaderName, HeaderValue)]>> {
+        let Some(dpop) = self.dpop.as_mut() else {
+            return Some(std::borrow::Cow::Borrowed(headers));
+        };
+        match dpop.proof_header(site, method, &address.to_string(), access_token) {
+            Ok(proof) => {
+                let mut with_proof = Vec::with_capacity(headers.len() + 1);
+                with_proof.extend_from_slice(headers);
+                with_proof.push(proof);
+                Some(std::borrow::Cow::Owned(with_proof))
+            }
+            Err(reason) => {
+                self.fail("DPoP proof not made", || reason);
+                None
+            }
+        }
+    }
+
+    /// Learns the DPoP nonce of an answer from `site`; whether it was a nonce challenge, to be
+    /// answered by sending the request again once (RFC 9449 section 8).
+    pub fn learn_dpop_nonce(&mut self, site: ProofSite, response: &HttpResponse) -> bool {
+        self.dpop
+            .as_mut()
+            .is_some_and(|dpop| dpop.learn(site, response))
     }
 
     /// The VU's number (it owns family and session number `id`).
@@ -287,14 +333,14 @@ impl Vu {
             .fetch_add(1, Ordering::Relaxed);
     }
 
-    /// `POST` to the token endpoint with the client's authentication and `body`.
+    /// `POST` to the token endpoint with the client's authentication and `grant`.
     pub async fn post_token(
         &mut self,
-        body: Bytes,
+        grant: TokenGrant<'_>,
         intended_start: Instant,
         expected: StatusCode,
     ) -> Option<HttpResponse> {
-        self.post_token_as(Endpoint::Token, body, intended_start, expected)
+        self.post_token_as(Endpoint::Token, grant, intended_start, expected)
             .await
     }
 
@@ -302,22 +348,71 @@ impl Vu {
     async fn post_token_as(
         &mut self,
         endpoint: Endpoint,
-        body: Bytes,
+        grant: TokenGrant<'_>,
         intended_start: Instant,
         expected: StatusCode,
     ) -> Option<HttpResponse> {
         let context = Arc::clone(&self.context);
-        self.step(
+        let request = ProvenRequest {
             endpoint,
-            Method::POST,
-            &context.paths.token,
-            context.token_headers(),
-            body,
+            route: None,
+            site: ProofSite::TokenEndpoint,
+            method: Method::POST,
+            address: &context.paths.token,
+            headers: context.token_headers(),
+            access_token: None,
+        };
+        self.step_with_proof(
+            request,
+            || grant.body(&context.client),
             intended_start,
             Expect::Status(expected),
         )
         .await
     }
+
+    /// Sends one request as [`Self::step`] does, with a fresh DPoP proof when the run uses DPoP;
+    /// a nonce challenge is answered by sending the request once more (a request of its own,
+    /// timed from its own send) with the nonce and a fresh body (`body` is called for each send:
+    /// a token request's client assertion must be new every time).
+    pub async fn step_with_proof(
+        &mut self,
+        request: ProvenRequest<'_>,
+        body: impl Fn() -> Bytes,
+        intended_start: Instant,
+        expect: Expect,
+    ) -> Option<HttpResponse> {
+        let mut intended_start = intended_start;
+        let mut may_answer_challenge = true;
+        loop {
+            let headers = self.with_proof(
+                request.headers,
+                request.site,
+                &request.method,
+                request.address,
+                request.access_token,
+            )?;
+            let response = self
+                .send_recorded_on(
+                    request.endpoint,
+                    request.route,
+                    request.method.clone(),
+                    request.address,
+                    &headers,
+                    body(),
+                    intended_start,
+                )
+                .await
+                .ok()?;
+            if self.learn_dpop_nonce(request.site, &response) && may_answer_challenge {
+                may_answer_challenge = false;
+                intended_start = Instant::now();
+                continue;
+            }
+            return self.judge_status(request.endpoint, response, expect);
+        }
+    }
+
     /// Sends `grant_type=refresh_token` with `refresh_token`, expecting `expected`.
     pub async fn send_refresh(
         &mut self,
@@ -325,8 +420,12 @@ impl Vu {
         intended_start: Instant,
         expected: StatusCode,
     ) -> Option<HttpResponse> {
-        let body = refresh_grant_body(&self.context.client, refresh_token);
-        self.post_token(body, intended_start, expected).await
+        self.post_token(
+            TokenGrant::Refresh { refresh_token },
+            intended_start,
+            expected,
+        )
+        .await
     }
 
     /// Renews the tokens of `sent`, a refresh token of `subject`'s family, recorded as the
@@ -355,9 +454,11 @@ impl Vu {
         intended_start: Instant,
         expect: TokenExpectations<'_>,
     ) -> Result<TokenResponse, RotationFailure> {
-        let body = refresh_grant_body(&self.context.client, sent);
+        let grant = TokenGrant::Refresh {
+            refresh_token: sent,
+        };
         let Some(response) = self
-            .post_token_as(endpoint, body, intended_start, StatusCode::OK)
+            .post_token_as(endpoint, grant, intended_start, StatusCode::OK)
             .await
         else {
             return Err(self.unanswered_rotation());
@@ -402,6 +503,7 @@ impl Vu {
             &mut self.client,
             &context.flow_endpoints(),
             refresh_token,
+            self.dpop.as_mut(),
         )
         .await
         .map_err(|error| format!("renewing its seeded family failed: {error}"))
@@ -459,11 +561,37 @@ impl Vu {
         let signed_in: Result<TokenResponse, FlowError> = async {
             let (request, code) =
                 authorize_with_session(&mut self.client, &endpoints, &mut cookie).await?;
-            redeem_code(&mut self.client, &endpoints, &request, &code).await
+            redeem_code(
+                &mut self.client,
+                &endpoints,
+                &request,
+                &code,
+                self.dpop.as_mut(),
+            )
+            .await
         }
         .await;
         signed_in.map_err(|error| format!("signing in through its session failed: {error}"))
     }
+}
+
+/// A request that carries a DPoP proof when the run uses DPoP ([`Vu::step_with_proof`]).
+#[derive(Debug, Clone)]
+pub struct ProvenRequest<'a> {
+    /// What it is recorded as.
+    pub endpoint: Endpoint,
+    /// The route it is recorded on too (the `api` scenario's URLs).
+    pub route: Option<&'a str>,
+    /// Whose nonces its proofs carry.
+    pub site: ProofSite,
+    /// Its method.
+    pub method: Method,
+    /// Where it goes.
+    pub address: &'a Address,
+    /// Its headers besides the proof.
+    pub headers: &'a [(HeaderName, HeaderValue)],
+    /// The access token it presents (a proof's `ath`).
+    pub access_token: Option<&'a str>,
 }
 
 /// Sends the hops of a sign-in through a VU, each a measured step of its iteration: the
@@ -533,6 +661,9 @@ impl<S: Scenario> VirtualUser<S> {
     /// VU `id`, set up by its scenario before the clock starts (unmeasured).
     pub async fn set_up(id: usize, context: Arc<RunContext>) -> Result<Self, VuSetupError> {
         let mut vu = Vu::new(id, context);
+        if vu.context.dpop {
+            vu.dpop = Some(DpopSession::new().map_err(|reason| VuSetupError { vu: id, reason })?);
+        }
         let state = S::set_up(&mut vu)
             .await
             .map_err(|reason| VuSetupError { vu: id, reason })?;

@@ -64,6 +64,10 @@ pub struct AccessTokenFacts {
     pub client_id: Option<String>,
     /// `scope`, space-separated.
     pub scope: Option<String>,
+    /// `cnf.jkt`: the DPoP key it is bound to.
+    pub dpop_jkt: Option<String>,
+    /// Whether the provider's introspection answered for it (an opaque token's facts).
+    pub introspected: bool,
 }
 
 impl Vu {
@@ -105,12 +109,15 @@ impl Vu {
                 .map_or_else(AccessTokenFacts::default, |verified| {
                     let mut claims = verified.claims;
                     let subject = std::mem::take(&mut claims.sub);
+                    let dpop_jkt = claims.dpop_jkt().map(str::to_owned);
                     let (client_id, scope) = claims.into_client_and_scope();
                     AccessTokenFacts {
                         jwt: true,
                         client_id,
                         scope,
                         subject: Some(subject),
+                        dpop_jkt,
+                        introspected: false,
                     }
                 });
             return (passed, facts);
@@ -173,6 +180,8 @@ impl Vu {
                 subject: None,
                 client_id: described.client_id,
                 scope: described.scope,
+                dpop_jkt: described.jkt,
+                introspected: true,
             }
         } else {
             AccessTokenFacts::default()
@@ -201,11 +210,13 @@ impl Vu {
             )
         });
         let token_type = tokens.token_type.as_deref().unwrap_or_default();
-        self.check(
-            Check::TokenTypeBearer,
-            token_type.eq_ignore_ascii_case("bearer"),
-            || format!("token_type is '{token_type}', not Bearer"),
-        );
+        if self.dpop_thumbprint().is_none() {
+            self.check(
+                Check::TokenTypeBearer,
+                token_type.eq_ignore_ascii_case("bearer"),
+                || format!("token_type is '{token_type}', not Bearer"),
+            );
+        }
         if let Some(previous) = expect.previous_refresh_token {
             let rotated = tokens
                 .refresh_token
@@ -241,6 +252,12 @@ impl Vu {
                     "the response has no access_token".to_owned()
                 });
             }
+        }
+        if let Some(thumbprint) = self.dpop_thumbprint().map(str::to_owned) {
+            let verdict = dpop_binding_verdict(token_type, &access_token, &thumbprint);
+            self.check(Check::DpopBound, verdict.is_ok(), || {
+                verdict.err().unwrap_or_default()
+            });
         }
         if let Some(id_token) = tokens.id_token.as_deref() {
             let verified = context.keys.verify_id_token(id_token).await;
@@ -321,6 +338,34 @@ impl Vu {
                 });
             }
         }
+    }
+}
+
+/// Whether a token response bound its access token to the key of `thumbprint`: `token_type` DPoP
+/// and, where the token's claims were read (a JWT, or an introspection answer), `cnf.jkt` that
+/// key's; an opaque token nobody could ask about is judged by its type alone.
+fn dpop_binding_verdict(
+    token_type: &str,
+    access_token: &AccessTokenFacts,
+    thumbprint: &str,
+) -> Result<(), String> {
+    if !token_type.eq_ignore_ascii_case("dpop") {
+        return Err(format!(
+            "token_type is '{token_type}', not DPoP: the provider did not bind the token to the \
+             DPoP key (does it accept DPoP for this client?)"
+        ));
+    }
+    let read = access_token.jwt || access_token.introspected;
+    match access_token.dpop_jkt.as_deref() {
+        Some(jkt) if jkt == thumbprint => Ok(()),
+        Some(jkt) => Err(format!(
+            "the access token is bound to the key {jkt}, not to this VU's {thumbprint}"
+        )),
+        None if read => Err(
+            "the access token names no DPoP key (no cnf.jkt in its claims or introspection)"
+                .to_owned(),
+        ),
+        None => Ok(()),
     }
 }
 
