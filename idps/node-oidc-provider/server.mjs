@@ -13,6 +13,9 @@
 //   CONSENT              remembered (default: a grant is asked for once per session) or every
 //                        (the consent page on every authorization, through the documented
 //                        loadExistingGrant option)
+//   DPOP_NONCE           1: require a nonce the provider issued in every DPoP proof at the token
+//                        endpoint (RFC 9449 section 8; DPoP itself is on by the provider's
+//                        default)
 //   LOG_ERRORS           1: print why each refused request was refused, on stderr
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -27,6 +30,7 @@ const accessTokenFormat = process.env.ACCESS_TOKEN_FORMAT ?? 'opaque';
 const codeTtl = Number(process.env.CODE_TTL_S ?? 60);
 const users = Number(process.env.USERS ?? 10000);
 const consent = process.env.CONSENT ?? 'remembered';
+const dpopNonce = process.env.DPOP_NONCE === '1';
 // CLIENT_JWKS: a JWKS file of loadtest-client's public keys; the client then authenticates with
 // private_key_jwt (RFC 7523) instead of its secret, at the token and introspection endpoints.
 const clientJwks = process.env.CLIENT_JWKS
@@ -133,6 +137,17 @@ function configuration(issuer) {
       introspection: { enabled: true },
       revocation: { enabled: true },
       userinfo: { enabled: true },
+      // DPoP is on by default; with DPOP_NONCE=1 the token endpoint requires the nonces it
+      // hands out (signed with a secret made at start), as mock-idp's --dpop-nonce does.
+      ...(dpopNonce
+        ? {
+            dPoP: {
+              enabled: true,
+              nonceSecret: randomBytes(32),
+              requireNonce: (ctx) => ctx.oidc.route === 'token',
+            },
+          }
+        : {}),
       ...(accessTokenFormat === 'jwt' ? { resourceIndicators: resourceIndicators(issuer) } : {}),
     },
   };

@@ -416,3 +416,44 @@ async fn private_key_jwt_runs_clean_against_node_oidc_provider() -> Result<()> {
     }
     Ok(())
 }
+
+/// DPoP against node-oidc-provider requiring nonces at its token endpoint: TEST 2, 1 and 3 run
+/// clean with every VU's tokens bound to its key (its opaque tokens introspected for `cnf.jkt`),
+/// each VU answering the provider's nonce challenge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dpop_with_nonces_runs_clean_against_node_oidc_provider() -> Result<()> {
+    let Some(idp) = start_with_env(
+        "opaque",
+        "remembered",
+        &[("DPOP_NONCE", std::ffi::OsStr::new("1"))],
+    )?
+    else {
+        return Ok(());
+    };
+    let vus = 3;
+    let seeds = make_seeds(&idp.issuer, 30, vus, vus).await?;
+    for scenario in [
+        ScenarioKind::RefreshStorm,
+        ScenarioKind::TokenCode,
+        ScenarioKind::FullOidc,
+    ] {
+        let mut config = run_config(scenario, &idp.issuer, steady(15.0, 1.0), vus);
+        config.dpop = true;
+        let (_handle, stop) = stop_signal();
+        let result = loadgen::run(&config, seeds.clone(), stop).await?;
+        assert_clean(&result);
+        assert_eq!(
+            common::check(&result, "dpop_bound"),
+            (15, 0),
+            "{scenario:?}"
+        );
+        // Each VU's first token request met the provider's nonce challenge (a 400 answered by
+        // sending it again with the nonce).
+        let challenges = result.requests.by_status.get("400").copied().unwrap_or(0);
+        assert!(
+            (1..=vus as u64).contains(&challenges),
+            "{scenario:?}: {challenges} challenges"
+        );
+    }
+    Ok(())
+}

@@ -81,7 +81,9 @@ impl DpopKey {
         let (x, y) = match point {
             [0x04, rest @ ..] if rest.len() == 64 => rest.split_at(32),
             _ => {
-                return Err("the DPoP key's public point is not an uncompressed P-256 point".into());
+                return Err(
+                    "the DPoP key's public point is not an uncompressed P-256 point".into(),
+                );
             }
         };
         let (x, y) = (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y));
