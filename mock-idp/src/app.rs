@@ -22,7 +22,7 @@ use crate::keys::{KeyError, SigningKey};
 use crate::metrics::Metrics;
 use crate::state::{Idp, Urls};
 use crate::store::{Limits, Store};
-use crate::{authorize, discovery, resource, test_endpoints, token_endpoint};
+use crate::{authorize, discovery, pushed_authorization, resource, test_endpoints, token_endpoint};
 
 /// The OpenID provider: configuration, keys, state and counters, shared by every connection.
 #[derive(Debug, Clone)]
@@ -65,6 +65,7 @@ impl App {
             jwks: format!("{issuer}/jwks"),
             introspection: format!("{issuer}/introspect"),
             revocation: format!("{issuer}/revoke"),
+            pushed_authorization: format!("{issuer}/par"),
             issuer: issuer.clone(),
         };
         let discovery_json = Bytes::from(discovery::document(&urls, &config, key.alg()));
@@ -86,6 +87,7 @@ impl App {
                     urls.token.clone(),
                     urls.introspection.clone(),
                     urls.revocation.clone(),
+                    urls.pushed_authorization.clone(),
                 ],
                 config.max_store_entries,
             )
@@ -220,6 +222,7 @@ impl App {
             ("userinfo", Method::GET | Method::POST) => resource::userinfo(idp, &request),
             ("introspect", Method::POST) => resource::introspect(idp, &request),
             ("revoke", Method::POST) => resource::revoke(idp, &request),
+            ("par", Method::POST) => pushed_authorization::push(idp, &request),
             ("metrics", Method::GET) => Ok(text_response(
                 StatusCode::OK,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
@@ -288,6 +291,7 @@ fn endpoint_label(path: &str) -> &'static str {
         "/userinfo" => "userinfo",
         "/introspect" => "introspect",
         "/revoke" => "revoke",
+        "/par" => "par",
         "/metrics" => "metrics",
         _ if path.starts_with("/_test/") => "test",
         _ => "other",

@@ -10,6 +10,7 @@ use crate::discovery::SUPPORTED_SCOPES;
 use crate::error::OAuthError;
 use crate::form::Params;
 use crate::http_helpers::{HttpResponse, Incoming, redirect, text_response};
+use crate::pushed_authorization;
 use crate::random;
 use crate::state::Idp;
 use crate::store::{PendingCode, Session, now_ms};
@@ -127,14 +128,17 @@ fn escape_html(text: &str) -> String {
     escaped
 }
 
-/// `GET` or `POST /authorize`.
+/// `GET` or `POST /authorize`, with the request's parameters or a pushed request's
+/// `request_uri` (RFC 9126).
 pub fn authorize(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthError> {
-    let params = if request.method == http::Method::POST {
+    let sent = if request.method == http::Method::POST {
         request.require_form()?;
         Params::parse(&request.body)?
     } else {
         Params::parse(request.query.as_deref().unwrap_or_default().as_bytes())?
     };
+    let pushed = pushed_authorization::pushed_params(idp, &sent)?;
+    let params = pushed.as_ref().unwrap_or(&sent);
 
     // Until the client and its redirect URI are known good, errors go to the user agent, never
     // to a redirect (RFC 6749 4.1.2.1).
@@ -160,7 +164,7 @@ pub fn authorize(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthErr
         ))
     };
 
-    let validated = match validate(client, &params) {
+    let validated = match validate(client, params) {
         Ok(validated) => validated,
         Err(error) => return Ok(error_redirect(error)),
     };
@@ -183,16 +187,37 @@ pub fn authorize(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthErr
             )));
         }
         // The login form returns here with the same request, minus `prompt=login`, so a
-        // successful login is not asked for again.
-        let pending: Vec<(&str, &str)> = params
-            .iter()
-            .filter(|(name, _)| *name != "prompt")
-            .collect();
-        let query = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(pending)
-            .finish();
+        // successful login is not asked for again. A pushed request is pushed again without it
+        // (the one sent is used up), and the login returns with the new request_uri.
+        let query = match (&pushed, sent.get("request_uri")) {
+            (Some(pushed), Some(request_uri)) if pushed.get("prompt").is_some() => {
+                idp.store.take_pushed_request(request_uri);
+                let without_prompt = pushed
+                    .iter()
+                    .filter(|(name, _)| *name != "prompt")
+                    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                    .collect();
+                let request_uri = pushed_authorization::keep(idp, client.id, without_prompt)?;
+                form_urlencoded::Serializer::new(String::new())
+                    .append_pair("client_id", client.id)
+                    .append_pair("request_uri", &request_uri)
+                    .finish()
+            }
+            _ => form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(sent.iter().filter(|(name, _)| *name != "prompt"))
+                .finish(),
+        };
         return Ok(redirect(&format!("/login?{query}")));
     };
+    // A pushed request is used once (RFC 9126 section 4): of two uses, one gets the code.
+    if pushed.is_some()
+        && let Some(request_uri) = sent.get("request_uri")
+        && !idp.store.take_pushed_request(request_uri)
+    {
+        return Err(OAuthError::InvalidRequest(
+            "request_uri was used already; push the request again".into(),
+        ));
+    }
 
     let code = random::token();
     let now = now_ms();
@@ -220,7 +245,7 @@ pub fn authorize(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthErr
     )))
 }
 
-struct Validated {
+pub(crate) struct Validated {
     scope: String,
     code_challenge: Option<String>,
     prompt_none: bool,
@@ -233,7 +258,7 @@ struct Validated {
 pub const MAX_NONCE_BYTES: usize = 512;
 
 /// The checks whose failures are reported to the client through its redirect URI.
-fn validate(client: &Client, params: &Params) -> Result<Validated, OAuthError> {
+pub(crate) fn validate(client: &Client, params: &Params) -> Result<Validated, OAuthError> {
     match params.get("response_type") {
         Some("code") => {}
         Some(other) => {

@@ -25,6 +25,8 @@ pub fn document(urls: &Urls, config: &Config, alg: SigningAlg) -> String {
         "jwks_uri": urls.jwks,
         "introspection_endpoint": urls.introspection,
         "revocation_endpoint": urls.revocation,
+        "pushed_authorization_request_endpoint": urls.pushed_authorization,
+        "require_pushed_authorization_requests": false,
         "scopes_supported": SUPPORTED_SCOPES,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

@@ -37,6 +37,11 @@ impl Params {
         Ok(Self { pairs })
     }
 
+    /// Parameters already checked (a pushed authorization request's, kept by the server).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Self { pairs }
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()

@@ -17,6 +17,7 @@ pub mod in_process;
 pub mod jwt;
 pub mod keys;
 pub mod metrics;
+mod pushed_authorization;
 mod random;
 mod replay_memory;
 mod resource;

@@ -32,4 +32,6 @@ pub struct Urls {
     pub jwks: String,
     pub introspection: String,
     pub revocation: String,
+    /// The pushed authorization request endpoint (RFC 9126).
+    pub pushed_authorization: String,
 }

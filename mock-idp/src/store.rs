@@ -48,6 +48,15 @@ pub struct PendingCode {
     pub expires_at_ms: u64,
 }
 
+/// An authorization request pushed to `/par` (RFC 9126), until it is used or expires.
+#[derive(Debug, Clone)]
+pub struct PushedRequest {
+    pub client_id: String,
+    /// The request's parameters, without the client's credentials.
+    pub params: Vec<(String, String)>,
+    pub expires_at_ms: u64,
+}
+
 /// What is left of a redeemed code: enough to revoke what it produced if it comes back.
 #[derive(Debug, Clone, Copy)]
 pub struct RedeemedCode {
@@ -203,9 +212,19 @@ impl<K: Eq + Hash, V> Capped<K, V> {
     where
         K: Borrow<Q>,
     {
-        if self.entries.remove(key).is_some() {
+        self.take(key);
+    }
+
+    /// Removes `key`; whether it was there.
+    fn take<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
+        let removed = self.entries.remove(key).is_some();
+        if removed {
             self.len.fetch_sub(1, Ordering::Relaxed);
         }
+        removed
     }
 
     /// Keeps the entries `keep` says yes to; returns how many were removed.
@@ -239,6 +258,8 @@ pub struct Store {
     /// The claims of opaque access tokens, by the token (which is also its `jti`); bounded by
     /// `access_tokens`, which holds a record for each.
     opaque_access_claims: DashMap<String, AccessClaims>,
+    /// Pushed authorization requests by their `request_uri`.
+    pushed_requests: Capped<String, PushedRequest>,
 }
 
 impl Default for Store {
@@ -251,6 +272,7 @@ impl Default for Store {
             refresh_tokens: Capped::new("refresh tokens"),
             access_tokens: Capped::new("access tokens"),
             opaque_access_claims: DashMap::new(),
+            pushed_requests: Capped::new("pushed authorization requests"),
         }
     }
 }
@@ -264,17 +286,19 @@ pub struct Swept {
     pub grants: usize,
     pub refresh_tokens: usize,
     pub access_tokens: usize,
+    pub pushed_requests: usize,
 }
 
 impl Swept {
     /// Each count with the name of its map, as `/metrics` labels them.
-    pub fn by_map(&self) -> [(&'static str, usize); 5] {
+    pub fn by_map(&self) -> [(&'static str, usize); 6] {
         [
             ("sessions", self.sessions),
             ("codes", self.codes),
             ("grants", self.grants),
             ("refresh_tokens", self.refresh_tokens),
             ("access_tokens", self.access_tokens),
+            ("pushed_requests", self.pushed_requests),
         ]
     }
 }
@@ -422,6 +446,30 @@ impl Store {
         }
     }
 
+    /// Records a pushed authorization request under its `request_uri`.
+    pub fn push_request(
+        &self,
+        request_uri: String,
+        pushed: PushedRequest,
+    ) -> Result<(), StoreFull> {
+        self.pushed_requests
+            .insert(request_uri, pushed, self.limits.max_entries_per_map)
+    }
+
+    /// A copy of the pushed request named `request_uri`, if it is known and unexpired at `now_ms`.
+    pub fn pushed_request(&self, request_uri: &str, now_ms: u64) -> Option<PushedRequest> {
+        self.pushed_requests
+            .get(request_uri)
+            .filter(|pushed| pushed.expires_at_ms > now_ms)
+            .map(|pushed| pushed.clone())
+    }
+
+    /// Removes the pushed request named `request_uri` as it is used; whether it was there. One
+    /// step, so of two concurrent uses exactly one gets it (RFC 9126 section 4: one-time use).
+    pub fn take_pushed_request(&self, request_uri: &str) -> bool {
+        self.pushed_requests.take(request_uri)
+    }
+
     /// Binds a grant to the DPoP key `jkt` unless it is bound already; the key it is bound to
     /// either way (`None` when the grant is gone). One step, so two first uses cannot both bind.
     pub fn bind_grant_to_key(&self, grant_id: u64, jkt: &str) -> Option<String> {
@@ -533,6 +581,7 @@ impl Store {
             grants: self.grants.len(),
             refresh_tokens: self.refresh_tokens.len(),
             access_tokens: self.access_tokens.len(),
+            pushed_requests: self.pushed_requests.len(),
         }
     }
 
@@ -577,6 +626,9 @@ impl Store {
             access_tokens: self
                 .access_tokens
                 .retain(|_, token| token.expires_at_ms > now_ms),
+            pushed_requests: self
+                .pushed_requests
+                .retain(|_, pushed| pushed.expires_at_ms > now_ms),
         }
     }
 }

@@ -170,6 +170,8 @@ pub struct Loadgen {
     binary: PathBuf,
     tls: Option<Tls>,
     client_key: Option<ClientKey>,
+    /// Runs bind their tokens to DPoP keys (`--dpop`); seeding does not.
+    dpop: bool,
 }
 
 impl Loadgen {
@@ -179,6 +181,22 @@ impl Loadgen {
             binary,
             tls: None,
             client_key: None,
+            dpop: false,
+        }
+    }
+
+    /// The same loadgen, its runs binding tokens to each VU's DPoP key when `dpop`.
+    pub fn with_dpop(mut self, dpop: bool) -> Self {
+        self.dpop = dpop;
+        self
+    }
+
+    /// The flags of a run (`run`, `capacity`) besides the transport's.
+    fn run_flags(&self) -> Vec<OsString> {
+        if self.dpop {
+            vec!["--dpop".into()]
+        } else {
+            Vec::new()
         }
     }
 
@@ -362,7 +380,9 @@ impl Loadgen {
             .args(["--precision", &search.precision.to_string()])
             .args(["--max-time", &seconds(search.max_time)])
             .arg("--out-dir")
-            .arg(search.out_dir);
+            .arg(search.out_dir)
+            .args(self.transport_args())
+            .args(self.run_flags());
         if let Some(pid) = search.target_pid {
             command.args(["--target-pid", &pid.to_string()]);
         }
@@ -377,6 +397,7 @@ impl Loadgen {
         Command::new(&self.binary)
             .args(Self::run_args(test))
             .args(self.transport_args())
+            .args(self.run_flags())
             .spawn()
             .with_context(|| format!("could not start {}", self.binary.display()))
     }
@@ -397,6 +418,7 @@ impl Loadgen {
             Command::new(&self.binary)
                 .args(Self::run_args(test))
                 .args(self.transport_args())
+                .args(self.run_flags())
                 .args(extra_args)
                 .envs(env.iter().copied()),
         )?;

@@ -247,6 +247,11 @@ pub struct PipelineArgs {
     /// and registered with the provider booted.
     #[arg(long, value_enum, default_value_t = ClientAuth::Basic, conflicts_with = "target")]
     pub client_auth: ClientAuth,
+    /// Bind every token to a DPoP key of its virtual user (loadgen --dpop); the provider booted
+    /// requires its DPoP nonces at the token endpoint (mock-idp --dpop-nonce, node-oidc-provider
+    /// DPOP_NONCE=1), so every VU answers a nonce challenge too.
+    #[arg(long, conflicts_with_all = ["target", "mix"])]
+    pub dpop: bool,
     /// Run one of loadgen's named mixes (keycloak-sizing: sign-ins, client-credentials grants
     /// and refreshes side by side) instead of TEST 1-3, gated as one verdict.
     #[arg(long, conflicts_with_all = ["target", "tls", "rate"])]
@@ -283,6 +288,7 @@ impl PipelineArgs {
             tls: false,
             http2: false,
             client_auth: ClientAuth::Basic,
+            dpop: false,
             mix: None,
             mix_scale: None,
         }

@@ -189,6 +189,7 @@ impl Pipeline {
             .loadgen()
             .with_tls(self.tls.clone())
             .with_client_key(self.client_key.clone())
+            .with_dpop(self.args.dpop)
     }
 }
 
@@ -226,11 +227,23 @@ fn boot(pipeline: &mut Pipeline) -> Result<Outcome> {
         provider_env.push(("CLIENT_JWKS", client_key.jwks.display().to_string()));
         pipeline.client_key = Some(client_key);
     }
+    if pipeline.args.dpop {
+        if pipeline.args.idp == Idp::Keycloak {
+            bail!(
+                "--dpop runs against mock-idp or node-oidc-provider, whose DPoP nonces the \
+                 pipeline turns on; the Keycloak realm here is not set up for DPoP"
+            );
+        }
+        provider_env.push(("DPOP_NONCE", "1".to_owned()));
+    }
     let mut settings: Vec<(&str, &str)> = provider_env
         .iter()
         .map(|(name, value)| (*name, value.as_str()))
         .collect();
     let mut mock_idp_args: Vec<String> = Vec::new();
+    if pipeline.args.dpop {
+        mock_idp_args.push("--dpop-nonce".to_owned());
+    }
     if pipeline.args.tls {
         mock_idp_args.extend(["--tls-self-signed".to_owned(), tls_dir_text]);
     }
