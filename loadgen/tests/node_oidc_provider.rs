@@ -457,3 +457,41 @@ async fn dpop_with_nonces_runs_clean_against_node_oidc_provider() -> Result<()> 
     }
     Ok(())
 }
+
+/// Pushed authorization requests against node-oidc-provider (on by its default): seeding, TEST 3
+/// and `login` push every authorization request and run clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_authorization_requests_run_clean_against_node_oidc_provider() -> Result<()> {
+    let Some(idp) = start("opaque")? else {
+        return Ok(());
+    };
+    let client = loadgen::protocol::client_credentials::ClientCredentials {
+        pushes_requests: true,
+        ..Default::default()
+    };
+    let vus = 3;
+    let seeds = loadgen::seeding::seeder::make_seeds(&SeedConfig {
+        sessions: vus,
+        client: client.clone(),
+        concurrency: 3,
+        ..SeedConfig::new(idp.issuer.as_str())
+    })
+    .await?;
+    for (scenario, seeds) in [
+        (ScenarioKind::FullOidc, seeds),
+        (ScenarioKind::Login, Seeds::default()),
+    ] {
+        let mut config = run_config(scenario, &idp.issuer, steady(10.0, 1.0), vus);
+        config.client = client.clone();
+        config.users.count = 15;
+        let (_handle, stop) = stop_signal();
+        let result = loadgen::run(&config, seeds, stop).await?;
+        assert_clean(&result);
+        assert_eq!(
+            result.endpoints["par"].requests.by_status.get("201"),
+            Some(&10),
+            "{scenario:?}"
+        );
+    }
+    Ok(())
+}

@@ -172,6 +172,8 @@ pub struct Loadgen {
     client_key: Option<ClientKey>,
     /// Runs bind their tokens to DPoP keys (`--dpop`); seeding does not.
     dpop: bool,
+    /// Every command pushes its authorization requests (`--par`).
+    par: bool,
 }
 
 impl Loadgen {
@@ -182,7 +184,14 @@ impl Loadgen {
             tls: None,
             client_key: None,
             dpop: false,
+            par: false,
         }
+    }
+
+    /// The same loadgen, pushing its authorization requests (RFC 9126) when `par`.
+    pub fn with_par(mut self, par: bool) -> Self {
+        self.par = par;
+        self
     }
 
     /// The same loadgen, its runs binding tokens to each VU's DPoP key when `dpop`.
@@ -221,6 +230,9 @@ impl Loadgen {
                 .map(ClientKey::loadgen_args)
                 .unwrap_or_default(),
         );
+        if self.par {
+            args.push("--par".into());
+        }
         args
     }
 

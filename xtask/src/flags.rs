@@ -252,6 +252,9 @@ pub struct PipelineArgs {
     /// DPOP_NONCE=1), so every VU answers a nonce challenge too.
     #[arg(long, conflicts_with_all = ["target", "mix"])]
     pub dpop: bool,
+    /// Push every authorization request (RFC 9126) in seeding and TEST 3 (loadgen --par).
+    #[arg(long, conflicts_with = "mix")]
+    pub par: bool,
     /// Run one of loadgen's named mixes (keycloak-sizing: sign-ins, client-credentials grants
     /// and refreshes side by side) instead of TEST 1-3, gated as one verdict.
     #[arg(long, conflicts_with_all = ["target", "tls", "rate"])]
@@ -289,6 +292,7 @@ impl PipelineArgs {
             http2: false,
             client_auth: ClientAuth::Basic,
             dpop: false,
+            par: false,
             mix: None,
             mix_scale: None,
         }

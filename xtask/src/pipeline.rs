@@ -190,6 +190,7 @@ impl Pipeline {
             .with_tls(self.tls.clone())
             .with_client_key(self.client_key.clone())
             .with_dpop(self.args.dpop)
+            .with_par(self.args.par)
     }
 }
 

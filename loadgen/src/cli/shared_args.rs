@@ -64,6 +64,12 @@ pub(crate) struct ClientArgs {
         default_value = "token-endpoint"
     )]
     pub(crate) assertion_audience: AssertionAudience,
+    /// Push every authorization request (RFC 9126: seeding, `login`, TEST 3) to the provider's
+    /// pushed authorization request endpoint, authenticated as at the token endpoint, and send
+    /// `/authorize` only the `request_uri` it answers; the push is an endpoint of its own (`par`)
+    /// in the results.
+    #[arg(long, env = "LOADGEN_PAR")]
+    pub(crate) par: bool,
 }
 
 impl ClientArgs {
@@ -101,6 +107,7 @@ impl ClientArgs {
             redirect_uri: self.redirect_uri.clone(),
             scope: self.scope.clone(),
             auth,
+            pushes_requests: self.par,
         })
     }
 }

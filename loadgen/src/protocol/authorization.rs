@@ -37,7 +37,13 @@ impl AuthorizationRequest {
 
     /// Path and query for `authorize_path` (the path of the authorization endpoint).
     pub fn path_and_query(&self, authorize_path: &str, client: &ClientCredentials) -> String {
-        let query = form_urlencoded::Serializer::new(String::new())
+        with_query(authorize_path, &self.encoded(client))
+    }
+
+    /// The request's parameters, form-encoded: the query of `/authorize`, or (with the client's
+    /// authentication after them) the body of a pushed request.
+    pub fn encoded(&self, client: &ClientCredentials) -> String {
+        form_urlencoded::Serializer::new(String::new())
             .append_pair("response_type", "code")
             .append_pair("client_id", &client.client_id)
             .append_pair("redirect_uri", &client.redirect_uri)
@@ -46,14 +52,24 @@ impl AuthorizationRequest {
             .append_pair("nonce", &self.nonce)
             .append_pair("code_challenge", &pkce_challenge(&self.code_verifier))
             .append_pair("code_challenge_method", "S256")
-            .finish();
-        let separator = if authorize_path.contains('?') {
-            '&'
-        } else {
-            '?'
-        };
-        format!("{authorize_path}{separator}{query}")
+            .finish()
     }
+
+    /// The address on `authorize` of the request pushed as `request_uri` (RFC 9126 section 4):
+    /// the client and the reference, nothing else.
+    pub fn pushed_address(authorize: &Address, client_id: &str, request_uri: &str) -> Address {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("client_id", client_id)
+            .append_pair("request_uri", request_uri)
+            .finish();
+        authorize.with_path_and_query(with_query(authorize.path_and_query(), &query))
+    }
+}
+
+/// `path` with `query` added to whatever query it has.
+fn with_query(path: &str, query: &str) -> String {
+    let separator = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{separator}{query}")
 }
 
 /// Statuses with which an authorization endpoint may send the browser back to the client: RFC 6749

@@ -31,6 +31,9 @@ pub struct ClientCredentials {
     pub scope: String,
     /// How it authenticates (a public client, without a secret, names itself only).
     pub auth: ClientAuth,
+    /// Whether it pushes its authorization requests (RFC 9126) and sends `/authorize` only the
+    /// `request_uri` it gets back.
+    pub pushes_requests: bool,
 }
 
 impl Default for ClientCredentials {
@@ -41,6 +44,7 @@ impl Default for ClientCredentials {
             redirect_uri: DEFAULT_REDIRECT_URI.into(),
             scope: DEFAULT_SCOPE.into(),
             auth: ClientAuth::Basic,
+            pushes_requests: false,
         }
     }
 }

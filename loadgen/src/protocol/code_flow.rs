@@ -20,6 +20,7 @@ use crate::protocol::browser::{
 };
 use crate::protocol::client_credentials::ClientCredentials;
 use crate::protocol::dpop::{DpopSession, ProofSite};
+use crate::protocol::pushed_authorization::{PushFailure, push_body, request_uri_of};
 use crate::protocol::token_request::{TokenGrant, TokenResponse, describe_error_body};
 
 /// Where and how a client runs the authorization-code flow against one provider.
@@ -29,6 +30,8 @@ pub struct FlowEndpoints<'a> {
     pub authorize: &'a Address,
     /// The token endpoint.
     pub token: &'a Address,
+    /// The pushed authorization request endpoint (RFC 9126), when the provider offers one.
+    pub par: Option<&'a Address>,
     /// Headers of a token request (form content type, client authentication).
     pub token_headers: &'a [(HeaderName, HeaderValue)],
     /// The client.
@@ -73,6 +76,9 @@ pub enum FlowError {
     /// A DPoP proof could not be made.
     #[error("a DPoP proof could not be made: {0}")]
     Dpop(String),
+    /// The authorization request could not be pushed (RFC 9126).
+    #[error(transparent)]
+    Push(#[from] PushFailure),
 }
 
 impl FlowError {
@@ -85,7 +91,11 @@ impl FlowError {
                 *status >= 500
             }
             FlowError::Pages(error) => error.is_retryable(),
-            FlowError::Authorization(_) | FlowError::TokenBody(_) | FlowError::Dpop(_) => false,
+            FlowError::Push(PushFailure::Refused { status, .. }) => *status >= 500,
+            FlowError::Authorization(_)
+            | FlowError::TokenBody(_)
+            | FlowError::Dpop(_)
+            | FlowError::Push(_) => false,
         }
     }
 }
@@ -100,7 +110,7 @@ pub async fn authorize_with_session(
     cookie: &mut HeaderValue,
 ) -> Result<(AuthorizationRequest, String), FlowError> {
     let request = AuthorizationRequest::fresh();
-    let address = request.address(endpoints.authorize, endpoints.client);
+    let address = authorization_address(http, endpoints, &request).await?;
     let response = http
         .send(
             Method::GET,
@@ -148,19 +158,52 @@ pub async fn authorize_with_session(
     Ok((request, code))
 }
 
+/// Where a fresh authorization `request` is sent: its own address, or for a client that pushes
+/// its requests (RFC 9126), the `request_uri` the provider answered for it.
+pub async fn authorization_address(
+    http: &mut VuClient,
+    endpoints: &FlowEndpoints<'_>,
+    request: &AuthorizationRequest,
+) -> Result<Address, FlowError> {
+    let client = endpoints.client;
+    if !client.pushes_requests {
+        return Ok(request.address(endpoints.authorize, client));
+    }
+    let par = endpoints.par.ok_or(PushFailure::NoEndpoint)?;
+    let response = http
+        .send(
+            Method::POST,
+            par,
+            endpoints.token_headers,
+            push_body(request, client),
+            endpoints.timeout,
+        )
+        .await
+        .map_err(|error| FlowError::Transport {
+            step: "POST /par",
+            error,
+        })?;
+    let request_uri = request_uri_of(&response)?;
+    Ok(AuthorizationRequest::pushed_address(
+        endpoints.authorize,
+        &client.client_id,
+        &request_uri,
+    ))
+}
+
 /// Signs a user in from scratch in `browser` (its cookies kept for later sign-ins), through the
-/// provider's login and consent pages with `credentials`, and returns the code of `request`.
+/// provider's login and consent pages with `credentials`, starting at `start` (the address of
+/// `request`, from [`authorization_address`]), and returns the code of `request`.
 pub async fn sign_in(
     browser: &mut Browser,
     http: &mut VuClient,
     endpoints: &FlowEndpoints<'_>,
     request: &AuthorizationRequest,
+    start: &Address,
     credentials: Credentials<'_>,
     hints: &FormHints,
 ) -> Result<SignedIn, SignInError> {
-    let start = request
-        .address(endpoints.authorize, endpoints.client)
-        .to_string();
+    let start = start.to_string();
     let url = Url::parse(&start).map_err(|_| SignInError::NotHttp { url: start.clone() })?;
     let mut sender = Unmeasured {
         http,

@@ -31,6 +31,9 @@ pub struct Discovery {
     /// `introspection_endpoint` (RFC 8414 section 2), if offered.
     #[serde(default)]
     pub introspection_endpoint: Option<String>,
+    /// `pushed_authorization_request_endpoint` (RFC 9126), if offered.
+    #[serde(default)]
+    pub pushed_authorization_request_endpoint: Option<String>,
     /// `authorization_response_iss_parameter_supported` (RFC 9207): every authorization
     /// response then carries `iss`.
     #[serde(default)]
@@ -86,6 +89,8 @@ pub struct ProviderEndpoints {
     pub discovery: Address,
     /// Introspection endpoint (RFC 7662), when the provider offers one.
     pub introspection: Option<Address>,
+    /// Pushed authorization request endpoint (RFC 9126), when the provider offers one.
+    pub pushed_authorization: Option<Address>,
     /// The JWKS.
     pub jwks: Address,
 }
@@ -105,6 +110,11 @@ impl Discovery {
                 .introspection_endpoint
                 .as_deref()
                 .map(|url| target.endpoint("introspection_endpoint", url))
+                .transpose()?,
+            pushed_authorization: self
+                .pushed_authorization_request_endpoint
+                .as_deref()
+                .map(|url| target.endpoint("pushed_authorization_request_endpoint", url))
                 .transpose()?,
             jwks: target.endpoint("jwks_uri", &self.jwks_uri)?,
         })
@@ -236,6 +246,8 @@ struct MetadataDocument {
     #[serde(default)]
     introspection_endpoint: Option<String>,
     #[serde(default)]
+    pushed_authorization_request_endpoint: Option<String>,
+    #[serde(default)]
     authorization_response_iss_parameter_supported: Option<bool>,
 }
 
@@ -275,6 +287,7 @@ impl ProviderMetadata {
             userinfo_endpoint: None,
             jwks_uri: "/jwks".into(),
             introspection_endpoint: None,
+            pushed_authorization_request_endpoint: None,
             authorization_response_iss_parameter_supported: false,
         };
         Ok(Self {
@@ -424,6 +437,11 @@ fn merge_metadata(
         first.userinfo_endpoint,
         second.userinfo_endpoint,
     );
+    let pushed_authorization_request_endpoint = pick(
+        "pushed_authorization_request_endpoint",
+        first.pushed_authorization_request_endpoint,
+        second.pushed_authorization_request_endpoint,
+    );
     let required = |name: &str, value: Option<String>| {
         value.ok_or_else(|| {
             DiscoveryError::Fetch(format!(
@@ -438,6 +456,7 @@ fn merge_metadata(
         userinfo_endpoint,
         jwks_uri: required("jwks_uri", jwks_uri)?,
         introspection_endpoint,
+        pushed_authorization_request_endpoint,
         authorization_response_iss_parameter_supported: first
             .authorization_response_iss_parameter_supported
             .or(second.authorization_response_iss_parameter_supported)

@@ -22,6 +22,7 @@ pub mod introspection;
 pub mod jwks;
 pub mod machine_clients;
 pub mod pkce;
+pub mod pushed_authorization;
 pub mod test_users;
 pub mod token_request;
 pub mod token_signing;

@@ -43,6 +43,9 @@ pub enum Endpoint {
     Introspection,
     /// The requests of the `api` scenario to the API under test, with the VU's access token.
     Api,
+    /// `POST` to the pushed authorization request endpoint (RFC 9126, `--par`): the sign-in's
+    /// first request, inside its gated latency, before `/authorize`.
+    Par,
     /// `POST /token` (or the application's own refresh URL) renewing an `api` VU's access token
     /// before it expires or after a 401: off the measured path, counted apart as introspection
     /// is, since the API's users do not wait for it.

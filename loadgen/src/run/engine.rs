@@ -367,6 +367,7 @@ async fn run_scenario<S: Scenario>(
             target: Arc::clone(&target),
             authorize: paths.authorize.clone(),
             token: paths.token.clone(),
+            par: paths.pushed_authorization.clone(),
             client: config
                 .client
                 .for_provider(&discovery.issuer, &paths.token.to_string()),

@@ -20,6 +20,7 @@ use crate::protocol::authorization::IssuerExpectation;
 use crate::protocol::browser::FormHints;
 use crate::protocol::client_credentials::ClientCredentials;
 use crate::protocol::code_flow::{FlowEndpoints, authorize_with_session};
+use crate::protocol::token_request::token_request_headers;
 use crate::seeding::seed_files::{CodeSeed, SessionSeed, unix_now};
 
 /// Connections that mint at once, at most (one per session used).
@@ -34,6 +35,8 @@ pub struct MintingPlan {
     pub authorize: Address,
     /// The token endpoint (the minted codes are redeemed by the run, not here).
     pub token: Address,
+    /// The pushed authorization request endpoint, for a client that pushes its requests.
+    pub par: Option<Address>,
     /// The client.
     pub client: ClientCredentials,
     /// The issuer, for RFC 9207 `iss`.
@@ -129,10 +132,12 @@ async fn mint(
     next: Arc<AtomicU64>,
 ) {
     let mut http = VuClient::new(Arc::clone(&plan.target));
-    let token_headers: Vec<(HeaderName, HeaderValue)> = Vec::new();
+    // A client that pushes its requests authenticates there as at the token endpoint.
+    let token_headers: Vec<(HeaderName, HeaderValue)> = token_request_headers(&plan.client);
     let endpoints = FlowEndpoints {
         authorize: &plan.authorize,
         token: &plan.token,
+        par: plan.par.as_ref(),
         token_headers: &token_headers,
         client: &plan.client,
         issuer: IssuerExpectation {

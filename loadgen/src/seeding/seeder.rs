@@ -25,7 +25,9 @@ use crate::plan::shard::Shard;
 use crate::protocol::authorization::{AuthorizationRequest, IssuerExpectation};
 use crate::protocol::browser::{Browser, Credentials, FormHints};
 use crate::protocol::client_credentials::ClientCredentials;
-use crate::protocol::code_flow::{FlowEndpoints, FlowError, SignedIn, redeem_code, sign_in};
+use crate::protocol::code_flow::{
+    FlowEndpoints, FlowError, SignedIn, authorization_address, redeem_code, sign_in,
+};
 use crate::protocol::discovery::{DiscoveryError, ProviderMetadata, fetch_provider_metadata};
 use crate::protocol::jwks::{JwksSource, KeySet, REFETCH_INTERVAL};
 use crate::protocol::test_users::test_user_name;
@@ -211,6 +213,8 @@ struct SeedContext {
     authorize: Address,
     /// The token endpoint.
     token: Address,
+    /// The pushed authorization request endpoint, when the provider offers one.
+    par: Option<Address>,
     token_headers: Vec<(HeaderName, HeaderValue)>,
     issuer: String,
     /// Whether discovery promises an RFC 9207 `iss` on every authorization response.
@@ -343,11 +347,16 @@ impl Worker {
         let context = Arc::clone(&self.context);
         let username = context.config.user(user);
         let request = AuthorizationRequest::fresh();
+        let endpoints = Self::endpoints(&context);
+        let start = authorization_address(&mut self.client, &endpoints, &request)
+            .await
+            .map_err(Attempt::from)?;
         let signed_in = sign_in(
             browser,
             &mut self.client,
-            &Self::endpoints(&context),
+            &endpoints,
             &request,
+            &start,
             Credentials {
                 username: &username,
                 password: &context.config.password,
@@ -366,6 +375,7 @@ impl Worker {
         FlowEndpoints {
             authorize: &context.authorize,
             token: &context.token,
+            par: context.par.as_ref(),
             token_headers: &context.token_headers,
             client: &context.config.client,
             issuer: IssuerExpectation {
@@ -596,6 +606,7 @@ pub async fn make_seeds(config: &SeedConfig) -> Result<Seeds, SeedError> {
         config: bound,
         authorize: endpoints.authorize,
         token: endpoints.token,
+        par: endpoints.pushed_authorization,
         issuer: discovery.issuer.clone(),
         issuer_parameter_required: discovery.authorization_response_iss_parameter_supported,
         signed_in: HashMap::new(),

@@ -167,7 +167,9 @@ impl Scenario for FullOidc {
     async fn iterate(vu: &mut Vu, session: &mut Session, iteration: Iteration) -> Option<()> {
         let context = Arc::clone(vu.context());
         let request = AuthorizationRequest::fresh();
-        let address = request.address(&context.paths.authorize, &context.client);
+        let (address, authorize_start) = vu
+            .authorization_start(&request, iteration.intended_start)
+            .await?;
         let response = vu
             .send_recorded(
                 Endpoint::Authorize,
@@ -175,7 +177,7 @@ impl Scenario for FullOidc {
                 &address,
                 &[(COOKIE, session.cookie.clone())],
                 Bytes::new(),
-                iteration.intended_start,
+                authorize_start,
             )
             .await
             .ok()?;

@@ -34,9 +34,10 @@ impl Scenario for Login {
         let context = Arc::clone(vu.context());
         let username = context.users.for_iteration(iteration.index);
         let request = AuthorizationRequest::fresh();
-        let start = request
-            .address(&context.paths.authorize, &context.client)
-            .to_string();
+        let (start, authorize_start) = vu
+            .authorization_start(&request, iteration.intended_start)
+            .await?;
+        let start = start.to_string();
         let Ok(url) = Url::parse(&start) else {
             vu.fail("stop on the provider's pages", || {
                 format!("the authorization request {start} is not a URL")
@@ -49,7 +50,7 @@ impl Scenario for Login {
         };
         let mut hops = MeasuredHops {
             vu,
-            intended_start: iteration.intended_start,
+            intended_start: authorize_start,
             login_endpoints: true,
             last_stage: None,
         };

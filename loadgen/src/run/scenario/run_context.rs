@@ -279,6 +279,7 @@ impl RunContext {
     pub fn flow_endpoints(&self) -> FlowEndpoints<'_> {
         FlowEndpoints {
             authorize: &self.paths.authorize,
+            par: self.paths.pushed_authorization.as_ref(),
             token: &self.paths.token,
             token_headers: self.token_headers(),
             client: &self.client,

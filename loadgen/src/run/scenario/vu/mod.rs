@@ -11,10 +11,11 @@ use tokio::time::Instant;
 use crate::http::address::Address;
 use crate::http::client::{ConnectionCounts, HttpResponse, VuClient};
 use crate::http::transport_error::TransportError;
-use crate::protocol::authorization::AuthorizationFailure;
+use crate::protocol::authorization::{AuthorizationFailure, AuthorizationRequest};
 use crate::protocol::browser::{HopSender, HopStage};
 use crate::protocol::code_flow::{FlowError, authorize_with_session, redeem_code};
 use crate::protocol::dpop::{DpopSession, ProofSite};
+use crate::protocol::pushed_authorization::{PushFailure, push_body, request_uri_of};
 use crate::protocol::token_request::{TokenGrant, TokenResponse, describe_error_body};
 use crate::results::names::{Check, Endpoint, RequestOutcome, TransportErrorKind};
 use crate::run::scenario::{Iteration, RunContext, Scenario};
@@ -410,6 +411,56 @@ impl Vu {
                 continue;
             }
             return self.judge_status(request.endpoint, response, expect);
+        }
+    }
+
+    /// Where a fresh authorization `request` is sent, and when that request was meant to start.
+    /// Without PAR: its own address, due at `intended_start`. For a client that pushes its
+    /// requests (RFC 9126), the push is the measured step (`par`) due at `intended_start`, and
+    /// the `request_uri` it answers is sent to `/authorize` at once, timed from its own send.
+    pub async fn authorization_start(
+        &mut self,
+        request: &AuthorizationRequest,
+        intended_start: Instant,
+    ) -> Option<(Address, Instant)> {
+        let context = Arc::clone(&self.context);
+        let client = &context.client;
+        if !client.pushes_requests {
+            return Some((
+                request.address(&context.paths.authorize, client),
+                intended_start,
+            ));
+        }
+        let Some(par) = context.paths.pushed_authorization.as_ref() else {
+            self.fail("no pushed authorization request endpoint", || {
+                PushFailure::NoEndpoint.to_string()
+            });
+            return None;
+        };
+        let response = self
+            .step(
+                Endpoint::Par,
+                Method::POST,
+                par,
+                context.token_headers(),
+                push_body(request, client),
+                intended_start,
+                Expect::Status(StatusCode::CREATED),
+            )
+            .await?;
+        match request_uri_of(&response) {
+            Ok(request_uri) => Some((
+                AuthorizationRequest::pushed_address(
+                    &context.paths.authorize,
+                    &client.client_id,
+                    &request_uri,
+                ),
+                Instant::now(),
+            )),
+            Err(failure) => {
+                self.fail("pushed request without request_uri", || failure.to_string());
+                None
+            }
         }
     }
 
