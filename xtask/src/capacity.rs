@@ -7,6 +7,11 @@
 //! loadgen and mock-idp share this machine's cores, so the limits are the machine's for the
 //! pair, not mock-idp's alone: the CPU per request is what tells mock-idp's own cost.
 //!
+//! Then TEST 2 is searched twice more with RS256, the client authenticating with `private_key_jwt`
+//! (an ES256 key made for the run, registered with mock-idp), then also binding its tokens with
+//! DPoP: each row shows what the feature costs mock-idp per request beside the same floor, and
+//! loadgen's own CPU per iteration.
+//!
 //! With `--idp keycloak`, Keycloak (`idps/keycloak`) is booted instead and searched for TEST 2
 //! (its realm signs with RS256), its JVM's CPU time recorded per step; there is no floor to set
 //! it beside.
@@ -96,6 +101,14 @@ pub fn run(args: &CapacityArgs) -> Result<()> {
         idp.stop();
         found?;
     }
+    if args.algorithms.iter().any(|algorithm| algorithm == "RS256") {
+        searches.extend(client_cost_searches(
+            args,
+            &workspace,
+            &run_dir,
+            (ramp, steady, precision, max_time),
+        )?);
+    }
 
     println!("\n==> the table of limits (gate capacity)");
     let table = run_dir.path().join("capacity.md");
@@ -106,6 +119,48 @@ pub fn run(args: &CapacityArgs) -> Result<()> {
     }
     println!("PASS");
     Ok(())
+}
+
+/// TEST 2 with RS256 searched with the client signing `private_key_jwt` assertions, then also
+/// binding its tokens with DPoP (one proof per refresh): the searches' `capacity.json` files.
+fn client_cost_searches(
+    args: &CapacityArgs,
+    workspace: &Workspace,
+    run_dir: &RunDir,
+    (ramp, steady, precision, max_time): (Duration, Duration, f64, Duration),
+) -> Result<Vec<(String, PathBuf)>> {
+    let client_key = workspace.make_client_key(&run_dir.path().join("client-key"))?;
+    let jwks = client_key.jwks.display().to_string();
+    let mut searches = Vec::new();
+    for (label, dpop) in [("private-key-jwt", false), ("private-key-jwt-dpop", true)] {
+        let mut idp =
+            workspace.boot_idp(run_dir, &["--signing-alg", "RS256", "--client-jwks", &jwks])?;
+        println!("\n==> RS256, TEST 2 (refresh-storm), {label}: loadgen capacity");
+        let out_dir = run_dir.path().join(format!("capacity-RS256-test2-{label}"));
+        let code = workspace
+            .loadgen()
+            .with_client_key(Some(client_key.clone()))
+            .with_dpop(dpop)
+            .capacity(&CapacitySearch {
+                scenario: "refresh-storm",
+                target: &idp.base_url,
+                target_pid: idp.pid(),
+                start_rate: args.start_rate,
+                ramp,
+                steady,
+                precision,
+                max_time,
+                out_dir: &out_dir,
+            });
+        idp.stop();
+        match code? {
+            0 | EXIT_THRESHOLD_FAILED => {
+                searches.push(("RS256".to_owned(), out_dir.join("capacity.json")));
+            }
+            code => bail!("loadgen capacity of TEST 2 with {label} exited with {code}"),
+        }
+    }
+    Ok(searches)
 }
 
 /// Each step's ramp and steady time, the search's precision and its longest time.

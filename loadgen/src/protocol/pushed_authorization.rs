@@ -39,8 +39,8 @@ pub enum PushFailure {
 /// token request headers, which the push shares).
 pub fn push_body(request: &AuthorizationRequest, client: &ClientCredentials) -> Bytes {
     let mut body = request.encoded(client);
-    let start = body.len();
-    let mut serializer = form_urlencoded::Serializer::for_suffix(&mut body, start);
+    // From 0: the parameters already there are the query's, so each one added is joined by `&`.
+    let mut serializer = form_urlencoded::Serializer::for_suffix(&mut body, 0);
     for (name, value) in client.form_parameters() {
         if name != "client_id" {
             serializer.append_pair(name, &value);
@@ -100,7 +100,22 @@ mod tests {
             1,
             "{pairs:?}"
         );
-        assert!(pairs.contains(&("state".into(), request.state)));
+        assert!(pairs.contains(&("state".into(), request.state.clone())));
+        // A client that sends its secret in the body (client_secret_post) adds it as a parameter
+        // of its own.
+        let posting = ClientCredentials {
+            auth: crate::protocol::client_auth::ClientAuth::Post,
+            ..ClientCredentials::default()
+        };
+        let body = push_body(&request, &posting);
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(&body)
+            .map(|(name, value)| (name.into_owned(), value.into_owned()))
+            .collect();
+        assert!(
+            pairs.contains(&("client_secret".into(), "loadtest-secret".into())),
+            "{pairs:?}"
+        );
+        assert!(pairs.contains(&("code_challenge_method".into(), "S256".into())));
         assert_eq!(
             request_uri_of(&answer(201, r#"{"request_uri":"urn:x","expires_in":60}"#)),
             Ok("urn:x".into())

@@ -65,6 +65,12 @@ pub struct Step {
     /// its pid was given and it runs on this machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_cpu_s: Option<f64>,
+    /// CPU time loadgen itself spent on the step's run (its seeding left out), seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generator_cpu_s: Option<f64>,
+    /// Iterations the step's run started (completed and failed).
+    #[serde(default)]
+    pub iterations: u64,
 }
 
 /// CPU time (user and system) process `pid` has spent, from `/proc/PID/stat` (Linux); `None`
@@ -192,6 +198,11 @@ pub struct CapacityReport {
     pub scenario: String,
     /// Target searched.
     pub target: String,
+    /// How the client authenticated and bound its tokens: `client_secret_basic`,
+    /// `private_key_jwt`, each with ` + DPoP` when it did (what a row of the table of limits
+    /// costs the provider besides the test itself).
+    #[serde(default = "default_client_label")]
+    pub client: String,
     /// The highest rate that passed, with its step.
     pub highest_pass: Option<Step>,
     /// The lowest rate that failed, with its step.
@@ -292,39 +303,48 @@ pub async fn search(
             "step-{:02}-{rate:.0}-per-s.json",
             search.steps().len() + 1
         ));
-        let cpu_before = target_pid.and_then(process_cpu_time);
-        let mut step = match mix {
-            None => {
-                let seeds = if config.scenario.seed_kind().is_some() {
-                    make_seeds(&seed_config(&step_config, seeding))
-                        .await
-                        .map_err(|source| CapacityError::Seed { rate, source })?
-                } else {
-                    Seeds::default()
-                };
-                let result = crate::run::engine::run(&step_config, seeds, stop.clone())
+        let scaled = match mix {
+            None => None,
+            Some(mix) => Some(
+                mix.scaled(rate / mix.total_rate())
+                    .map_err(|error| CapacityError::Mix { rate, error })?,
+            ),
+        };
+        let seeds = match &scaled {
+            None if config.scenario.seed_kind().is_some() => {
+                make_seeds(&seed_config(&step_config, seeding))
                     .await
-                    .map_err(|source| CapacityError::Run { rate, source })?;
-                result.write(&file)?;
-                step_of(rate, &result, file)
+                    .map_err(|source| CapacityError::Seed { rate, source })?
             }
-            Some(mix) => {
-                let scaled = mix
-                    .scaled(rate / mix.total_rate())
-                    .map_err(|error| CapacityError::Mix { rate, error })?;
+            None => Seeds::default(),
+            Some(scaled) => {
                 let counts = scaled
                     .seed_counts(&step_config.profile, step_config.max_vus)
                     .map_err(|error| CapacityError::Mix { rate, error })?;
                 let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
-                let seeds = make_seeds(&SeedConfig {
+                make_seeds(&SeedConfig {
                     codes: count(counts.codes),
                     refresh_families: count(counts.refresh_families),
                     sessions: count(counts.sessions),
                     ..seeding.clone()
                 })
                 .await
-                .map_err(|source| CapacityError::Seed { rate, source })?;
-                let result = run_mix(&scaled, &step_config, seeds, stop.clone())
+                .map_err(|source| CapacityError::Seed { rate, source })?
+            }
+        };
+        // Counted from here: the seeding's sign-ins are not the step's load, on either side.
+        let cpu_before = target_pid.and_then(process_cpu_time);
+        let own_before = process_cpu_time(std::process::id());
+        let mut step = match &scaled {
+            None => {
+                let result = crate::run::engine::run(&step_config, seeds, stop.clone())
+                    .await
+                    .map_err(|source| CapacityError::Run { rate, source })?;
+                result.write(&file)?;
+                step_of(rate, &result, file)
+            }
+            Some(scaled) => {
+                let result = run_mix(scaled, &step_config, seeds, stop.clone())
                     .await
                     .map_err(|source| CapacityError::Run { rate, source })?;
                 result.write(&file)?;
@@ -334,6 +354,10 @@ pub async fn search(
         let cpu_after = target_pid.and_then(process_cpu_time);
         if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
             step.target_cpu_s = Some(after.saturating_sub(before).as_secs_f64());
+        }
+        let own_after = process_cpu_time(std::process::id());
+        if let (Some(before), Some(after)) = (own_before, own_after) {
+            step.generator_cpu_s = Some(after.saturating_sub(before).as_secs_f64());
         }
         on_step(&step);
         search.record(step);
@@ -347,11 +371,26 @@ pub async fn search(
             |mix| format!("mix {mix}"),
         ),
         target: config.target.clone(),
+        client: client_label(config),
         highest_pass: search.highest_pass().cloned(),
         lowest_failure: search.lowest_failure().cloned(),
         stopped,
         steps: search.steps().to_vec(),
     })
+}
+
+fn default_client_label() -> String {
+    "client_secret_basic".to_owned()
+}
+
+/// How the run's client authenticates (its metadata name) and whether it binds its tokens.
+fn client_label(config: &RunConfig) -> String {
+    let method = config.client.auth.metadata_name();
+    if config.dpop {
+        format!("{method} + DPoP")
+    } else {
+        method.to_owned()
+    }
 }
 
 /// A step of a mix: passed when every scenario passed; its p99 the worst scenario's, its rate and
@@ -382,6 +421,11 @@ fn step_of_mix(rate: f64, mix: &MixResult, file: PathBuf) -> Step {
         result_file: Some(file),
         requests: sections.iter().map(|section| section.requests.total).sum(),
         target_cpu_s: None,
+        generator_cpu_s: None,
+        iterations: sections
+            .iter()
+            .map(|section| section.iterations.completed + section.iterations.failed)
+            .sum(),
     }
 }
 
@@ -395,6 +439,8 @@ fn step_of(rate: f64, result: &RunResult, file: PathBuf) -> Step {
         result_file: Some(file),
         requests: result.requests.total,
         target_cpu_s: None,
+        generator_cpu_s: None,
+        iterations: result.iterations.completed + result.iterations.failed,
     }
 }
 
@@ -426,6 +472,8 @@ mod tests {
                     result_file: None,
                     requests: 0,
                     target_cpu_s: None,
+                    generator_cpu_s: None,
+                    iterations: 0,
                 }),
                 Err(stop) => return (search, stop),
             }
