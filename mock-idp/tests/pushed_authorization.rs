@@ -16,20 +16,12 @@ fn basic() -> String {
 
 /// Pushes the standard request of the confidential client, with `extra` parameters.
 async fn push(idp: &TestIdp, extra: &[(&str, &str)]) -> Result<support::Reply> {
-    let challenge = mock_idp::pkce_s256(VERIFIER);
-    let mut pairs = vec![
-        ("response_type", "code"),
-        ("client_id", "loadtest-client"),
-        ("redirect_uri", REDIRECT_URI),
-        ("scope", "openid profile email"),
-        ("state", "state-1"),
-        ("nonce", "nonce-1"),
-        ("code_challenge", challenge.as_str()),
-        ("code_challenge_method", "S256"),
-    ];
-    pairs.extend_from_slice(extra);
-    idp.post_form("/par", &pairs, &[("authorization", &basic())])
-        .await
+    idp.post_raw(
+        "/par",
+        &idp.authorize_query(extra),
+        &[("authorization", &basic())],
+    )
+    .await
 }
 
 /// A pushed request's `request_uri` gets a code at `/authorize` (with the session), once; the

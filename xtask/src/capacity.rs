@@ -16,7 +16,7 @@
 //! (its realm signs with RS256), its JVM's CPU time recorded per step; there is no floor to set
 //! it beside.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
@@ -102,12 +102,7 @@ pub fn run(args: &CapacityArgs) -> Result<()> {
         found?;
     }
     if args.algorithms.iter().any(|algorithm| algorithm == "RS256") {
-        searches.extend(client_cost_searches(
-            args,
-            &workspace,
-            &run_dir,
-            (ramp, steady, precision, max_time),
-        )?);
+        searches.extend(client_cost_searches(args, &workspace, &run_dir)?);
     }
 
     println!("\n==> the table of limits (gate capacity)");
@@ -127,7 +122,6 @@ fn client_cost_searches(
     args: &CapacityArgs,
     workspace: &Workspace,
     run_dir: &RunDir,
-    (ramp, steady, precision, max_time): (Duration, Duration, f64, Duration),
 ) -> Result<Vec<(String, PathBuf)>> {
     let client_key = workspace.make_client_key(&run_dir.path().join("client-key"))?;
     let jwks = client_key.jwks.display().to_string();
@@ -141,26 +135,42 @@ fn client_cost_searches(
             .loadgen()
             .with_client_key(Some(client_key.clone()))
             .with_dpop(dpop)
-            .capacity(&CapacitySearch {
-                scenario: "refresh-storm",
-                target: &idp.base_url,
-                target_pid: idp.pid(),
-                start_rate: args.start_rate,
-                ramp,
-                steady,
-                precision,
-                max_time,
-                out_dir: &out_dir,
-            });
+            .capacity(&test2_search(args, &idp.base_url, idp.pid(), &out_dir));
         idp.stop();
-        match code? {
-            0 | EXIT_THRESHOLD_FAILED => {
-                searches.push(("RS256".to_owned(), out_dir.join("capacity.json")));
-            }
-            code => bail!("loadgen capacity of TEST 2 with {label} exited with {code}"),
-        }
+        searched(code, &format!("TEST 2 with {label}"))?;
+        searches.push(("RS256".to_owned(), out_dir.join("capacity.json")));
     }
     Ok(searches)
+}
+
+/// The search of TEST 2 at `target` (its process `target_pid`) into `out_dir`, shaped as the
+/// command was asked.
+fn test2_search<'a>(
+    args: &CapacityArgs,
+    target: &'a str,
+    target_pid: Option<u32>,
+    out_dir: &'a Path,
+) -> CapacitySearch<'a> {
+    let (ramp, steady, precision, max_time) = step_shape(args.quick);
+    CapacitySearch {
+        scenario: "refresh-storm",
+        target,
+        target_pid,
+        start_rate: args.start_rate,
+        ramp,
+        steady,
+        precision,
+        max_time,
+        out_dir,
+    }
+}
+
+/// Whether `loadgen capacity` searched (a rate passed, or none did) rather than failing.
+fn searched(code: Result<i32>, what: &str) -> Result<()> {
+    match code? {
+        0 | EXIT_THRESHOLD_FAILED => Ok(()),
+        code => bail!("loadgen capacity of {what} exited with {code}"),
+    }
 }
 
 /// Each step's ramp and steady time, the search's precision and its longest time.
@@ -188,28 +198,15 @@ fn keycloak(args: &CapacityArgs, workspace: &Workspace, run_dir: &RunDir) -> Res
     // cover the 300 VUs a step uses.
     let mut idp = workspace.boot_keycloak(run_dir, 1_000, &[])?;
     let jvm = idp.pid().and_then(java_descendant);
-    let (ramp, steady, precision, max_time) = step_shape(args.quick);
     let out_dir = run_dir.path().join("capacity-keycloak-test2");
     println!("\n==> Keycloak, TEST 2 (refresh-storm): loadgen capacity");
-    let code = workspace.loadgen().capacity(&CapacitySearch {
-        scenario: "refresh-storm",
-        target: &idp.base_url,
-        target_pid: jvm,
-        start_rate: args.start_rate,
-        ramp,
-        steady,
-        precision,
-        max_time,
-        out_dir: &out_dir,
-    });
+    let code = workspace
+        .loadgen()
+        .capacity(&test2_search(args, &idp.base_url, jvm, &out_dir));
     idp.stop();
-    match code? {
-        0 | EXIT_THRESHOLD_FAILED => {
-            println!("search: {}", out_dir.join("capacity.json").display());
-            Ok(())
-        }
-        code => bail!("loadgen capacity of TEST 2 against Keycloak exited with {code}"),
-    }
+    searched(code, "TEST 2 against Keycloak")?;
+    println!("search: {}", out_dir.join("capacity.json").display());
+    Ok(())
 }
 
 /// The first process named `java` under `pid` (`start.sh` runs `kc.sh`, which runs the JVM), so

@@ -91,16 +91,21 @@ pub fn run(pipelines_only: bool) -> Result<()> {
         Mode::Gate,
     )?;
 
-    // Its client authenticates with private_key_jwt: a key made for the run, registered with
-    // mock-idp, a fresh assertion per token request (basic is what every other pipeline uses).
+    // Its client authenticates with private_key_jwt (a key made for the run, registered with
+    // mock-idp, a fresh assertion per token request), binds its tokens with DPoP (mock-idp
+    // requiring nonces) and pushes its authorization requests: what FAPI 2.0 clients do, where
+    // every other pipeline uses a secret and bearer tokens.
     println!(
         "\n==> the pipeline, --quick, over HTTPS with HTTP/2 against mock-idp, its client \
-         authenticating with private_key_jwt (--tls --http2 --client-auth private-key-jwt)"
+         authenticating with private_key_jwt, binding its tokens with DPoP and pushing its \
+         authorization requests (--tls --http2 --client-auth private-key-jwt --dpop --par)"
     );
     pipeline::run(
         &PipelineArgs {
             skip_benches: true,
             client_auth: ClientAuth::PrivateKeyJwt,
+            dpop: true,
+            par: true,
             ..PipelineArgs::quick_over_tls()
         },
         Mode::Gate,
