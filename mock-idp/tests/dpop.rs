@@ -177,13 +177,7 @@ async fn a_bound_token_is_taken_only_with_a_proof_of_its_key() -> Result<()> {
     let idp = TestIdp::start().await?;
     let holder = Holder::new()?;
     let cookie = idp.login("user-loadtest-00001").await?;
-    let code = {
-        let query = idp.authorize_query(&[]);
-        let reply = idp
-            .get(&format!("/authorize?{query}"), &[("cookie", &cookie)])
-            .await?;
-        reply.location_param("code")?.context("no code")?
-    };
+    let code = idp.code_with(&cookie, &[]).await?;
     let authorization =
         mock_idp::clients::basic_authorization("loadtest-client", "loadtest-secret");
     let proof = holder.proof("redeem", "POST", &idp.url("/token"), &[])?;
@@ -295,11 +289,9 @@ async fn a_public_clients_refresh_token_stays_bound_to_its_key() -> Result<()> {
     let holder = Holder::new()?;
     let token_url = idp.url("/token");
     let cookie = idp.login("user-loadtest-00002").await?;
-    let query = idp.authorize_query(&[("client_id", "loadtest-public")]);
-    let reply = idp
-        .get(&format!("/authorize?{query}"), &[("cookie", &cookie)])
+    let code = idp
+        .code_with(&cookie, &[("client_id", "loadtest-public")])
         .await?;
-    let code = reply.location_param("code")?.context("no code")?;
     let proof = holder.proof("p-1", "POST", &token_url, &[])?;
     let tokens = idp
         .post_form(

@@ -338,11 +338,9 @@ async fn the_public_client_must_use_pkce() -> Result<()> {
         Some("invalid_request")
     );
 
-    let with_pkce = idp.authorize_query(&[("client_id", "loadtest-public")]);
-    let reply = idp
-        .get(&format!("/authorize?{with_pkce}"), &[("cookie", &cookie)])
+    let code = idp
+        .code_with(&cookie, &[("client_id", "loadtest-public")])
         .await?;
-    let code = reply.location_param("code")?.context("no code")?;
     let reply = idp
         .post_form(
             "/token",

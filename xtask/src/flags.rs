@@ -247,9 +247,10 @@ pub struct PipelineArgs {
     /// and registered with the provider booted.
     #[arg(long, value_enum, default_value_t = ClientAuth::Basic, conflicts_with = "target")]
     pub client_auth: ClientAuth,
-    /// Bind every token to a DPoP key of its virtual user (loadgen --dpop); the provider booted
-    /// requires its DPoP nonces at the token endpoint (mock-idp --dpop-nonce, node-oidc-provider
-    /// DPOP_NONCE=1), so every VU answers a nonce challenge too.
+    /// Bind every token to a DPoP key of its virtual user (loadgen --dpop); mock-idp and
+    /// node-oidc-provider are booted requiring their DPoP nonces at the token endpoint (mock-idp
+    /// --dpop-nonce, DPOP_NONCE=1), so every VU answers a nonce challenge too; Keycloak binds
+    /// tokens with DPoP as it is, without nonces.
     #[arg(long, conflicts_with_all = ["target", "mix"])]
     pub dpop: bool,
     /// Push every authorization request (RFC 9126) in seeding and TEST 3 (loadgen --par).

@@ -229,12 +229,6 @@ fn boot(pipeline: &mut Pipeline) -> Result<Outcome> {
         pipeline.client_key = Some(client_key);
     }
     if pipeline.args.dpop {
-        if pipeline.args.idp == Idp::Keycloak {
-            bail!(
-                "--dpop runs against mock-idp or node-oidc-provider, whose DPoP nonces the \
-                 pipeline turns on; the Keycloak realm here is not set up for DPoP"
-            );
-        }
         provider_env.push(("DPOP_NONCE", "1".to_owned()));
     }
     let mut settings: Vec<(&str, &str)> = provider_env

@@ -226,6 +226,18 @@ impl TestIdp {
         encode(&pairs)
     }
 
+    /// The code `/authorize` answers the session `cookie` for the standard request changed by
+    /// `extra` (another `client_id`, say).
+    pub async fn code_with(&self, cookie: &str, extra: &[(&str, &str)]) -> Result<String> {
+        let query = self.authorize_query(extra);
+        let reply = self
+            .get(&format!("/authorize?{query}"), &[("cookie", cookie)])
+            .await?;
+        reply
+            .location_param("code")?
+            .ok_or_else(|| anyhow!("/authorize answered {} without a code", reply.status))
+    }
+
     /// Logs in and gets a code for the standard request.
     pub async fn code(&self, user: &str) -> Result<String> {
         let cookie = self.login(user).await?;
