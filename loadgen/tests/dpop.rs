@@ -22,11 +22,12 @@ async fn every_scenario_binds_its_tokens_and_answers_the_nonce_challenge() {
         .await
         .expect("seeding (without DPoP)");
     let mut iterations = 0;
-    for (scenario, checked_responses) in [
-        (ScenarioKind::TokenCode, 20),
-        (ScenarioKind::RefreshStorm, 20),
-        (ScenarioKind::FullOidc, 20),
-        (ScenarioKind::Userinfo, 0),
+    // Userinfo's VUs meet the token endpoint (and its nonce) only in their unmeasured set-up.
+    for (scenario, checked_responses, measured_token_requests) in [
+        (ScenarioKind::TokenCode, 20, true),
+        (ScenarioKind::RefreshStorm, 20, true),
+        (ScenarioKind::FullOidc, 20, true),
+        (ScenarioKind::Userinfo, 0, false),
     ] {
         let mut config = run_config(scenario, &idp.base_url(), steady(20.0, 1.0), vus);
         config.dpop = true;
@@ -41,6 +42,23 @@ async fn every_scenario_binds_its_tokens_and_answers_the_nonce_challenge() {
             "{scenario:?}"
         );
         assert_eq!(check(&result, "token_type_bearer"), (0, 0), "{scenario:?}");
+        // Each run's VUs are new clients, challenged once each at their first measured token
+        // request; the result says so in words.
+        let challenges = result.requests.by_status.get("400").copied().unwrap_or(0);
+        let noted = result.notes.iter().any(|note| {
+            note.starts_with(&format!(
+                "{challenges} requests were answered with a DPoP nonce challenge"
+            ))
+        });
+        if measured_token_requests {
+            assert!(
+                (1..=vus as u64).contains(&challenges),
+                "{scenario:?}: {challenges}"
+            );
+            assert!(noted, "{scenario:?}: {:#?}", result.notes);
+        } else {
+            assert_eq!(challenges, 0, "{scenario:?}");
+        }
         iterations += result.iterations.completed;
     }
     assert_eq!(iterations, 80);

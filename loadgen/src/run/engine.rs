@@ -598,6 +598,15 @@ async fn run_scenario<S: Scenario>(
         ));
     }
     notes.extend(context.keys.note());
+    let challenges = context.dpop_nonce_challenges();
+    if challenges > 0 {
+        notes.push(format!(
+            "{challenges} requests were answered with a DPoP nonce challenge (use_dpop_nonce: 400 \
+             at the token endpoint, 401 at a resource) and sent again with the nonce the provider \
+             gave: they are in the counts by status, and each iteration was judged on the answer \
+             to its retry."
+        ));
+    }
     if context.subjects_unknown() {
         notes.push(
             "Some tokens' subjects were not checked (token_subject): their seeds do not record \

@@ -126,6 +126,8 @@ pub struct RunContext {
     access_token_bases: [AtomicU64; <AccessTokenBasis as strum::EnumCount>::COUNT],
     /// Set when a token's subject could not be checked: its seed records none.
     subject_unknown: AtomicBool,
+    /// Requests answered with a DPoP nonce challenge, and so sent again.
+    dpop_nonce_challenges: AtomicU64,
     /// The explanation of the first occurrence of each kind of failure.
     first_failures: Mutex<BTreeMap<String, String>>,
     /// Failed iterations by the first failure each met.
@@ -182,6 +184,7 @@ impl RunContext {
             dpop: false,
             access_token_bases: Default::default(),
             subject_unknown: AtomicBool::new(false),
+            dpop_nonce_challenges: AtomicU64::new(0),
             first_failures: Mutex::new(BTreeMap::new()),
             failed_iterations: Mutex::new(BTreeMap::new()),
         }
@@ -346,6 +349,16 @@ impl RunContext {
     /// Remembers that a token's subject could not be checked: its seed records none.
     pub fn note_subject_unknown(&self) {
         self.subject_unknown.store(true, Ordering::Relaxed);
+    }
+
+    /// Counts a request answered with a DPoP nonce challenge.
+    pub fn count_dpop_nonce_challenge(&self) {
+        self.dpop_nonce_challenges.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests answered with a DPoP nonce challenge so far.
+    pub fn dpop_nonce_challenges(&self) -> u64 {
+        self.dpop_nonce_challenges.load(Ordering::Relaxed)
     }
 
     /// Whether some token's subject could not be checked for want of a subject in its seed.

@@ -406,6 +406,7 @@ impl Vu {
                 .await
                 .ok()?;
             if self.learn_dpop_nonce(request.site, &response) && may_answer_challenge {
+                self.context.count_dpop_nonce_challenge();
                 may_answer_challenge = false;
                 intended_start = Instant::now();
                 continue;
