@@ -579,3 +579,88 @@ async fn a_front_that_requires_a_client_certificate_gets_the_one_given() -> Resu
     assert_clean(&result);
     Ok(())
 }
+
+/// `self_signed_tls_client_auth` (RFC 8705): mock-idp registers the client's self-signed
+/// certificate; seeding, TEST 2 and the client-credentials scenario authenticate with it alone
+/// (no secret, no assertion: `client_id` in the body), over HTTP/2 and HTTP/1.1; another
+/// certificate, or none, is refused in words before load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_authenticates_with_its_tls_certificate() -> Result<()> {
+    use loadgen::protocol::client_auth::ClientAuth;
+    use loadgen::protocol::client_credentials::ClientCredentials;
+
+    let certificates = certificates(&mock_idp::tls::LOOPBACK_NAMES, Validity::Current)?;
+    let keys = tempfile::tempdir()?;
+    mock_idp::client_assertion::write_client_key(keys.path(), mock_idp::SigningAlg::Es256)?;
+    let (chain, key) = (
+        keys.path().join("client-cert.pem"),
+        keys.path().join("client-key.pem"),
+    );
+    let registered = mock_idp::client_certificate::read_certificate(&chain)?;
+    let idp = common::spawn_idp_with(|config| {
+        config.tls = Some(TlsSource::Files {
+            certificate: certificates.certificate.clone(),
+            key: certificates.key.clone(),
+        });
+        config.client_certificate = Some(registered);
+    })
+    .await?;
+    let target = idp.base_url();
+    let client = ClientCredentials {
+        client_secret: None,
+        auth: ClientAuth::TlsCertificate,
+        ..ClientCredentials::default()
+    };
+    for http2 in [true, false] {
+        let mut transport = trusting(&certificates.ca, http2);
+        transport.tls.client_certificate = Some(loadgen::http::tls::ClientCertificate {
+            chain: chain.clone(),
+            key: key.clone(),
+        });
+        let seeds = loadgen::seeding::seeder::make_seeds(&SeedConfig {
+            transport: transport.clone(),
+            refresh_families: 4,
+            client: client.clone(),
+            concurrency: 4,
+            ..SeedConfig::new(&target)
+        })
+        .await?;
+        for scenario in [ScenarioKind::RefreshStorm, ScenarioKind::ClientCredentials] {
+            let mut config = config_over(scenario, &target, &transport);
+            config.client = client.clone();
+            config.machine_clients =
+                loadgen::protocol::machine_clients::MachineClients::run_client("");
+            let (_, stop) = loadgen::stop_signal();
+            let result = loadgen::run(&config, seeds.clone(), stop).await?;
+            assert_clean(&result);
+        }
+    }
+    // Another self-signed certificate, or none at all, authenticates nobody.
+    let strangers = tempfile::tempdir()?;
+    mock_idp::client_assertion::write_client_key(strangers.path(), mock_idp::SigningAlg::Es256)?;
+    for (what, client_certificate) in [
+        (
+            "another certificate",
+            Some(loadgen::http::tls::ClientCertificate {
+                chain: strangers.path().join("client-cert.pem"),
+                key: strangers.path().join("client-key.pem"),
+            }),
+        ),
+        ("no certificate", None),
+    ] {
+        let mut transport = trusting(&certificates.ca, true);
+        transport.tls.client_certificate = client_certificate;
+        let refused = loadgen::seeding::seeder::make_seeds(&SeedConfig {
+            transport,
+            refresh_families: 1,
+            client: client.clone(),
+            ..SeedConfig::new(&target)
+        })
+        .await
+        .expect_err(what)
+        .to_string();
+        assert!(refused.contains("invalid_client"), "{what}: {refused}");
+    }
+    idp.shutdown().await;
+    Ok(())
+}

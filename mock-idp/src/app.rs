@@ -12,6 +12,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Body;
 
 use crate::client_assertion::ClientAssertions;
+use crate::client_certificate::PresentedCertificate;
 use crate::clients;
 use crate::config::{Config, FaultCounter, FaultKind};
 use crate::dpop::Dpop;
@@ -160,6 +161,10 @@ impl App {
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
         let (parts, body) = request.into_parts();
+        let client_certificate = parts
+            .extensions
+            .get::<PresentedCertificate>()
+            .map(|presented| presented.0.clone());
         self.shared.idp.metrics.record_version(parts.version);
         let endpoint = endpoint_label(parts.uri.path());
         let config = &self.shared.idp.config;
@@ -180,6 +185,7 @@ impl App {
                     query: parts.uri.query().map(str::to_owned),
                     headers: parts.headers,
                     body,
+                    client_certificate,
                 };
                 self.route(endpoint, incoming)
                     .await

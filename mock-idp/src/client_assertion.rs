@@ -264,8 +264,10 @@ pub enum ClientKeyFileError {
 }
 
 /// A client key pair made for tests and the pipeline: writes `client-key.pem` (the private key,
-/// for loadgen's `--client-key`) and `client-jwks.json` (its public JWK, for `--client-jwks`)
-/// into `directory`, and returns both paths and the key's `kid`.
+/// for loadgen's `--client-key`), `client-jwks.json` (its public JWK, for `--client-jwks`) and
+/// `client-cert.pem` (a self-signed certificate of the key, for loadgen's `--client-cert` and
+/// mock-idp's `--client-certificate`) into `directory`, and returns the first two paths and the
+/// key's `kid`.
 pub fn write_client_key(
     directory: &std::path::Path,
     alg: crate::keys::SigningAlg,
@@ -291,6 +293,15 @@ pub fn write_client_key(
     let key = SigningKey::from_pem_file(alg, &key_path)?;
     let jwks_path = directory.join("client-jwks.json");
     write(&jwks_path, key.jwks_json().as_bytes())?;
+    // The same key in a self-signed certificate, for `self_signed_tls_client_auth` (RFC 8705):
+    // loadgen presents it (--client-cert), mock-idp registers it (--client-certificate).
+    let certificate = rcgen::CertificateParams::new(vec!["loadtest-client".to_owned()])
+        .and_then(|params| params.self_signed(&pair))
+        .map_err(|error| ClientKeyFileError::Generate(error.to_string()))?;
+    write(
+        &directory.join("client-cert.pem"),
+        certificate.pem().as_bytes(),
+    )?;
     Ok((key_path, jwks_path, key.kid().to_owned()))
 }
 

@@ -9,6 +9,7 @@ use subtle::ConstantTimeEq;
 use crate::client_assertion::JWT_BEARER_ASSERTION;
 use crate::error::OAuthError;
 use crate::form::Params;
+use crate::http_helpers::Incoming;
 use crate::state::Idp;
 
 pub const CONFIDENTIAL_CLIENT_ID: &str = "loadtest-client";
@@ -68,18 +69,27 @@ pub fn find_client(client_id: &str) -> Option<&'static Client> {
     CLIENTS.iter().find(|client| client.id == client_id)
 }
 
-/// Authenticates the client of a token, introspection or revocation request: by its assertion
-/// when it sends one (`client_assertion_type` and `client_assertion`), otherwise as
-/// [`authenticate`] does. An assertion is counted in the metrics by outcome.
+/// Authenticates the client of a token, introspection, revocation or pushed authorization
+/// request: by its assertion when it sends one (`client_assertion_type` and `client_assertion`),
+/// by the TLS certificate it presented when it sends no secret and registered one (RFC 8705
+/// `self_signed_tls_client_auth`), otherwise as [`authenticate`] does. An assertion is counted
+/// in the metrics by outcome.
 pub fn authenticate_client(
     idp: &Idp,
-    authorization: Option<&[u8]>,
+    request: &Incoming,
     params: &Params,
 ) -> Result<&'static Client, OAuthError> {
+    let authorization = request.header(http::header::AUTHORIZATION);
     let (Some(assertion_type), assertion) = (
         params.get("client_assertion_type"),
         params.get("client_assertion"),
     ) else {
+        if authorization.is_none()
+            && params.get("client_secret").is_none()
+            && let Some(client) = by_certificate(idp, request, params)?
+        {
+            return Ok(client);
+        }
         return authenticate(authorization, params);
     };
     if assertion_type != JWT_BEARER_ASSERTION {
@@ -114,6 +124,31 @@ pub fn authenticate_client(
         ));
     }
     find_client(client_id).ok_or_else(|| OAuthError::InvalidClient("unknown client".into()))
+}
+
+/// The client that registered the certificate presented in the TLS handshake, when the request
+/// names that client; an error when it names it with another certificate; `None` when either
+/// is missing (the request is then authenticated otherwise).
+fn by_certificate(
+    idp: &Idp,
+    request: &Incoming,
+    params: &Params,
+) -> Result<Option<&'static Client>, OAuthError> {
+    let (Some(registered), Some(presented)) = (
+        idp.config.client_certificate.as_ref(),
+        request.client_certificate.as_ref(),
+    ) else {
+        return Ok(None);
+    };
+    if params.get("client_id") != Some(CONFIDENTIAL_CLIENT_ID) {
+        return Ok(None);
+    }
+    if registered != presented {
+        return Err(OAuthError::InvalidClient(
+            "the TLS client certificate is not the one registered for the client".into(),
+        ));
+    }
+    Ok(find_client(CONFIDENTIAL_CLIENT_ID))
 }
 
 /// Authenticates the client of a token, introspection or revocation request by its secret.

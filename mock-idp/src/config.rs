@@ -92,6 +92,9 @@ pub struct Config {
     /// Require a nonce this server issued in every DPoP proof at the token endpoint (RFC 9449
     /// section 8): a proof without one, or with a stale one, is answered `use_dpop_nonce`.
     pub dpop_nonce: bool,
+    /// The confidential client's self-signed certificate (DER): presented in the TLS handshake,
+    /// it authenticates `loadtest-client` (RFC 8705 `self_signed_tls_client_auth`).
+    pub client_certificate: Option<bytes::Bytes>,
 }
 
 impl Default for Config {
@@ -126,6 +129,7 @@ impl Default for Config {
             tls: None,
             client_jwks: None,
             dpop_nonce: false,
+            client_certificate: None,
         }
     }
 }

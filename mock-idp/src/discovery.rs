@@ -15,6 +15,9 @@ pub fn document(urls: &Urls, config: &Config, alg: SigningAlg) -> String {
     if config.client_jwks.is_some() {
         auth_methods.push("private_key_jwt");
     }
+    if config.client_certificate.is_some() {
+        auth_methods.push("self_signed_tls_client_auth");
+    }
     let mut with_none = auth_methods.clone();
     with_none.push("none");
     let mut document = json!({

@@ -19,6 +19,8 @@ pub struct Incoming {
     pub query: Option<String>,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The certificate the client presented in the TLS handshake, if any.
+    pub client_certificate: Option<Bytes>,
 }
 
 impl Incoming {

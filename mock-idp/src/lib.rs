@@ -6,6 +6,7 @@
 mod app;
 mod authorize;
 pub mod client_assertion;
+pub mod client_certificate;
 pub mod clients;
 pub mod config;
 mod discovery;

@@ -165,6 +165,11 @@ struct Cli {
     /// use in `DPoP-Nonce`. DPoP itself is always accepted.
     #[arg(long, env = "MOCK_IDP_DPOP_NONCE")]
     dpop_nonce: bool,
+    /// The confidential client's self-signed certificate (PEM, as --make-client-key writes it):
+    /// presented in the TLS handshake, it authenticates `loadtest-client` (RFC 8705
+    /// `self_signed_tls_client_auth`). Needs HTTPS.
+    #[arg(long, env = "MOCK_IDP_CLIENT_CERTIFICATE", value_name = "FILE")]
+    client_certificate: Option<PathBuf>,
 }
 
 impl Cli {
@@ -214,6 +219,10 @@ impl Cli {
             },
             client_jwks,
             dpop_nonce: self.dpop_nonce,
+            client_certificate: match &self.client_certificate {
+                Some(path) => Some(mock_idp::client_certificate::read_certificate(path)?),
+                None => None,
+            },
         })
     }
 }
@@ -234,11 +243,13 @@ fn main() -> anyhow::Result<()> {
         let (key, jwks, kid) =
             mock_idp::client_assertion::write_client_key(directory, cli.client_key_alg)?;
         println!(
-            "wrote {} (loadgen --client-key, --client-key-alg {}, --client-key-id {kid}) and {} \
-             (mock-idp --client-jwks)",
+            "wrote {} (loadgen --client-key, --client-key-alg {}, --client-key-id {kid}), {} \
+             (mock-idp --client-jwks) and {} (loadgen --client-cert, mock-idp \
+             --client-certificate)",
             key.display(),
             cli.client_key_alg.as_str(),
-            jwks.display()
+            jwks.display(),
+            directory.join("client-cert.pem").display()
         );
         return Ok(());
     }

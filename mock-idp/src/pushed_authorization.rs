@@ -3,7 +3,7 @@
 //! gets a `request_uri` to send to `/authorize` instead; the request is checked as `/authorize`
 //! would check it, kept for a minute at most, and used once.
 
-use http::{StatusCode, header};
+use http::StatusCode;
 use serde_json::json;
 
 use crate::authorize::validate;
@@ -28,7 +28,7 @@ const CREDENTIALS: [&str; 3] = ["client_secret", "client_assertion", "client_ass
 pub fn push(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthError> {
     request.require_form()?;
     let params = Params::parse(&request.body)?;
-    let client = clients::authenticate_client(idp, request.header(header::AUTHORIZATION), &params)?;
+    let client = clients::authenticate_client(idp, request, &params)?;
     if params.get("request_uri").is_some() {
         return Err(OAuthError::InvalidRequest(
             "a pushed authorization request cannot itself name a request_uri".into(),

@@ -164,7 +164,7 @@ fn presented_token(request: &Incoming) -> Result<(String, Scheme), OAuthError> {
 pub fn introspect(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthError> {
     request.require_form()?;
     let params = Params::parse(&request.body)?;
-    let caller = clients::authenticate_client(idp, request.header(header::AUTHORIZATION), &params)?;
+    let caller = clients::authenticate_client(idp, request, &params)?;
     // RFC 7662 2.1: the caller must be authorized. A public client proves nothing about
     // itself, so anyone could introspect any token as it.
     if caller.is_public() {
@@ -235,7 +235,7 @@ fn introspect_refresh(idp: &Idp, token: &str) -> Option<Value> {
 pub fn revoke(idp: &Idp, request: &Incoming) -> Result<HttpResponse, OAuthError> {
     request.require_form()?;
     let params = Params::parse(&request.body)?;
-    let client = clients::authenticate_client(idp, request.header(header::AUTHORIZATION), &params)?;
+    let client = clients::authenticate_client(idp, request, &params)?;
     let token = params.required("token")?;
     let not_yours =
         || OAuthError::UnauthorizedClient("the token was issued to another client".into());

@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http::Request;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -19,6 +21,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use crate::app::App;
+use crate::client_certificate::PresentedCertificate;
 use crate::config::Config;
 use crate::keys::KeyError;
 use crate::tls::{TlsError, server_config};
@@ -162,12 +165,12 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let app = app.clone();
-                let service = service_fn(move |request| {
-                    let app = app.clone();
-                    async move { Ok::<_, Infallible>(app.handle(request).await) }
-                });
                 let Some(acceptor) = tls.clone() else {
+                    let app = app.clone();
+                    let service = service_fn(move |request| {
+                        let app = app.clone();
+                        async move { Ok::<_, Infallible>(app.handle(request).await) }
+                    });
                     let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
                     tokio::spawn(async move {
                         if let Err(error) = connection.await {
@@ -179,6 +182,7 @@ pub async fn serve(
                 };
                 let watcher = graceful.watcher();
                 let (http1_builder, http2_builder) = (builder.clone(), http2_builder.clone());
+                let app = app.clone();
                 tokio::spawn(async move {
                     let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => stream,
@@ -192,6 +196,21 @@ pub async fn serve(
                         }
                     };
                     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+                    // The client's certificate, if it gave one, goes with each of its requests:
+                    // client authentication by certificate (RFC 8705) reads it there.
+                    let presented = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|chain| chain.first())
+                        .map(|leaf| PresentedCertificate(Bytes::copy_from_slice(leaf.as_ref())));
+                    let service = service_fn(move |mut request: Request<hyper::body::Incoming>| {
+                        if let Some(presented) = &presented {
+                            request.extensions_mut().insert(presented.clone());
+                        }
+                        let app = app.clone();
+                        async move { Ok::<_, Infallible>(app.handle(request).await) }
+                    });
                     let served = if h2 {
                         watcher.watch(http2_builder.serve_connection(TokioIo::new(stream), service)).await
                     } else {

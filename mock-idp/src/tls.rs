@@ -193,10 +193,15 @@ pub fn server_config(source: &TlsSource) -> Result<Arc<ServerConfig>, TlsError> 
         reason: error.to_string(),
     })?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    // Every client is asked for a certificate and none must give one: a client registered with
+    // a certificate authenticates with it (RFC 8705), every other client goes on without.
+    let client_certificates = Arc::new(crate::client_certificate::AnyClientCertificate::new(
+        Arc::clone(&provider),
+    ));
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|error| TlsError::Mismatch(error.to_string()))?
-        .with_no_client_auth()
+        .with_client_cert_verifier(client_certificates)
         .with_single_cert(chain, private_key)
         .map_err(|error| TlsError::Mismatch(error.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];

@@ -610,3 +610,50 @@ async fn an_assertion_without_registered_keys_is_refused_in_words() -> Result<()
     assert!(description.contains("--client-jwks"), "{description}");
     Ok(())
 }
+
+/// `self_signed_tls_client_auth` (RFC 8705): the certificate the TLS handshake presented, when
+/// it is the one registered, authenticates the client named in the body; another certificate is
+/// refused in words, and discovery lists the method only when one is registered.
+#[tokio::test]
+async fn a_registered_tls_certificate_authenticates_its_client() -> Result<()> {
+    use bytes::Bytes;
+    use mock_idp::client_certificate::PresentedCertificate;
+    let registered = Bytes::from_static(b"the client's certificate, DER");
+    let shared = registered.clone();
+    let idp = TestIdp::with(move |config| config.client_certificate = Some(shared)).await?;
+    let discovery = idp
+        .get("/.well-known/openid-configuration", &[])
+        .await?
+        .json()?;
+    assert!(
+        discovery["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .context("auth methods")?
+            .contains(&serde_json::json!("self_signed_tls_client_auth"))
+    );
+    let with_certificate = |presented: &'static [u8]| {
+        let mut request = mock_idp::in_process::form_post(
+            "/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "loadtest-client"),
+            ],
+        );
+        request
+            .extensions_mut()
+            .insert(PresentedCertificate(Bytes::from_static(presented)));
+        request
+    };
+    let accepted = idp
+        .send(with_certificate(b"the client's certificate, DER"))
+        .await?;
+    assert_eq!(accepted.status, StatusCode::OK, "{:?}", accepted.json());
+    let refused = idp.send(with_certificate(b"somebody else's")).await?;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        text(&refused.json()?, "error_description")?.contains("not the one registered"),
+        "{:?}",
+        refused.json()
+    );
+    Ok(())
+}

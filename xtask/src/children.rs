@@ -146,6 +146,10 @@ pub struct ClientKey {
     pub key: PathBuf,
     /// Its JWKS, for the provider.
     pub jwks: PathBuf,
+    /// A self-signed certificate of it (PEM), for the provider and the TLS handshake.
+    pub certificate: PathBuf,
+    /// Whether loadgen authenticates with the certificate (RFC 8705) instead of assertions.
+    pub by_certificate: bool,
 }
 
 impl ClientKey {
@@ -153,6 +157,16 @@ impl ClientKey {
     pub const ALGORITHM: &str = "ES256";
 
     fn loadgen_args(&self) -> Vec<OsString> {
+        if self.by_certificate {
+            return vec![
+                "--client-auth".into(),
+                "tls".into(),
+                "--client-cert".into(),
+                self.certificate.clone().into(),
+                "--client-key".into(),
+                self.key.clone().into(),
+            ];
+        }
         vec![
             "--client-auth".into(),
             "private-key-jwt".into(),
@@ -687,6 +701,8 @@ mod tests {
             .with_client_key(Some(ClientKey {
                 key: "client-key.pem".into(),
                 jwks: "client-jwks.json".into(),
+                certificate: "client-cert.pem".into(),
+                by_certificate: false,
             }));
         let args: Vec<String> = loadgen
             .transport_args()
@@ -708,6 +724,28 @@ mod tests {
             ]
         );
         assert!(Loadgen::new("loadgen".into()).transport_args().is_empty());
+        let by_certificate = Loadgen::new("loadgen".into()).with_client_key(Some(ClientKey {
+            key: "client-key.pem".into(),
+            jwks: "client-jwks.json".into(),
+            certificate: "client-cert.pem".into(),
+            by_certificate: true,
+        }));
+        let args: Vec<String> = by_certificate
+            .transport_args()
+            .iter()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "--client-auth",
+                "tls",
+                "--client-cert",
+                "client-cert.pem",
+                "--client-key",
+                "client-key.pem"
+            ]
+        );
     }
 
     #[test]

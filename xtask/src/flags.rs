@@ -209,6 +209,9 @@ pub enum ClientAuth {
     /// RFC 7523 assertions signed with an ES256 key made for the run, whose JWKS the pipeline
     /// registers with the provider it boots (mock-idp or node-oidc-provider).
     PrivateKeyJwt,
+    /// RFC 8705 `self_signed_tls_client_auth`: a self-signed certificate made for the run,
+    /// registered with mock-idp and presented in every TLS handshake (needs --tls).
+    Tls,
 }
 
 /// Flags of the pipeline (the default command).
@@ -243,8 +246,9 @@ pub struct PipelineArgs {
     /// Speak HTTP/2 to the provider (negotiated by ALPN; needs --tls).
     #[arg(long, requires = "tls")]
     pub http2: bool,
-    /// How loadgen's client authenticates: basic, or private-key-jwt with a key made for the run
-    /// and registered with the provider booted.
+    /// How loadgen's client authenticates: basic, private-key-jwt with a key made for the run
+    /// and registered with the provider booted, or tls with a self-signed certificate made for
+    /// the run and registered with mock-idp (needs --tls).
     #[arg(long, value_enum, default_value_t = ClientAuth::Basic, conflicts_with = "target")]
     pub client_auth: ClientAuth,
     /// Bind every token to a DPoP key of its virtual user (loadgen --dpop); mock-idp and

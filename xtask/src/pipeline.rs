@@ -214,7 +214,23 @@ fn boot(pipeline: &mut Pipeline) -> Result<Outcome> {
             ("TLS_KEY", tls_dir.join("key.pem").display().to_string()),
         ];
     }
-    // With private_key_jwt, a key made for the run, its JWKS registered with the provider.
+    // With private_key_jwt, a key made for the run, its JWKS registered with the provider; with
+    // tls, its self-signed certificate registered with mock-idp.
+    if pipeline.args.client_auth == ClientAuth::Tls
+        && (pipeline.args.idp != Idp::MockIdp || !pipeline.args.tls)
+    {
+        bail!(
+            "--client-auth tls authenticates with a TLS client certificate: it runs against \
+             mock-idp, whose --client-certificate the pipeline registers, over HTTPS (add --tls)"
+        );
+    }
+    if pipeline.args.client_auth == ClientAuth::Tls {
+        let mut client_key = pipeline
+            .workspace
+            .make_client_key(&pipeline.run_dir.path().join("client-key"))?;
+        client_key.by_certificate = true;
+        pipeline.client_key = Some(client_key);
+    }
     if pipeline.args.client_auth == ClientAuth::PrivateKeyJwt {
         if pipeline.args.idp == Idp::Keycloak {
             bail!(
@@ -243,10 +259,12 @@ fn boot(pipeline: &mut Pipeline) -> Result<Outcome> {
         mock_idp_args.extend(["--tls-self-signed".to_owned(), tls_dir_text]);
     }
     if let Some(client_key) = &pipeline.client_key {
-        mock_idp_args.extend([
-            "--client-jwks".to_owned(),
-            client_key.jwks.display().to_string(),
-        ]);
+        let (flag, file) = if client_key.by_certificate {
+            ("--client-certificate", &client_key.certificate)
+        } else {
+            ("--client-jwks", &client_key.jwks)
+        };
+        mock_idp_args.extend([flag.to_owned(), file.display().to_string()]);
     }
     let mock_idp_args: Vec<&str> = mock_idp_args.iter().map(String::as_str).collect();
     let idp = match pipeline.args.idp {

@@ -128,6 +128,8 @@ impl Workspace {
         Ok(ClientKey {
             key: directory.join("client-key.pem"),
             jwks: directory.join("client-jwks.json"),
+            certificate: directory.join("client-cert.pem"),
+            by_certificate: false,
         })
     }
 

@@ -126,9 +126,7 @@ pub(crate) async fn execute(args: CapacityArgs) -> anyhow::Result<ExitCode> {
         transport: transport.clone(),
         max_vus: args.max_vus,
         timeout: args.timeout,
-        client: args
-            .client
-            .credentials(args.transport.client_key.as_deref())?,
+        client: args.client.credentials(&args.transport)?,
         access_token_audience: args.access_token_audience,
         access_token: args.access_token,
         dpop: args.dpop.dpop,
@@ -139,9 +137,7 @@ pub(crate) async fn execute(args: CapacityArgs) -> anyhow::Result<ExitCode> {
     };
     let seeding = SeedConfig {
         transport,
-        client: args
-            .client
-            .credentials(args.transport.client_key.as_deref())?,
+        client: args.client.credentials(&args.transport)?,
         password: args.sign_in.users.password.clone(),
         user_prefix: args.sign_in.users.user_prefix.clone(),
         ..SeedConfig::new(args.target)

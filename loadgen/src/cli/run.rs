@@ -191,9 +191,7 @@ pub(crate) async fn execute(args: RunArgs) -> anyhow::Result<ExitCode> {
         max_vus: args.max_vus,
         max_generator_lag: args.max_generator_lag,
         timeout: args.timeout,
-        client: args
-            .client
-            .credentials(args.transport.client_key.as_deref())?,
+        client: args.client.credentials(&args.transport)?,
         access_token_audience: args.access_token_audience,
         introspection_client: args
             .introspection_client_id

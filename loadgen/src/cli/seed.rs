@@ -110,9 +110,7 @@ pub(crate) async fn execute(args: SeedArgs) -> anyhow::Result<ExitCode> {
         codes,
         refresh_families,
         sessions,
-        client: args
-            .client
-            .credentials(args.transport.client_key.as_deref())?,
+        client: args.client.credentials(&args.transport)?,
         password: args.users.password,
         user_prefix: args.users.user_prefix,
         hints: args.forms.hints(),

@@ -1,7 +1,7 @@
 //! Flags more than one command takes: the client, the connections (TLS, HTTP/2, --resolve), the
 //! test users, the arrival-rate profile, the reports besides the result file, and how checks and progress are named on the command line.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -39,8 +39,9 @@ pub(crate) struct ClientArgs {
     #[arg(long, env = "LOADGEN_SCOPE", default_value = DEFAULT_SCOPE)]
     pub(crate) scope: String,
     /// How the client authenticates at the token, introspection and revocation endpoints:
-    /// client_secret_basic, client_secret_post, or private_key_jwt (RFC 7523: a fresh assertion
-    /// signed with --client-key for every request).
+    /// client_secret_basic, client_secret_post, private_key_jwt (RFC 7523: a fresh assertion
+    /// signed with --client-key for every request), or tls (RFC 8705: the certificate of
+    /// --client-cert presented in every TLS handshake, its client_id in the body).
     #[arg(long, env = "LOADGEN_CLIENT_AUTH", value_enum, default_value = "basic")]
     pub(crate) client_auth: ClientAuthMethod,
     /// The algorithm of --client-key.
@@ -75,10 +76,21 @@ pub(crate) struct ClientArgs {
 impl ClientArgs {
     /// The client, its key (`--client-key`, which also serves a TLS client certificate) read
     /// when it authenticates with one.
-    pub(crate) fn credentials(&self, key: Option<&Path>) -> anyhow::Result<ClientCredentials> {
+    pub(crate) fn credentials(
+        &self,
+        transport: &TransportArgs,
+    ) -> anyhow::Result<ClientCredentials> {
+        let key = transport.client_key.as_deref();
         let auth = match (self.client_auth, key) {
             (ClientAuthMethod::Basic, _) => ClientAuth::Basic,
             (ClientAuthMethod::Post, _) => ClientAuth::Post,
+            (ClientAuthMethod::Tls, _) if transport.client_cert.is_some() => {
+                ClientAuth::TlsCertificate
+            }
+            (ClientAuthMethod::Tls, _) => anyhow::bail!(
+                "--client-auth tls authenticates with the TLS client certificate: give it with \
+                 --client-cert FILE and --client-key FILE (PEM), registered with the provider"
+            ),
             (ClientAuthMethod::PrivateKeyJwt, Some(path)) => ClientAuth::PrivateKeyJwt {
                 key: Arc::new(ClientKey::from_pem_file(
                     path,
@@ -102,8 +114,11 @@ impl ClientArgs {
         Ok(ClientCredentials {
             client_id: self.client_id.clone(),
             client_secret: (!self.public_client
-                && self.client_auth != ClientAuthMethod::PrivateKeyJwt)
-                .then(|| self.client_secret.clone()),
+                && matches!(
+                    self.client_auth,
+                    ClientAuthMethod::Basic | ClientAuthMethod::Post
+                ))
+            .then(|| self.client_secret.clone()),
             redirect_uri: self.redirect_uri.clone(),
             scope: self.scope.clone(),
             auth,

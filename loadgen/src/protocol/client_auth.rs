@@ -35,6 +35,9 @@ pub enum ClientAuthMethod {
     Post,
     /// `private_key_jwt`: an assertion signed with `--client-key` in the form body.
     PrivateKeyJwt,
+    /// `self_signed_tls_client_auth` or `tls_client_auth` (RFC 8705): the TLS client certificate
+    /// (`--client-cert`), and `client_id` in the form body.
+    Tls,
 }
 
 /// Which `aud` the assertions name (RFC 7523 allows the token endpoint's URL or another value
@@ -268,12 +271,16 @@ pub enum ClientAuth {
         /// The provider's token endpoint or issuer, as the key's audience choice says.
         audience: Option<String>,
     },
+    /// The certificate presented in every TLS handshake (RFC 8705), `client_id` in the body.
+    TlsCertificate,
 }
 
 impl PartialEq for ClientAuth {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
-            (ClientAuth::Basic, ClientAuth::Basic) | (ClientAuth::Post, ClientAuth::Post) => true,
+            (ClientAuth::Basic, ClientAuth::Basic)
+            | (ClientAuth::Post, ClientAuth::Post)
+            | (ClientAuth::TlsCertificate, ClientAuth::TlsCertificate) => true,
             (
                 ClientAuth::PrivateKeyJwt { key, audience },
                 ClientAuth::PrivateKeyJwt {
@@ -295,6 +302,7 @@ impl ClientAuth {
             ClientAuth::Basic => "client_secret_basic",
             ClientAuth::Post => "client_secret_post",
             ClientAuth::PrivateKeyJwt { .. } => "private_key_jwt",
+            ClientAuth::TlsCertificate => "self_signed_tls_client_auth",
         }
     }
 

@@ -74,9 +74,12 @@ impl ClientCredentials {
         }
     }
 
-    /// Whether it is a public client: no secret and no key, only its `client_id`.
+    /// Whether it is a public client: no secret, no key and no certificate, only its
+    /// `client_id`.
     pub fn is_public(&self) -> bool {
-        self.client_secret.is_none() && !self.signs_assertions()
+        self.client_secret.is_none()
+            && !self.signs_assertions()
+            && self.auth != ClientAuth::TlsCertificate
     }
 
     /// Whether it authenticates with a fresh assertion per request (`private_key_jwt`), so no
@@ -88,7 +91,7 @@ impl ClientCredentials {
     /// The form parameters that authenticate this client in a request body: none for
     /// `client_secret_basic` (its header does), `client_id` and the secret for
     /// `client_secret_post`, `client_id` and a fresh assertion for `private_key_jwt`, and
-    /// `client_id` alone for a public client.
+    /// `client_id` alone for a public client and one authenticated by its TLS certificate.
     pub fn form_parameters(&self) -> Vec<(&'static str, Cow<'_, str>)> {
         let id = Cow::Borrowed(self.client_id.as_str());
         match (&self.auth, &self.client_secret) {
@@ -107,7 +110,8 @@ impl ClientCredentials {
             (ClientAuth::Post, Some(secret)) => {
                 vec![("client_id", id), ("client_secret", Cow::Borrowed(secret))]
             }
-            (_, None) => vec![("client_id", id)],
+            // RFC 8705 section 2: the certificate authenticates, the body names the client.
+            (ClientAuth::TlsCertificate, _) | (_, None) => vec![("client_id", id)],
             (ClientAuth::Basic, Some(_)) => Vec::new(),
         }
     }

@@ -13,7 +13,7 @@ mod token_exchange;
 pub(crate) use issuing::open_grant_and_issue;
 pub(crate) use live_tokens::{access_claims, live_access_token};
 
-use http::{StatusCode, header};
+use http::StatusCode;
 use serde::Serialize;
 
 use crate::clients::{
@@ -78,15 +78,7 @@ pub(super) fn grant(
 ) -> Result<TokenResponse, OAuthError> {
     request.require_form()?;
     let params = Params::parse(&request.body)?;
-    let client = clients::authenticate_client(idp, request.header(header::AUTHORIZATION), &params)?;
-    let proof = crate::dpop::proof_of(
-        idp,
-        request,
-        ProofSite::TokenEndpoint,
-        &idp.urls.token,
-        None,
-    )?;
-    let dpop_jkt = proof.as_ref().map(|proof| proof.jkt.as_str());
+    let client = clients::authenticate_client(idp, request, &params)?;
     let grant_type = params.required("grant_type")?;
     *grant_label = match grant_type {
         GRANT_AUTHORIZATION_CODE => "authorization_code",
@@ -99,6 +91,15 @@ pub(super) fn grant(
             )));
         }
     };
+    // After the grant is named, so that a nonce challenge is counted under its grant type.
+    let proof = crate::dpop::proof_of(
+        idp,
+        request,
+        ProofSite::TokenEndpoint,
+        &idp.urls.token,
+        None,
+    )?;
+    let dpop_jkt = proof.as_ref().map(|proof| proof.jkt.as_str());
     if !client.allows_grant(grant_type) {
         return Err(OAuthError::UnauthorizedClient(format!(
             "client {} may not use {grant_type}",
