@@ -120,3 +120,52 @@ async fn a_public_clients_families_stay_bound_to_their_vus() {
     assert_eq!(check(&result, "dpop_bound"), (30, 0));
     idp.shutdown().await;
 }
+
+/// The `api` scenario with `--dpop`: each VU presents its provider token as a DPoP token with a
+/// fresh proof per call (to mock-idp's userinfo here, which holds the token to the key), having
+/// got it through its own family with a proof too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_scenario_presents_bound_tokens_with_a_proof_per_call() {
+    use loadgen::RunConfig;
+    use loadgen::run::scenario::api::settings::{ApiSettings, TokenSource};
+
+    let idp = spawn_idp_with(|_| {}).await.expect("mock-idp starts");
+    let seeds = make_seeds(&idp.base_url(), 0, 3, 0)
+        .await
+        .expect("a family per VU");
+    let settings = ApiSettings {
+        routes: vec![
+            format!("{}/userinfo", idp.base_url())
+                .parse()
+                .expect("a route"),
+        ],
+        method: http::Method::GET,
+        body: None,
+        expect: Some(http::StatusCode::OK),
+        token_source: TokenSource::Oidc,
+        refresh_before: std::time::Duration::from_secs(60),
+        user_prefix: "user-loadtest-".into(),
+    };
+    let mut config = RunConfig {
+        api: Some(settings),
+        ..run_config(ScenarioKind::Api, &idp.base_url(), steady(15.0, 1.0), 3)
+    };
+    config.dpop = true;
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, seeds, stop).await.expect("the run");
+    assert_clean(&result);
+    assert_eq!(
+        result.endpoints["api"].requests.by_status.get("200"),
+        Some(&15)
+    );
+    // 15 calls and the 3 VUs' first tokens, each with a proof of its own; none refused.
+    let proofs = |outcome: &str| {
+        metric(
+            &idp,
+            &format!("mock_idp_dpop_proofs_total{{outcome=\"{outcome}\"}}"),
+        )
+    };
+    assert_eq!(proofs("accepted"), 18);
+    assert_eq!(proofs("refused") + proofs("replayed"), 0);
+    idp.shutdown().await;
+}

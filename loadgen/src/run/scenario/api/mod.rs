@@ -10,15 +10,17 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
-use http::{HeaderName, HeaderValue, StatusCode};
+use http::{HeaderName, HeaderValue, Method, StatusCode};
 
+use crate::http::address::Address;
 use crate::http::client::HttpResponse;
+use crate::protocol::dpop::ProofSite;
 use crate::protocol::token_signing::fill_user;
 use crate::results::api_tokens::{ApiRefusal, bearer_challenge_error};
 use crate::results::names::Endpoint;
 use crate::run::scenario::api::settings::ApiTally;
 use crate::run::scenario::api::token::HeldToken;
-use crate::run::scenario::vu::Expect;
+use crate::run::scenario::vu::{Expect, ProvenRequest};
 use crate::run::scenario::{Iteration, RunContext, Scenario, SeedNeed, Vu};
 
 /// The `api` scenario.
@@ -34,9 +36,17 @@ pub struct ApiUser {
 }
 
 impl ApiUser {
-    fn headers(&self) -> Vec<(HeaderName, HeaderValue)> {
+    /// The call's headers: the token as a bearer token, or with DPoP (`dpop`) as a bound one
+    /// (whose proof the call adds).
+    fn headers(&self, dpop: bool) -> Vec<(HeaderName, HeaderValue)> {
+        let authorization = if dpop {
+            crate::protocol::dpop::authorization(self.token.access_token())
+                .unwrap_or_else(|_| self.token.bearer().clone())
+        } else {
+            self.token.bearer().clone()
+        };
         let mut headers = vec![
-            (AUTHORIZATION, self.token.bearer().clone()),
+            (AUTHORIZATION, authorization),
             (ACCEPT, HeaderValue::from_static("application/json")),
         ];
         if !self.body.is_empty() {
@@ -95,10 +105,11 @@ impl Scenario for Api {
 
     async fn set_up(vu: &mut Vu) -> Result<ApiUser, String> {
         let tally = tally(vu).ok_or("the api scenario needs at least one --api-url")?;
-        if vu.dpop_thumbprint().is_some() {
+        if vu.dpop_thumbprint().is_some() && !tally.settings.token_source.needs_provider() {
             return Err(
-                "the api scenario sends its tokens as bearer tokens and no DPoP proofs to \
-                 the API yet; leave out --dpop"
+                "--dpop binds the provider's tokens to each VU's key: give the api scenario \
+                 --token-source oidc (tokens loadgen signs, or the application's own, are bearer \
+                 tokens)"
                     .to_owned(),
             );
         }
@@ -143,6 +154,30 @@ impl Scenario for Api {
     }
 }
 
+/// One request of a call, recorded on its route: the token as the VU presents it, with a fresh
+/// DPoP proof (and a nonce challenge answered once) when the run binds tokens.
+async fn send_call(
+    vu: &mut Vu,
+    user: &ApiUser,
+    route_name: Option<&str>,
+    method: Method,
+    address: &Address,
+    intended_start: tokio::time::Instant,
+) -> Option<HttpResponse> {
+    let headers = user.headers(vu.dpop_thumbprint().is_some());
+    let request = ProvenRequest {
+        endpoint: Endpoint::Api,
+        route: route_name,
+        site: ProofSite::Resource,
+        method,
+        address,
+        headers: &headers,
+        access_token: Some(user.token.access_token()),
+    };
+    vu.send_with_proof(request, || user.body.clone(), intended_start)
+        .await
+}
+
 /// One call of the API on the iteration's route, renewed and retried once after a 401
 /// `invalid_token`.
 async fn call(
@@ -156,18 +191,15 @@ async fn call(
     let address = &settings.routes[route].address;
     let route_name = tally.route_names.get(route).map(String::as_str);
     let method = settings.method.clone();
-    let mut response = vu
-        .send_recorded_on(
-            Endpoint::Api,
-            route_name,
-            method.clone(),
-            address,
-            &user.headers(),
-            user.body.clone(),
-            iteration.intended_start,
-        )
-        .await
-        .ok()?;
+    let mut response = send_call(
+        vu,
+        user,
+        route_name,
+        method.clone(),
+        address,
+        iteration.intended_start,
+    )
+    .await?;
     if matches!(
         response.status,
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
@@ -176,18 +208,15 @@ async fn call(
         // As a client does: a token the API calls invalid is renewed once and the call retried
         // once; a second refusal is the API's answer.
         if says_invalid_token(&response) && user.token.renew(vu, tally).await {
-            response = vu
-                .send_recorded_on(
-                    Endpoint::Api,
-                    route_name,
-                    method,
-                    address,
-                    &user.headers(),
-                    user.body.clone(),
-                    tokio::time::Instant::now(),
-                )
-                .await
-                .ok()?;
+            response = send_call(
+                vu,
+                user,
+                route_name,
+                method,
+                address,
+                tokio::time::Instant::now(),
+            )
+            .await?;
             if response.status.is_success() {
                 tally.count_recovered_401(&refusal);
             } else if matches!(

@@ -364,6 +364,11 @@ impl HeldToken {
         &self.bearer
     }
 
+    /// The access token itself (a DPoP proof's `ath` hashes it).
+    pub(super) fn access_token(&self) -> &str {
+        &self.access_token
+    }
+
     /// The user's name.
     pub(super) fn user(&self) -> &str {
         &self.user

@@ -383,6 +383,20 @@ impl Vu {
         intended_start: Instant,
         expect: Expect,
     ) -> Option<HttpResponse> {
+        let endpoint = request.endpoint;
+        let response = self.send_with_proof(request, body, intended_start).await?;
+        self.judge_status(endpoint, response, expect)
+    }
+
+    /// [`Self::step_with_proof`] without judging the status: the answer to the request (to its
+    /// second send when the first met a nonce challenge), whatever its status; `None` when it got
+    /// none or no proof could be made (the iteration has failed).
+    pub async fn send_with_proof(
+        &mut self,
+        request: ProvenRequest<'_>,
+        body: impl Fn() -> Bytes,
+        intended_start: Instant,
+    ) -> Option<HttpResponse> {
         let mut intended_start = intended_start;
         let mut may_answer_challenge = true;
         loop {
@@ -411,7 +425,7 @@ impl Vu {
                 intended_start = Instant::now();
                 continue;
             }
-            return self.judge_status(request.endpoint, response, expect);
+            return Some(response);
         }
     }
 
