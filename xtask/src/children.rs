@@ -691,6 +691,14 @@ mod tests {
         );
     }
 
+    fn transport_args_of(loadgen: &Loadgen) -> Vec<String> {
+        loadgen
+            .transport_args()
+            .iter()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .collect()
+    }
+
     #[test]
     fn every_command_reaches_the_provider_over_tls_and_signs_with_the_run_s_key() {
         let loadgen = Loadgen::new("loadgen".into())
@@ -704,13 +712,8 @@ mod tests {
                 certificate: "client-cert.pem".into(),
                 by_certificate: false,
             }));
-        let args: Vec<String> = loadgen
-            .transport_args()
-            .iter()
-            .map(|arg| arg.to_string_lossy().into_owned())
-            .collect();
         assert_eq!(
-            args,
+            transport_args_of(&loadgen),
             [
                 "--ca-cert",
                 "ca.pem",
@@ -730,13 +733,8 @@ mod tests {
             certificate: "client-cert.pem".into(),
             by_certificate: true,
         }));
-        let args: Vec<String> = by_certificate
-            .transport_args()
-            .iter()
-            .map(|arg| arg.to_string_lossy().into_owned())
-            .collect();
         assert_eq!(
-            args,
+            transport_args_of(&by_certificate),
             [
                 "--client-auth",
                 "tls",
