@@ -13,6 +13,9 @@
 //   CONSENT              remembered (default: a grant is asked for once per session) or every
 //                        (the consent page on every authorization, through the documented
 //                        loadExistingGrant option)
+//   CLIENT_CERT          a PEM certificate (self-signed) of loadtest-client: with TLS_CERT, the
+//                        client then authenticates by presenting it in the TLS handshake (RFC 8705
+//                        self_signed_tls_client_auth), every client being asked for one
 //   DPOP_NONCE           1: require a nonce the provider issued in every DPoP proof at the token
 //                        endpoint (RFC 9449 section 8; DPoP itself is on by the provider's
 //                        default)
@@ -20,7 +23,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createSecureServer } from 'node:http2';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { X509Certificate, generateKeyPairSync, randomBytes } from 'node:crypto';
 import Provider from 'oidc-provider';
 import MemoryStore from './memory_store.mjs';
 
@@ -31,6 +34,11 @@ const codeTtl = Number(process.env.CODE_TTL_S ?? 60);
 const users = Number(process.env.USERS ?? 10000);
 const consent = process.env.CONSENT ?? 'remembered';
 const dpopNonce = process.env.DPOP_NONCE === '1';
+// CLIENT_CERT: the client's certificate, registered as its key with the certificate itself
+// (x5c), which is how self_signed_tls_client_auth matches what the handshake presents.
+const clientCertificate = process.env.CLIENT_CERT
+  ? new X509Certificate(readFileSync(process.env.CLIENT_CERT))
+  : undefined;
 // CLIENT_JWKS: a JWKS file of loadtest-client's public keys; the client then authenticates with
 // private_key_jwt (RFC 7523) instead of its secret, at the token and introspection endpoints.
 const clientJwks = process.env.CLIENT_JWKS
@@ -79,9 +87,19 @@ function configuration(issuer) {
         // client-credentials scenario), as mock-idp's and the Keycloak realm's does.
         grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
         response_types: ['code'],
-        ...(clientJwks
-          ? { jwks: clientJwks, token_endpoint_auth_method: 'private_key_jwt' }
-          : { client_secret: 'loadtest-secret', token_endpoint_auth_method: 'client_secret_basic' }),
+        ...(clientCertificate
+          ? {
+              jwks: {
+                keys: [{
+                  ...clientCertificate.publicKey.export({ format: 'jwk' }),
+                  x5c: [clientCertificate.raw.toString('base64')],
+                }],
+              },
+              token_endpoint_auth_method: 'self_signed_tls_client_auth',
+            }
+          : clientJwks
+            ? { jwks: clientJwks, token_endpoint_auth_method: 'private_key_jwt' }
+            : { client_secret: 'loadtest-secret', token_endpoint_auth_method: 'client_secret_basic' }),
       },
       {
         client_id: 'loadtest-public',
@@ -102,6 +120,15 @@ function configuration(issuer) {
       };
     },
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
+    // The provider's default methods, and with CLIENT_CERT the certificate.
+    ...(clientCertificate
+      ? {
+          clientAuthMethods: [
+            'client_secret_basic', 'client_secret_jwt', 'client_secret_post', 'private_key_jwt',
+            'none', 'self_signed_tls_client_auth',
+          ],
+        }
+      : {}),
     cookies: { keys: [randomBytes(32).toString('hex')] },
     jwks: { keys: [jwk] },
     // PKCE for every client, as loadgen always sends it (the provider's default requires it only
@@ -137,6 +164,20 @@ function configuration(issuer) {
       introspection: { enabled: true },
       revocation: { enabled: true },
       userinfo: { enabled: true },
+      // With CLIENT_CERT: the certificate of the TLS handshake (asked of every client, required
+      // of none), as PEM.
+      ...(clientCertificate
+        ? {
+            mTLS: {
+              enabled: true,
+              selfSignedTlsClientAuth: true,
+              getCertificate(ctx) {
+                const peer = ctx.req.socket.getPeerCertificate?.();
+                return peer?.raw ? new X509Certificate(peer.raw).toString() : undefined;
+              },
+            },
+          }
+        : {}),
       // DPoP is on by default; with DPOP_NONCE=1 the token endpoint requires the nonces it
       // hands out (signed with a secret made at start), as mock-idp's --dpop-nonce does.
       ...(dpopNonce
@@ -156,7 +197,9 @@ function configuration(issuer) {
 const tls = process.env.TLS_CERT
   ? { cert: readFileSync(process.env.TLS_CERT), key: readFileSync(process.env.TLS_KEY) }
   : undefined;
-const server = tls ? createSecureServer({ ...tls, allowHTTP1: true }) : createServer();
+const server = tls
+  ? createSecureServer({ ...tls, allowHTTP1: true, requestCert: Boolean(clientCertificate), rejectUnauthorized: false })
+  : createServer();
 server.listen(port, '127.0.0.1', () => {
   const base = `${tls ? 'https' : 'http'}://127.0.0.1:${server.address().port}`;
   const issuer = `${base}${issuerPath}`;

@@ -495,3 +495,89 @@ async fn pushed_authorization_requests_run_clean_against_node_oidc_provider() ->
     }
     Ok(())
 }
+
+/// `self_signed_tls_client_auth` (RFC 8705) against node-oidc-provider over HTTPS: the client's
+/// certificate registered with it (`CLIENT_CERT`), seeding and TEST 2 authenticate by presenting
+/// it, with no secret; the same client without its certificate is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_client_certificate_authenticates_against_node_oidc_provider() -> Result<()> {
+    use loadgen::http::connection::TransportSettings;
+    use loadgen::http::tls::{ClientCertificate, TlsSettings};
+    use loadgen::protocol::client_auth::ClientAuth;
+    use loadgen::protocol::client_credentials::ClientCredentials;
+
+    let dir = tempfile::tempdir()?;
+    let server = mock_idp::tls::TestCa::new()?;
+    let issued = server.issue(
+        &mock_idp::tls::LOOPBACK_NAMES,
+        mock_idp::tls::Validity::Current,
+    )?;
+    let (ca, cert, key) = (
+        dir.path().join("ca.pem"),
+        dir.path().join("cert.pem"),
+        dir.path().join("key.pem"),
+    );
+    std::fs::write(&ca, server.certificate_pem())?;
+    std::fs::write(&cert, issued.certificate_pem)?;
+    std::fs::write(&key, issued.key_pem)?;
+    let client_dir = dir.path().join("client");
+    mock_idp::client_assertion::write_client_key(&client_dir, mock_idp::SigningAlg::Es256)?;
+    let client_cert = client_dir.join("client-cert.pem");
+    let Some(idp) = start_with_env(
+        "opaque",
+        "remembered",
+        &[
+            ("TLS_CERT", cert.as_os_str()),
+            ("TLS_KEY", key.as_os_str()),
+            ("CLIENT_CERT", client_cert.as_os_str()),
+        ],
+    )?
+    else {
+        return Ok(());
+    };
+    let transport = |presented: bool| TransportSettings {
+        tls: TlsSettings {
+            ca_certs: vec![ca.clone()],
+            client_certificate: presented.then(|| ClientCertificate {
+                chain: client_cert.clone(),
+                key: client_dir.join("client-key.pem"),
+            }),
+            ..TlsSettings::default()
+        },
+        ..TransportSettings::default()
+    };
+    let client = ClientCredentials {
+        client_secret: None,
+        auth: ClientAuth::TlsCertificate,
+        ..ClientCredentials::default()
+    };
+    let seeds = loadgen::seeding::seeder::make_seeds(&SeedConfig {
+        transport: transport(true),
+        refresh_families: 3,
+        client: client.clone(),
+        concurrency: 3,
+        ..SeedConfig::new(idp.issuer.as_str())
+    })
+    .await?;
+    let mut config = run_config(
+        ScenarioKind::RefreshStorm,
+        &idp.issuer,
+        steady(15.0, 1.0),
+        3,
+    );
+    config.client = client.clone();
+    config.transport = transport(true);
+    let (_handle, stop) = stop_signal();
+    let result = loadgen::run(&config, seeds, stop).await?;
+    assert_clean(&result);
+    let refused = loadgen::seeding::seeder::make_seeds(&SeedConfig {
+        transport: transport(false),
+        refresh_families: 1,
+        client,
+        ..SeedConfig::new(idp.issuer.as_str())
+    })
+    .await
+    .expect_err("no certificate, no client");
+    assert!(refused.to_string().contains("invalid_client"), "{refused}");
+    Ok(())
+}

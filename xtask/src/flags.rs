@@ -210,7 +210,8 @@ pub enum ClientAuth {
     /// registers with the provider it boots (mock-idp or node-oidc-provider).
     PrivateKeyJwt,
     /// RFC 8705 `self_signed_tls_client_auth`: a self-signed certificate made for the run,
-    /// registered with mock-idp and presented in every TLS handshake (needs --tls).
+    /// registered with mock-idp (`--client-certificate`) or node-oidc-provider (`CLIENT_CERT`)
+    /// and presented in every TLS handshake (needs --tls).
     Tls,
 }
 
@@ -248,7 +249,7 @@ pub struct PipelineArgs {
     pub http2: bool,
     /// How loadgen's client authenticates: basic, private-key-jwt with a key made for the run
     /// and registered with the provider booted, or tls with a self-signed certificate made for
-    /// the run and registered with mock-idp (needs --tls).
+    /// the run and registered with it (needs --tls).
     #[arg(long, value_enum, default_value_t = ClientAuth::Basic, conflicts_with = "target")]
     pub client_auth: ClientAuth,
     /// Bind every token to a DPoP key of its virtual user (loadgen --dpop); mock-idp and

@@ -217,11 +217,12 @@ fn boot(pipeline: &mut Pipeline) -> Result<Outcome> {
     // With private_key_jwt, a key made for the run, its JWKS registered with the provider; with
     // tls, its self-signed certificate registered with mock-idp.
     if pipeline.args.client_auth == ClientAuth::Tls
-        && (pipeline.args.idp != Idp::MockIdp || !pipeline.args.tls)
+        && (pipeline.args.idp == Idp::Keycloak || !pipeline.args.tls)
     {
         bail!(
-            "--client-auth tls authenticates with a TLS client certificate: it runs against \
-             mock-idp, whose --client-certificate the pipeline registers, over HTTPS (add --tls)"
+            "--client-auth tls authenticates with a TLS client certificate: it runs over HTTPS \
+             (add --tls) against mock-idp or node-oidc-provider, with which the pipeline \
+             registers the certificate"
         );
     }
     if pipeline.args.client_auth == ClientAuth::Tls {
@@ -229,6 +230,7 @@ fn boot(pipeline: &mut Pipeline) -> Result<Outcome> {
             .workspace
             .make_client_key(&pipeline.run_dir.path().join("client-key"))?;
         client_key.by_certificate = true;
+        provider_env.push(("CLIENT_CERT", client_key.certificate.display().to_string()));
         pipeline.client_key = Some(client_key);
     }
     if pipeline.args.client_auth == ClientAuth::PrivateKeyJwt {
