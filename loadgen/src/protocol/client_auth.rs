@@ -9,12 +9,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature as aws_sig;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::PemObject as _;
 use serde::Serialize;
 
+use crate::protocol::compact_jws::{encoded_header, sign_compact};
 use crate::protocol::pkce::random_token;
 use crate::protocol::token_signing::SigningAlgorithm;
 
@@ -191,15 +190,15 @@ impl ClientKey {
             PrivateKeyDer::from_pem_slice(&pem).map_err(|error| refused(error.to_string()))?;
         let key = parse_key(der.secret_der(), algorithm).map_err(refused)?;
         let alg = format!("{:?}", algorithm.algorithm());
-        let header = serde_json::to_vec(&AssertionHeader {
+        let encoded_header = encoded_header(&AssertionHeader {
             alg: &alg,
             typ: "JWT",
             kid: kid.as_deref(),
         })
-        .map_err(|error| refused(error.to_string()))?;
+        .map_err(refused)?;
         let client_key = Self {
             key,
-            encoded_header: format!("{}.", URL_SAFE_NO_PAD.encode(header)),
+            encoded_header,
             algorithm,
             kid,
             audience,
@@ -220,21 +219,15 @@ impl ClientKey {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_secs());
-        let claims = serde_json::to_vec(&AssertionClaims {
+        let claims = AssertionClaims {
             iss: client_id,
             sub: client_id,
             aud: audience,
             jti: random_token(24),
             iat: now,
             exp: now + ASSERTION_LIFETIME_S,
-        })
-        .map_err(|error| error.to_string())?;
-        let mut token = self.encoded_header.clone();
-        URL_SAFE_NO_PAD.encode_string(claims, &mut token);
-        let signature = self.sign(token.as_bytes())?;
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
-        Ok(token)
+        };
+        sign_compact(&self.encoded_header, &claims, |message| self.sign(message))
     }
 
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String> {

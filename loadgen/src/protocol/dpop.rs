@@ -14,6 +14,7 @@ use http::{HeaderName, HeaderValue, Method, StatusCode};
 use serde::Serialize;
 
 use crate::http::client::HttpResponse;
+use crate::protocol::compact_jws::{encoded_header, sign_compact};
 use crate::protocol::pkce::{pkce_challenge, random_token};
 
 /// The request header a proof travels in.
@@ -96,14 +97,11 @@ impl DpopKey {
         let canonical = serde_json::to_vec(&jwk).map_err(|error| error.to_string())?;
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &canonical);
         let thumbprint = URL_SAFE_NO_PAD.encode(digest.as_ref());
-        let header = serde_json::to_vec(&ProofHeader {
+        let encoded_header = encoded_header(&ProofHeader {
             typ: "dpop+jwt",
             alg: "ES256",
             jwk,
-        })
-        .map_err(|error| error.to_string())?;
-        let mut encoded_header = URL_SAFE_NO_PAD.encode(header);
-        encoded_header.push('.');
+        })?;
         Ok(Self {
             pair,
             encoded_header,
@@ -128,7 +126,7 @@ impl DpopKey {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_secs());
-        let claims = serde_json::to_vec(&ProofClaims {
+        let claims = ProofClaims {
             jti: random_token(24),
             htm: method.as_str(),
             htu: url.split(['?', '#']).next().unwrap_or(url),
@@ -136,16 +134,13 @@ impl DpopKey {
             nonce,
             // base64url(SHA-256(token)): the same transform as PKCE's S256.
             ath: access_token.map(pkce_challenge),
-        })
-        .map_err(|error| error.to_string())?;
-        let mut proof = self.encoded_header.clone();
-        URL_SAFE_NO_PAD.encode_string(claims, &mut proof);
-        let signature = self
-            .pair
-            .sign(&SystemRandom::new(), proof.as_bytes())
-            .map_err(|_| "could not sign a DPoP proof".to_owned())?;
-        proof.push('.');
-        URL_SAFE_NO_PAD.encode_string(signature.as_ref(), &mut proof);
+        };
+        let proof = sign_compact(&self.encoded_header, &claims, |message| {
+            self.pair
+                .sign(&SystemRandom::new(), message)
+                .map(|signature| signature.as_ref().to_vec())
+                .map_err(|_| "could not sign a DPoP proof".to_owned())
+        })?;
         HeaderValue::from_str(&proof).map_err(|error| error.to_string())
     }
 }
@@ -199,10 +194,11 @@ impl DpopSession {
         url: &str,
         access_token: Option<&str>,
     ) -> Result<(HeaderName, HeaderValue), String> {
-        let nonce = self.nonce_of(site).clone();
-        let proof = self
-            .key
-            .proof(method, url, nonce.as_deref(), access_token)?;
+        let nonce = match site {
+            ProofSite::TokenEndpoint => self.token_endpoint_nonce.as_deref(),
+            ProofSite::Resource => self.resource_nonce.as_deref(),
+        };
+        let proof = self.key.proof(method, url, nonce, access_token)?;
         Ok((DPOP, proof))
     }
 

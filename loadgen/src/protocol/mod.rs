@@ -15,6 +15,7 @@ pub mod browser;
 pub mod client_auth;
 pub mod client_credentials;
 pub mod code_flow;
+pub mod compact_jws;
 pub mod discovery;
 pub mod dpop;
 pub mod id_token;
